@@ -1,0 +1,32 @@
+"""events_api: POST /v1/events (and the mobile API's OpenAPI document)."""
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from nudge.api import events_routes
+from nudge.api.http import reject_unreadable_body, install_error_handlers
+from nudge.api.openapi import mobile_openapi_json
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+app = APIGatewayHttpResolver(enable_validation=True)
+install_error_handlers(app)
+app.include_router(events_routes.router)
+
+
+@app.get("/v1/openapi.json", include_in_schema=False)
+def openapi() -> Response[str]:
+    return Response(200, content_types.APPLICATION_JSON, mobile_openapi_json())
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return reject_unreadable_body(event) or app.resolve(event, context)

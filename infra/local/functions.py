@@ -1,0 +1,73 @@
+"""Load the real function handlers and invoke them like Lambda does (one at a time each)."""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+from nudge_local.resources import ACCOUNT, REGION
+from nudge_local.template import FunctionSpec
+
+
+@dataclass
+class LocalContext:
+    """The LambdaContext attributes Powertools and handlers read."""
+
+    function_name: str
+    memory_limit_in_mb: int
+    timeout_s: int
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    function_version: str = "$LATEST"
+    log_group_name: str = ""
+    log_stream_name: str = "local"
+    _deadline: float = 0.0
+
+    def __post_init__(self) -> None:
+        self._deadline = time.monotonic() + self.timeout_s
+        self.log_group_name = f"/aws/lambda/{self.function_name}"
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+class LocalFunction:
+    """One warm execution environment per function: invocations are serialised, as in Lambda."""
+
+    def __init__(self, spec: FunctionSpec) -> None:
+        self.spec = spec
+        self._lock = threading.Lock()
+        self._module: ModuleType | None = None
+        self.invocations = 0
+        self.errors = 0
+
+    def _load(self) -> ModuleType:
+        if self._module is None:
+            module_file, _ = self.spec.handler.rsplit(".", 1)
+            path = self.spec.code_dir / f"{module_file}.py"
+            name = f"nudge_fn_{self.spec.code_dir.name}"
+            loader_spec = importlib.util.spec_from_file_location(name, path)
+            assert loader_spec and loader_spec.loader
+            module = importlib.util.module_from_spec(loader_spec)
+            loader_spec.loader.exec_module(module)
+            self._module = module
+        return self._module
+
+    def invoke(self, event: dict[str, Any]) -> Any:
+        with self._lock:
+            handler = getattr(self._load(), self.spec.handler.rsplit(".", 1)[1])
+            context = LocalContext(self.spec.logical_id, self.spec.memory, self.spec.timeout)
+            self.invocations += 1
+            try:
+                return handler(event, context)
+            except Exception:
+                self.errors += 1
+                raise

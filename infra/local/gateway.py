@@ -1,0 +1,235 @@
+"""A local API Gateway (HTTP API, payload v2) for the template's routes.
+
+Requests become genuine v2 events for the real handlers; mobile routes need a JWT signed by
+the local dev key (401 otherwise), admin routes a SigV4 signature by the local admin
+credential (403 otherwise). `/_local/...` controls the stack (clock, drain, queues).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import time
+import uuid
+from datetime import UTC, datetime
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlsplit
+
+from nudge_local.auth import AuthError, verify_sigv4, verify_token
+from nudge_local.resources import ACCOUNT
+
+if TYPE_CHECKING:
+    from nudge_local.stack import LocalStack
+
+log = logging.getLogger("devstack.gateway")
+MAX_PAYLOAD = 10 * 1024 * 1024  # API Gateway's own limit; functions enforce their own
+
+
+def build_event(
+    method: str, raw_path: str, query: str, headers: dict[str, str], body: bytes,
+    route_key: str, path_params: dict[str, str], authorizer: dict[str, Any] | None,
+) -> dict[str, Any]:
+    lowered: dict[str, str] = {}
+    for key, value in headers.items():
+        k = key.lower()
+        lowered[k] = f"{lowered[k]},{value}" if k in lowered else value
+    try:
+        text: str | None = body.decode("utf-8") if body else None
+        encoded = False
+    except UnicodeDecodeError:
+        text, encoded = base64.b64encode(body).decode(), True
+    now = datetime.now(UTC)
+    query_params: dict[str, str] = {}
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        query_params[key] = f"{query_params[key]},{value}" if key in query_params else value
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": raw_path,
+        "rawQueryString": query,
+        "headers": lowered,
+        "requestContext": {
+            "accountId": ACCOUNT,
+            "apiId": "local",
+            "domainName": lowered.get("host", "127.0.0.1"),
+            "domainPrefix": "local",
+            "http": {
+                "method": method,
+                "path": raw_path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": lowered.get("user-agent", ""),
+            },
+            "requestId": str(uuid.uuid4()),
+            "routeKey": route_key,
+            "stage": "$default",
+            "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "timeEpoch": int(now.timestamp() * 1000),
+        },
+        "isBase64Encoded": encoded,
+    }
+    if "cookie" in lowered:
+        event["cookies"] = [c.strip() for c in lowered["cookie"].split(";")]
+    if query_params:
+        event["queryStringParameters"] = query_params
+    if path_params:
+        event["pathParameters"] = path_params
+    if text is not None:
+        event["body"] = text
+    if authorizer is not None:
+        event["requestContext"]["authorizer"] = authorizer
+    return event
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _GatewayServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        log.debug("%s - %s", self.address_string(), format % args)
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    def do_PUT(self) -> None:
+        self._dispatch()
+
+    def do_DELETE(self) -> None:
+        self._dispatch()
+
+    def do_PATCH(self) -> None:
+        self._dispatch()
+
+    def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        headers = headers or {"content-type": "application/json"}
+        for key, value in headers.items():
+            if key.lower() not in ("content-length", "connection"):
+                self.send_header(key, value)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _json(self, status: int, payload: Any) -> None:
+        self._send(status, json.dumps(payload).encode())
+
+    def _dispatch(self) -> None:
+        stack = self.server.stack
+        length = int(self.headers.get("content-length") or 0)
+        if length > MAX_PAYLOAD:
+            self._json(413, {"message": "Request Entity Too Large"})
+            return
+        body = self.rfile.read(length) if length else b""
+        parts = urlsplit(self.path)
+        method = self.command.upper()
+        if parts.path.startswith("/_local/"):
+            self._local(method, parts.path, body)
+            return
+        route, params = stack.match_route(method, parts.path)
+        if route is None:
+            self._json(404, {"message": "Not Found"})
+            return
+        headers = {k: v for k, v in self.headers.items()}
+        try:
+            authorizer = self._authorize(route.auth, method, parts, headers, body)
+        except AuthError as error:
+            status = 401 if route.auth == "jwt" else 403
+            log.info("rejected %s %s: %s", method, parts.path, error)
+            self._json(status, {"message": "Unauthorized" if status == 401 else "Forbidden"})
+            return
+        event = build_event(
+            method, parts.path, parts.query, headers, body,
+            f"{route.method} {route.path}", params, authorizer,
+        )
+        started = time.perf_counter()
+        try:
+            result = stack.functions[route.function].invoke(event)
+        except Exception:
+            log.exception("function %s failed", route.function)
+            self._json(500, {"message": "Internal Server Error"})
+            return
+        stack.record_latency(route.function, time.perf_counter() - started)
+        self._respond(result)
+
+    def _authorize(
+        self, auth: str, method: str, parts: Any, headers: dict[str, str], body: bytes
+    ) -> dict[str, Any] | None:
+        stack = self.server.stack
+        if auth == "none":
+            return None
+        if auth == "jwt":
+            claims = verify_token(
+                headers.get("Authorization") or headers.get("authorization"),
+                stack.jwt_public_pem, stack.jwt_issuer, stack.jwt_audiences,
+            )
+            return {"jwt": {"claims": claims, "scopes": None}}
+        url = f"http://{headers.get('Host', '')}{parts.path}" + (f"?{parts.query}" if parts.query else "")
+        access_key = verify_sigv4(stack.admin_credential, method, url, headers, body)
+        return {
+            "iam": {
+                "accessKey": access_key,
+                "accountId": ACCOUNT,
+                "callerId": access_key,
+                "principalOrgId": None,
+                "userArn": f"arn:aws:iam::{ACCOUNT}:user/nudge-local-admin",
+                "userId": access_key,
+                "cognitoIdentity": None,
+            }
+        }
+
+    def _respond(self, result: Any) -> None:
+        if not isinstance(result, dict) or "statusCode" not in result:
+            self._json(200, result)
+            return
+        body = result.get("body") or ""
+        data = base64.b64decode(body) if result.get("isBase64Encoded") else str(body).encode()
+        headers = {k: str(v) for k, v in (result.get("headers") or {}).items()}
+        for key, values in (result.get("multiValueHeaders") or {}).items():
+            headers[key] = ",".join(values)
+        headers.setdefault("content-type", "application/json")
+        self._send(int(result["statusCode"]), data, headers)
+
+    def _local(self, method: str, path: str, body: bytes) -> None:
+        stack = self.server.stack
+        try:
+            payload = json.loads(body) if body else {}
+        except json.JSONDecodeError:
+            self._json(400, {"message": "body is not valid JSON"})
+            return
+        try:
+            if path == "/_local/health":
+                self._json(200, {"ok": True})
+            elif path == "/_local/clock" and method == "GET":
+                self._json(200, {"now": stack.clock.now().isoformat()})
+            elif path == "/_local/clock" and method == "POST":
+                self._json(200, stack.move_clock(advance=payload.get("advance"), to=payload.get("set")))
+            elif path == "/_local/drain" and method == "POST":
+                self._json(200, stack.drain(timeout_s=float(payload.get("timeout_s", 60))))
+            elif path == "/_local/queues":
+                self._json(200, stack.queue_depths())
+            elif path == "/_local/stats":
+                self._json(200, stack.stats())
+            else:
+                self._json(404, {"message": f"no local endpoint {method} {path}"})
+        except ValueError as error:
+            self._json(400, {"message": str(error)})
+
+
+class _GatewayServer(ThreadingHTTPServer):
+    daemon_threads = True
+    stack: LocalStack
+
+
+def start_gateway(stack: LocalStack, host: str, port: int) -> _GatewayServer:
+    server = _GatewayServer((host, port), _Handler)
+    server.stack = stack
+    return server
+
+
+__all__ = ["HTTPStatus", "build_event", "start_gateway"]

@@ -1,0 +1,106 @@
+"""Run the stack in the foreground (`serve`), or start/stop it in the background (`up`/`down`)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+
+import requests
+
+from nudge_local.stack import DEFAULT_STATE_DIR, LocalStack
+
+START_TIMEOUT_S = 90
+
+
+def serve(state_dir: Path, port: int = 0, start: str | None = None) -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    stack = LocalStack(
+        state_dir=state_dir,
+        port=port,
+        start=datetime.fromisoformat(start) if start else None,
+    )
+    state = stack.start()
+    logging.getLogger("devstack").info("local stack up at %s", state["api_url"])
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    signal.signal(signal.SIGINT, lambda *_: stopped.set())
+    stopped.wait()
+    stack.stop()
+    (state_dir / "local.json").unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
+
+
+def running_state(state_dir: Path) -> dict[str, object] | None:
+    path = state_dir / "local.json"
+    if not path.exists():
+        return None
+    state = json.loads(path.read_text())
+    if not _alive(int(state["pid"])):
+        path.unlink(missing_ok=True)
+        return None
+    return state  # type: ignore[no-any-return]
+
+
+def up(state_dir: Path = DEFAULT_STATE_DIR, port: int = 0, start: str | None = None) -> dict[str, object]:
+    existing = running_state(state_dir)
+    if existing:
+        return existing
+    state_dir.mkdir(parents=True, exist_ok=True)
+    log_path = state_dir / "local.log"
+    command = [sys.executable, "-m", "nudge_local", "serve", "--state-dir", str(state_dir)]
+    if port:
+        command += ["--port", str(port)]
+    if start:
+        command += ["--start", start]
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"local stack exited early; see {log_path}")
+        state = running_state(state_dir)
+        if state and state.get("pid") == process.pid:
+            try:
+                if requests.get(f"{state['api_url']}/_local/health", timeout=2).ok:
+                    return state
+            except requests.RequestException:
+                pass
+        time.sleep(0.1)
+    process.terminate()
+    raise RuntimeError(f"local stack did not start within {START_TIMEOUT_S}s; see {log_path}")
+
+
+def down(state_dir: Path = DEFAULT_STATE_DIR) -> bool:
+    state = running_state(state_dir)
+    if not state:
+        return False
+    pid = int(state["pid"])  # type: ignore[call-overload]
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if _alive(pid):
+        os.kill(pid, signal.SIGKILL)
+    (state_dir / "local.json").unlink(missing_ok=True)
+    return True

@@ -1,0 +1,318 @@
+"""The embedded local stack: moto + gateway + SQS pollers + a virtual clock driving schedules."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from nudge_local.auth import (
+    LOCAL_AUDIENCE,
+    LOCAL_ISSUER,
+    AdminCredential,
+    generate_private_key_pem,
+    public_key_pem,
+    write_secret,
+)
+from nudge_local.functions import LocalFunction
+from nudge_local.gateway import start_gateway
+from nudge_local.resources import REGION, Resolver, create_resources, template_parameters
+from nudge_local.sqs_events import SqsPoller
+from nudge_local.template import PROJECT_ROOT, Route, read_stack
+
+log = logging.getLogger("devstack")
+DEFAULT_STATE_DIR = PROJECT_ROOT / ".nudge"
+HOUR = 3600
+
+
+class OffsetClock:
+    """Real time plus an offset: time flows as usual, and can be fast-forwarded."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._offset = (start - datetime.now(UTC)) if start else timedelta(0)
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        with self._lock:
+            return datetime.now(UTC) + self._offset
+
+    def set(self, when: datetime) -> None:
+        with self._lock:
+            self._offset = when - datetime.now(UTC)
+
+
+def free_port(host: str) -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+class LocalStack:
+    def __init__(
+        self,
+        state_dir: Path = DEFAULT_STATE_DIR,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        start: datetime | None = None,
+        retry_delay_s: float = 1.0,
+        parameters: dict[str, Any] | None = None,
+    ) -> None:
+        self.state_dir = state_dir
+        self.host = host
+        self.port = port or free_port(host)
+        self.clock = OffsetClock(start)
+        self.retry_delay_s = retry_delay_s
+        self.parameter_overrides = parameters or {}
+        self.spec = read_stack()
+        self.functions: dict[str, LocalFunction] = {}
+        self.pollers: list[SqsPoller] = []
+        self.latencies: dict[str, list[float]] = defaultdict(list)
+        self._stop = threading.Event()
+        self._clock_lock = threading.RLock()
+        self._last_tick: dict[str, int] = {}
+        self.admin_credential = AdminCredential(
+            "AKIANUDGELOCALADMIN", os.urandom(20).hex(), REGION
+        )
+        self.jwt_issuer = LOCAL_ISSUER
+        self.jwt_audiences = [LOCAL_AUDIENCE]
+
+    # ---------- lifecycle ----------
+    def start(self) -> dict[str, Any]:
+        from moto.server import ThreadedMotoServer
+
+        moto_port = free_port(self.host)
+        self.moto = ThreadedMotoServer(ip_address=self.host, port=moto_port, verbose=False)
+        self.moto.start()
+        self.moto_url = f"http://{self.host}:{moto_port}"
+        os.environ.update(
+            {
+                "AWS_ENDPOINT_URL": self.moto_url,
+                "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - moto's dummy credential
+                "AWS_DEFAULT_REGION": REGION,
+                "AWS_REGION": REGION,
+            }
+        )
+        session = boto3.session.Session(region_name=REGION)
+        self.sqs = session.client("sqs", endpoint_url=self.moto_url)
+        self.ddb = session.client("dynamodb", endpoint_url=self.moto_url)
+        s3 = session.client("s3", endpoint_url=self.moto_url)
+
+        parameters = template_parameters(
+            self.spec,
+            {"JwtIssuer": self.jwt_issuer, "JwtAudience": ",".join(self.jwt_audiences),
+             **self.parameter_overrides},
+        )
+        self.resolver = Resolver(parameters)
+        create_resources(self.spec, self.resolver, self.ddb, self.sqs, s3)
+        self._install_environment()
+
+        from nudge import runtime
+
+        runtime.set_clock(self.clock)
+        self.functions = {name: LocalFunction(spec) for name, spec in self.spec.functions.items()}
+
+        private_pem = generate_private_key_pem()
+        self.jwt_private_key_path = self.state_dir / "jwt-private.pem"
+        write_secret(self.jwt_private_key_path, private_pem)
+        self.jwt_public_pem = public_key_pem(private_pem)
+
+        self.gateway = start_gateway(self, self.host, self.port)
+        threading.Thread(target=self.gateway.serve_forever, name="gateway", daemon=True).start()
+        for source in self.spec.sqs_sources:
+            queue = self.resolver.physical[source.queue]
+            poller = SqsPoller(
+                source, self.functions[source.function], self.sqs, queue["QueueUrl"],
+                queue["Arn"], self.retry_delay_s, self._stop,
+            )
+            poller.start()
+            self.pollers.append(poller)
+        now = int(self.clock.now().timestamp())
+        for schedule in self.spec.schedules:
+            self._last_tick[schedule.function] = now - now % schedule.every_seconds
+        threading.Thread(target=self._ticker, name="scheduler", daemon=True).start()
+        return self.write_state()
+
+    def write_state(self) -> dict[str, Any]:
+        state = {
+            "api_url": f"http://{self.host}:{self.port}",
+            "moto_url": self.moto_url,
+            "pid": os.getpid(),
+            "region": REGION,
+            "jwt": {
+                "issuer": self.jwt_issuer,
+                "audience": self.jwt_audiences[0],
+                "private_key_path": str(self.jwt_private_key_path),
+            },
+            "admin": {
+                "access_key": self.admin_credential.access_key,
+                "secret_key": self.admin_credential.secret_key,
+            },
+            "queues": {n: p["Ref"] for n, p in self.resolver.physical.items() if "QueueUrl" in p},
+            "tables": {
+                n: p["Ref"] for n, p in self.resolver.physical.items() if ":dynamodb:" in p.get("Arn", "")
+            },
+            "started_at": datetime.now(UTC).isoformat(),
+        }
+        write_secret(self.state_dir / "local.json", json.dumps(state, indent=2).encode())
+        return state
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.gateway.shutdown()
+        self.gateway.server_close()
+        self.moto.stop()
+
+    def _install_environment(self) -> None:
+        """One process hosts every function, so their (resolved) variables must agree."""
+        merged: dict[str, str] = {}
+        for spec in self.spec.functions.values():
+            for key, value in self.resolver.resolve(spec.environment).items():
+                value = str(value)
+                if key in merged and merged[key] != value:
+                    raise RuntimeError(f"functions disagree on {key}: {merged[key]!r} vs {value!r}")
+                merged[key] = value
+        merged["POWERTOOLS_TRACE_DISABLED"] = "true"  # no X-Ray daemon locally
+        os.environ.update(merged)
+
+    # ---------- routing ----------
+    def match_route(self, method: str, path: str) -> tuple[Route | None, dict[str, str]]:
+        for route in self.spec.routes:
+            if route.method not in (method, "ANY"):
+                continue
+            match = route.pattern.match(path)
+            if match:
+                return route, match.groupdict()
+        return None, {}
+
+    def record_latency(self, function: str, seconds: float) -> None:
+        samples = self.latencies[function]
+        samples.append(seconds)
+        if len(samples) > 5000:
+            del samples[:1000]
+
+    # ---------- queues ----------
+    def queue_depths(self) -> dict[str, dict[str, int]]:
+        depths = {}
+        for name, physical in self.resolver.physical.items():
+            if "QueueUrl" not in physical:
+                continue
+            attributes = self.sqs.get_queue_attributes(
+                QueueUrl=physical["QueueUrl"],
+                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+            )["Attributes"]
+            depths[name] = {
+                "visible": int(attributes["ApproximateNumberOfMessages"]),
+                "in_flight": int(attributes["ApproximateNumberOfMessagesNotVisible"]),
+            }
+        return depths
+
+    def drain(self, timeout_s: float = 60.0) -> dict[str, Any]:
+        """Wait until every queue with a consumer is empty and no poller is mid-batch."""
+        consumed = {source.queue for source in self.spec.sqs_sources}
+        deadline = time.monotonic() + timeout_s
+        quiet = 0
+        while time.monotonic() < deadline:
+            depths = self.queue_depths()
+            pending = sum(d["visible"] + d["in_flight"] for n, d in depths.items() if n in consumed)
+            busy = any(p.busy for p in self.pollers)
+            quiet = quiet + 1 if pending == 0 and not busy else 0
+            if quiet >= 3:
+                return {"drained": True, "queues": depths}
+            time.sleep(0.02)
+        return {"drained": False, "queues": self.queue_depths()}
+
+    # ---------- time ----------
+    def move_clock(self, advance: str | None = None, to: str | None = None) -> dict[str, Any]:
+        from nudge.clock import parse_duration
+
+        with self._clock_lock:
+            now = self.clock.now()
+            if advance is not None:
+                target = now + parse_duration(str(advance))
+            elif to is not None:
+                target = datetime.fromisoformat(str(to))
+                if target.tzinfo is None:
+                    raise ValueError("set needs a time zone, e.g. 2026-11-23T09:00:00Z")
+            else:
+                raise ValueError("give 'advance' (e.g. \"7d\") or 'set' (ISO 8601)")
+            if target < now:
+                raise ValueError("the virtual clock only moves forward")
+            self.drain()
+            ticks = self._run_ticks(until=int(target.timestamp()))
+            self.clock.set(target)
+            return {"now": target.isoformat(), "ticks": ticks}
+
+    def _run_ticks(self, until: int) -> int:
+        """Fire every schedule tick up to `until`, each at its own virtual time.
+
+        During a fast-forward, ticks are coalesced to at most one an hour: due times are
+        hour-aligned, so the outcome is the same as firing every rate() period.
+        """
+        fired = 0
+        for schedule in self.spec.schedules:
+            step = max(schedule.every_seconds, HOUR)
+            last = self._last_tick[schedule.function]
+            tick = last - last % step + step
+            while tick <= until:
+                self.clock.set(datetime.fromtimestamp(tick, UTC))
+                self._fire(schedule.function, tick)
+                self._last_tick[schedule.function] = tick
+                self.drain()
+                fired += 1
+                tick += step
+        return fired
+
+    def _fire(self, function: str, at: int) -> Any:
+        event = {
+            "version": "0",
+            "id": f"local-{at}",
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": "123456789012",
+            "time": datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": REGION,
+            "resources": [f"arn:aws:events:{REGION}:123456789012:rule/{function}-tick"],
+            "detail": {},
+        }
+        try:
+            return self.functions[function].invoke(event)
+        except Exception:
+            log.exception("scheduled %s failed at %s", function, at)
+            return None
+
+    def _ticker(self) -> None:
+        """Fire schedules as (virtual) time passes on its own."""
+        while not self._stop.wait(1.0):
+            with self._clock_lock:
+                now = int(self.clock.now().timestamp())
+                for schedule in self.spec.schedules:
+                    due = self._last_tick[schedule.function] + schedule.every_seconds
+                    if now >= due:
+                        self._fire(schedule.function, now)
+                        self._last_tick[schedule.function] = now - now % schedule.every_seconds
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "functions": {
+                name: {"invocations": f.invocations, "errors": f.errors}
+                for name, f in self.functions.items()
+            },
+            "pollers": {
+                p.source.queue: {"batches": p.batches, "failed_records": p.failed_records}
+                for p in self.pollers
+            },
+            "latency_ms_p50": {
+                name: round(sorted(s)[len(s) // 2] * 1000, 2)
+                for name, s in self.latencies.items() if s
+            },
+        }

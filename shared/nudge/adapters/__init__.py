@@ -1,0 +1,1 @@
+"""Adapters behind small ports: DynamoDB, SQS, and in-memory fakes for tests."""

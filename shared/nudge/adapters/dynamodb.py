@@ -1,0 +1,223 @@
+"""DynamoDB adapters: profiles (with the due-time index) and the raw event history."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from nudge.adapters.aws import client
+from nudge.adapters.dynamo_codec import item_to_profile, profile_to_item, write_units
+from nudge.adapters.metering import METER, WriteMeter
+from nudge.models.events import IncomingEvent
+from nudge.models.profile import Profile, Transition
+
+DUE_INDEX = "due-index"
+SYSTEM_PREFIX = "#"  # reserved partition keys (e.g. the scheduler's cursor); never a user id
+_INDEX_ENTRY_UNITS = 1  # KEYS_ONLY projection: each index entry is far below 1 KB
+
+
+def _conditional_failed(error: Exception) -> bool:
+    code = getattr(error, "response", {}).get("Error", {}).get("Code")
+    return code == "ConditionalCheckFailedException"
+
+
+class DynamoProfileStore:
+    def __init__(self, table: str, meter: WriteMeter = METER, ddb: Any = None) -> None:
+        self.table = table
+        self.meter = meter
+        self._ddb = ddb
+
+    @property
+    def ddb(self) -> Any:
+        if self._ddb is None:
+            self._ddb = client("dynamodb")
+        return self._ddb
+
+    def get(self, user_id: str) -> Profile | None:
+        response = self.ddb.get_item(
+            TableName=self.table, Key={"user_id": {"S": user_id}}, ConsistentRead=True
+        )
+        item = response.get("Item")
+        return item_to_profile(item) if item else None
+
+    def save(self, profile: Profile, previous: Profile | None, due_shards: int) -> bool:
+        item = profile_to_item(profile, due_shards)
+        if previous is None:
+            condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(user_id)"}
+        else:
+            condition = {
+                "ConditionExpression": "v = :expected",
+                "ExpressionAttributeValues": {":expected": {"N": str(previous.version)}},
+            }
+        try:
+            self.ddb.put_item(TableName=self.table, Item=item, **condition)
+        except Exception as error:
+            if _conditional_failed(error):
+                return False
+            raise
+        old_bucket = None
+        if previous is not None and previous.due_at is not None:
+            old_bucket = profile_to_item(previous, due_shards).get("due_bucket")
+        new_bucket = item.get("due_bucket")
+        index_units = 0 if old_bucket == new_bucket else _INDEX_ENTRY_UNITS * (
+            (old_bucket is not None) + (new_bucket is not None)
+        )
+        self.meter.add(write_units(item), index_units)
+        return True
+
+    def delete(self, user_id: str) -> bool:
+        response = self.ddb.delete_item(
+            TableName=self.table, Key={"user_id": {"S": user_id}}, ReturnValues="ALL_OLD"
+        )
+        return "Attributes" in response
+
+    def iter_profiles(self) -> Iterator[Profile]:
+        kwargs: dict[str, Any] = {"TableName": self.table}
+        while True:
+            response = self.ddb.scan(**kwargs)
+            for item in response.get("Items", []):
+                if not item["user_id"]["S"].startswith(SYSTEM_PREFIX):
+                    yield item_to_profile(item)
+            if "LastEvaluatedKey" not in response:
+                return
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def due_users(self, bucket: str) -> list[str]:
+        users: list[str] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": DUE_INDEX,
+            "KeyConditionExpression": "due_bucket = :b",
+            "ExpressionAttributeValues": {":b": {"S": bucket}},
+        }
+        while True:
+            response = self.ddb.query(**kwargs)
+            users.extend(item["user_id"]["S"] for item in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return users
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def get_cursor(self, name: str) -> int | None:
+        response = self.ddb.get_item(
+            TableName=self.table, Key={"user_id": {"S": f"{SYSTEM_PREFIX}{name}"}}, ConsistentRead=True
+        )
+        item = response.get("Item")
+        return int(item["cursor"]["N"]) if item else None
+
+    def set_cursor(self, name: str, value: int) -> None:
+        item = {"user_id": {"S": f"{SYSTEM_PREFIX}{name}"}, "cursor": {"N": str(value)}}
+        self.ddb.put_item(TableName=self.table, Item=item)
+        self.meter.add(write_units(item))
+
+
+class DynamoHistoryStore:
+    """Raw events (which double as the dedupe record) and lifecycle transitions, with TTL."""
+
+    def __init__(self, table: str, meter: WriteMeter = METER, ddb: Any = None) -> None:
+        self.table = table
+        self.meter = meter
+        self._ddb = ddb
+
+    @property
+    def ddb(self) -> Any:
+        if self._ddb is None:
+            self._ddb = client("dynamodb")
+        return self._ddb
+
+    def existing_event_ids(self, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+        found: set[tuple[str, str]] = set()
+        unique = list(dict.fromkeys(keys))
+        for start in range(0, len(unique), 100):
+            request: dict[str, Any] = {
+                self.table: {
+                    "Keys": [
+                        {"user_id": {"S": user}, "sk": {"S": f"e#{event_id}"}}
+                        for user, event_id in unique[start : start + 100]
+                    ],
+                    "ProjectionExpression": "user_id, sk",
+                }
+            }
+            while request:
+                response = self.ddb.batch_get_item(RequestItems=request)
+                for item in response.get("Responses", {}).get(self.table, []):
+                    found.add((item["user_id"]["S"], item["sk"]["S"][2:]))
+                request = response.get("UnprocessedKeys") or {}
+        return found
+
+    def put_events(
+        self, user_id: str, events: Sequence[IncomingEvent], received_at: int, expires_at: int
+    ) -> None:
+        items = [
+            {
+                "user_id": {"S": user_id},
+                "sk": {"S": f"e#{event.event_id}"},
+                "name": {"S": event.name},
+                "at": {"N": str(int(event.timestamp.timestamp()))},
+                "rcv": {"N": str(received_at)},
+                "body": {"S": event.model_dump_json(exclude={"event_id", "name"})},
+                "expires_at": {"N": str(expires_at)},
+            }
+            for event in events
+        ]
+        self._batch_write([{"PutRequest": {"Item": item}} for item in items])
+        for item in items:
+            self.meter.add(write_units(item))
+
+    def put_transition(self, user_id: str, transition: Transition, expires_at: int) -> None:
+        item = {
+            "user_id": {"S": user_id},
+            "sk": {"S": f"t#{transition.at:011d}#{transition.to_stage.value}"},
+            "body": {"S": transition.model_dump_json()},
+            "expires_at": {"N": str(expires_at)},
+        }
+        self.ddb.put_item(TableName=self.table, Item=item)
+        self.meter.add(write_units(item))
+
+    def list_user(self, user_id: str) -> list[dict[str, Any]]:
+        records: list[dict[str, Any]] = []
+        for item in self._query_user(user_id, projection=None):
+            sk = item["sk"]["S"]
+            body = json.loads(item.get("body", {}).get("S", "{}"))
+            if sk.startswith("e#"):
+                records.append(
+                    {"type": "event", "event_id": sk[2:], "name": item["name"]["S"], **body}
+                )
+            elif sk.startswith("t#"):
+                records.append({"type": "transition", **body})
+        return records
+
+    def delete_user(self, user_id: str) -> int:
+        keys = [
+            {"DeleteRequest": {"Key": {"user_id": item["user_id"], "sk": item["sk"]}}}
+            for item in self._query_user(user_id, projection="user_id, sk")
+        ]
+        self._batch_write(keys)
+        return len(keys)
+
+    def _query_user(self, user_id: str, projection: str | None) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "user_id = :u",
+            "ExpressionAttributeValues": {":u": {"S": user_id}},
+        }
+        if projection:
+            kwargs["ProjectionExpression"] = projection
+        while True:
+            response = self.ddb.query(**kwargs)
+            items.extend(response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return items
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def _batch_write(self, requests: list[dict[str, Any]]) -> None:
+        for start in range(0, len(requests), 25):
+            pending: dict[str, Any] = {self.table: requests[start : start + 25]}
+            for _attempt in range(8):
+                response = self.ddb.batch_write_item(RequestItems=pending)
+                pending = response.get("UnprocessedItems") or {}
+                if not pending:
+                    break
+            if pending:
+                raise RuntimeError(f"DynamoDB left {len(pending[self.table])} writes unprocessed")

@@ -1,0 +1,116 @@
+"""In-memory fakes of the ports, with the same semantics (conditional writes, TTL-free)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from nudge.adapters.dynamo_codec import due_bucket
+from nudge.models.events import IncomingEvent, QueuedBatch
+from nudge.models.profile import Profile, Transition
+
+
+class InMemoryProfileStore:
+    def __init__(self) -> None:
+        self.items: dict[str, Profile] = {}
+        self.cursors: dict[str, int] = {}
+        self.due_shards = 1
+        self._lock = threading.Lock()
+        self.fail_next_saves = 0  # fault injection
+
+    def get(self, user_id: str) -> Profile | None:
+        with self._lock:
+            stored = self.items.get(user_id)
+            return stored.model_copy(deep=True) if stored else None
+
+    def save(self, profile: Profile, previous: Profile | None, due_shards: int) -> bool:
+        with self._lock:
+            if self.fail_next_saves:
+                self.fail_next_saves -= 1
+                raise ConnectionError("injected DynamoDB failure")
+            current = self.items.get(profile.user_id)
+            expected = None if previous is None else previous.version
+            if (current.version if current else None) != expected:
+                return False
+            self.items[profile.user_id] = profile.model_copy(deep=True)
+            self.due_shards = due_shards
+            return True
+
+    def delete(self, user_id: str) -> bool:
+        with self._lock:
+            return self.items.pop(user_id, None) is not None
+
+    def iter_profiles(self) -> Iterator[Profile]:
+        with self._lock:
+            profiles = [p.model_copy(deep=True) for p in self.items.values()]
+        yield from profiles
+
+    def due_users(self, bucket: str) -> list[str]:
+        with self._lock:
+            return sorted(
+                user_id
+                for user_id, profile in self.items.items()
+                if profile.due_at is not None
+                and due_bucket(profile.due_at, user_id, self.due_shards) == bucket
+            )
+
+    def get_cursor(self, name: str) -> int | None:
+        return self.cursors.get(name)
+
+    def set_cursor(self, name: str, value: int) -> None:
+        self.cursors[name] = value
+
+
+class InMemoryHistoryStore:
+    def __init__(self) -> None:
+        self.events: dict[tuple[str, str], dict[str, Any]] = {}
+        self.transitions: dict[tuple[str, str], dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    def existing_event_ids(self, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+        with self._lock:
+            return {key for key in keys if key in self.events}
+
+    def put_events(
+        self, user_id: str, events: Sequence[IncomingEvent], received_at: int, expires_at: int
+    ) -> None:
+        with self._lock:
+            for event in events:
+                self.events[(user_id, event.event_id)] = {
+                    "type": "event",
+                    **event.model_dump(mode="json"),
+                    "expires_at": expires_at,
+                }
+
+    def put_transition(self, user_id: str, transition: Transition, expires_at: int) -> None:
+        with self._lock:
+            key = (user_id, f"{transition.at:011d}#{transition.to_stage.value}")
+            self.transitions[key] = {"type": "transition", **transition.model_dump(mode="json")}
+
+    def list_user(self, user_id: str) -> list[dict[str, Any]]:
+        with self._lock:
+            events = [v for (u, _), v in sorted(self.events.items()) if u == user_id]
+            moves = [v for (u, _), v in sorted(self.transitions.items()) if u == user_id]
+            return events + moves
+
+    def delete_user(self, user_id: str) -> int:
+        with self._lock:
+            keys = [k for k in self.events if k[0] == user_id]
+            keys_t = [k for k in self.transitions if k[0] == user_id]
+            for key in keys:
+                del self.events[key]
+            for key in keys_t:
+                del self.transitions[key]
+            return len(keys) + len(keys_t)
+
+
+class InMemoryPublisher:
+    def __init__(self) -> None:
+        self.sent: list[QueuedBatch] = []
+        self.fail_indexes: set[int] = set()
+
+    def publish(self, batches: Sequence[QueuedBatch]) -> list[int]:
+        failed = [i for i in range(len(batches)) if i in self.fail_indexes]
+        self.sent.extend(b for i, b in enumerate(batches) if i not in self.fail_indexes)
+        return failed

@@ -1,0 +1,49 @@
+"""The ports the services depend on; DynamoDB/SQS adapters and in-memory fakes implement them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any, Protocol
+
+from nudge.models.events import IncomingEvent, QueuedBatch
+from nudge.models.profile import Profile, Transition
+
+
+class ProfileStore(Protocol):
+    def get(self, user_id: str) -> Profile | None: ...
+
+    def save(self, profile: Profile, previous: Profile | None, due_shards: int) -> bool:
+        """Write if the stored item is still `previous` (by version); False on conflict."""
+        ...
+
+    def delete(self, user_id: str) -> bool: ...
+
+    def iter_profiles(self) -> Iterator[Profile]:
+        """Every profile, page by page: admin reports only, never the hot path."""
+        ...
+
+    def due_users(self, bucket: str) -> list[str]: ...
+
+    def get_cursor(self, name: str) -> int | None: ...
+
+    def set_cursor(self, name: str, value: int) -> None: ...
+
+
+class HistoryStore(Protocol):
+    def existing_event_ids(self, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]: ...
+
+    def put_events(
+        self, user_id: str, events: Sequence[IncomingEvent], received_at: int, expires_at: int
+    ) -> None: ...
+
+    def put_transition(self, user_id: str, transition: Transition, expires_at: int) -> None: ...
+
+    def list_user(self, user_id: str) -> list[dict[str, Any]]: ...
+
+    def delete_user(self, user_id: str) -> int: ...
+
+
+class EventPublisher(Protocol):
+    def publish(self, batches: Sequence[QueuedBatch]) -> list[int]:
+        """Send batches; return the indexes that could not be sent."""
+        ...

@@ -1,0 +1,32 @@
+"""Events queue publisher (SQS SendMessageBatch, 10 messages a call)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from nudge.adapters.aws import client
+from nudge.models.events import QueuedBatch
+
+
+class SqsEventPublisher:
+    def __init__(self, queue_url: str, sqs: Any = None) -> None:
+        self.queue_url = queue_url
+        self._sqs = sqs
+
+    @property
+    def sqs(self) -> Any:
+        if self._sqs is None:
+            self._sqs = client("sqs")
+        return self._sqs
+
+    def publish(self, batches: Sequence[QueuedBatch]) -> list[int]:
+        failed: list[int] = []
+        for start in range(0, len(batches), 10):
+            entries = [
+                {"Id": str(start + offset), "MessageBody": batch.model_dump_json()}
+                for offset, batch in enumerate(batches[start : start + 10])
+            ]
+            response = self.sqs.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
+            failed.extend(int(entry["Id"]) for entry in response.get("Failed", []))
+        return failed

@@ -1,0 +1,34 @@
+"""Admin API (IAM-authenticated): user export/erase and the lifecycle report."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from nudge import runtime
+
+router = APIGatewayHttpRouter()
+UserId = Annotated[str, Path(min_length=1, max_length=256, description="The app's user id (JWT sub)")]
+
+
+@router.get("/admin/v1/users/<user_id>", summary="Export everything stored about a user", tags=["users"])
+def export_user(user_id: UserId) -> dict[str, Any]:
+    return runtime.privacy_service().export(user_id)
+
+
+@router.delete("/admin/v1/users/<user_id>", summary="Erase a user", tags=["users"])
+def erase_user(user_id: UserId) -> dict[str, Any]:
+    return runtime.privacy_service().erase(user_id)
+
+
+@router.get(
+    "/admin/v1/reports/lifecycle",
+    summary="Users per lifecycle stage, and transitions in the last N days",
+    tags=["reports"],
+)
+def lifecycle_report(
+    days: Annotated[int, Query(ge=1, le=90, description="Transition window in days")] = 30,
+) -> dict[str, Any]:
+    return runtime.reports_service().lifecycle(days)

@@ -1,0 +1,34 @@
+"""Mobile API: GET /v1/me (export) and DELETE /v1/me (erase)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from nudge import runtime
+from nudge.api.http import caller_id
+
+router = APIGatewayHttpRouter()
+
+
+@router.get(
+    "/v1/me",
+    summary="Everything Nudge stores about the caller",
+    description="Profile aggregates, lifecycle stage and transitions, and the raw event history.",
+    tags=["privacy"],
+    responses={401: {"description": "Missing or invalid bearer token"}},
+)
+def export_me() -> dict[str, Any]:
+    return runtime.privacy_service().export(caller_id(router))
+
+
+@router.delete(
+    "/v1/me",
+    summary="Erase everything Nudge stores about the caller",
+    description="Idempotent. Events still in flight from before the erasure are discarded.",
+    tags=["privacy"],
+    responses={401: {"description": "Missing or invalid bearer token"}},
+)
+def erase_me() -> dict[str, Any]:
+    return runtime.privacy_service().erase(caller_id(router))

@@ -1,0 +1,165 @@
+"""Order-independent profile aggregates.
+
+Every field is a commutative merge (min, max, sum, per-day buckets, decayed scores expressed
+as of the latest event), so applying the same set of events in any order, in any number of
+batches, yields the same profile. Windows are anchored on the data (the latest event), not on
+the processing time, for the same reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Iterable
+
+from nudge.domain.config import EngagementConfig
+from nudge.models.events import IncomingEvent
+from nudge.models.profile import InterestScore, NameCounts, Profile
+
+DAY = 86_400
+ACTIVITY_HORIZON_DAYS = 60  # enough to see a 30-day window and a return after a long gap
+COUNT_HORIZON_DAYS = 30
+RECENT_WINDOW_SECONDS = 30 * 60  # longer than SQS redelivery (visibility x receives)
+RECENT_MAX = 128
+
+
+def day_of(epoch: int) -> int:
+    return epoch // DAY
+
+
+def event_hash(event_id: str) -> str:
+    """A short, stable fingerprint of an event id (profile stays small)."""
+    return hashlib.blake2b(event_id.encode(), digest_size=6).hexdigest()
+
+
+def epoch_of(event: IncomingEvent) -> int:
+    return int(event.timestamp.timestamp())
+
+
+def apply_events(
+    profile: Profile, events: Iterable[IncomingEvent], config: EngagementConfig, now: int
+) -> Profile:
+    """Return a new profile with `events` folded in. Events already in `recent` are skipped."""
+    result = profile.model_copy(deep=True)
+    applied = False
+    for event in events:
+        fingerprint = event_hash(event.event_id)
+        if fingerprint in result.recent:
+            continue
+        _fold(result, event, config)
+        result.recent[fingerprint] = now
+        applied = True
+    if applied:
+        _prune(result, config)
+    _prune_recent(result, now)
+    return result
+
+
+def _fold(profile: Profile, event: IncomingEvent, config: EngagementConfig) -> None:
+    at = epoch_of(event)
+    day = day_of(at)
+    profile.first_seen = at if profile.first_seen is None else min(profile.first_seen, at)
+    profile.last_seen = at if profile.last_seen is None else max(profile.last_seen, at)
+    profile.active_days[day] = profile.active_days.get(day, 0) + 1
+
+    counts = profile.counts.setdefault(event.name, NameCounts())
+    counts.total += 1
+    counts.last_at = max(counts.last_at, at)
+    counts.days[day] = counts.days.get(day, 0) + 1
+
+    if event.name in config.purchase_events:
+        amount = _amount(event.properties.get(config.purchase_amount_property))
+        profile.purchases.count += 1
+        profile.purchases.total = round(profile.purchases.total + amount, 4)
+        profile.purchases.days[day] = round(profile.purchases.days.get(day, 0.0) + amount, 4)
+
+    for rule in config.interests:
+        if rule.event != event.name:
+            continue
+        interest = rule.interest
+        if rule.from_property is not None:
+            value = event.properties.get(rule.from_property)
+            interest = str(value).strip().lower()[:64] if isinstance(value, str) and value else None
+        if interest:
+            _add_interest(profile, interest, rule.weight, at, config.interest_half_life_days)
+
+
+def _amount(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return 0.0
+    return float(value) if math.isfinite(value) and value > 0 else 0.0
+
+
+def _decay(score: float, from_at: int, to_at: int, half_life_days: float) -> float:
+    return score * 2.0 ** (-(to_at - from_at) / (half_life_days * DAY))
+
+
+def _add_interest(profile: Profile, name: str, weight: float, at: int, half_life: float) -> None:
+    current = profile.interests.get(name)
+    if current is None:
+        profile.interests[name] = InterestScore(score=weight, as_of=at)
+        return
+    as_of = max(current.as_of, at)
+    score = _decay(current.score, current.as_of, as_of, half_life) + _decay(
+        weight, at, as_of, half_life
+    )
+    profile.interests[name] = InterestScore(score=score, as_of=as_of)
+
+
+def _prune(profile: Profile, config: EngagementConfig) -> None:
+    assert profile.last_seen is not None
+    latest_day = day_of(profile.last_seen)
+    activity_floor = latest_day - ACTIVITY_HORIZON_DAYS
+    count_floor = latest_day - COUNT_HORIZON_DAYS
+    profile.active_days = {d: n for d, n in profile.active_days.items() if d > activity_floor}
+    for counts in profile.counts.values():
+        counts.days = {d: n for d, n in counts.days.items() if d > count_floor}
+    profile.purchases.days = {d: a for d, a in profile.purchases.days.items() if d > count_floor}
+    if len(profile.interests) > config.max_interests:
+        ranked = sorted(
+            profile.interests.items(),
+            key=lambda item: (-interest_score(item[1], profile.last_seen or 0, config), item[0]),
+        )
+        profile.interests = dict(ranked[: config.max_interests])
+
+
+def _prune_recent(profile: Profile, now: int) -> None:
+    floor = now - RECENT_WINDOW_SECONDS
+    recent = {h: t for h, t in profile.recent.items() if t > floor}
+    if len(recent) > RECENT_MAX:
+        recent = dict(sorted(recent.items(), key=lambda item: (-item[1], item[0]))[:RECENT_MAX])
+    profile.recent = recent
+
+
+def interest_score(score: InterestScore, now: int, config: EngagementConfig) -> float:
+    """The interest's score decayed to `now`."""
+    return _decay(score.score, score.as_of, max(now, score.as_of), config.interest_half_life_days)
+
+
+def top_interests(profile: Profile, now: int, config: EngagementConfig) -> list[tuple[str, float]]:
+    scored = [(name, interest_score(s, now, config)) for name, s in profile.interests.items()]
+    return sorted(scored, key=lambda item: (-item[1], item[0]))
+
+
+def count_within(profile: Profile, name: str, now: int, days: int) -> int:
+    """Events called `name` in the rolling window of `days` days ending today (UTC days)."""
+    counts = profile.counts.get(name)
+    if counts is None:
+        return 0
+    floor = day_of(now) - days
+    return sum(n for d, n in counts.days.items() if floor < d <= day_of(now))
+
+
+def purchases_within(profile: Profile, now: int, days: int) -> float:
+    floor = day_of(now) - days
+    return round(sum(a for d, a in profile.purchases.days.items() if floor < d <= day_of(now)), 4)
+
+
+def active_days_within(profile: Profile, now: int, days: int) -> int:
+    floor = day_of(now) - days
+    return sum(1 for d in profile.active_days if floor < d <= day_of(now))
+
+
+def sessions(profile: Profile, config: EngagementConfig) -> int:
+    counts = profile.counts.get(config.session_event)
+    return counts.total if counts else 0

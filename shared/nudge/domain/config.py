@@ -1,0 +1,61 @@
+"""Tunable engagement rules: lifecycle thresholds, interests, purchases, ingest limits."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class LifecycleThresholds(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    new_days: int = Field(default=7, ge=1, description="A user is new for this many days")
+    at_risk_after_days: int = Field(default=7, ge=1, description="Inactive this long: at_risk")
+    dormant_after_days: int = Field(default=30, ge=2, description="Inactive this long: dormant")
+    loyal_active_days: int = Field(
+        default=12, ge=1, le=30, description="Active on at least this many of the last 30 days"
+    )
+    reactivated_days: int = Field(
+        default=14, ge=1, le=30, description="How long a returning user stays 'reactivated'"
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LifecycleThresholds:
+        if self.dormant_after_days <= self.at_risk_after_days:
+            raise ValueError("dormant_after_days must be greater than at_risk_after_days")
+        return self
+
+
+class InterestRule(BaseModel):
+    """An event contributes `weight` to an interest: a fixed one or a property's value."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    event: str
+    interest: str | None = None
+    from_property: str | None = None
+    weight: float = Field(default=1.0, gt=0, le=100)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> InterestRule:
+        if (self.interest is None) == (self.from_property is None):
+            raise ValueError("give exactly one of 'interest' or 'from_property'")
+        return self
+
+
+class EngagementConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    lifecycle: LifecycleThresholds = Field(default_factory=LifecycleThresholds)
+    session_event: str = "session_start"
+    purchase_events: tuple[str, ...] = ("purchase", "order_completed", "ticket_purchased")
+    purchase_amount_property: str = "amount"
+    interests: tuple[InterestRule, ...] = ()
+    interest_half_life_days: float = Field(default=14.0, gt=0)
+    max_interests: int = Field(default=10, ge=1, le=50)
+    # Ingest: events older than this, or further in the future, are rejected per event.
+    max_event_age_days: int = Field(default=30, ge=1, le=365)
+    max_clock_skew_minutes: int = Field(default=10, ge=0, le=1440)
+    # Raw history (and the dedupe record it doubles as) expires after this many days.
+    history_ttl_days: int = Field(default=90, ge=1)
+    # Due-time index: spread each hour bucket over this many partitions.
+    due_shards: int = Field(default=4, ge=1, le=64)

@@ -1,0 +1,88 @@
+"""Composition root: settings, the clock and services, each built once per cold start.
+
+Handlers ask for a service here; tests and the embedded local stack swap the clock with
+`set_clock` (the virtual clock) instead of patching time.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from nudge.clock import Clock, SystemClock
+from nudge.settings import get_settings
+
+if TYPE_CHECKING:
+    from nudge.services.ingest import IngestService
+    from nudge.services.privacy import PrivacyService
+    from nudge.services.processing import EventProcessingService
+    from nudge.services.reports import ReportsService
+    from nudge.services.scheduler import SchedulerService
+
+_clock: Clock = SystemClock()
+
+
+class _CurrentClock:
+    """Delegates to whatever clock is installed, so services built early see a swap."""
+
+    def now(self) -> datetime:
+        return _clock.now()
+
+
+CLOCK = _CurrentClock()
+
+
+def set_clock(clock: Clock) -> None:
+    global _clock
+    _clock = clock
+
+
+@lru_cache(maxsize=1)
+def ingest_service() -> IngestService:
+    from nudge.adapters.sqs import SqsEventPublisher
+    from nudge.services.ingest import IngestService
+
+    settings = get_settings()
+    return IngestService(
+        SqsEventPublisher(settings.events_queue_url), settings.engagement, CLOCK
+    )
+
+
+def _stores() -> tuple:  # type: ignore[type-arg]
+    from nudge.adapters.dynamodb import DynamoHistoryStore, DynamoProfileStore
+
+    settings = get_settings()
+    return DynamoProfileStore(settings.profiles_table), DynamoHistoryStore(settings.history_table)
+
+
+@lru_cache(maxsize=1)
+def processing_service() -> EventProcessingService:
+    from nudge.services.processing import EventProcessingService
+
+    profiles, history = _stores()
+    return EventProcessingService(profiles, history, get_settings().engagement, CLOCK)
+
+
+@lru_cache(maxsize=1)
+def scheduler_service() -> SchedulerService:
+    from nudge.services.scheduler import SchedulerService
+
+    profiles, history = _stores()
+    return SchedulerService(profiles, history, get_settings().engagement, CLOCK)
+
+
+@lru_cache(maxsize=1)
+def privacy_service() -> PrivacyService:
+    from nudge.services.privacy import PrivacyService
+
+    profiles, history = _stores()
+    return PrivacyService(profiles, history, get_settings().engagement, CLOCK)
+
+
+@lru_cache(maxsize=1)
+def reports_service() -> ReportsService:
+    from nudge.services.reports import ReportsService
+
+    profiles, _ = _stores()
+    return ReportsService(profiles, CLOCK)

@@ -1,0 +1,1 @@
+"""Use cases: the logic layer between thin handlers and the ports."""

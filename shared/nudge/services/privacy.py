@@ -1,0 +1,66 @@
+"""GET /v1/me and DELETE /v1/me: everything stored about the caller, and its erasure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from nudge.adapters.ports import HistoryStore, ProfileStore
+from nudge.clock import Clock, to_epoch
+from nudge.domain.aggregates import sessions, top_interests
+from nudge.domain.config import EngagementConfig
+from nudge.models.profile import Profile
+
+MAX_WRITE_ATTEMPTS = 6
+
+
+@dataclass
+class PrivacyService:
+    profiles: ProfileStore
+    history: HistoryStore
+    config: EngagementConfig
+    clock: Clock
+
+    def export(self, user_id: str) -> dict[str, Any]:
+        profile = self.profiles.get(user_id)
+        now = to_epoch(self.clock.now())
+        summary = None
+        if profile is not None and profile.first_seen is not None:
+            summary = {
+                "stage": profile.stage,
+                "sessions": sessions(profile, self.config),
+                "top_interests": [
+                    {"interest": name, "score": round(score, 3)}
+                    for name, score in top_interests(profile, now, self.config)
+                ],
+            }
+            stored: dict[str, Any] | None = profile.model_dump(
+                mode="json", exclude={"recent", "version", "erased_at"}
+            )
+        else:
+            stored = None
+        return {
+            "user_id": user_id,
+            "profile": stored,
+            "summary": summary,
+            "history": self.history.list_user(user_id),
+        }
+
+    def erase(self, user_id: str) -> dict[str, int | bool]:
+        """Delete the profile and history; leave a tombstone so queued events don't revive it."""
+        now = to_epoch(self.clock.now())
+        removed_profile = False
+        for _attempt in range(MAX_WRITE_ATTEMPTS):
+            previous = self.profiles.get(user_id)
+            removed_profile = previous is not None and previous.first_seen is not None
+            tombstone = Profile(
+                user_id=user_id,
+                version=(previous.version + 1) if previous else 1,
+                erased_at=now,
+            )
+            if self.profiles.save(tombstone, previous, self.config.due_shards):
+                break
+        else:
+            raise RuntimeError("could not erase: profile kept changing")
+        removed_history = self.history.delete_user(user_id)
+        return {"profile_erased": removed_profile, "history_records_erased": removed_history}

@@ -1,0 +1,129 @@
+"""event_processor: fold queued events into profiles, exactly once per event, in any order.
+
+Per SQS batch:
+ 1. parse every message (a malformed one fails alone and, after maxReceiveCount, is in the DLQ);
+ 2. one BatchGetItem finds events already recorded in the history (duplicates: skipped);
+ 3. per user: read the profile, fold in the new events, re-evaluate the lifecycle stage, and
+    write it back conditioned on the version read (optimistic concurrency, retried);
+ 4. write the events to the history (which is also the dedupe record) and any transition.
+
+A crash between 3 and 4 is covered by the profile's `recent` fingerprints: the redelivered
+events are recognised as applied and only their history records are written.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from pydantic import ValidationError
+
+from nudge.adapters.ports import HistoryStore, ProfileStore
+from nudge.clock import Clock, to_epoch
+from nudge.domain.aggregates import DAY, apply_events
+from nudge.domain.config import EngagementConfig
+from nudge.domain.ingest import describe_validation_error
+from nudge.domain.lifecycle import evaluate
+from nudge.models.events import IncomingEvent, QueuedBatch
+from nudge.models.profile import Profile, Transition
+
+MAX_WRITE_ATTEMPTS = 6
+
+
+class PoisonMessage(ValueError):
+    """The message can never be processed; it is left to reach the DLQ."""
+
+
+class ConcurrentUpdate(RuntimeError):
+    pass
+
+
+@dataclass
+class BatchOutcome:
+    failures: dict[str, Exception] = field(default_factory=dict)  # message id -> why
+    applied_events: int = 0
+    duplicate_events: int = 0
+    transitions: list[tuple[str, Transition]] = field(default_factory=list)
+
+
+@dataclass
+class EventProcessingService:
+    profiles: ProfileStore
+    history: HistoryStore
+    config: EngagementConfig
+    clock: Clock
+
+    def process(self, messages: list[tuple[str, str]]) -> BatchOutcome:
+        outcome = BatchOutcome()
+        by_user: dict[str, list[tuple[str, QueuedBatch]]] = defaultdict(list)
+        for message_id, body in messages:
+            try:
+                batch = QueuedBatch.model_validate_json(body)
+            except ValidationError as error:
+                outcome.failures[message_id] = PoisonMessage(describe_validation_error(error))
+                continue
+            by_user[batch.user_id].append((message_id, batch))
+        if not by_user:
+            return outcome
+
+        keys = [(u, e.event_id) for u, items in by_user.items() for _, b in items for e in b.events]
+        try:
+            recorded = self.history.existing_event_ids(keys)
+        except Exception as error:  # the whole batch is retried; nothing was written
+            for items in by_user.values():
+                outcome.failures.update((message_id, error) for message_id, _ in items)
+            return outcome
+
+        for user_id, items in by_user.items():
+            try:
+                self._process_user(user_id, items, recorded, outcome)
+            except Exception as error:
+                outcome.failures.update((message_id, error) for message_id, _ in items)
+        return outcome
+
+    def _process_user(
+        self,
+        user_id: str,
+        items: list[tuple[str, QueuedBatch]],
+        recorded: set[tuple[str, str]],
+        outcome: BatchOutcome,
+    ) -> None:
+        fresh: dict[str, tuple[IncomingEvent, int]] = {}
+        for _, batch in items:
+            for event in batch.events:
+                if (user_id, event.event_id) in recorded or event.event_id in fresh:
+                    outcome.duplicate_events += 1
+                    continue
+                fresh[event.event_id] = (event, to_epoch(batch.received_at))
+        if not fresh:
+            return
+
+        now = to_epoch(self.clock.now())
+        thresholds = self.config.lifecycle
+        for _attempt in range(MAX_WRITE_ATTEMPTS):
+            previous = self.profiles.get(user_id)
+            profile = previous or Profile(user_id=user_id)
+            events = [
+                event
+                for event, received_at in fresh.values()
+                if profile.erased_at is None or received_at > profile.erased_at
+            ]
+            updated = apply_events(profile, events, self.config, now)
+            updated, transition = evaluate(updated, now, thresholds, cause="event")
+            if updated.model_dump(exclude={"recent"}) == profile.model_dump(exclude={"recent"}):
+                break  # everything here was already applied (a redelivery after a crash)
+            updated.version = profile.version + 1
+            if self.profiles.save(updated, previous, self.config.due_shards):
+                outcome.applied_events += len(events)
+                break
+        else:
+            raise ConcurrentUpdate(f"profile kept changing under us ({MAX_WRITE_ATTEMPTS} tries)")
+
+        expires_at = now + self.config.history_ttl_days * DAY
+        received = {event_id: rcv for event_id, (_, rcv) in fresh.items()}
+        kept = [e for e, rcv in fresh.values() if profile.erased_at is None or rcv > profile.erased_at]
+        if kept:
+            self.history.put_events(user_id, kept, max(received.values()), expires_at)
+        if transition is not None:
+            self.history.put_transition(user_id, transition, expires_at)
+            outcome.transitions.append((user_id, transition))

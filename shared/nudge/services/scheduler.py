@@ -1,0 +1,78 @@
+"""scheduler: time-based lifecycle transitions for the users that are due, and only those.
+
+Profiles carry `due_at` (hour aligned) and a `due_bucket` ('<hour>#<shard>') that the sparse
+due-index is keyed on. Each run queries the buckets from its cursor up to the current hour,
+re-evaluates those users, and moves the cursor past every bucket it finished. No scans.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from nudge.adapters.ports import HistoryStore, ProfileStore
+from nudge.clock import Clock, to_epoch
+from nudge.domain.aggregates import DAY
+from nudge.domain.config import EngagementConfig
+from nudge.domain.lifecycle import HOUR, evaluate
+from nudge.models.profile import Transition
+
+CURSOR = "scheduler-cursor"
+FIRST_RUN_LOOKBACK_HOURS = 48
+MAX_WRITE_ATTEMPTS = 6
+
+
+@dataclass
+class SchedulerReport:
+    buckets: int = 0
+    checked: int = 0
+    transitions: list[tuple[str, Transition]] = field(default_factory=list)
+    complete: bool = True
+    cursor: int = 0
+
+
+@dataclass
+class SchedulerService:
+    profiles: ProfileStore
+    history: HistoryStore
+    config: EngagementConfig
+    clock: Clock
+
+    def run(self, max_users: int = 10_000) -> SchedulerReport:
+        now = to_epoch(self.clock.now())
+        current_hour = now // HOUR
+        cursor = self.profiles.get_cursor(CURSOR)
+        if cursor is None:
+            cursor = current_hour - FIRST_RUN_LOOKBACK_HOURS
+        report = SchedulerReport(cursor=cursor)
+        for hour in range(cursor, current_hour + 1):
+            for shard in range(self.config.due_shards):
+                report.buckets += 1
+                for user_id in self.profiles.due_users(f"{hour}#{shard}"):
+                    if report.checked >= max_users:
+                        report.complete = False
+                        break
+                    report.checked += 1
+                    transition = self._check(user_id, now)
+                    if transition is not None:
+                        report.transitions.append((user_id, transition))
+                if not report.complete:
+                    break
+            if not report.complete:
+                break
+            report.cursor = hour + 1
+        self.profiles.set_cursor(CURSOR, report.cursor)
+        return report
+
+    def _check(self, user_id: str, now: int) -> Transition | None:
+        for _attempt in range(MAX_WRITE_ATTEMPTS):
+            previous = self.profiles.get(user_id)
+            if previous is None or previous.due_at is None or previous.due_at > now:
+                return None  # erased, or an event moved it meanwhile
+            updated, transition = evaluate(previous, now, self.config.lifecycle, cause="schedule")
+            updated.version = previous.version + 1
+            if self.profiles.save(updated, previous, self.config.due_shards):
+                if transition is not None:
+                    expires_at = now + self.config.history_ttl_days * DAY
+                    self.history.put_transition(user_id, transition, expires_at)
+                return transition
+        raise RuntimeError(f"could not update {user_id} after {MAX_WRITE_ATTEMPTS} tries")

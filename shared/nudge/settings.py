@@ -1,0 +1,27 @@
+"""Runtime settings, read once per cold start from the environment (see template.yaml)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from nudge.domain.config import EngagementConfig
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="NUDGE_", extra="ignore", frozen=True)
+
+    profiles_table: str = "nudge-profiles"
+    history_table: str = "nudge-history"
+    events_queue_url: str = ""
+    # Lifecycle thresholds, interest mapping, purchase events: JSON in NUDGE_ENGAGEMENT.
+    engagement: EngagementConfig = Field(default_factory=EngagementConfig)
+    # Local mode only: where the embedded stack serves its virtual clock (never set in AWS).
+    local_clock_url: str = ""
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
