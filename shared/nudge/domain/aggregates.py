@@ -8,6 +8,7 @@ the processing time, for the same reason.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import math
 from collections.abc import Iterable
@@ -27,9 +28,16 @@ def day_of(epoch: int) -> int:
     return epoch // DAY
 
 
+FINGERPRINT_CHARS = 8
+
+
 def event_hash(event_id: str) -> str:
-    """A short, stable fingerprint of an event id (profile stays small)."""
-    return hashlib.blake2b(event_id.encode(), digest_size=6).hexdigest()
+    """A short, stable fingerprint of an event id: 48 bits as 8 URL-safe characters.
+
+    Collisions only matter among one user's last few minutes of events (<= RECENT_MAX).
+    """
+    digest = hashlib.blake2b(event_id.encode(), digest_size=6).digest()
+    return base64.urlsafe_b64encode(digest).decode()
 
 
 def epoch_of(event: IncomingEvent) -> int:

@@ -19,7 +19,7 @@ from nudge.models.profile import Profile, Stage, Transition
 
 HOUR = 3_600
 LOYAL_WINDOW_DAYS = 30
-MAX_TRANSITIONS_KEPT = 10
+MAX_TRANSITIONS_KEPT = 5  # the full record is in the history table
 
 
 def return_day(profile: Profile, thresholds: LifecycleThresholds) -> int | None:
@@ -72,8 +72,13 @@ def next_check(profile: Profile, now: int, thresholds: LifecycleThresholds) -> i
     returned = return_day(profile, thresholds)
     if returned is not None:
         candidates.append((returned + thresholds.reactivated_days) * DAY)
-    # A day leaves the loyal window at the start of the day 30 days later.
-    candidates.extend((day + LOYAL_WINDOW_DAYS + 1) * DAY for day in profile.active_days)
+    if stage_at(profile, now, thresholds) == Stage.LOYAL:
+        # Loyalty ends when the k-th most recent active day leaves the 30-day window (at the
+        # start of the day 30 days later); only events can make anyone loyal.
+        recent_days = sorted((d for d in profile.active_days if d <= day_of(now)), reverse=True)
+        if len(recent_days) >= thresholds.loyal_active_days:
+            kth = recent_days[thresholds.loyal_active_days - 1]
+            candidates.append((kth + LOYAL_WINDOW_DAYS) * DAY)
     upcoming = [c for c in candidates if c > now]
     if not upcoming:
         return None

@@ -1,0 +1,224 @@
+"""event_processor logic over in-memory fakes: exactly-once effects under at-least-once delivery."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+
+import pytest
+
+from nudge.adapters.memory import InMemoryHistoryStore, InMemoryProfileStore
+from nudge.clock import ManualClock, to_epoch
+from nudge.domain.aggregates import RECENT_WINDOW_SECONDS
+from nudge.domain.config import EngagementConfig
+from nudge.models.events import IncomingEvent, QueuedBatch
+from nudge.models.profile import Profile, Stage
+from nudge.services.processing import EventProcessingService, PoisonMessage
+from tests.conftest import START, make_event
+
+
+def message(user: str, events: list[IncomingEvent], received: datetime = START) -> str:
+    return QueuedBatch(user_id=user, received_at=received, events=events).model_dump_json()
+
+
+@pytest.fixture
+def service(clock: ManualClock) -> EventProcessingService:
+    return EventProcessingService(
+        InMemoryProfileStore(), InMemoryHistoryStore(), EngagementConfig(), clock
+    )
+
+
+def stored(service: EventProcessingService, user: str) -> Profile:
+    profile = service.profiles.get(user)
+    assert profile is not None
+    return profile
+
+
+def test_events_are_applied_and_recorded(service: EventProcessingService) -> None:
+    events = [make_event("session_start"), make_event("purchase", amount=9.5)]
+    outcome = service.process([("m1", message("ann", events))])
+    assert outcome.failures == {}
+    assert outcome.applied_events == 2
+    profile = stored(service, "ann")
+    assert profile.stage == Stage.NEW
+    assert profile.purchases.total == 9.5
+    assert profile.version == 1
+    assert len(service.history.list_user("ann")) == 3  # 2 events + the None->new transition
+
+
+def test_redelivery_of_a_whole_message_changes_nothing(service: EventProcessingService) -> None:
+    body = message("ann", [make_event("session_start"), make_event("screen_view")])
+    service.process([("m1", body)])
+    before = stored(service, "ann")
+    outcome = service.process([("m1-again", body)])
+    assert outcome.duplicate_events == 2 and outcome.applied_events == 0
+    assert stored(service, "ann") == before  # not even rewritten
+
+
+def test_duplicate_after_the_recent_window_is_caught_by_history(
+    service: EventProcessingService, clock: ManualClock
+) -> None:
+    event = make_event("purchase", amount=3)
+    service.process([("m1", message("ann", [event]))])
+    clock.advance(timedelta(seconds=RECENT_WINDOW_SECONDS * 10))
+    outcome = service.process([("m2", message("ann", [event, make_event("session_start")]))])
+    assert outcome.duplicate_events == 1
+    assert stored(service, "ann").purchases.count == 1
+
+
+def test_same_event_in_two_messages_of_one_batch_counts_once(service: EventProcessingService) -> None:
+    event = make_event("purchase", amount=3)
+    outcome = service.process([("m1", message("ann", [event])), ("m2", message("ann", [event]))])
+    assert outcome.failures == {}
+    assert stored(service, "ann").purchases.count == 1
+
+
+def test_crash_after_profile_write_before_history_is_recovered(
+    service: EventProcessingService,
+) -> None:
+    events = [make_event("purchase", amount=4), make_event("session_start")]
+    history = service.history
+    original = history.put_events
+
+    def crash(*args: object, **kwargs: object) -> None:
+        raise ConnectionError("lost the connection after the profile write")
+
+    history.put_events = crash  # type: ignore[method-assign]
+    outcome = service.process([("m1", message("ann", events))])
+    assert "m1" in outcome.failures
+    history.put_events = original  # type: ignore[method-assign]
+    retry = service.process([("m1", message("ann", events))])  # SQS redelivers
+    assert retry.failures == {}
+    profile = stored(service, "ann")
+    assert profile.purchases.count == 1 and profile.counts["session_start"].total == 1
+    assert len([r for r in history.list_user("ann") if r["type"] == "event"]) == 2
+
+
+def test_poison_message_fails_alone(service: EventProcessingService) -> None:
+    outcome = service.process(
+        [
+            ("good", message("ann", [make_event()])),
+            ("not-json", "{oops"),
+            ("wrong-shape", '{"user_id": "bob", "events": "nope"}'),
+            ("empty", '{"user_id": "bob", "received_at": "2026-03-02T09:00:00Z", "events": []}'),
+        ]
+    )
+    assert set(outcome.failures) == {"not-json", "wrong-shape", "empty"}
+    assert all(isinstance(e, PoisonMessage) for e in outcome.failures.values())
+    assert stored(service, "ann").counts["session_start"].total == 1
+
+
+def test_store_failure_fails_only_that_users_messages(service: EventProcessingService) -> None:
+    store = service.profiles
+    assert isinstance(store, InMemoryProfileStore)
+    store.fail_next_saves = 1
+    outcome = service.process(
+        [("a1", message("ann", [make_event()])), ("b1", message("bob", [make_event()]))]
+    )
+    assert set(outcome.failures) == {"a1"}
+    assert service.profiles.get("bob") is not None
+    assert service.profiles.get("ann") is None
+    retry = service.process([("a1", message("ann", [make_event(event_id="again")]))])
+    assert retry.failures == {}
+
+
+def test_history_lookup_failure_fails_the_batch_without_writes(
+    service: EventProcessingService,
+) -> None:
+    def down(keys: object) -> set[tuple[str, str]]:
+        raise ConnectionError("DynamoDB unavailable")
+
+    service.history.existing_event_ids = down  # type: ignore[method-assign]
+    outcome = service.process([("a1", message("ann", [make_event()]))])
+    assert set(outcome.failures) == {"a1"}
+    assert service.profiles.get("ann") is None
+
+
+def test_concurrent_writer_is_retried(service: EventProcessingService) -> None:
+    store = service.profiles
+    assert isinstance(store, InMemoryProfileStore)
+    service.process([("m0", message("ann", [make_event(event_id="first")]))])
+    real_get = store.get
+    interfered = {"done": False}
+
+    def get_then_interfere(user_id: str) -> Profile | None:
+        profile = real_get(user_id)
+        if not interfered["done"] and profile is not None:
+            interfered["done"] = True  # another invocation writes in between
+            other = profile.model_copy(update={"version": profile.version + 1})
+            store.items[user_id] = other
+        return profile
+
+    store.get = get_then_interfere  # type: ignore[method-assign]
+    outcome = service.process([("m1", message("ann", [make_event(event_id="second")]))])
+    assert outcome.failures == {}
+    assert stored(service, "ann").counts["session_start"].total == 2
+
+
+def test_reordered_streams_end_in_the_same_state(clock: ManualClock) -> None:
+    rng = random.Random(7)
+    events = [
+        make_event(rng.choice(["session_start", "screen_view", "purchase"]),
+                   START - timedelta(hours=rng.randint(0, 24 * 40)), event_id=f"r{i}", amount=2)
+        for i in range(60)
+    ]
+    results = []
+    for seed in range(4):
+        service = EventProcessingService(
+            InMemoryProfileStore(), InMemoryHistoryStore(), EngagementConfig(), ManualClock(START)
+        )
+        order = events[:]
+        random.Random(seed).shuffle(order)
+        chunks, position = [], 0
+        while position < len(order):
+            size = rng.randint(1, 9)
+            chunks.append(order[position : position + size])
+            position += size
+        deliveries = [(f"m{n}", message("ann", chunk)) for n, chunk in enumerate(chunks)]
+        deliveries += deliveries[:3]  # redeliveries
+        random.Random(seed + 100).shuffle(deliveries)
+        for start in range(0, len(deliveries), 3):
+            assert service.process(deliveries[start : start + 3]).failures == {}
+        profile = stored(service, "ann")
+        # due_at may differ: events only move it earlier, so it is never later than needed.
+        excluded = {"recent", "version", "transitions", "stage_since", "due_at"}
+        results.append(profile.model_dump(exclude=excluded))
+    assert all(result == results[0] for result in results)
+    assert results[0]["counts"]["purchase"]["total"] == sum(e.name == "purchase" for e in events)
+
+
+def test_events_received_before_erasure_are_dropped(
+    service: EventProcessingService, clock: ManualClock
+) -> None:
+    from nudge.services.privacy import PrivacyService
+
+    privacy = PrivacyService(service.profiles, service.history, service.config, clock)
+    service.process([("m1", message("ann", [make_event()]))])
+    clock.advance(timedelta(minutes=5))
+    assert privacy.erase("ann") == {"profile_erased": True, "history_records_erased": 2}
+    in_flight = message("ann", [make_event(event_id="late")], received=START)
+    service.process([("m2", in_flight)])
+    assert privacy.export("ann")["profile"] is None
+    assert privacy.export("ann")["history"] == []
+    clock.advance(timedelta(minutes=5))
+    fresh = message("ann", [make_event(at=clock.now())], received=clock.now())
+    service.process([("m3", fresh)])
+    assert stored(service, "ann").counts["session_start"].total == 1
+
+
+def test_transition_to_reactivated_is_recorded_by_the_event(
+    service: EventProcessingService, clock: ManualClock
+) -> None:
+    service.process([("m1", message("ann", [make_event()]))])
+    profile = stored(service, "ann")
+    service.profiles.save(
+        profile.model_copy(update={"stage": Stage.AT_RISK, "version": profile.version + 1}),
+        profile,
+        1,
+    )
+    clock.advance(timedelta(days=10))
+    outcome = service.process([("m2", message("ann", [make_event(at=clock.now())], clock.now()))])
+    assert [(t.from_stage, t.to_stage) for _, t in outcome.transitions] == [
+        (Stage.AT_RISK, Stage.REACTIVATED)
+    ]
+    assert to_epoch(clock.now()) == stored(service, "ann").stage_since
