@@ -5,21 +5,26 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from aws_lambda_powertools.metrics import MetricUnit
 
 from nudge import runtime
 
 router = APIGatewayHttpRouter()
+metrics = Metrics()  # shares the function's metric set; flushed by its log_metrics
 UserId = Annotated[str, Path(min_length=1, max_length=256, description="The app's user id (JWT sub)")]
 
 
 @router.get("/admin/v1/users/<user_id>", summary="Export everything stored about a user", tags=["users"])
 def export_user(user_id: UserId) -> dict[str, Any]:
+    metrics.add_metric("AdminExports", MetricUnit.Count, 1)
     return runtime.privacy_service().export(user_id)
 
 
 @router.delete("/admin/v1/users/<user_id>", summary="Erase a user", tags=["users"])
 def erase_user(user_id: UserId) -> dict[str, Any]:
+    metrics.add_metric("AdminErasures", MetricUnit.Count, 1)
     return runtime.privacy_service().erase(user_id)
 
 
@@ -31,4 +36,5 @@ def erase_user(user_id: UserId) -> dict[str, Any]:
 def lifecycle_report(
     days: Annotated[int, Query(ge=1, le=90, description="Transition window in days")] = 30,
 ) -> dict[str, Any]:
+    metrics.add_metric("ReportsServed", MetricUnit.Count, 1)
     return runtime.reports_service().lifecycle(days)

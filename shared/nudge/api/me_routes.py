@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from aws_lambda_powertools.metrics import MetricUnit
 
 from nudge import runtime
 from nudge.api.http import caller_id
 
 router = APIGatewayHttpRouter()
+metrics = Metrics()  # shares the function's metric set; flushed by its log_metrics
 
 
 @router.get(
@@ -20,7 +23,9 @@ router = APIGatewayHttpRouter()
     responses={401: {"description": "Missing or invalid bearer token"}},
 )
 def export_me() -> dict[str, Any]:
-    return runtime.privacy_service().export(caller_id(router))
+    result = runtime.privacy_service().export(caller_id(router))
+    metrics.add_metric("DataExports", MetricUnit.Count, 1)
+    return result
 
 
 @router.delete(
@@ -31,4 +36,6 @@ def export_me() -> dict[str, Any]:
     responses={401: {"description": "Missing or invalid bearer token"}},
 )
 def erase_me() -> dict[str, Any]:
-    return runtime.privacy_service().erase(caller_id(router))
+    result = runtime.privacy_service().erase(caller_id(router))
+    metrics.add_metric("DataErasures", MetricUnit.Count, 1)
+    return result

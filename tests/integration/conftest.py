@@ -1,0 +1,97 @@
+"""moto-backed fixtures: every table, index and queue is created from template.yaml."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from nudge import runtime
+from nudge.adapters import aws as aws_clients
+from nudge.clock import ManualClock
+from nudge.settings import get_settings
+from nudge_local.functions import LocalFunction
+from nudge_local.resources import Resolver, create_resources, template_parameters
+from nudge_local.template import PROJECT_ROOT, StackSpec, read_stack
+from tests.conftest import START
+
+EVENTS_DIR = PROJECT_ROOT / "events"
+
+
+@dataclass
+class Aws:
+    ddb: Any
+    sqs: Any
+    resolver: Resolver
+    spec: StackSpec
+    clock: ManualClock
+    functions: dict[str, LocalFunction]
+
+    def queue_url(self, logical: str) -> str:
+        return self.resolver.physical[logical]["QueueUrl"]
+
+    def invoke(self, function: str, event: dict[str, Any]) -> Any:
+        return self.functions[function].invoke(event)
+
+    def receive_all(self, logical: str) -> list[dict[str, Any]]:
+        messages: list[dict[str, Any]] = []
+        while True:
+            batch = self.sqs.receive_message(
+                QueueUrl=self.queue_url(logical), MaxNumberOfMessages=10, AttributeNames=["All"]
+            ).get("Messages", [])
+            if not batch:
+                return messages
+            messages.extend(batch)
+
+
+def _reset_caches() -> None:
+    get_settings.cache_clear()
+    aws_clients.client.cache_clear()
+    for factory in (
+        runtime.ingest_service,
+        runtime.processing_service,
+        runtime.scheduler_service,
+        runtime.privacy_service,
+        runtime.reports_service,
+    ):
+        factory.cache_clear()
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
+    with mock_aws():
+        spec = read_stack()
+        resolver = Resolver(
+            template_parameters(spec, {"JwtIssuer": "https://issuer.test", "JwtAudience": "app"})
+        )
+        ddb = boto3.client("dynamodb", region_name="us-east-1")
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        create_resources(spec, resolver, ddb, sqs, boto3.client("s3", region_name="us-east-1"))
+        for function in spec.functions.values():
+            for key, value in resolver.resolve(function.environment).items():
+                monkeypatch.setenv(key, str(value))
+        _reset_caches()
+        clock = ManualClock(START)
+        runtime.set_clock(clock)
+        functions = {name: LocalFunction(f) for name, f in spec.functions.items()}
+        try:
+            yield Aws(ddb, sqs, resolver, spec, clock, functions)
+        finally:
+            _reset_caches()
+            from nudge.clock import SystemClock
+
+            runtime.set_clock(SystemClock())
+
+
+def sample_event(path: str) -> dict[str, Any]:
+    return json.loads((EVENTS_DIR / path).read_text())  # type: ignore[no-any-return]
+
+
+def sample_paths() -> list[Path]:
+    return sorted(EVENTS_DIR.glob("*/*.json"))

@@ -1,0 +1,211 @@
+"""The real handlers, invoked with the sample events and API Gateway v2 payloads, over moto."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from nudge.api.openapi import MOBILE_OPENAPI_PATH
+from nudge.models.events import QueuedBatch
+from nudge_local.gateway import build_event
+from tests.integration.conftest import Aws, sample_event, sample_paths
+
+pytestmark = pytest.mark.integration
+
+FUNCTION_BY_DIR = {
+    "events_api": "EventsApiFunction",
+    "devices_api": "DevicesApiFunction",
+    "event_processor": "EventProcessorFunction",
+    "scheduler": "SchedulerFunction",
+    "admin_api": "AdminApiFunction",
+}
+
+
+def api_event(
+    method: str, path: str, body: bytes | str | None = None, user: str | None = "ann",
+    route: str | None = None, params: dict[str, str] | None = None, query: str = "",
+) -> dict[str, Any]:
+    raw = body.encode() if isinstance(body, str) else (body or b"")
+    authorizer = {"jwt": {"claims": {"sub": user}, "scopes": None}} if user else None
+    if path.startswith("/admin/"):
+        authorizer = {"iam": {"accessKey": "AK", "userArn": "arn:aws:iam::1:user/ops"}}
+    return build_event(
+        method, path, query, {"content-type": "application/json"}, raw,
+        route or f"{method} {path}", params or {}, authorizer,
+    )
+
+
+def post_events(aws: Aws, events: list[Any], user: str | None = "ann") -> dict[str, Any]:
+    body = json.dumps({"events": events})
+    return aws.invoke("EventsApiFunction", api_event("POST", "/v1/events", body, user))  # type: ignore[no-any-return]
+
+
+def good_event(i: int, aws: Aws, name: str = "session_start", **props: Any) -> dict[str, Any]:
+    return {"event_id": f"e-{i}", "name": name, "timestamp": aws.clock.now().isoformat(),
+            "properties": props}
+
+
+def deliver(aws: Aws) -> dict[str, Any]:
+    """Hand everything on the events queue to event_processor, as the event source would."""
+    messages = aws.receive_all("EventsQueue")
+    event = {"Records": [
+        {"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+         "attributes": m.get("Attributes", {}), "messageAttributes": {}, "md5OfBody": "",
+         "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:1:EventsQueue",
+         "awsRegion": "us-east-1"}
+        for m in messages
+    ]}
+    return aws.invoke("EventProcessorFunction", event)  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("path", sample_paths(), ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_sample_event_is_handled_without_error(aws: Aws, path: Any) -> None:
+    function = FUNCTION_BY_DIR[path.parent.name]
+    result = aws.invoke(function, json.loads(path.read_text()))
+    if isinstance(result, dict) and "statusCode" in result:
+        assert result["statusCode"] < 500, result
+
+
+def test_ingest_queues_valid_events_under_the_jwt_subject(aws: Aws) -> None:
+    response = aws.invoke("EventsApiFunction", sample_event("events_api/post_events.json"))
+    assert response["statusCode"] == 202
+    body = json.loads(response["body"])
+    assert body["accepted"] == 2
+    assert body["rejected"][0]["index"] == 2 and "timestamp" in body["rejected"][0]["error"]
+    (message,) = aws.receive_all("EventsQueue")
+    batch = QueuedBatch.model_validate_json(message["Body"])
+    assert batch.user_id == "user-42" and len(batch.events) == 2
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "fragment"),
+    [
+        ("{not json", 400, "not valid JSON"),
+        ("[]", 400, "invalid request"),
+        ('{"events": []}', 400, "events"),
+        ('{"events": "x"}', 400, "events"),
+        ('{"events": [], "extra": 1}', 400, "extra"),
+        (json.dumps({"events": [{}] * 101}), 400, "at most 100"),
+        ("", 400, "invalid request"),
+    ],
+)
+def test_whole_request_problems_are_clear_4xx(aws: Aws, body: str, status: int, fragment: str) -> None:
+    response = aws.invoke("EventsApiFunction", api_event("POST", "/v1/events", body))
+    assert response["statusCode"] == status, response
+    assert fragment in json.loads(response["body"])["message"]
+
+
+def test_oversized_body_is_413(aws: Aws) -> None:
+    body = json.dumps({"events": [{"event_id": "x", "pad": "y" * 300_000}]})
+    response = aws.invoke("EventsApiFunction", api_event("POST", "/v1/events", body))
+    assert response["statusCode"] == 413
+
+
+def test_invalid_utf8_is_400_not_500(aws: Aws) -> None:
+    event = api_event("POST", "/v1/events", b'{"events": ["\xff\xfe"]}')
+    assert event["isBase64Encoded"] is True
+    response = aws.invoke("EventsApiFunction", event)
+    assert response["statusCode"] == 400
+    assert "UTF-8" in json.loads(response["body"])["message"]
+
+
+def test_invalid_base64_is_400(aws: Aws) -> None:
+    event = api_event("POST", "/v1/events", "{}")
+    event.update(isBase64Encoded=True, body="***not base64***")
+    assert aws.invoke("EventsApiFunction", event)["statusCode"] == 400
+
+
+@pytest.mark.parametrize("claims", [{}, {"sub": ""}, {"sub": "#scheduler-cursor"}])
+def test_missing_or_reserved_subject_is_refused(aws: Aws, claims: dict[str, str]) -> None:
+    event = api_event("POST", "/v1/events", json.dumps({"events": [good_event(1, aws)]}))
+    event["requestContext"]["authorizer"]["jwt"]["claims"] = claims
+    assert aws.invoke("EventsApiFunction", event)["statusCode"] in (401, 403)
+
+
+def test_huge_and_odd_strings_are_rejected_per_event(aws: Aws) -> None:
+    events = [
+        good_event(1, aws),
+        {**good_event(2, aws), "name": "x" * 10_000},
+        {**good_event(3, aws), "properties": {"k": "v" * 5000}},
+        {**good_event(4, aws), "properties": {"emoji": "🚆 Zürich"}},
+        {**good_event(5, aws), "user_id": "mallory"},
+    ]
+    body = json.loads(post_events(aws, events)["body"])
+    assert body["accepted"] == 2
+    assert [r["index"] for r in body["rejected"]] == [1, 2, 4]
+
+
+def test_openapi_is_served_and_current(aws: Aws) -> None:
+    response = aws.invoke("EventsApiFunction", sample_event("events_api/get_openapi.json"))
+    assert response["statusCode"] == 200
+    served = json.loads(response["body"])
+    assert served == json.loads(MOBILE_OPENAPI_PATH.read_text())
+    assert "/v1/events" in served["paths"] and "/v1/me" in served["paths"]
+    items = served["components"]["schemas"]["EventBatch"]["properties"]["events"]["items"]
+    assert set(items["required"]) == {"event_id", "name", "timestamp"}
+
+
+def test_processor_reports_only_the_poison_record(aws: Aws) -> None:
+    event = sample_event("event_processor/sqs_batch.json")
+    result = aws.invoke("EventProcessorFunction", event)
+    assert result == {"batchItemFailures": [{"itemIdentifier": event["Records"][1]["messageId"]}]}
+    again = aws.invoke("EventProcessorFunction", {"Records": event["Records"][:1]})
+    assert again == {"batchItemFailures": []}
+    export = aws.invoke("DevicesApiFunction", sample_event("devices_api/get_me.json"))
+    profile = json.loads(export["body"])["profile"]
+    assert profile["counts"]["session_start"]["total"] == 1  # redelivery counted once
+
+
+def test_pipeline_ingest_process_schedule_export_erase(aws: Aws) -> None:
+    post_events(aws, [good_event(1, aws), good_event(2, aws, "purchase", amount=20)])
+    post_events(aws, [good_event(1, aws)])  # the app retried: same event_id
+    assert deliver(aws) == {"batchItemFailures": []}
+
+    me = json.loads(aws.invoke("DevicesApiFunction", api_event("GET", "/v1/me"))["body"])
+    assert me["profile"]["stage"] == "new"
+    assert me["profile"]["counts"]["session_start"]["total"] == 1
+    assert me["summary"]["sessions"] == 1
+    assert {r["event_id"] for r in me["history"] if r["type"] == "event"} == {"e-1", "e-2"}
+
+    aws.clock.advance(timedelta(days=8))
+    tick = sample_event("scheduler/tick.json")
+    aws.invoke("SchedulerFunction", tick)
+    report = json.loads(
+        aws.invoke("AdminApiFunction", sample_event("admin_api/lifecycle_report.json"))["body"]
+    )
+    assert report["stages"]["at_risk"] == 1 and report["transitions"] == {"new->at_risk": 1}
+
+    erased = json.loads(aws.invoke("DevicesApiFunction", api_event("DELETE", "/v1/me"))["body"])
+    assert erased == {"profile_erased": True, "history_records_erased": 4}
+    after = json.loads(aws.invoke("DevicesApiFunction", api_event("GET", "/v1/me"))["body"])
+    assert after["profile"] is None and after["history"] == []
+
+
+def test_admin_export_uses_the_path_user(aws: Aws) -> None:
+    post_events(aws, [good_event(1, aws)], user="user-42")
+    deliver(aws)
+    response = aws.invoke("AdminApiFunction", sample_event("admin_api/export_user.json"))
+    assert json.loads(response["body"])["profile"]["user_id"] == "user-42"
+
+
+def test_admin_report_validates_query(aws: Aws) -> None:
+    event = api_event("GET", "/admin/v1/reports/lifecycle", query="days=0")
+    response = aws.invoke("AdminApiFunction", event)
+    assert response["statusCode"] == 400
+    assert "days" in json.loads(response["body"])["message"]
+
+
+def test_unknown_route_is_404(aws: Aws) -> None:
+    response = aws.invoke("DevicesApiFunction", api_event("GET", "/v1/nothing"))
+    assert response["statusCode"] == 404
+
+
+def test_base64_body_that_is_valid_json_works(aws: Aws) -> None:
+    raw = json.dumps({"events": [good_event(1, aws)]}).encode()
+    event = api_event("POST", "/v1/events", raw)
+    event.update(isBase64Encoded=True, body=base64.b64encode(raw).decode())
+    assert aws.invoke("EventsApiFunction", event)["statusCode"] == 202

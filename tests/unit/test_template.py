@@ -1,0 +1,136 @@
+"""template.yaml is the truth: check the properties the issue and the principles require."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nudge_local.template import PROJECT_ROOT, read_stack
+
+SPEC = read_stack()
+RESOURCES: dict[str, Any] = SPEC.template["Resources"]
+GLOBALS = SPEC.template["Globals"]["Function"]
+
+
+def of_type(kind: str) -> dict[str, dict[str, Any]]:
+    return {n: r.get("Properties", {}) for n, r in RESOURCES.items() if r["Type"] == kind}
+
+
+def test_runtime_architecture_tracing() -> None:
+    assert GLOBALS["Runtime"] == "python3.13"
+    assert GLOBALS["Architectures"] == ["arm64"]
+    assert GLOBALS["Tracing"] == "Active"
+    env = GLOBALS["Environment"]["Variables"]
+    assert {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"} <= set(env)
+
+
+@pytest.mark.parametrize("name", sorted(of_type("AWS::Serverless::Function")))
+def test_each_function_has_code_own_policies_and_an_error_alarm(name: str) -> None:
+    props = of_type("AWS::Serverless::Function")[name]
+    code = PROJECT_ROOT / props["CodeUri"] / "app.py"
+    assert code.exists()
+    assert "Role" not in props, "SAM creates one role per function from its own Policies"
+    alarms = [
+        p for p in of_type("AWS::CloudWatch::Alarm").values()
+        if p["Namespace"] == "AWS/Lambda" and p["Dimensions"][0]["Value"] == {"Ref": name}
+    ]
+    assert alarms, f"{name} has no error alarm"
+
+
+def _statements(props: dict[str, Any]) -> list[dict[str, Any]]:
+    return [s for p in props.get("Policies", []) if isinstance(p, dict) for s in p.get("Statement", [])]
+
+
+@pytest.mark.parametrize("name", sorted(of_type("AWS::Serverless::Function")))
+def test_policies_are_least_privilege(name: str) -> None:
+    for statement in _statements(of_type("AWS::Serverless::Function")[name]):
+        actions = statement["Action"]
+        assert all("*" not in action for action in actions), statement
+        assert statement["Resource"] != "*"
+
+
+def test_only_admin_reads_whole_tables() -> None:
+    for name, props in of_type("AWS::Serverless::Function").items():
+        actions = {a for s in _statements(props) for a in s["Action"]}
+        if "dynamodb:Scan" in actions:
+            assert name == "AdminApiFunction"
+
+
+def test_queue_has_dlq_redrive_and_long_visibility() -> None:
+    queue = of_type("AWS::SQS::Queue")["EventsQueue"]
+    assert queue["RedrivePolicy"]["maxReceiveCount"] >= 5
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["EventsDLQ", "Arn"]}
+    consumer = SPEC.functions["EventProcessorFunction"]
+    assert queue["VisibilityTimeout"] >= 6 * consumer.timeout
+
+
+def test_event_source_reports_partial_failures() -> None:
+    (source,) = [s for s in SPEC.sqs_sources if s.queue == "EventsQueue"]
+    assert source.report_failures
+    assert source.function == "EventProcessorFunction"
+
+
+def test_dlq_has_a_depth_alarm() -> None:
+    alarms = of_type("AWS::CloudWatch::Alarm").values()
+    assert any(
+        a["MetricName"] == "ApproximateNumberOfMessagesVisible"
+        and a["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["EventsDLQ", "QueueName"]}
+        for a in alarms
+    )
+
+
+@pytest.mark.parametrize("name", sorted(of_type("AWS::DynamoDB::Table")))
+def test_tables_are_on_demand_with_ttl_and_pitr(name: str) -> None:
+    table = of_type("AWS::DynamoDB::Table")[name]
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["TimeToLiveSpecification"]["Enabled"] is True
+    assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+
+
+def test_due_index_is_sparse_and_keys_only() -> None:
+    (index,) = of_type("AWS::DynamoDB::Table")["ProfilesTable"]["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == "due-index"
+    assert index["Projection"]["ProjectionType"] == "KEYS_ONLY"
+
+
+def test_routes_and_auth() -> None:
+    routes = {(r.method, r.path): r.auth for r in SPEC.routes}
+    assert routes[("POST", "/v1/events")] == "jwt"
+    assert routes[("GET", "/v1/me")] == "jwt"
+    assert routes[("DELETE", "/v1/me")] == "jwt"
+    assert routes[("GET", "/v1/openapi.json")] == "none"
+    assert all(auth == "iam" for (_, path), auth in routes.items() if path.startswith("/admin/"))
+    jwt = SPEC.jwt_config
+    assert jwt["issuer"] == {"Ref": "JwtIssuer"} and jwt["audience"] == {"Ref": "JwtAudience"}
+
+
+def test_scheduler_runs_on_an_eventbridge_schedule() -> None:
+    (schedule,) = SPEC.schedules
+    assert schedule.function == "SchedulerFunction"
+    assert schedule.every_seconds <= 3600  # due buckets are hourly
+
+
+def test_layer_is_built_from_shared() -> None:
+    layer = of_type("AWS::Serverless::LayerVersion")["NudgeLayer"]
+    assert layer["ContentUri"] == "shared/"
+    assert RESOURCES["NudgeLayer"]["Metadata"]["BuildMethod"] == "python3.13"
+    requirements = (PROJECT_ROOT / "shared" / "requirements.txt").read_text()
+    assert "firebase" not in requirements  # only push_sender's own package may carry it
+
+
+def test_functions_never_import_each_other() -> None:
+    for app in Path(PROJECT_ROOT / "functions").glob("*/app.py"):
+        text = app.read_text()
+        assert "from functions" not in text and "import functions" not in text
+
+
+def test_cfn_lint_reports_no_errors() -> None:
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("cfn-lint")), str(PROJECT_ROOT / "template.yaml")],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
