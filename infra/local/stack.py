@@ -31,7 +31,7 @@ from nudge_local.template import PROJECT_ROOT, Route, read_stack
 
 log = logging.getLogger("devstack")
 DEFAULT_STATE_DIR = PROJECT_ROOT / ".nudge"
-HOUR = 3600
+FAST_FORWARD_TICK_S = 86_400
 
 
 class OffsetClock:
@@ -201,10 +201,10 @@ class LocalStack:
             del samples[:1000]
 
     # ---------- queues ----------
-    def queue_depths(self) -> dict[str, dict[str, int]]:
+    def queue_depths(self, only: set[str] | None = None) -> dict[str, dict[str, int]]:
         depths = {}
         for name, physical in self.resolver.physical.items():
-            if "QueueUrl" not in physical:
+            if "QueueUrl" not in physical or (only is not None and name not in only):
                 continue
             attributes = self.sqs.get_queue_attributes(
                 QueueUrl=physical["QueueUrl"],
@@ -217,19 +217,21 @@ class LocalStack:
         return depths
 
     def drain(self, timeout_s: float = 60.0) -> dict[str, Any]:
-        """Wait until every queue with a consumer is empty and no poller is mid-batch."""
+        """Wait until every queue with a consumer is empty and no poller is mid-batch.
+
+        Depths are read before the pollers' busy flags: a poller deletes what it handled
+        before it clears its flag, so "empty, then idle" means nothing is left in flight.
+        """
         consumed = {source.queue for source in self.spec.sqs_sources}
         deadline = time.monotonic() + timeout_s
-        quiet = 0
-        while time.monotonic() < deadline:
-            depths = self.queue_depths()
-            pending = sum(d["visible"] + d["in_flight"] for n, d in depths.items() if n in consumed)
-            busy = any(p.busy for p in self.pollers)
-            quiet = quiet + 1 if pending == 0 and not busy else 0
-            if quiet >= 3:
+        while True:
+            depths = self.queue_depths(consumed)
+            pending = sum(d["visible"] + d["in_flight"] for d in depths.values())
+            if pending == 0 and not any(p.busy for p in self.pollers):
                 return {"drained": True, "queues": depths}
+            if time.monotonic() >= deadline:
+                return {"drained": False, "queues": depths}
             time.sleep(0.02)
-        return {"drained": False, "queues": self.queue_depths()}
 
     # ---------- time ----------
     def move_clock(self, advance: str | None = None, to: str | None = None) -> dict[str, Any]:
@@ -253,22 +255,26 @@ class LocalStack:
             return {"now": target.isoformat(), "ticks": ticks}
 
     def _run_ticks(self, until: int) -> int:
-        """Fire every schedule tick up to `until`, each at its own virtual time.
+        """Fire the schedules while fast-forwarding to `until`, each tick at its own time.
 
-        During a fast-forward, ticks are coalesced to at most one an hour: due times are
-        hour-aligned, so the outcome is the same as firing every rate() period.
+        Ticks are coalesced to at most one per virtual day: the scheduler evaluates every user
+        as of the time it was due, so fewer ticks give the same transitions at the same times.
         """
         fired = 0
         for schedule in self.spec.schedules:
-            step = max(schedule.every_seconds, HOUR)
-            last = self._last_tick[schedule.function]
-            tick = last - last % step + step
-            while tick <= until:
-                self.clock.set(datetime.fromtimestamp(tick, UTC))
-                self._fire(schedule.function, tick)
-                self._last_tick[schedule.function] = tick
+            step = max(schedule.every_seconds, FAST_FORWARD_TICK_S)
+            tick = self._last_tick[schedule.function] + step
+            while True:
+                at = min(tick, until)
+                if at <= self._last_tick[schedule.function]:
+                    break
+                self.clock.set(datetime.fromtimestamp(at, UTC))
+                self._fire(schedule.function, at)
+                self._last_tick[schedule.function] = at
                 self.drain()
                 fired += 1
+                if at == until:
+                    break
                 tick += step
         return fired
 

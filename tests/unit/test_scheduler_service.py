@@ -117,3 +117,26 @@ def test_running_twice_at_the_same_time_is_harmless(
     clock.advance(timedelta(days=8))
     assert len(scheduler.run().transitions) == 1
     assert scheduler.run().transitions == []
+
+
+def test_catching_up_gives_the_same_transitions_at_the_same_times(clock: ManualClock) -> None:
+    outcomes = []
+    for hours_between_runs in (1, 24, 24 * 40):
+        run_clock = ManualClock(clock.now())
+        profiles, history, config = InMemoryProfileStore(), InMemoryHistoryStore(), EngagementConfig()
+        processor = EventProcessingService(profiles, history, config, run_clock)
+        scheduler = SchedulerService(profiles, history, config, run_clock)
+        scheduler.run()
+        for user in ("ann", "bob"):
+            visit(processor, run_clock, user)
+            run_clock.advance(timedelta(days=3))
+        elapsed = 0
+        while elapsed < 24 * 40:
+            run_clock.advance(timedelta(hours=hours_between_runs))
+            elapsed += hours_between_runs
+            scheduler.run()
+        outcomes.append(
+            [(user, t.to_stage, t.at) for user in ("ann", "bob") for t in profiles.get(user).transitions]  # type: ignore[union-attr]
+        )
+    assert outcomes[0] == outcomes[1] == outcomes[2]
+    assert [stage for user, stage, _ in outcomes[0] if user == "ann"] == [Stage.NEW, Stage.AT_RISK, Stage.DORMANT]

@@ -3,6 +3,10 @@
 Profiles carry `due_at` (hour aligned) and a `due_bucket` ('<hour>#<shard>') that the sparse
 due-index is keyed on. Each run queries the buckets from its cursor up to the current hour,
 re-evaluates those users, and moves the cursor past every bucket it finished. No scans.
+
+A user is evaluated as of the time it was due (never later than now), so a scheduler that
+was down, or ticks rarely, catches up with the same transitions at the same times: a user
+moved to a later bucket that is already due is met again further along the same run.
 """
 
 from __future__ import annotations
@@ -68,11 +72,13 @@ class SchedulerService:
             previous = self.profiles.get(user_id)
             if previous is None or previous.due_at is None or previous.due_at > now:
                 return None  # erased, or an event moved it meanwhile
-            updated, transition = evaluate(previous, now, self.config.lifecycle, cause="schedule")
+            moments = (previous.due_at, previous.last_seen or 0, previous.stage_since or 0)
+            as_of = min(now, max(moments))
+            updated, transition = evaluate(previous, as_of, self.config.lifecycle, cause="schedule")
             updated.version = previous.version + 1
             if self.profiles.save(updated, previous, self.config.due_shards):
                 if transition is not None:
-                    expires_at = now + self.config.history_ttl_days * DAY
+                    expires_at = as_of + self.config.history_ttl_days * DAY
                     self.history.put_transition(user_id, transition, expires_at)
                 return transition
         raise RuntimeError(f"could not update {user_id} after {MAX_WRITE_ATTEMPTS} tries")

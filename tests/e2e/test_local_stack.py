@@ -1,0 +1,180 @@
+"""End to end through the embedded stack: HTTP gateway -> handlers -> SQS -> DynamoDB."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import uuid
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import jwt as pyjwt
+import pytest
+
+from nudge_local.auth import AdminCredential, generate_private_key_pem, mint_token, sign_request
+from nudge_local.client import LocalClient
+
+pytestmark = pytest.mark.e2e
+NUDGE = str(Path(sys.executable).with_name("nudge"))
+
+
+def user() -> str:
+    return f"user-{uuid.uuid4().hex[:10]}"
+
+
+def event(name: str, when: datetime, event_id: str | None = None, **props: Any) -> dict[str, Any]:
+    return {"event_id": event_id or uuid.uuid4().hex, "name": name,
+            "timestamp": when.isoformat(), "properties": props}
+
+
+def now(client: LocalClient) -> datetime:
+    return datetime.fromisoformat(client.now())
+
+
+def me(client: LocalClient, user_id: str) -> dict[str, Any]:
+    response = client.request("GET", "/v1/me", user=user_id)
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def test_requests_without_a_valid_jwt_get_401(client: LocalClient) -> None:
+    body = {"events": [event("session_start", now(client))]}
+    other_key = generate_private_key_pem()
+    jwt_state = client.state["jwt"]
+    tokens = {
+        "missing": None,
+        "garbage": "Bearer not-a-jwt",
+        "forged": "Bearer " + mint_token(other_key, "eve", jwt_state["issuer"], jwt_state["audience"]),
+        "expired": "Bearer " + client.token("eve", ttl_s=-60),
+        "wrong audience": "Bearer " + mint_token(
+            Path(jwt_state["private_key_path"]).read_bytes(), "eve", jwt_state["issuer"], "other-app"
+        ),
+        "none alg": "Bearer " + pyjwt.encode({"sub": "eve"}, key="", algorithm="none"),
+    }
+    for label, header in tokens.items():
+        headers = {"authorization": header} if header else {}
+        response = client.request("POST", "/v1/events", json_body=body, headers=headers)
+        assert response.status_code == 401, label
+        assert response.json() == {"message": "Unauthorized"}
+
+
+def test_events_become_a_profile_and_a_lifecycle(client: LocalClient) -> None:
+    ann = user()
+    start = now(client)
+    response = client.post_events(ann, [
+        event("session_start", start, "s1"),
+        event("purchase", start, "p1", amount=42.5),
+        {"event_id": "bad", "name": "purchase"},
+    ])
+    assert response.status_code == 202
+    assert response.json()["accepted"] == 2
+    assert response.json()["rejected"][0]["index"] == 2
+    client.drain()
+    profile = me(client, ann)["profile"]
+    assert profile["stage"] == "new" and profile["purchases"]["total"] == 42.5
+
+    client.advance("8d")  # the scheduler ticks on the virtual clock meanwhile
+    assert me(client, ann)["profile"]["stage"] == "at_risk"
+
+    assert client.post_events(ann, [event("session_start", now(client))]).status_code == 202
+    client.drain()
+    profile = me(client, ann)["profile"]
+    assert profile["stage"] == "reactivated"
+    moves = [(t["from_stage"], t["to_stage"], t["cause"]) for t in profile["transitions"]]
+    assert moves == [(None, "new", "event"), ("new", "at_risk", "schedule"),
+                     ("at_risk", "reactivated", "event")]
+
+
+def test_duplicates_and_reordering_over_http(client: LocalClient) -> None:
+    bob = user()
+    base = now(client)
+    events = [event("screen_view", base - timedelta(minutes=m), f"v{m}") for m in range(12)]
+    for chunk in (events[8:], events[:4], events[4:8], events[2:6], events[10:]):
+        assert client.post_events(bob, list(reversed(chunk))).status_code == 202
+    client.drain()
+    profile = me(client, bob)["profile"]
+    assert profile["counts"]["screen_view"]["total"] == 12
+    assert len([r for r in me(client, bob)["history"] if r["type"] == "event"]) == 12
+
+
+def test_a_poison_message_ends_in_the_dlq_and_the_rest_flows(client: LocalClient) -> None:
+    sqs = boto3.client("sqs", endpoint_url=client.state["moto_url"], region_name="us-east-1",
+                       aws_access_key_id="testing", aws_secret_access_key="testing")  # noqa: S106
+    queues = client.state["queues"]
+    dlq_before = client.queues()["EventsDLQ"]["visible"]
+    sqs.send_message(QueueUrl=queues["EventsQueue"], MessageBody='{"user_id": "x", "events": 7}')
+    carol = user()
+    assert client.post_events(carol, [event("session_start", now(client))]).status_code == 202
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and client.queues()["EventsDLQ"]["visible"] == dlq_before:
+        time.sleep(0.2)
+    assert client.queues()["EventsDLQ"]["visible"] == dlq_before + 1
+    client.drain()
+    assert me(client, carol)["profile"]["counts"]["session_start"]["total"] == 1
+
+
+def test_admin_routes_need_a_sigv4_signature(client: LocalClient) -> None:
+    path = "/admin/v1/reports/lifecycle"
+    assert client.request("GET", path).status_code == 403
+    assert client.request("GET", path, user="ann").status_code == 403  # a JWT is not IAM
+    url = f"{client.api_url}{path}"
+    host = client.api_url.split("://")[1]
+    wrong = AdminCredential(client.admin.access_key, "not-the-secret", client.admin.region)
+    headers = sign_request(wrong, "GET", url, b"", {"host": host})
+    assert client.session.get(url, headers=headers, timeout=10).status_code == 403
+    response = client.request("GET", path, admin=True)
+    assert response.status_code == 200
+    assert set(response.json()["stages"]) == {"new", "active", "loyal", "at_risk", "dormant", "reactivated"}
+
+
+def test_erase_removes_everything(client: LocalClient) -> None:
+    dan = user()
+    assert client.post_events(dan, [event("session_start", now(client))]).status_code == 202
+    client.drain()
+    erased = client.request("DELETE", "/v1/me", user=dan).json()
+    assert erased["profile_erased"] is True and erased["history_records_erased"] >= 1
+    assert me(client, dan)["profile"] is None
+    admin_view = client.request("GET", f"/admin/v1/users/{dan}", admin=True).json()
+    assert admin_view["profile"] is None and admin_view["history"] == []
+
+
+def test_openapi_needs_no_token_and_unknown_routes_404(client: LocalClient) -> None:
+    response = client.session.get(f"{client.api_url}/v1/openapi.json", timeout=10)
+    assert response.status_code == 200 and "/v1/events" in response.json()["paths"]
+    assert client.request("GET", "/v1/nope", user="ann").status_code == 404
+
+
+def test_cli_token_and_clock(client: LocalClient, stack_dir: Path) -> None:
+    def nudge(*args: str) -> str:
+        result = subprocess.run(
+            [NUDGE, "local", *args, "--state-dir", str(stack_dir)],
+            capture_output=True, text=True, timeout=120, check=True,
+        )
+        return result.stdout.strip()
+
+    token = nudge("token", "--user", "cli-user")
+    response = client.session.get(
+        f"{client.api_url}/v1/me", headers={"authorization": f"Bearer {token}"}, timeout=10
+    )
+    assert response.status_code == 200 and response.json()["user_id"] == "cli-user"
+    before = now(client)
+    moved = json.loads(nudge("clock", "--advance", "2h"))
+    assert datetime.fromisoformat(moved["now"]) - before >= timedelta(hours=2)
+    endpoint = client.session.post(f"{client.api_url}/_local/clock", json={"advance": "soon"}, timeout=10)
+    assert endpoint.status_code == 400 and "invalid duration" in endpoint.json()["message"]
+    backwards = client.session.post(
+        f"{client.api_url}/_local/clock", json={"set": "2020-01-01T00:00:00Z"}, timeout=10
+    )
+    assert backwards.status_code == 400
+
+
+def test_cli_lifecycle_report(client: LocalClient, stack_dir: Path) -> None:
+    result = subprocess.run(
+        [NUDGE, "--state-dir", str(stack_dir), "report", "lifecycle"],
+        capture_output=True, text=True, timeout=120, check=True,
+    )
+    assert "stage" in result.stdout and "at_risk" in result.stdout
