@@ -24,9 +24,9 @@ os.environ.update(
 os.environ.pop("AWS_ENDPOINT_URL", None)
 os.environ.pop("AWS_PROFILE", None)
 
-from nudge.clock import ManualClock  # noqa: E402
-from nudge.domain.config import EngagementConfig, InterestRule  # noqa: E402
-from nudge.models.events import IncomingEvent  # noqa: E402
+from nudge.clock import ManualClock
+from nudge.domain.config import EngagementConfig, InterestRule
+from nudge.models.events import IncomingEvent
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday morning
 _ids = itertools.count(1)

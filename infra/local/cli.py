@@ -10,7 +10,7 @@ from pathlib import Path
 from nudge_local.stack import DEFAULT_STATE_DIR
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_commands(sub: argparse._SubParsersAction) -> None:
     def state_dir(p: argparse.ArgumentParser) -> None:
         p.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
 
@@ -66,7 +66,9 @@ def run(args: argparse.Namespace) -> int:
     elif args.local_command == "clock":
         if args.advance or args.set_to:
             payload = {"advance": args.advance} if args.advance else {"set": args.set_to}
-            response = client.session.post(f"{client.api_url}/_local/clock", json=payload, timeout=600)
+            response = client.session.post(
+                f"{client.api_url}/_local/clock", json=payload, timeout=600
+            )
             if not response.ok:
                 print(response.json().get("message", response.text), file=sys.stderr)
                 return 2

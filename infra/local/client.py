@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import requests
-
 from nudge_local.auth import AdminCredential, mint_token, sign_request
 from nudge_local.stack import DEFAULT_STATE_DIR
 
@@ -16,7 +15,7 @@ def read_state(state_dir: Path = DEFAULT_STATE_DIR) -> dict[str, Any]:
     path = state_dir / "local.json"
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: start the stack with `make up` first")
-    return json.loads(path.read_text())  # type: ignore[no-any-return]
+    return json.loads(path.read_text())
 
 
 class LocalClient:
@@ -53,8 +52,10 @@ class LocalClient:
     ) -> requests.Response:
         url = f"{self.api_url}{path}"
         headers = dict(headers or {})
-        data = body if body is not None else (
-            json.dumps(json_body).encode() if json_body is not None else b""
+        data = (
+            body
+            if body is not None
+            else (json.dumps(json_body).encode() if json_body is not None else b"")
         )
         if json_body is not None:
             headers.setdefault("content-type", "application/json")
@@ -69,21 +70,23 @@ class LocalClient:
         return self.request("POST", "/v1/events", user=user, json_body={"events": events})
 
     def now(self) -> str:
-        return str(self.session.get(f"{self.api_url}/_local/clock", timeout=self.timeout_s).json()["now"])
+        return str(
+            self.session.get(f"{self.api_url}/_local/clock", timeout=self.timeout_s).json()["now"]
+        )
 
     def advance(self, duration: str) -> dict[str, Any]:
         response = self.session.post(
             f"{self.api_url}/_local/clock", json={"advance": duration}, timeout=600
         )
         response.raise_for_status()
-        return response.json()  # type: ignore[no-any-return]
+        return response.json()
 
     def drain(self, timeout_s: float = 60) -> dict[str, Any]:
         response = self.session.post(
             f"{self.api_url}/_local/drain", json={"timeout_s": timeout_s}, timeout=timeout_s + 10
         )
         response.raise_for_status()
-        return response.json()  # type: ignore[no-any-return]
+        return response.json()
 
     def queues(self) -> dict[str, Any]:
-        return self.session.get(f"{self.api_url}/_local/queues", timeout=self.timeout_s).json()  # type: ignore[no-any-return]
+        return self.session.get(f"{self.api_url}/_local/queues", timeout=self.timeout_s).json()

@@ -14,16 +14,13 @@ from datetime import datetime
 from pathlib import Path
 
 import requests
-
 from nudge_local.stack import DEFAULT_STATE_DIR, LocalStack
 
 START_TIMEOUT_S = 90
 
 
 def serve(state_dir: Path, port: int = 0, start: str | None = None) -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s"
-    )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     stack = LocalStack(
         state_dir=state_dir,
@@ -42,6 +39,8 @@ def serve(state_dir: Path, port: int = 0, start: str | None = None) -> None:
     closer = threading.Thread(target=stack.stop, daemon=True)
     closer.start()
     closer.join(timeout=3)
+    if stack.moto.poll() is None:
+        stack.moto.kill()
     logging.shutdown()
     os._exit(0)
 
@@ -67,10 +66,12 @@ def running_state(state_dir: Path) -> dict[str, object] | None:
     if not _alive(int(state["pid"])):
         path.unlink(missing_ok=True)
         return None
-    return state  # type: ignore[no-any-return]
+    return state
 
 
-def up(state_dir: Path = DEFAULT_STATE_DIR, port: int = 0, start: str | None = None) -> dict[str, object]:
+def up(
+    state_dir: Path = DEFAULT_STATE_DIR, port: int = 0, start: str | None = None
+) -> dict[str, object]:
     existing = running_state(state_dir)
     if existing:
         return existing
@@ -82,8 +83,11 @@ def up(state_dir: Path = DEFAULT_STATE_DIR, port: int = 0, start: str | None = N
     if start:
         command += ["--start", start]
     with log_path.open("ab") as log:
-        process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        process = subprocess.Popen(
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
     deadline = time.monotonic() + START_TIMEOUT_S

@@ -26,7 +26,7 @@ class Resolver:
 
     def resolve(self, value: Any) -> Any:
         if isinstance(value, dict) and len(value) == 1:
-            (key, arg), = value.items()
+            ((key, arg),) = value.items()
             if key == "Ref":
                 return self._ref(arg)
             if key == "Fn::GetAtt":
@@ -87,8 +87,13 @@ def create_resources(spec: StackSpec, resolver: Resolver, ddb: Any, sqs: Any, s3
 
 def _create_queue(name: str, props: dict[str, Any], resolver: Resolver, sqs: Any) -> None:
     attributes: dict[str, str] = {}
-    for key in ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds",
-                "ReceiveMessageWaitTimeSeconds", "MaximumMessageSize"):
+    for key in (
+        "VisibilityTimeout",
+        "MessageRetentionPeriod",
+        "DelaySeconds",
+        "ReceiveMessageWaitTimeSeconds",
+        "MaximumMessageSize",
+    ):
         if key in props:
             attributes[key] = str(props[key])
     if "RedrivePolicy" in props:

@@ -89,7 +89,11 @@ class SqsPoller(threading.Thread):
             if failed - ids:  # an unknown id makes Lambda treat the whole batch as failed
                 failed = ids
         except Exception as error:
-            log.warning("%s raised %s: the whole batch returns to the queue", self.function.spec.logical_id, error)
+            log.warning(
+                "%s raised %s: the whole batch returns to the queue",
+                self.function.spec.logical_id,
+                error,
+            )
             failed = ids
         self.batches += 1
         self.failed_records += len(failed)

@@ -6,6 +6,8 @@ import json
 import logging
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections import defaultdict
@@ -14,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-
 from nudge_local.auth import (
     LOCAL_AUDIENCE,
     LOCAL_ISSUER,
@@ -79,25 +80,18 @@ class LocalStack:
         self._stop = threading.Event()
         self._clock_lock = threading.RLock()
         self._last_tick: dict[str, int] = {}
-        self.admin_credential = AdminCredential(
-            "AKIANUDGELOCALADMIN", os.urandom(20).hex(), REGION
-        )
+        self.admin_credential = AdminCredential("AKIANUDGELOCALADMIN", os.urandom(20).hex(), REGION)
         self.jwt_issuer = LOCAL_ISSUER
         self.jwt_audiences = [LOCAL_AUDIENCE]
 
     # ---------- lifecycle ----------
     def start(self) -> dict[str, Any]:
-        from moto.server import ThreadedMotoServer
-
-        moto_port = free_port(self.host)
-        self.moto = ThreadedMotoServer(ip_address=self.host, port=moto_port, verbose=False)
-        self.moto.start()
-        self.moto_url = f"http://{self.host}:{moto_port}"
+        self.moto_url = self._start_moto()
         os.environ.update(
             {
                 "AWS_ENDPOINT_URL": self.moto_url,
                 "AWS_ACCESS_KEY_ID": "testing",
-                "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - moto's dummy credential
+                "AWS_SECRET_ACCESS_KEY": "testing",
                 "AWS_DEFAULT_REGION": REGION,
                 "AWS_REGION": REGION,
             }
@@ -109,8 +103,11 @@ class LocalStack:
 
         parameters = template_parameters(
             self.spec,
-            {"JwtIssuer": self.jwt_issuer, "JwtAudience": ",".join(self.jwt_audiences),
-             **self.parameter_overrides},
+            {
+                "JwtIssuer": self.jwt_issuer,
+                "JwtAudience": ",".join(self.jwt_audiences),
+                **self.parameter_overrides,
+            },
         )
         self.resolver = Resolver(parameters)
         create_resources(self.spec, self.resolver, self.ddb, self.sqs, s3)
@@ -131,8 +128,13 @@ class LocalStack:
         for source in self.spec.sqs_sources:
             queue = self.resolver.physical[source.queue]
             poller = SqsPoller(
-                source, self.functions[source.function], self.sqs, queue["QueueUrl"],
-                queue["Arn"], self.retry_delay_s, self._stop,
+                source,
+                self.functions[source.function],
+                self.sqs,
+                queue["QueueUrl"],
+                queue["Arn"],
+                self.retry_delay_s,
+                self._stop,
             )
             poller.start()
             self.pollers.append(poller)
@@ -141,6 +143,29 @@ class LocalStack:
             self._last_tick[schedule.function] = now - now % schedule.every_seconds
         threading.Thread(target=self._ticker, name="scheduler", daemon=True).start()
         return self.write_state()
+
+    def _start_moto(self) -> str:
+        """moto server in its own process: AWS emulation gets a core of its own."""
+        port = free_port(self.host)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        with (self.state_dir / "moto.log").open("ab") as log:
+            self.moto = subprocess.Popen(
+                [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(port)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        url = f"http://{self.host}:{port}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.moto.poll() is not None:
+                raise RuntimeError(f"moto server exited; see {self.state_dir / 'moto.log'}")
+            try:
+                with socket.create_connection((self.host, port), timeout=0.5):
+                    return url
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("moto server did not start within 30s")
 
     def write_state(self) -> dict[str, Any]:
         state = {
@@ -159,7 +184,9 @@ class LocalStack:
             },
             "queues": {n: p["Ref"] for n, p in self.resolver.physical.items() if "QueueUrl" in p},
             "tables": {
-                n: p["Ref"] for n, p in self.resolver.physical.items() if ":dynamodb:" in p.get("Arn", "")
+                n: p["Ref"]
+                for n, p in self.resolver.physical.items()
+                if ":dynamodb:" in p.get("Arn", "")
             },
             "started_at": datetime.now(UTC).isoformat(),
         }
@@ -168,9 +195,13 @@ class LocalStack:
 
     def stop(self) -> None:
         self._stop.set()
+        self.moto.terminate()
         self.gateway.shutdown()
         self.gateway.server_close()
-        self.moto.stop()
+        try:
+            self.moto.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.moto.kill()
 
     def _install_environment(self) -> None:
         """One process hosts every function, so their (resolved) variables must agree."""
@@ -208,7 +239,10 @@ class LocalStack:
                 continue
             attributes = self.sqs.get_queue_attributes(
                 QueueUrl=physical["QueueUrl"],
-                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+                AttributeNames=[
+                    "ApproximateNumberOfMessages",
+                    "ApproximateNumberOfMessagesNotVisible",
+                ],
             )["Attributes"]
             depths[name] = {
                 "visible": int(attributes["ApproximateNumberOfMessages"]),
@@ -319,6 +353,7 @@ class LocalStack:
             },
             "latency_ms_p50": {
                 name: round(sorted(s)[len(s) // 2] * 1000, 2)
-                for name, s in self.latencies.items() if s
+                for name, s in self.latencies.items()
+                if s
             },
         }

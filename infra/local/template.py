@@ -109,7 +109,7 @@ class StackSpec:
     def jwt_config(self) -> dict[str, Any]:
         api = next(iter(self.resources("AWS::Serverless::HttpApi").values()))
         auth = api["Auth"]
-        return auth["Authorizers"][auth["DefaultAuthorizer"]]["JwtConfiguration"]  # type: ignore[no-any-return]
+        return auth["Authorizers"][auth["DefaultAuthorizer"]]["JwtConfiguration"]
 
 
 def read_stack(path: Path = TEMPLATE_PATH) -> StackSpec:

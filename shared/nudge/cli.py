@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 
-def _local_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _local_commands(sub: argparse._SubParsersAction) -> None:
     local = sub.add_parser("local", help="the embedded local stack (needs the dev extra)")
     try:
         from nudge_local.cli import add_commands
@@ -109,7 +109,11 @@ def main(argv: list[str] | None = None) -> int:
     from urllib.parse import quote
 
     method = "GET" if args.action == "export" else "DELETE"
-    print(json.dumps(_admin_call(args, method, f"/admin/v1/users/{quote(args.user_id, safe='')}"), indent=2))
+    print(
+        json.dumps(
+            _admin_call(args, method, f"/admin/v1/users/{quote(args.user_id, safe='')}"), indent=2
+        )
+    )
     return 0
 
 

@@ -44,12 +44,10 @@ def ingest_service() -> IngestService:
     from nudge.services.ingest import IngestService
 
     settings = get_settings()
-    return IngestService(
-        SqsEventPublisher(settings.events_queue_url), settings.engagement, CLOCK
-    )
+    return IngestService(SqsEventPublisher(settings.events_queue_url), settings.engagement, CLOCK)
 
 
-def _stores() -> tuple:  # type: ignore[type-arg]
+def _stores() -> tuple:
     from nudge.adapters.dynamodb import DynamoHistoryStore, DynamoProfileStore
 
     settings = get_settings()

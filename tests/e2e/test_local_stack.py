@@ -14,7 +14,6 @@ from typing import Any
 import boto3
 import jwt as pyjwt
 import pytest
-
 from nudge_local.auth import AdminCredential, generate_private_key_pem, mint_token, sign_request
 from nudge_local.client import LocalClient
 
@@ -27,8 +26,12 @@ def user() -> str:
 
 
 def event(name: str, when: datetime, event_id: str | None = None, **props: Any) -> dict[str, Any]:
-    return {"event_id": event_id or uuid.uuid4().hex, "name": name,
-            "timestamp": when.isoformat(), "properties": props}
+    return {
+        "event_id": event_id or uuid.uuid4().hex,
+        "name": name,
+        "timestamp": when.isoformat(),
+        "properties": props,
+    }
 
 
 def now(client: LocalClient) -> datetime:
@@ -48,10 +51,15 @@ def test_requests_without_a_valid_jwt_get_401(client: LocalClient) -> None:
     tokens = {
         "missing": None,
         "garbage": "Bearer not-a-jwt",
-        "forged": "Bearer " + mint_token(other_key, "eve", jwt_state["issuer"], jwt_state["audience"]),
+        "forged": "Bearer "
+        + mint_token(other_key, "eve", jwt_state["issuer"], jwt_state["audience"]),
         "expired": "Bearer " + client.token("eve", ttl_s=-60),
-        "wrong audience": "Bearer " + mint_token(
-            Path(jwt_state["private_key_path"]).read_bytes(), "eve", jwt_state["issuer"], "other-app"
+        "wrong audience": "Bearer "
+        + mint_token(
+            Path(jwt_state["private_key_path"]).read_bytes(),
+            "eve",
+            jwt_state["issuer"],
+            "other-app",
         ),
         "none alg": "Bearer " + pyjwt.encode({"sub": "eve"}, key="", algorithm="none"),
     }
@@ -65,11 +73,14 @@ def test_requests_without_a_valid_jwt_get_401(client: LocalClient) -> None:
 def test_events_become_a_profile_and_a_lifecycle(client: LocalClient) -> None:
     ann = user()
     start = now(client)
-    response = client.post_events(ann, [
-        event("session_start", start, "s1"),
-        event("purchase", start, "p1", amount=42.5),
-        {"event_id": "bad", "name": "purchase"},
-    ])
+    response = client.post_events(
+        ann,
+        [
+            event("session_start", start, "s1"),
+            event("purchase", start, "p1", amount=42.5),
+            {"event_id": "bad", "name": "purchase"},
+        ],
+    )
     assert response.status_code == 202
     assert response.json()["accepted"] == 2
     assert response.json()["rejected"][0]["index"] == 2
@@ -85,8 +96,11 @@ def test_events_become_a_profile_and_a_lifecycle(client: LocalClient) -> None:
     profile = me(client, ann)["profile"]
     assert profile["stage"] == "reactivated"
     moves = [(t["from_stage"], t["to_stage"], t["cause"]) for t in profile["transitions"]]
-    assert moves == [(None, "new", "event"), ("new", "at_risk", "schedule"),
-                     ("at_risk", "reactivated", "event")]
+    assert moves == [
+        (None, "new", "event"),
+        ("new", "at_risk", "schedule"),
+        ("at_risk", "reactivated", "event"),
+    ]
 
 
 def test_duplicates_and_reordering_over_http(client: LocalClient) -> None:
@@ -102,8 +116,13 @@ def test_duplicates_and_reordering_over_http(client: LocalClient) -> None:
 
 
 def test_a_poison_message_ends_in_the_dlq_and_the_rest_flows(client: LocalClient) -> None:
-    sqs = boto3.client("sqs", endpoint_url=client.state["moto_url"], region_name="us-east-1",
-                       aws_access_key_id="testing", aws_secret_access_key="testing")  # noqa: S106
+    sqs = boto3.client(
+        "sqs",
+        endpoint_url=client.state["moto_url"],
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     queues = client.state["queues"]
     dlq_before = client.queues()["EventsDLQ"]["visible"]
     sqs.send_message(QueueUrl=queues["EventsQueue"], MessageBody='{"user_id": "x", "events": 7}')
@@ -128,7 +147,14 @@ def test_admin_routes_need_a_sigv4_signature(client: LocalClient) -> None:
     assert client.session.get(url, headers=headers, timeout=10).status_code == 403
     response = client.request("GET", path, admin=True)
     assert response.status_code == 200
-    assert set(response.json()["stages"]) == {"new", "active", "loyal", "at_risk", "dormant", "reactivated"}
+    assert set(response.json()["stages"]) == {
+        "new",
+        "active",
+        "loyal",
+        "at_risk",
+        "dormant",
+        "reactivated",
+    }
 
 
 def test_erase_removes_everything(client: LocalClient) -> None:
@@ -152,7 +178,10 @@ def test_cli_token_and_clock(client: LocalClient, stack_dir: Path) -> None:
     def nudge(*args: str) -> str:
         result = subprocess.run(
             [NUDGE, "local", *args, "--state-dir", str(stack_dir)],
-            capture_output=True, text=True, timeout=120, check=True,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
         )
         return result.stdout.strip()
 
@@ -164,7 +193,9 @@ def test_cli_token_and_clock(client: LocalClient, stack_dir: Path) -> None:
     before = now(client)
     moved = json.loads(nudge("clock", "--advance", "2h"))
     assert datetime.fromisoformat(moved["now"]) - before >= timedelta(hours=2)
-    endpoint = client.session.post(f"{client.api_url}/_local/clock", json={"advance": "soon"}, timeout=10)
+    endpoint = client.session.post(
+        f"{client.api_url}/_local/clock", json={"advance": "soon"}, timeout=10
+    )
     assert endpoint.status_code == 400 and "invalid duration" in endpoint.json()["message"]
     backwards = client.session.post(
         f"{client.api_url}/_local/clock", json={"set": "2020-01-01T00:00:00Z"}, timeout=10
@@ -175,6 +206,9 @@ def test_cli_token_and_clock(client: LocalClient, stack_dir: Path) -> None:
 def test_cli_lifecycle_report(client: LocalClient, stack_dir: Path) -> None:
     result = subprocess.run(
         [NUDGE, "--state-dir", str(stack_dir), "report", "lifecycle"],
-        capture_output=True, text=True, timeout=120, check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
     assert "stage" in result.stdout and "at_risk" in result.stdout

@@ -8,10 +8,10 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-
 from nudge.api.openapi import MOBILE_OPENAPI_PATH
 from nudge.models.events import QueuedBatch
 from nudge_local.gateway import build_event
+
 from tests.integration.conftest import Aws, sample_event, sample_paths
 
 pytestmark = pytest.mark.integration
@@ -26,16 +26,27 @@ FUNCTION_BY_DIR = {
 
 
 def api_event(
-    method: str, path: str, body: bytes | str | None = None, user: str | None = "ann",
-    route: str | None = None, params: dict[str, str] | None = None, query: str = "",
+    method: str,
+    path: str,
+    body: bytes | str | None = None,
+    user: str | None = "ann",
+    route: str | None = None,
+    params: dict[str, str] | None = None,
+    query: str = "",
 ) -> dict[str, Any]:
     raw = body.encode() if isinstance(body, str) else (body or b"")
     authorizer = {"jwt": {"claims": {"sub": user}, "scopes": None}} if user else None
     if path.startswith("/admin/"):
         authorizer = {"iam": {"accessKey": "AK", "userArn": "arn:aws:iam::1:user/ops"}}
     return build_event(
-        method, path, query, {"content-type": "application/json"}, raw,
-        route or f"{method} {path}", params or {}, authorizer,
+        method,
+        path,
+        query,
+        {"content-type": "application/json"},
+        raw,
+        route or f"{method} {path}",
+        params or {},
+        authorizer,
     )
 
 
@@ -45,20 +56,33 @@ def post_events(aws: Aws, events: list[Any], user: str | None = "ann") -> dict[s
 
 
 def good_event(i: int, aws: Aws, name: str = "session_start", **props: Any) -> dict[str, Any]:
-    return {"event_id": f"e-{i}", "name": name, "timestamp": aws.clock.now().isoformat(),
-            "properties": props}
+    return {
+        "event_id": f"e-{i}",
+        "name": name,
+        "timestamp": aws.clock.now().isoformat(),
+        "properties": props,
+    }
 
 
 def deliver(aws: Aws) -> dict[str, Any]:
     """Hand everything on the events queue to event_processor, as the event source would."""
     messages = aws.receive_all("EventsQueue")
-    event = {"Records": [
-        {"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
-         "attributes": m.get("Attributes", {}), "messageAttributes": {}, "md5OfBody": "",
-         "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:1:EventsQueue",
-         "awsRegion": "us-east-1"}
-        for m in messages
-    ]}
+    event = {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m.get("Attributes", {}),
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:1:EventsQueue",
+                "awsRegion": "us-east-1",
+            }
+            for m in messages
+        ]
+    }
     return aws.invoke("EventProcessorFunction", event)  # type: ignore[no-any-return]
 
 
@@ -93,7 +117,9 @@ def test_ingest_queues_valid_events_under_the_jwt_subject(aws: Aws) -> None:
         ("", 400, "invalid request"),
     ],
 )
-def test_whole_request_problems_are_clear_4xx(aws: Aws, body: str, status: int, fragment: str) -> None:
+def test_whole_request_problems_are_clear_4xx(
+    aws: Aws, body: str, status: int, fragment: str
+) -> None:
     response = aws.invoke("EventsApiFunction", api_event("POST", "/v1/events", body))
     assert response["statusCode"] == status, response
     assert fragment in json.loads(response["body"])["message"]

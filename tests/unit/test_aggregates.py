@@ -8,7 +8,6 @@ from datetime import timedelta
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from nudge.clock import to_epoch
 from nudge.domain.aggregates import (
     RECENT_MAX,
@@ -26,6 +25,7 @@ from nudge.domain.aggregates import (
 from nudge.domain.config import EngagementConfig, InterestRule
 from nudge.models.events import IncomingEvent
 from nudge.models.profile import Profile
+
 from tests.conftest import START, make_event
 
 NOW = to_epoch(START)
@@ -50,7 +50,9 @@ def test_first_and_last_seen_are_min_and_max() -> None:
 
 
 def test_counts_per_name_and_rolling_windows() -> None:
-    events = [make_event("screen_view", START - timedelta(days=d)) for d in (0, 1, 6, 7, 20, 29, 30)]
+    events = [
+        make_event("screen_view", START - timedelta(days=d)) for d in (0, 1, 6, 7, 20, 29, 30)
+    ]
     profile = fold(events)
     assert profile.counts["screen_view"].total == 7
     assert count_within(profile, "screen_view", NOW, 7) == 3  # days 0, 1, 6
@@ -107,9 +109,7 @@ def test_interests_are_capped_to_the_strongest() -> None:
         max_interests=3, interests=(InterestRule(event="product_viewed", from_property="category"),)
     )
     events = [
-        make_event("product_viewed", category=f"c{i}")
-        for i in range(6)
-        for _ in range(i + 1)
+        make_event("product_viewed", category=f"c{i}") for i in range(6) for _ in range(i + 1)
     ]
     profile = apply_events(Profile(user_id="u"), events, config, NOW)
     assert set(profile.interests) == {"c5", "c4", "c3"}
@@ -174,14 +174,17 @@ def event_streams(draw: st.DrawFn) -> list[IncomingEvent]:
 def comparable(profile: Profile) -> dict[str, object]:
     data = profile.model_dump(exclude={"recent", "interests"})
     data["interests"] = {
-        name: round(interest_score(score, NOW, CONFIG), 6) for name, score in profile.interests.items()
+        name: round(interest_score(score, NOW, CONFIG), 6)
+        for name, score in profile.interests.items()
     }
     return data
 
 
 @settings(max_examples=150, deadline=None)
 @given(events=event_streams(), seed=st.integers(min_value=0, max_value=2**32 - 1))
-def test_any_order_and_batching_gives_the_same_profile(events: list[IncomingEvent], seed: int) -> None:
+def test_any_order_and_batching_gives_the_same_profile(
+    events: list[IncomingEvent], seed: int
+) -> None:
     rng = random.Random(seed)
     reference = fold(events)
     shuffled = events[:]

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-
 from nudge.adapters.dynamo_codec import (
     attribute_size,
     due_bucket,
@@ -19,6 +18,7 @@ from nudge.domain.aggregates import apply_events
 from nudge.domain.config import EngagementConfig
 from nudge.domain.lifecycle import evaluate
 from nudge.models.profile import Profile
+
 from tests.conftest import START, make_event
 
 
@@ -77,7 +77,12 @@ def test_due_bucket_is_hour_and_stable_shard() -> None:
     hour, shard = bucket.split("#")
     assert hour == "2" and 0 <= int(shard) < 4
     assert due_bucket(7200, "ann", 4) == bucket
-    assert {due_bucket(7200, f"user{i}", 4).split("#")[1] for i in range(100)} == {"0", "1", "2", "3"}
+    assert {due_bucket(7200, f"user{i}", 4).split("#")[1] for i in range(100)} == {
+        "0",
+        "1",
+        "2",
+        "3",
+    }
 
 
 def test_profile_without_due_has_no_index_key() -> None:

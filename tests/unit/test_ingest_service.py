@@ -3,7 +3,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from nudge.adapters.memory import InMemoryPublisher
 from nudge.clock import ManualClock
 from nudge.domain.config import EngagementConfig
@@ -12,7 +11,12 @@ from nudge.services.ingest import IngestService, QueueUnavailable
 
 
 def raw(i: int, **extra: Any) -> dict[str, Any]:
-    return {"event_id": f"e{i}", "name": "screen_view", "timestamp": "2026-03-02T09:00:00Z", **extra}
+    return {
+        "event_id": f"e{i}",
+        "name": "screen_view",
+        "timestamp": "2026-03-02T09:00:00Z",
+        **extra,
+    }
 
 
 @pytest.fixture

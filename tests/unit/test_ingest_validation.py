@@ -6,10 +6,10 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-
 from nudge.domain.config import EngagementConfig
 from nudge.domain.ingest import validate_events
 from nudge.models.events import EventBatch
+
 from tests.conftest import START
 
 NOW = START
@@ -65,7 +65,11 @@ def test_invalid_event_is_rejected_naming_the_field(event: dict[str, Any], field
     assert len(result.rejected) == 1
     rejection = result.rejected[0]
     assert rejection.index == 1
-    assert rejection.error.startswith(field) or f"{field}." in rejection.error or field in rejection.error
+    assert (
+        rejection.error.startswith(field)
+        or f"{field}." in rejection.error
+        or field in rejection.error
+    )
 
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
@@ -118,7 +122,7 @@ def test_duplicate_id_within_one_request_is_rejected() -> None:
 
 def test_timestamps_with_offsets_are_normalised() -> None:
     result = check([ok(timestamp="2026-03-02T10:00:00+01:00")])
-    (_, event), = result.valid
+    ((_, event),) = result.valid
     assert event.timestamp == NOW
 
 

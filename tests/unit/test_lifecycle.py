@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from nudge.clock import to_epoch
 from nudge.domain.aggregates import DAY, apply_events
 from nudge.domain.config import EngagementConfig, LifecycleThresholds
 from nudge.domain.lifecycle import HOUR, evaluate, next_check, return_day, stage_at
 from nudge.models.profile import Profile, Stage
+
 from tests.conftest import START, make_event
 
 CONFIG = EngagementConfig()
@@ -42,9 +42,10 @@ def test_no_activity_no_stage() -> None:
     ("offset", "expected"),
     [
         (0, Stage.NEW),
-        (6.9, Stage.NEW),
-        (7, Stage.AT_RISK),  # never came back: at risk as soon as it is 7 days
-        (29.9, Stage.AT_RISK),
+        (6.5, Stage.NEW),  # day 6, 21:00 UTC
+        (6.7, Stage.AT_RISK),  # day 7: seven whole days without activity
+        (7, Stage.AT_RISK),
+        (29.5, Stage.AT_RISK),
         (30, Stage.DORMANT),
         (400, Stage.DORMANT),
     ],
@@ -56,7 +57,7 @@ def test_single_visit_decays(offset: float, expected: Stage) -> None:
 def test_new_becomes_active_after_new_days_when_still_active() -> None:
     profile = profile_with(at(0), at(5), at(8))
     assert stage(profile, 8) == Stage.ACTIVE
-    assert stage(profile, 14.9) == Stage.ACTIVE
+    assert stage(profile, 14.5) == Stage.ACTIVE
     assert stage(profile, 15) == Stage.AT_RISK
 
 
@@ -104,7 +105,7 @@ def test_next_check_is_hour_aligned_and_in_the_future() -> None:
     now = to_epoch(at(0.37))
     due = next_check(profile, now, T)
     assert due is not None and due > now and due % HOUR == 0
-    assert due == pytest.approx(to_epoch(at(0.37)) + 7 * DAY, abs=HOUR)
+    assert due == to_epoch(datetime(2026, 3, 9, tzinfo=UTC))  # 7 whole days after day 0
 
 
 def test_dormant_users_leave_the_due_index() -> None:
@@ -116,7 +117,11 @@ def test_evaluate_records_the_transition() -> None:
     profile = profile_with(at(0))
     first, transition = evaluate(profile, to_epoch(at(0)), T, cause="event")
     assert transition is not None
-    assert (transition.from_stage, transition.to_stage, transition.cause) == (None, Stage.NEW, "event")
+    assert (transition.from_stage, transition.to_stage, transition.cause) == (
+        None,
+        Stage.NEW,
+        "event",
+    )
     later, transition = evaluate(first, to_epoch(at(7)), T, cause="schedule")
     assert transition is not None
     assert (transition.from_stage, transition.to_stage) == (Stage.NEW, Stage.AT_RISK)
@@ -186,3 +191,20 @@ def test_stage_is_independent_of_event_order(moments: list[datetime], seed: int)
         profile = apply_events(profile, [event, rng.choice(events)], CONFIG, now)
     assert stage_at(profile, now, T) == stage_at(ordered, now, T)
     assert next_check(profile, now, T) == next_check(ordered, now, T)
+
+
+@settings(max_examples=200, deadline=None)
+@given(moments=activity(), gap_hours=st.integers(min_value=1, max_value=24 * 45))
+def test_whoever_returns_from_at_risk_or_dormant_is_reactivated(
+    moments: list[datetime], gap_hours: int
+) -> None:
+    profile = profile_with(*moments)
+    back = max(moments) + timedelta(hours=gap_hours)
+    before = stage_at(profile, to_epoch(back), T)
+    after = apply_events(profile, [make_event(at=back)], CONFIG, to_epoch(back))
+    if before in (Stage.AT_RISK, Stage.DORMANT):
+        assert stage_at(after, to_epoch(back), T) == Stage.REACTIVATED
+    else:
+        assert (
+            stage_at(after, to_epoch(back), T) != Stage.REACTIVATED or before == Stage.REACTIVATED
+        )

@@ -6,7 +6,6 @@ import random
 from datetime import datetime, timedelta
 
 import pytest
-
 from nudge.adapters.memory import InMemoryHistoryStore, InMemoryProfileStore
 from nudge.clock import ManualClock, to_epoch
 from nudge.domain.aggregates import RECENT_WINDOW_SECONDS
@@ -14,6 +13,7 @@ from nudge.domain.config import EngagementConfig
 from nudge.models.events import IncomingEvent, QueuedBatch
 from nudge.models.profile import Profile, Stage
 from nudge.services.processing import EventProcessingService, PoisonMessage
+
 from tests.conftest import START, make_event
 
 
@@ -66,7 +66,9 @@ def test_duplicate_after_the_recent_window_is_caught_by_history(
     assert stored(service, "ann").purchases.count == 1
 
 
-def test_same_event_in_two_messages_of_one_batch_counts_once(service: EventProcessingService) -> None:
+def test_same_event_in_two_messages_of_one_batch_counts_once(
+    service: EventProcessingService,
+) -> None:
     event = make_event("purchase", amount=3)
     outcome = service.process([("m1", message("ann", [event])), ("m2", message("ann", [event]))])
     assert outcome.failures == {}
@@ -158,8 +160,12 @@ def test_concurrent_writer_is_retried(service: EventProcessingService) -> None:
 def test_reordered_streams_end_in_the_same_state(clock: ManualClock) -> None:
     rng = random.Random(7)
     events = [
-        make_event(rng.choice(["session_start", "screen_view", "purchase"]),
-                   START - timedelta(hours=rng.randint(0, 24 * 40)), event_id=f"r{i}", amount=2)
+        make_event(
+            rng.choice(["session_start", "screen_view", "purchase"]),
+            START - timedelta(hours=rng.randint(0, 24 * 40)),
+            event_id=f"r{i}",
+            amount=2,
+        )
         for i in range(60)
     ]
     results = []

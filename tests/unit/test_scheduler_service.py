@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-
 from nudge.adapters.memory import InMemoryHistoryStore, InMemoryProfileStore
 from nudge.clock import ManualClock
 from nudge.domain.config import EngagementConfig
@@ -13,6 +12,7 @@ from nudge.models.events import QueuedBatch
 from nudge.models.profile import Stage
 from nudge.services.processing import EventProcessingService
 from nudge.services.scheduler import CURSOR, SchedulerService
+
 from tests.conftest import make_event
 
 
@@ -32,7 +32,9 @@ def visit(processor: EventProcessingService, clock: ManualClock, user: str) -> N
     assert processor.process([(f"{user}-{clock.now()}", body)]).failures == {}
 
 
-def run_hourly(scheduler: SchedulerService, clock: ManualClock, hours: int) -> list[tuple[str, Stage]]:
+def run_hourly(
+    scheduler: SchedulerService, clock: ManualClock, hours: int
+) -> list[tuple[str, Stage]]:
     moves = []
     for _ in range(hours):
         clock.advance(timedelta(hours=1))
@@ -52,7 +54,11 @@ def test_inactive_users_decay_on_schedule(
     assert moves.count(("ann", Stage.DORMANT)) == 1
     assert processor.profiles.get("ann").due_at is None  # type: ignore[union-attr]
     history = processor.history.list_user("ann")
-    assert [r["to_stage"] for r in history if r["type"] == "transition"] == ["new", "at_risk", "dormant"]
+    assert [r["to_stage"] for r in history if r["type"] == "transition"] == [
+        "new",
+        "at_risk",
+        "dormant",
+    ]
 
 
 def test_active_users_are_not_touched_until_due(
@@ -123,7 +129,11 @@ def test_catching_up_gives_the_same_transitions_at_the_same_times(clock: ManualC
     outcomes = []
     for hours_between_runs in (1, 24, 24 * 40):
         run_clock = ManualClock(clock.now())
-        profiles, history, config = InMemoryProfileStore(), InMemoryHistoryStore(), EngagementConfig()
+        profiles, history, config = (
+            InMemoryProfileStore(),
+            InMemoryHistoryStore(),
+            EngagementConfig(),
+        )
         processor = EventProcessingService(profiles, history, config, run_clock)
         scheduler = SchedulerService(profiles, history, config, run_clock)
         scheduler.run()
@@ -136,7 +146,15 @@ def test_catching_up_gives_the_same_transitions_at_the_same_times(clock: ManualC
             elapsed += hours_between_runs
             scheduler.run()
         outcomes.append(
-            [(user, t.to_stage, t.at) for user in ("ann", "bob") for t in profiles.get(user).transitions]  # type: ignore[union-attr]
+            [
+                (user, t.to_stage, t.at)
+                for user in ("ann", "bob")
+                for t in profiles.get(user).transitions
+            ]  # type: ignore[union-attr]
         )
     assert outcomes[0] == outcomes[1] == outcomes[2]
-    assert [stage for user, stage, _ in outcomes[0] if user == "ann"] == [Stage.NEW, Stage.AT_RISK, Stage.DORMANT]
+    assert [stage for user, stage, _ in outcomes[0] if user == "ann"] == [
+        Stage.NEW,
+        Stage.AT_RISK,
+        Stage.DORMANT,
+    ]

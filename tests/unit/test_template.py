@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from nudge_local.template import PROJECT_ROOT, read_stack
 
 SPEC = read_stack()
@@ -25,7 +24,11 @@ def test_runtime_architecture_tracing() -> None:
     assert GLOBALS["Architectures"] == ["arm64"]
     assert GLOBALS["Tracing"] == "Active"
     env = GLOBALS["Environment"]["Variables"]
-    assert {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"} <= set(env)
+    assert {
+        "POWERTOOLS_SERVICE_NAME",
+        "POWERTOOLS_METRICS_NAMESPACE",
+        "POWERTOOLS_LOG_LEVEL",
+    } <= set(env)
 
 
 @pytest.mark.parametrize("name", sorted(of_type("AWS::Serverless::Function")))
@@ -35,14 +38,17 @@ def test_each_function_has_code_own_policies_and_an_error_alarm(name: str) -> No
     assert code.exists()
     assert "Role" not in props, "SAM creates one role per function from its own Policies"
     alarms = [
-        p for p in of_type("AWS::CloudWatch::Alarm").values()
+        p
+        for p in of_type("AWS::CloudWatch::Alarm").values()
         if p["Namespace"] == "AWS/Lambda" and p["Dimensions"][0]["Value"] == {"Ref": name}
     ]
     assert alarms, f"{name} has no error alarm"
 
 
 def _statements(props: dict[str, Any]) -> list[dict[str, Any]]:
-    return [s for p in props.get("Policies", []) if isinstance(p, dict) for s in p.get("Statement", [])]
+    return [
+        s for p in props.get("Policies", []) if isinstance(p, dict) for s in p.get("Statement", [])
+    ]
 
 
 @pytest.mark.parametrize("name", sorted(of_type("AWS::Serverless::Function")))
@@ -131,6 +137,9 @@ def test_functions_never_import_each_other() -> None:
 def test_cfn_lint_reports_no_errors() -> None:
     result = subprocess.run(
         [str(Path(sys.executable).with_name("cfn-lint")), str(PROJECT_ROOT / "template.yaml")],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -6,11 +6,11 @@ client at its moto server without any code path that exists only for tests.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 
-@lru_cache(maxsize=None)
+@cache
 def client(service: str) -> Any:
     import boto3  # deferred: only functions that talk to AWS pay for it
     from botocore.config import Config

@@ -64,8 +64,12 @@ def _encode_agg(profile: Profile) -> str:
         agg["i"] = {n: [round(s.score, 6), s.as_of] for n, s in sorted(profile.interests.items())}
     if profile.transitions:
         agg["t"] = [
-            [STAGE_CODES[t.from_stage] if t.from_stage else "", STAGE_CODES[t.to_stage], t.at,
-             t.cause[0]]
+            [
+                STAGE_CODES[t.from_stage] if t.from_stage else "",
+                STAGE_CODES[t.to_stage],
+                t.at,
+                t.cause[0],
+            ]
             for t in profile.transitions
         ]
     if profile.recent:
@@ -87,8 +91,12 @@ def _decode_agg(text: str) -> dict[str, Any]:
         },
         "interests": {n: {"score": s, "as_of": a} for n, (s, a) in agg.get("i", {}).items()},
         "transitions": [
-            {"from_stage": CODE_STAGES.get(f), "to_stage": CODE_STAGES[t], "at": at,
-             "cause": CAUSES.get(c, c)}
+            {
+                "from_stage": CODE_STAGES.get(f),
+                "to_stage": CODE_STAGES[t],
+                "at": at,
+                "cause": CAUSES.get(c, c),
+            }
             for f, t, at, c in agg.get("t", [])
         ],
         "recent": {
@@ -100,7 +108,9 @@ def _decode_agg(text: str) -> dict[str, Any]:
     if "p" in agg:
         count, total, days = agg["p"]
         data["purchases"] = {
-            "count": count, "total": float(total), "days": _days_in(days, base, float)
+            "count": count,
+            "total": float(total),
+            "days": _days_in(days, base, float),
         }
     return data
 

@@ -10,10 +10,10 @@ from nudge.adapters.aws import client
 from nudge.adapters.dynamo_codec import item_to_profile, profile_to_item, write_units
 from nudge.adapters.metering import METER, WriteMeter
 from nudge.models.events import IncomingEvent
+from nudge.models.keys import SYSTEM_PREFIX
 from nudge.models.profile import Profile, Transition
 
 DUE_INDEX = "due-index"
-SYSTEM_PREFIX = "#"  # reserved partition keys (e.g. the scheduler's cursor); never a user id
 _INDEX_ENTRY_UNITS = 1  # KEYS_ONLY projection: each index entry is far below 1 KB
 
 
@@ -60,8 +60,10 @@ class DynamoProfileStore:
         if previous is not None and previous.due_at is not None:
             old_bucket = profile_to_item(previous, due_shards).get("due_bucket")
         new_bucket = item.get("due_bucket")
-        index_units = 0 if old_bucket == new_bucket else _INDEX_ENTRY_UNITS * (
-            (old_bucket is not None) + (new_bucket is not None)
+        index_units = (
+            0
+            if old_bucket == new_bucket
+            else _INDEX_ENTRY_UNITS * ((old_bucket is not None) + (new_bucket is not None))
         )
         self.meter.add(write_units(item), index_units)
         return True
@@ -100,7 +102,9 @@ class DynamoProfileStore:
 
     def get_cursor(self, name: str) -> int | None:
         response = self.ddb.get_item(
-            TableName=self.table, Key={"user_id": {"S": f"{SYSTEM_PREFIX}{name}"}}, ConsistentRead=True
+            TableName=self.table,
+            Key={"user_id": {"S": f"{SYSTEM_PREFIX}{name}"}},
+            ConsistentRead=True,
         )
         item = response.get("Item")
         return int(item["cursor"]["N"]) if item else None

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -13,10 +13,14 @@ from nudge import runtime
 
 router = APIGatewayHttpRouter()
 metrics = Metrics()  # shares the function's metric set; flushed by its log_metrics
-UserId = Annotated[str, Path(min_length=1, max_length=256, description="The app's user id (JWT sub)")]
+UserId = Annotated[
+    str, Path(min_length=1, max_length=256, description="The app's user id (JWT sub)")
+]
 
 
-@router.get("/admin/v1/users/<user_id>", summary="Export everything stored about a user", tags=["users"])
+@router.get(
+    "/admin/v1/users/<user_id>", summary="Export everything stored about a user", tags=["users"]
+)
 def export_user(user_id: UserId) -> dict[str, Any]:
     metrics.add_metric("AdminExports", MetricUnit.Count, 1)
     return runtime.privacy_service().export(user_id)

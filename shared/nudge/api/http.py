@@ -12,7 +12,7 @@ from aws_lambda_powertools.event_handler.exceptions import ForbiddenError, Unaut
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from nudge.adapters.dynamodb import SYSTEM_PREFIX
+from nudge.models.keys import SYSTEM_PREFIX
 
 MAX_BODY_BYTES = 256 * 1024
 

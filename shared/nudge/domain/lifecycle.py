@@ -1,11 +1,14 @@
 """Lifecycle stages as a pure function of the profile's aggregates and the time.
 
     new          first seen less than `new_days` ago
-    active       seen within `at_risk_after_days`
+    active       seen in the last `at_risk_after_days` days
     loyal        active on at least `loyal_active_days` of the last 30 days
-    at_risk      not seen for `at_risk_after_days`
-    dormant      not seen for `dormant_after_days`
-    reactivated  came back after a gap of at least `at_risk_after_days`, for `reactivated_days`
+    at_risk      no activity for `at_risk_after_days` whole (UTC) days
+    dormant      no activity for `dormant_after_days` whole (UTC) days
+    reactivated  came back after at least `at_risk_after_days` days away, for `reactivated_days`
+
+Inactivity is counted in days, like the return gap, so that anyone who was at_risk or
+dormant and comes back is reactivated, and nobody else is.
 
 Because the stage depends only on aggregates (which are order-independent) and `now`, a
 reordered or duplicated event stream ends in the same stage.
@@ -32,9 +35,9 @@ def return_day(profile: Profile, thresholds: LifecycleThresholds) -> int | None:
     for index in range(len(days) - 1, -1, -1):
         day = days[index]
         previous = days[index - 1] if index > 0 else None
-        if previous is not None and day - previous > gap:
+        if previous is not None and day - previous >= gap:
             return day
-        if previous is None and first_day < day - gap:
+        if previous is None and first_day <= day - gap:
             return day  # earlier activity is older than the kept horizon: a long gap
     return None
 
@@ -42,10 +45,10 @@ def return_day(profile: Profile, thresholds: LifecycleThresholds) -> int | None:
 def stage_at(profile: Profile, now: int, thresholds: LifecycleThresholds) -> Stage | None:
     if profile.first_seen is None or profile.last_seen is None:
         return None
-    inactive = now - profile.last_seen
-    if inactive >= thresholds.dormant_after_days * DAY:
+    inactive_days = day_of(now) - day_of(profile.last_seen)
+    if inactive_days >= thresholds.dormant_after_days:
         return Stage.DORMANT
-    if inactive >= thresholds.at_risk_after_days * DAY:
+    if inactive_days >= thresholds.at_risk_after_days:
         return Stage.AT_RISK
     returned = return_day(profile, thresholds)
     if returned is not None and now < (returned + thresholds.reactivated_days) * DAY:
@@ -64,10 +67,11 @@ def next_check(profile: Profile, now: int, thresholds: LifecycleThresholds) -> i
     """
     if profile.first_seen is None or profile.last_seen is None:
         return None
+    last_day = day_of(profile.last_seen)
     candidates = [
         profile.first_seen + thresholds.new_days * DAY,
-        profile.last_seen + thresholds.at_risk_after_days * DAY,
-        profile.last_seen + thresholds.dormant_after_days * DAY,
+        (last_day + thresholds.at_risk_after_days) * DAY,
+        (last_day + thresholds.dormant_after_days) * DAY,
     ]
     returned = return_day(profile, thresholds)
     if returned is not None:

@@ -11,7 +11,6 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    TypeAdapter,
     WithJsonSchema,
     field_validator,
 )
@@ -29,7 +28,9 @@ EventName = Annotated[
 PropertyKey = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
 ]
-Scalar = Annotated[str, StringConstraints(max_length=MAX_STRING_PROPERTY)] | bool | int | float | None
+Scalar = (
+    Annotated[str, StringConstraints(max_length=MAX_STRING_PROPERTY)] | bool | int | float | None
+)
 PropertyValue = Scalar | Annotated[list[Scalar], Field(max_length=50)]
 
 
@@ -52,7 +53,9 @@ class IncomingEvent(BaseModel):
 
     event_id: EventId = Field(description="Client-generated unique id; retries reuse it")
     name: EventName = Field(description="Event name, e.g. session_start or purchase")
-    timestamp: AwareDatetime = Field(description="When it happened on the device (ISO 8601 with offset)")
+    timestamp: AwareDatetime = Field(
+        description="When it happened on the device (ISO 8601 with offset)"
+    )
     properties: dict[PropertyKey, PropertyValue] = Field(
         default_factory=dict, max_length=MAX_PROPERTIES, description="Flat event properties"
     )
@@ -82,7 +85,7 @@ def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
             return [resolve(item) for item in node]
         return node
 
-    return resolve(schema)  # type: ignore[no-any-return]
+    return resolve(schema)
 
 
 # Each event is validated on its own (so one bad event never loses the rest of the batch);

@@ -72,4 +72,3 @@ class Profile(BaseModel):
     due_at: int | None = None  # next stage check (epoch seconds, hour aligned)
     # Set when the user erased their data: events received before it are dropped, not revived.
     erased_at: int | None = None
-

@@ -121,7 +121,9 @@ class EventProcessingService:
 
         expires_at = now + self.config.history_ttl_days * DAY
         received = {event_id: rcv for event_id, (_, rcv) in fresh.items()}
-        kept = [e for e, rcv in fresh.values() if profile.erased_at is None or rcv > profile.erased_at]
+        kept = [
+            e for e, rcv in fresh.values() if profile.erased_at is None or rcv > profile.erased_at
+        ]
         if kept:
             self.history.put_events(user_id, kept, max(received.values()), expires_at)
         if transition is not None:

@@ -1,0 +1,280 @@
+"""`make demo`: 30 virtual days of app users through the real HTTP API of the local stack.
+
+Personas (seeded, so every run tells the same story):
+  commuters  - weekday mornings and evenings: sessions, tickets     -> active, then loyal
+  shoppers   - a few evenings a week: browsing by category, buying  -> active
+  lapsing    - keen for a week, then gone                           -> at_risk
+  returning  - a few days, away for two weeks, then back            -> reactivated
+  one-shot   - open the app once                                    -> at_risk, then dormant
+The demo also retries requests (duplicates), sends a few malformed events, and ends with a
+lifecycle report, transition counts and charts in reports/demo/.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import time
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from nudge_local import process
+from nudge_local.client import LocalClient
+from nudge_local.template import PROJECT_ROOT
+
+DEMO_STATE = PROJECT_ROOT / ".nudge" / "demo"
+REPORT_DIR = PROJECT_ROOT / "reports" / "demo"
+START = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)  # a Monday
+DAYS = 30
+SLOTS = (8, 13, 19)  # hours of the day when users may open the app
+SEED = 20261123
+
+
+@dataclass
+class User:
+    user_id: str
+    persona: str
+    active_days: set[int]
+    slots: tuple[int, ...]
+    sent: int = 0
+
+
+@dataclass
+class Tally:
+    requests: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    retried: int = 0
+    errors: Counter[int] = field(default_factory=Counter)
+
+
+def make_users(rng: random.Random) -> list[User]:
+    users: list[User] = []
+
+    def add(persona: str, count: int, days: Any, slots: tuple[int, ...]) -> None:
+        for _ in range(count):
+            chosen = days(rng) if callable(days) else days
+            users.append(
+                User(
+                    f"{persona}-{uuid.UUID(int=rng.getrandbits(128)).hex[:8]}",
+                    persona,
+                    set(chosen),
+                    slots,
+                )
+            )
+
+    weekdays = [d for d in range(DAYS) if d % 7 < 5]
+    add("commuter", 45, lambda r: [d for d in weekdays if r.random() < 0.9], (8, 19))
+    add("shopper", 40, lambda r: [d for d in range(DAYS) if r.random() < 0.35], (19,))
+    add("lapsing", 25, lambda r: [d for d in range(8) if r.random() < 0.8] + [0], (13,))
+    add(
+        "returning",
+        20,
+        lambda r: [0, 1, 2] + [d for d in range(18, DAYS) if r.random() < 0.6],
+        (13, 19),
+    )
+    add("one-shot", 20, [0], (13,))
+    return users
+
+
+def session_events(user: User, now: datetime, rng: random.Random) -> list[dict[str, Any]]:
+    def event(name: str, minutes_ago: int, **props: Any) -> dict[str, Any]:
+        return {
+            "event_id": uuid.UUID(int=rng.getrandbits(128)).hex,
+            "name": name,
+            "timestamp": (now - timedelta(minutes=minutes_ago)).isoformat(),
+            "properties": props,
+        }
+
+    events = [event("session_start", 6, app_version="4.2.0")]
+    if user.persona == "commuter":
+        events.append(event("ticket_purchased", 5, amount=round(rng.uniform(2.5, 9), 2)))
+        events += [event("screen_view", 4, screen="departures") for _ in range(rng.randint(1, 3))]
+    elif user.persona == "shopper":
+        category = rng.choice(["shoes", "bags", "outdoor", "kitchen"])
+        events += [
+            event("product_viewed", 5 - i, category=category) for i in range(rng.randint(2, 4))
+        ]
+        if rng.random() < 0.4:
+            events.append(event("purchase", 1, amount=round(rng.uniform(15, 120), 2)))
+    else:
+        events += [event("screen_view", 3, screen="home") for _ in range(rng.randint(1, 2))]
+    return events
+
+
+def post(
+    client: LocalClient, user: User, events: list[dict[str, Any]], tally: Tally, retry: bool
+) -> None:
+    response = client.post_events(user.user_id, events)
+    tally.requests += 1
+    if response.status_code != 202:
+        tally.errors[response.status_code] += 1
+        return
+    body = response.json()
+    tally.accepted += body["accepted"]
+    tally.rejected += len(body["rejected"])
+    user.sent += body["accepted"]
+    if retry:  # the app lost the response and sent the same events again
+        client.post_events(user.user_id, events)
+        tally.retried += len(events)
+        tally.requests += 1
+
+
+def progress(day: int, started: float) -> None:
+    width = 30
+    done = int(width * day / DAYS)
+    sys.stdout.write(
+        f"\r  day {day:>2}/{DAYS} [{'#' * done}{'.' * (width - done)}] "
+        f"{time.monotonic() - started:5.1f}s"
+    )
+    sys.stdout.flush()
+
+
+def play(client: LocalClient) -> tuple[list[dict[str, Any]], Tally, list[User], dict[str, Any]]:
+    rng = random.Random(SEED)
+    users = make_users(rng)
+    tally = Tally()
+    snapshots: list[dict[str, Any]] = []
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for day in range(DAYS + 1):
+            progress(day, started)
+            for hour in SLOTS:
+                target = START + timedelta(days=day, hours=hour)
+                client.session.post(
+                    f"{client.api_url}/_local/clock", json={"set": target.isoformat()}, timeout=600
+                )
+                if day == DAYS:
+                    break
+                now = datetime.fromisoformat(client.now())
+                jobs = []
+                for user in users:
+                    if day in user.active_days and hour in user.slots:
+                        events = session_events(user, now, rng)
+                        if rng.random() < 0.03:  # a buggy build sends a malformed event
+                            events.append(
+                                {"event_id": "x", "name": "purchase", "timestamp": "soon"}
+                            )
+                        jobs.append(
+                            pool.submit(post, client, user, events, tally, rng.random() < 0.1)
+                        )
+                for job in jobs:
+                    job.result()
+                client.drain()
+            report = client.request("GET", "/admin/v1/reports/lifecycle?days=1", admin=True).json()
+            snapshots.append({"day": day, **report})
+    progress(DAYS, started)
+    print()
+    final = client.request("GET", f"/admin/v1/reports/lifecycle?days={DAYS + 1}", admin=True).json()
+    return snapshots, tally, users, final
+
+
+def charts(snapshots: list[dict[str, Any]], final: dict[str, Any]) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    REPORT_DIR.mkdir(parents=True, exist_ok=True)
+    stages = list(final["stages"])
+    colors = {
+        "new": "#8ecae6",
+        "active": "#219ebc",
+        "loyal": "#023047",
+        "at_risk": "#ffb703",
+        "dormant": "#9e9e9e",
+        "reactivated": "#fb8500",
+    }
+    days = [s["day"] for s in snapshots]
+
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    ax.stackplot(
+        days,
+        [[s["stages"][st] for s in snapshots] for st in stages],
+        labels=stages,
+        colors=[colors[st] for st in stages],
+    )
+    ax.set(
+        title="Users per lifecycle stage, by virtual day",
+        xlabel="day",
+        ylabel="users",
+        xlim=(0, days[-1]),
+    )
+    ax.legend(loc="upper left", ncols=3, fontsize=8)
+    fig.tight_layout()
+    distribution = REPORT_DIR / "lifecycle_distribution.png"
+    fig.savefig(distribution, dpi=110)
+    plt.close(fig)
+
+    moves = final["transitions"]
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    labels = list(moves)[:10]
+    ax.barh(labels[::-1], [moves[m] for m in labels][::-1], color="#219ebc")
+    ax.set(title=f"Lifecycle transitions over {DAYS} days", xlabel="transitions")
+    fig.tight_layout()
+    transitions = REPORT_DIR / "lifecycle_transitions.png"
+    fig.savefig(transitions, dpi=110)
+    plt.close(fig)
+    return [distribution, transitions]
+
+
+def report(
+    final: dict[str, Any],
+    tally: Tally,
+    users: list[User],
+    seconds: float,
+    stats: dict[str, Any],
+    queues: dict[str, Any],
+) -> None:
+    print(f"\nLifecycle after {DAYS} virtual days ({final['users']} users)")
+    print(f"  {'stage':<12}{'users':>7}{'share':>8}")
+    for stage, count in final["stages"].items():
+        print(f"  {stage:<12}{count:>7}{final['share_pct'][stage]:>7.1f}%")
+    print("\nTransitions")
+    for move, count in final["transitions"].items():
+        print(f"  {move:<26}{count:>6}")
+    personas = Counter(u.persona for u in users)
+    print("\nTraffic")
+    print(f"  users by persona       {dict(personas)}")
+    print(f"  HTTP requests          {tally.requests}")
+    print(f"  events accepted        {tally.accepted}")
+    print(f"  events rejected        {tally.rejected} (malformed, reported per event)")
+    print(f"  events re-sent         {tally.retried} (duplicates: counted once)")
+    print(f"  non-202 answers        {dict(tally.errors) or 'none'}")
+    print(f"  events DLQ             {queues['EventsDLQ']['visible']} messages")
+    print(f"  function invocations   {stats['functions']}")
+    print(f"  median latency (ms)    {stats['latency_ms_p50']}")
+    print(f"  wall time              {seconds:.1f}s")
+
+
+def main() -> int:
+    started = time.monotonic()
+    print("Starting the embedded local stack (moto, gateway, SQS pollers, virtual clock)...")
+    process.down(DEMO_STATE)
+    state = process.up(DEMO_STATE, start=START.isoformat())
+    try:
+        client = LocalClient(state)
+        print(f"  API at {client.api_url}; playing {DAYS} days from {START:%Y-%m-%d}")
+        snapshots, tally, users, final = play(client)
+        stats = client.session.get(f"{client.api_url}/_local/stats", timeout=10).json()
+        report(final, tally, users, time.monotonic() - started, stats, client.queues())
+        paths = charts(snapshots, final)
+        print("\nCharts")
+        for path in paths:
+            print(f"  {path.relative_to(PROJECT_ROOT)}")
+        expected_at_risk = sum(1 for u in users if u.persona == "lapsing")
+        if final["stages"]["at_risk"] + final["stages"]["dormant"] < expected_at_risk // 2:
+            print("\nunexpected: lapsing users did not decay", file=sys.stderr)
+            return 1
+        return 0
+    finally:
+        process.down(DEMO_STATE)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
