@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import calendar
+import hashlib
 import hmac
+import os
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -111,9 +113,13 @@ def verify_sigv4(
     authorization = lowered.get("authorization", "")
     if not authorization.startswith("AWS4-HMAC-SHA256 "):
         raise AuthError("missing SigV4 Authorization header")
-    fields = dict(
-        part.strip().split("=", 1) for part in authorization[len("AWS4-HMAC-SHA256 ") :].split(",")
-    )
+    try:
+        fields = dict(
+            part.strip().split("=", 1)
+            for part in authorization[len("AWS4-HMAC-SHA256 ") :].split(",")
+        )
+    except ValueError as error:
+        raise AuthError("malformed SigV4 Authorization header") from error
     access_key = fields.get("Credential", "").split("/", 1)[0]
     if not hmac.compare_digest(access_key, credential.access_key):
         raise AuthError("unknown access key")
@@ -124,6 +130,10 @@ def verify_sigv4(
         raise AuthError("missing or malformed X-Amz-Date") from error
     if abs(time.time() - signed_at) > MAX_SIGNATURE_AGE_S:
         raise AuthError("signature expired")
+    # botocore trusts x-amz-content-sha256 as the payload hash: make it prove the body
+    declared = lowered.get("x-amz-content-sha256")
+    if declared is not None and declared != hashlib.sha256(body).hexdigest():
+        raise AuthError("x-amz-content-sha256 does not match the body")
     signed = fields.get("SignedHeaders", "").split(";")
     request = AWSRequest(
         method=method, url=url, data=body, headers={h: lowered[h] for h in signed if h in lowered}
@@ -144,6 +154,9 @@ def host_of(url: str) -> str:
 
 
 def write_secret(path: Path, data: bytes) -> None:
+    """Write a file only its owner can read, from the first byte."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    path.chmod(0o600)
+    path.unlink(missing_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(data)

@@ -86,7 +86,10 @@ class LocalClient:
             f"{self.api_url}/_local/drain", json={"timeout_s": timeout_s}, timeout=timeout_s + 10
         )
         response.raise_for_status()
-        return response.json()
+        result = response.json()
+        if not result["drained"]:
+            raise TimeoutError(f"queues did not drain within {timeout_s}s: {result['queues']}")
+        return result
 
     def queues(self) -> dict[str, Any]:
         return self.session.get(f"{self.api_url}/_local/queues", timeout=self.timeout_s).json()

@@ -134,7 +134,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         stack = self.server.stack
-        length = int(self.headers.get("content-length") or 0)
+        try:
+            length = int(self.headers.get("content-length") or 0)
+        except ValueError:
+            self._json(400, {"message": "Content-Length is not a number"})
+            return
+        if length < 0:
+            self._json(400, {"message": "Content-Length is negative"})
+            return
         if length > MAX_PAYLOAD:
             self._json(413, {"message": "Request Entity Too Large"})
             return
@@ -222,8 +229,11 @@ class _Handler(BaseHTTPRequestHandler):
         stack = self.server.stack
         try:
             payload = json.loads(body) if body else {}
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):
             self._json(400, {"message": "body is not valid JSON"})
+            return
+        if not isinstance(payload, dict):
+            self._json(400, {"message": "body must be a JSON object"})
             return
         try:
             if path == "/_local/health":
@@ -242,7 +252,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json(200, stack.stats())
             else:
                 self._json(404, {"message": f"no local endpoint {method} {path}"})
-        except ValueError as error:
+        except (ValueError, OverflowError) as error:
             self._json(400, {"message": str(error)})
 
 

@@ -49,6 +49,7 @@ class SqsPoller(threading.Thread):
             if self.paused.is_set():
                 time.sleep(0.02)
                 continue
+            messages: list[dict[str, Any]] = []
             try:
                 self.busy = True
                 messages = self._receive()

@@ -41,6 +41,7 @@ class ManualClock:
 
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
+MAX_DURATION_DAYS = 3660
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
@@ -55,6 +56,8 @@ def parse_duration(text: str) -> timedelta:
         pos = match.end()
     if pos == 0 or pos != len(cleaned):
         raise ValueError(f"invalid duration {text!r}: use forms like 30s, 15m, 6h, 7d or 1w")
+    if seconds > MAX_DURATION_DAYS * 86400:
+        raise ValueError(f"invalid duration {text!r}: at most {MAX_DURATION_DAYS} days")
     return timedelta(seconds=seconds)
 
 

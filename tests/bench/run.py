@@ -114,16 +114,22 @@ def cold_imports() -> None:
     )
 
 
-def workload(users: int, seed: int = 7) -> list[tuple[str, str]]:
-    """SQS messages as events_api packs them: one per app request (a session's events)."""
+def workload(users: int, days: int, seed: int = 7) -> list[tuple[str, str]]:
+    """SQS messages as events_api packs them: one per app request (a session's events).
+
+    A mix of daily, occasional and lapsing users over `days` days, delivered out of order,
+    with 10% of messages redelivered by SQS and 5% re-sent by apps that lost a response.
+    """
     from nudge.models.events import IncomingEvent, QueuedBatch
 
     rng = random.Random(seed)
     start = datetime(2026, 3, 2, 7, tzinfo=UTC)
     messages: list[tuple[str, str]] = []
     for u in range(users):
-        for day in range(3):
-            if rng.random() < 0.3:
+        activity = rng.choice([0.9, 0.5, 0.2])
+        lapses_after = rng.choice([days, days, 10])
+        for day in range(min(days, lapses_after)):
+            if rng.random() > activity:
                 continue
             when = start + timedelta(
                 days=day, hours=rng.choice([0, 5, 11]), minutes=rng.randint(0, 50)
@@ -144,13 +150,13 @@ def workload(users: int, seed: int = 7) -> list[tuple[str, str]]:
                 user_id=f"user-{u:05d}", received_at=when + timedelta(minutes=2), events=events
             ).model_dump_json()
             messages.append((f"m-{len(messages)}", body))
-    rng.shuffle(messages)  # arrival order is not event order
-    redelivered = rng.sample(messages, k=len(messages) // 10)  # SQS at-least-once
+    redelivered = rng.sample(messages, k=len(messages) // 10)
     retried = [
         (f"r-{i}", b) for i, (_, b) in enumerate(rng.sample(messages, k=len(messages) // 20))
     ]
     everything = messages + redelivered + retried
-    rng.shuffle(everything)
+    # arrival order follows time, shuffled within each hour (queues do not keep order)
+    everything.sort(key=lambda m: (json.loads(m[1])["received_at"][:13], rng.random()))
     return everything
 
 
@@ -163,10 +169,12 @@ def write_units() -> None:
     from nudge.clock import ManualClock
     from nudge.domain.config import EngagementConfig
     from nudge.services.processing import EventProcessingService
+    from nudge.services.scheduler import SchedulerService
     from nudge_local.resources import Resolver, create_resources, template_parameters
     from nudge_local.template import read_stack
 
-    messages = workload(users=400)
+    users, days = 200, 30
+    messages = workload(users, days)
     unique = {e["event_id"] for _, b in messages for e in json.loads(b)["events"]}
     delivered = sum(len(json.loads(b)["events"]) for _, b in messages)
     with mock_aws():
@@ -182,23 +190,33 @@ def write_units() -> None:
         meter = WriteMeter()
         profiles = DynamoProfileStore("ProfilesTable", meter, ddb)
         history = DynamoHistoryStore("HistoryTable", meter, ddb)
-        service = EventProcessingService(
-            profiles, history, EngagementConfig(), ManualClock(datetime(2026, 3, 5, tzinfo=UTC))
-        )
+        clock = ManualClock(datetime(2026, 3, 2, tzinfo=UTC))
+        config = EngagementConfig()
+        service = EventProcessingService(profiles, history, config, clock)
+        scheduler = SchedulerService(profiles, history, config, clock)
         started = time.perf_counter()
         for index in range(0, len(messages), 10):  # the event source's batches
-            outcome = service.process(messages[index : index + 10])
+            batch = messages[index : index + 10]
+            received = max(json.loads(body)["received_at"] for _, body in batch)
+            arrived = datetime.fromisoformat(received)
+            if arrived > clock.now():
+                if arrived.date() != clock.now().date():
+                    scheduler.run()  # the nightly decay, as the schedule would run it
+                clock.set(arrived)
+            outcome = service.process(batch)
             assert not outcome.failures, outcome.failures
         elapsed = time.perf_counter() - started
         sizes = [item_size(i) for i in ddb.scan(TableName="ProfilesTable")["Items"]]
     per_event = meter.total / len(unique)
     print("2. DynamoDB write units per ingested event (mixed workload, counted per write)")
     print(
-        f"   {len(unique)} unique events from 400 users in {len(messages)} SQS messages "
+        f"   {len(unique)} unique events from {users} users over {days} days, "
+        f"{len(messages)} SQS messages "
         f"({delivered - len(unique)} duplicate deliveries: SQS redeliveries and app retries)"
     )
     print(
-        f"   table writes {meter.table_units} WCU, due-index writes {meter.index_units} WCU, "
+        f"   table writes {meter.table_units} WCU, due-index writes {meter.index_units} WCU "
+        "(lifecycle transitions and the nightly scheduler included), "
         f"{meter.writes} write requests"
     )
     print(

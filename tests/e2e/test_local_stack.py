@@ -212,3 +212,30 @@ def test_cli_lifecycle_report(client: LocalClient, stack_dir: Path) -> None:
         check=True,
     )
     assert "stage" in result.stdout and "at_risk" in result.stdout
+
+
+def test_malformed_or_tampered_admin_signatures_are_403(client: LocalClient) -> None:
+    path = "/admin/v1/reports/lifecycle"
+    url = f"{client.api_url}{path}"
+    for header in ("AWS4-HMAC-SHA256 garbage", "AWS4-HMAC-SHA256 Credential", "Basic abc"):
+        response = client.session.get(url, headers={"authorization": header}, timeout=10)
+        assert response.status_code == 403, header
+    host = client.api_url.split("://")[1]
+    delete_url = f"{client.api_url}/admin/v1/users/someone"
+    signed = sign_request(
+        client.admin, "DELETE", delete_url, b"", {"host": host, "x-amz-content-sha256": "0" * 64}
+    )
+    response = client.session.delete(delete_url, headers=signed, data=b"tampered", timeout=10)
+    assert response.status_code == 403
+
+
+def test_gateway_refuses_nonsense_framing_and_local_bodies(client: LocalClient) -> None:
+    import socket
+
+    host, port = client.api_url.split("://")[1].split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: lots\r\n\r\n")
+        assert b" 400 " in sock.recv(4096).split(b"\r\n")[0] + b" "
+    for payload in (b"[1, 2]", b'"advance"', b'{"advance": "99999999999d"}'):
+        response = client.session.post(f"{client.api_url}/_local/clock", data=payload, timeout=10)
+        assert response.status_code == 400, payload

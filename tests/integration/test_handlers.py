@@ -235,3 +235,46 @@ def test_base64_body_that_is_valid_json_works(aws: Aws) -> None:
     event = api_event("POST", "/v1/events", raw)
     event.update(isBase64Encoded=True, body=base64.b64encode(raw).decode())
     assert aws.invoke("EventsApiFunction", event)["statusCode"] == 202
+
+
+@pytest.mark.parametrize(
+    "body",
+    ['{"events": ' + "[" * 5000 + "]" * 5000 + "}", '{"events": [' + "9" * 5000 + "]}"],
+    ids=["deeply-nested", "huge-number"],
+)
+def test_pathological_json_is_400(aws: Aws, body: str) -> None:
+    response = aws.invoke("EventsApiFunction", api_event("POST", "/v1/events", body))
+    assert response["statusCode"] == 400
+    assert "nested too deeply or has a huge number" in json.loads(response["body"])["message"]
+
+
+def test_queue_outage_is_503_not_500(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    from nudge import runtime
+
+    service = runtime.ingest_service()
+
+    def down(batches: object) -> list[int]:
+        raise ConnectionError("SQS unreachable")
+
+    monkeypatch.setattr(service.publisher, "publish", down)
+    response = post_events(aws, [good_event(1, aws)])
+    assert response["statusCode"] == 503
+
+
+def test_admin_ids_are_url_decoded_and_system_keys_refused(aws: Aws) -> None:
+    post_events(aws, [good_event(1, aws)], user="auth0|abc")
+    deliver(aws)
+    path = "/admin/v1/users/auth0%7Cabc"
+    event = api_event(
+        "DELETE", path, route="DELETE /admin/v1/users/{user_id}", params={"user_id": "auth0%7Cabc"}
+    )
+    erased = json.loads(aws.invoke("AdminApiFunction", event)["body"])
+    assert erased["profile_erased"] is True
+    system = api_event(
+        "GET",
+        "/admin/v1/users/%23scheduler-cursor",
+        route="GET /admin/v1/users/{user_id}",
+        params={"user_id": "%23scheduler-cursor"},
+    )
+    response = aws.invoke("AdminApiFunction", system)
+    assert response["statusCode"] == 400

@@ -45,3 +45,9 @@ def test_manual_clock_needs_aware_time() -> None:
 def test_epoch_round_trip() -> None:
     when = datetime(2026, 5, 17, 12, 30, tzinfo=UTC)
     assert from_epoch(to_epoch(when)) == when
+
+
+@pytest.mark.parametrize("text", ["99999999999d", "3661d", "600w"])
+def test_parse_duration_refuses_absurd_lengths(text: str) -> None:
+    with pytest.raises(ValueError, match="at most"):
+        parse_duration(text)

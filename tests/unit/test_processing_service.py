@@ -228,3 +228,74 @@ def test_transition_to_reactivated_is_recorded_by_the_event(
         (Stage.AT_RISK, Stage.REACTIVATED)
     ]
     assert to_epoch(clock.now()) == stored(service, "ann").stage_since
+
+
+def test_crash_in_a_huge_batch_still_counts_each_event_once(
+    service: EventProcessingService,
+) -> None:
+    first = [make_event("screen_view", event_id=f"a{i}") for i in range(100)]
+    second = [make_event("screen_view", event_id=f"b{i}") for i in range(100)]
+    history = service.history
+    original = history.put_events
+    calls = {"n": 0}
+
+    def crash_on_second_chunk(*args: object, **kwargs: object) -> None:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise ConnectionError("lost the connection mid-batch")
+        original(*args, **kwargs)  # type: ignore[arg-type]
+
+    history.put_events = crash_on_second_chunk  # type: ignore[method-assign]
+    outcome = service.process([("m1", message("ann", first)), ("m2", message("ann", second))])
+    assert set(outcome.failures) == {"m1", "m2"}
+    history.put_events = original  # type: ignore[method-assign]
+    retry = service.process([("m1", message("ann", first)), ("m2", message("ann", second))])
+    assert retry.failures == {}
+    assert stored(service, "ann").counts["screen_view"].total == 200
+
+
+def test_a_user_who_returns_after_erasure_keeps_the_new_profile(
+    service: EventProcessingService, clock: ManualClock
+) -> None:
+    from nudge.adapters.dynamo_codec import profile_to_item
+    from nudge.services.privacy import PrivacyService
+
+    privacy = PrivacyService(service.profiles, service.history, service.config, clock)
+    service.process([("m1", message("ann", [make_event()]))])
+    privacy.erase("ann")
+    assert "expires_at" in profile_to_item(stored(service, "ann"), 1)  # the bare tombstone
+    clock.advance(timedelta(hours=1))
+    service.process([("m2", message("ann", [make_event(at=clock.now())], clock.now()))])
+    assert "expires_at" not in profile_to_item(stored(service, "ann"), 1)
+
+
+def test_an_erasure_during_processing_wins(
+    service: EventProcessingService, clock: ManualClock
+) -> None:
+    from nudge.services.privacy import PrivacyService
+
+    privacy = PrivacyService(service.profiles, service.history, service.config, clock)
+    history = service.history
+    original = history.put_events
+
+    def erase_first(*args: object, **kwargs: object) -> None:
+        clock.advance(timedelta(seconds=1))
+        privacy.erase("ann")  # the user pressed "delete my data" just now
+        original(*args, **kwargs)  # type: ignore[arg-type]
+
+    history.put_events = erase_first  # type: ignore[method-assign]
+    assert service.process([("m1", message("ann", [make_event()]))]).failures == {}
+    export = privacy.export("ann")
+    assert export["profile"] is None
+    assert export["history"] == []
+
+
+def test_the_number_of_event_names_kept_is_bounded(service: EventProcessingService) -> None:
+    events = [
+        make_event(f"custom_{i}", START + timedelta(seconds=i), event_id=f"n{i}")
+        for i in range(100)
+    ]
+    service.process([("m1", message("ann", events))])
+    counts = stored(service, "ann").counts
+    assert len(counts) == service.config.max_event_names
+    assert "custom_99" in counts and "custom_0" not in counts  # the most recent are kept

@@ -158,3 +158,40 @@ def test_catching_up_gives_the_same_transitions_at_the_same_times(clock: ManualC
         Stage.AT_RISK,
         Stage.DORMANT,
     ]
+
+
+def test_lifecycle_counters_match_the_profiles(clock: ManualClock) -> None:
+    from collections import Counter
+
+    from nudge.services.privacy import PrivacyService
+    from nudge.services.reports import ReportsService
+
+    profiles, history, config = InMemoryProfileStore(), InMemoryHistoryStore(), EngagementConfig()
+    processor = EventProcessingService(profiles, history, config, clock)
+    scheduler = SchedulerService(profiles, history, config, clock)
+    privacy = PrivacyService(profiles, history, config, clock)
+    scheduler.run()
+    moves: Counter[str] = Counter()
+    for day in range(40):
+        for n in range(6):
+            if (day * 7 + n * 3) % (n + 2) == 0 and day < 10 * (n + 1):
+                body = QueuedBatch(
+                    user_id=f"user-{n}",
+                    received_at=clock.now(),
+                    events=[make_event(at=clock.now())],
+                ).model_dump_json()
+                outcome = processor.process([(f"{n}-{day}", body)])
+                moves.update(
+                    f"{t.from_stage}->{t.to_stage}" for _, t in outcome.transitions if t.from_stage
+                )
+        if day == 20:
+            privacy.erase("user-5")
+        clock.advance(timedelta(days=1))
+        report = scheduler.run()
+        moves.update(f"{t.from_stage}->{t.to_stage}" for _, t in report.transitions if t.from_stage)
+    actual = Counter(p.stage.value for p in profiles.items.values() if p.stage is not None)
+    lifecycle = ReportsService(profiles, clock).lifecycle(days=45)
+    assert {k: v for k, v in lifecycle["stages"].items() if v} == dict(actual)
+    assert lifecycle["users"] == sum(actual.values()) == 5  # user-5 erased
+    assert lifecycle["transitions"] == dict(moves)
+    assert sum(moves.values()) > 5

@@ -130,7 +130,8 @@ def profile_to_item(profile: Profile, due_shards: int) -> dict[str, Any]:
             item[name] = {"N": str(value)}
     if profile.stage is not None:
         item["stage"] = {"S": profile.stage.value}
-    if profile.erased_at is not None:  # a tombstone expires on its own (table TTL)
+    if profile.erased_at is not None and profile.first_seen is None:
+        # a bare tombstone expires on its own (table TTL); a user who came back does not
         item["expires_at"] = {"N": str(profile.erased_at + TOMBSTONE_TTL)}
     if profile.due_at is not None:
         item["due_bucket"] = {"S": due_bucket(profile.due_at, profile.user_id, due_shards)}

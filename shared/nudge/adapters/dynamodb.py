@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from nudge.adapters.aws import client
@@ -12,14 +13,74 @@ from nudge.adapters.metering import METER, WriteMeter
 from nudge.models.events import IncomingEvent
 from nudge.models.keys import SYSTEM_PREFIX
 from nudge.models.profile import Profile, Transition
+from nudge.models.stats import STATS_SHARDS, LifecycleCounts, StageChange
 
 DUE_INDEX = "due-index"
 _INDEX_ENTRY_UNITS = 1  # KEYS_ONLY projection: each index entry is far below 1 KB
 
 
+MOVES_TTL = 400 * 86_400
+
+
 def _conditional_failed(error: Exception) -> bool:
-    code = getattr(error, "response", {}).get("Error", {}).get("Code")
+    response = getattr(error, "response", {})
+    code = response.get("Error", {}).get("Code")
+    if code == "TransactionCanceledException":
+        # the profile's condition failed, or another transaction held a counter item:
+        # either way, re-read and try again
+        reasons = {r.get("Code") for r in response.get("CancellationReasons") or []}
+        return bool(reasons & {"ConditionalCheckFailed", "TransactionConflict"})
     return code == "ConditionalCheckFailedException"
+
+
+def stats_key(name: str, shard: int) -> str:
+    return f"{SYSTEM_PREFIX}stats#{name}#{shard}"
+
+
+def stats_shard(user_id: str) -> int:
+    return int.from_bytes(hashlib.blake2b(user_id.encode(), digest_size=2).digest()) % STATS_SHARDS
+
+
+def _counter_updates(table: str, user_id: str, change: StageChange) -> list[dict[str, Any]]:
+    shard = stats_shard(user_id)
+    deltas = {}
+    if change.from_stage is not None:
+        deltas[change.from_stage.value] = -1
+    if change.to_stage is not None:
+        deltas[change.to_stage.value] = deltas.get(change.to_stage.value, 0) + 1
+    deltas = {stage: delta for stage, delta in deltas.items() if delta}
+    updates = []
+    if deltas:
+        names = {f"#s{i}": stage for i, stage in enumerate(deltas)}
+        values = {f":d{i}": {"N": str(delta)} for i, delta in enumerate(deltas.values())}
+        updates.append(
+            {
+                "Update": {
+                    "TableName": table,
+                    "Key": {"user_id": {"S": stats_key("stages", shard)}},
+                    "UpdateExpression": "ADD "
+                    + ", ".join(f"#s{i} :d{i}" for i in range(len(deltas))),
+                    "ExpressionAttributeNames": names,
+                    "ExpressionAttributeValues": values,
+                }
+            }
+        )
+    if change.move is not None:
+        updates.append(
+            {
+                "Update": {
+                    "TableName": table,
+                    "Key": {"user_id": {"S": stats_key(f"moves#{change.at // 86_400}", shard)}},
+                    "UpdateExpression": "ADD #m :one SET expires_at = :exp",
+                    "ExpressionAttributeNames": {"#m": change.move},
+                    "ExpressionAttributeValues": {
+                        ":one": {"N": "1"},
+                        ":exp": {"N": str(change.at + MOVES_TTL)},
+                    },
+                }
+            }
+        )
+    return updates
 
 
 class DynamoProfileStore:
@@ -41,7 +102,13 @@ class DynamoProfileStore:
         item = response.get("Item")
         return item_to_profile(item) if item else None
 
-    def save(self, profile: Profile, previous: Profile | None, due_shards: int) -> bool:
+    def save(
+        self,
+        profile: Profile,
+        previous: Profile | None,
+        due_shards: int,
+        change: StageChange | None = None,
+    ) -> bool:
         item = profile_to_item(profile, due_shards)
         if previous is None:
             condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(user_id)"}
@@ -50,8 +117,13 @@ class DynamoProfileStore:
                 "ConditionExpression": "v = :expected",
                 "ExpressionAttributeValues": {":expected": {"N": str(previous.version)}},
             }
+        counters = _counter_updates(self.table, profile.user_id, change) if change else []
         try:
-            self.ddb.put_item(TableName=self.table, Item=item, **condition)
+            if counters:
+                put = {"Put": {"TableName": self.table, "Item": item, **condition}}
+                self.ddb.transact_write_items(TransactItems=[put, *counters])
+            else:
+                self.ddb.put_item(TableName=self.table, Item=item, **condition)
         except Exception as error:
             if _conditional_failed(error):
                 return False
@@ -65,25 +137,39 @@ class DynamoProfileStore:
             if old_bucket == new_bucket
             else _INDEX_ENTRY_UNITS * ((old_bucket is not None) + (new_bucket is not None))
         )
-        self.meter.add(write_units(item), index_units)
+        # a transaction bills two write units per item written (prepare and commit)
+        factor = 2 if counters else 1
+        self.meter.add(factor * (write_units(item) + len(counters)), index_units)
         return True
+
+    def lifecycle_counts(self, first_day: int, last_day: int) -> LifecycleCounts:
+        keys = [stats_key("stages", shard) for shard in range(STATS_SHARDS)]
+        keys += [
+            stats_key(f"moves#{day}", shard)
+            for day in range(first_day, last_day + 1)
+            for shard in range(STATS_SHARDS)
+        ]
+        stages: dict[str, int] = {}
+        moves: dict[str, int] = {}
+        for start in range(0, len(keys), 100):
+            request: dict[str, Any] = {
+                self.table: {"Keys": [{"user_id": {"S": key}} for key in keys[start : start + 100]]}
+            }
+            while request:
+                response = self.ddb.batch_get_item(RequestItems=request)
+                for found in response.get("Responses", {}).get(self.table, []):
+                    target = stages if "#stages#" in found["user_id"]["S"] else moves
+                    for name, value in found.items():
+                        if "N" in value and name not in ("expires_at",):
+                            target[name] = target.get(name, 0) + int(value["N"])
+                request = response.get("UnprocessedKeys") or {}
+        return LifecycleCounts(stages=stages, moves=moves)
 
     def delete(self, user_id: str) -> bool:
         response = self.ddb.delete_item(
             TableName=self.table, Key={"user_id": {"S": user_id}}, ReturnValues="ALL_OLD"
         )
         return "Attributes" in response
-
-    def iter_profiles(self) -> Iterator[Profile]:
-        kwargs: dict[str, Any] = {"TableName": self.table}
-        while True:
-            response = self.ddb.scan(**kwargs)
-            for item in response.get("Items", []):
-                if not item["user_id"]["S"].startswith(SYSTEM_PREFIX):
-                    yield item_to_profile(item)
-            if "LastEvaluatedKey" not in response:
-                return
-            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def due_users(self, bucket: str) -> list[str]:
         users: list[str] = []
@@ -198,6 +284,14 @@ class DynamoHistoryStore:
         ]
         self._batch_write(keys)
         return len(keys)
+
+    def delete_events(self, user_id: str, event_ids: Sequence[str]) -> None:
+        self._batch_write(
+            [
+                {"DeleteRequest": {"Key": {"user_id": {"S": user_id}, "sk": {"S": f"e#{e}"}}}}
+                for e in event_ids
+            ]
+        )
 
     def _query_user(self, user_id: str, projection: str | None) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []

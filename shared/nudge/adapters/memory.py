@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 from nudge.adapters.dynamo_codec import due_bucket
 from nudge.models.events import IncomingEvent, QueuedBatch
 from nudge.models.profile import Profile, Transition
+from nudge.models.stats import LifecycleCounts, StageChange
 
 
 class InMemoryProfileStore:
@@ -18,13 +20,21 @@ class InMemoryProfileStore:
         self.due_shards = 1
         self._lock = threading.Lock()
         self.fail_next_saves = 0  # fault injection
+        self.stages: Counter[str] = Counter()
+        self.moves: defaultdict[int, Counter[str]] = defaultdict(Counter)
 
     def get(self, user_id: str) -> Profile | None:
         with self._lock:
             stored = self.items.get(user_id)
             return stored.model_copy(deep=True) if stored else None
 
-    def save(self, profile: Profile, previous: Profile | None, due_shards: int) -> bool:
+    def save(
+        self,
+        profile: Profile,
+        previous: Profile | None,
+        due_shards: int,
+        change: StageChange | None = None,
+    ) -> bool:
         with self._lock:
             if self.fail_next_saves:
                 self.fail_next_saves -= 1
@@ -35,16 +45,25 @@ class InMemoryProfileStore:
                 return False
             self.items[profile.user_id] = profile.model_copy(deep=True)
             self.due_shards = due_shards
+            if change is not None:
+                if change.from_stage is not None:
+                    self.stages[change.from_stage.value] -= 1
+                if change.to_stage is not None:
+                    self.stages[change.to_stage.value] += 1
+                if change.move is not None:
+                    self.moves[change.at // 86_400][change.move] += 1
             return True
+
+    def lifecycle_counts(self, first_day: int, last_day: int) -> LifecycleCounts:
+        with self._lock:
+            moves: Counter[str] = Counter()
+            for day in range(first_day, last_day + 1):
+                moves.update(self.moves.get(day, {}))
+            return LifecycleCounts(stages=dict(self.stages), moves=dict(moves))
 
     def delete(self, user_id: str) -> bool:
         with self._lock:
             return self.items.pop(user_id, None) is not None
-
-    def iter_profiles(self) -> Iterator[Profile]:
-        with self._lock:
-            profiles = [p.model_copy(deep=True) for p in self.items.values()]
-        yield from profiles
 
     def due_users(self, bucket: str) -> list[str]:
         with self._lock:
@@ -103,6 +122,11 @@ class InMemoryHistoryStore:
             for key in keys_t:
                 del self.transitions[key]
             return len(keys) + len(keys_t)
+
+    def delete_events(self, user_id: str, event_ids: Sequence[str]) -> None:
+        with self._lock:
+            for event_id in event_ids:
+                self.events.pop((user_id, event_id), None)
 
 
 class InMemoryPublisher:

@@ -2,24 +2,34 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from nudge.models.events import IncomingEvent, QueuedBatch
 from nudge.models.profile import Profile, Transition
+from nudge.models.stats import LifecycleCounts, StageChange
 
 
 class ProfileStore(Protocol):
     def get(self, user_id: str) -> Profile | None: ...
 
-    def save(self, profile: Profile, previous: Profile | None, due_shards: int) -> bool:
-        """Write if the stored item is still `previous` (by version); False on conflict."""
+    def save(
+        self,
+        profile: Profile,
+        previous: Profile | None,
+        due_shards: int,
+        change: StageChange | None = None,
+    ) -> bool:
+        """Write if the stored item is still `previous` (by version); False on conflict.
+
+        With a `change`, the lifecycle counters move in the same transaction (exactly once).
+        """
         ...
 
     def delete(self, user_id: str) -> bool: ...
 
-    def iter_profiles(self) -> Iterator[Profile]:
-        """Every profile, page by page: admin reports only, never the hot path."""
+    def lifecycle_counts(self, first_day: int, last_day: int) -> LifecycleCounts:
+        """Users per stage now, and stage moves per day in [first_day, last_day]."""
         ...
 
     def due_users(self, bucket: str) -> list[str]: ...
@@ -41,6 +51,8 @@ class HistoryStore(Protocol):
     def list_user(self, user_id: str) -> list[dict[str, Any]]: ...
 
     def delete_user(self, user_id: str) -> int: ...
+
+    def delete_events(self, user_id: str, event_ids: Sequence[str]) -> None: ...
 
 
 class EventPublisher(Protocol):

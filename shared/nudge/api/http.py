@@ -71,9 +71,18 @@ def reject_unreadable_body(event: dict[str, Any]) -> dict[str, Any] | None:
             413, f"request body is {len(raw)} bytes; the limit is {MAX_BODY_BYTES} (256 KiB)"
         )
     try:
-        raw.decode("utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
         return _gateway_error(400, f"request body is not valid UTF-8 (byte {error.start})")
+    if text.lstrip()[:1] in ("{", "["):
+        try:
+            json.loads(text)
+        except json.JSONDecodeError:
+            pass  # reported with its position by the route's own validation
+        except (ValueError, RecursionError):
+            return _gateway_error(
+                400, "request body JSON is nested too deeply or has a huge number"
+            )
     return None
 
 

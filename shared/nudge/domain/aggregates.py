@@ -3,7 +3,8 @@
 Every field is a commutative merge (min, max, sum, per-day buckets, decayed scores expressed
 as of the latest event), so applying the same set of events in any order, in any number of
 batches, yields the same profile. Windows are anchored on the data (the latest event), not on
-the processing time, for the same reason.
+the processing time, for the same reason. The two size caps (distinct event names, interests)
+are the exception: at the margin of a cap, which entry survives can depend on batching.
 """
 
 from __future__ import annotations
@@ -45,10 +46,20 @@ def epoch_of(event: IncomingEvent) -> int:
 
 
 def apply_events(
-    profile: Profile, events: Iterable[IncomingEvent], config: EngagementConfig, now: int
+    profile: Profile,
+    events: Iterable[IncomingEvent],
+    config: EngagementConfig,
+    now: int,
+    recorded: Iterable[str] = (),
 ) -> Profile:
-    """Return a new profile with `events` folded in. Events already in `recent` are skipped."""
+    """Return a new profile with `events` folded in. Events already in `recent` are skipped.
+
+    `recorded`: ids of events whose history record is known to be written; their
+    fingerprints are no longer needed, which leaves room for the ones that are.
+    """
     result = profile.model_copy(deep=True)
+    for event_id in recorded:
+        result.recent.pop(event_hash(event_id), None)
     applied = False
     for event in events:
         fingerprint = event_hash(event.event_id)
@@ -123,6 +134,9 @@ def _prune(profile: Profile, config: EngagementConfig) -> None:
     for counts in profile.counts.values():
         counts.days = {d: n for d, n in counts.days.items() if d > count_floor}
     profile.purchases.days = {d: a for d, a in profile.purchases.days.items() if d > count_floor}
+    if len(profile.counts) > config.max_event_names:
+        kept = sorted(profile.counts.items(), key=lambda item: (-item[1].last_at, item[0]))
+        profile.counts = dict(kept[: config.max_event_names])
     if len(profile.interests) > config.max_interests:
         ranked = sorted(
             profile.interests.items(),

@@ -52,6 +52,9 @@ class EngagementConfig(BaseModel):
     interests: tuple[InterestRule, ...] = ()
     interest_half_life_days: float = Field(default=14.0, gt=0)
     max_interests: int = Field(default=10, ge=1, le=50)
+    # Per-name counts kept in the profile (most recently seen first): bounds the item size
+    # whatever names an app invents.
+    max_event_names: int = Field(default=40, ge=1, le=200)
     # Ingest: events older than this, or further in the future, are rejected per event.
     max_event_age_days: int = Field(default=30, ge=1, le=365)
     max_clock_skew_minutes: int = Field(default=10, ge=0, le=1440)

@@ -32,7 +32,10 @@ class IngestService:
             QueuedBatch(user_id=user_id, received_at=now, events=[e for _, e in chunk])
             for chunk in chunks
         ]
-        failed = set(self.publisher.publish(batches)) if batches else set()
+        try:
+            failed = set(self.publisher.publish(batches)) if batches else set()
+        except Exception as error:  # throttled or unreachable: the app retries the request
+            raise QueueUnavailable(f"events queue unavailable: {type(error).__name__}") from error
         if batches and len(failed) == len(batches):
             raise QueueUnavailable("events queue unavailable")
         rejected = list(validated.rejected)

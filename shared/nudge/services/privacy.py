@@ -10,6 +10,7 @@ from nudge.clock import Clock, to_epoch
 from nudge.domain.aggregates import sessions, top_interests
 from nudge.domain.config import EngagementConfig
 from nudge.models.profile import Profile
+from nudge.models.stats import StageChange
 
 MAX_WRITE_ATTEMPTS = 6
 
@@ -58,7 +59,9 @@ class PrivacyService:
                 version=(previous.version + 1) if previous else 1,
                 erased_at=now,
             )
-            if self.profiles.save(tombstone, previous, self.config.due_shards):
+            leaving = previous.stage if previous is not None else None
+            change = StageChange(leaving, None, now) if leaving is not None else None
+            if self.profiles.save(tombstone, previous, self.config.due_shards, change):
                 break
         else:
             raise RuntimeError("could not erase: profile kept changing")

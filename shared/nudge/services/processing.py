@@ -20,12 +20,13 @@ from pydantic import ValidationError
 
 from nudge.adapters.ports import HistoryStore, ProfileStore
 from nudge.clock import Clock, to_epoch
-from nudge.domain.aggregates import DAY, apply_events
+from nudge.domain.aggregates import DAY, RECENT_MAX, apply_events
 from nudge.domain.config import EngagementConfig
 from nudge.domain.ingest import describe_validation_error
 from nudge.domain.lifecycle import evaluate
 from nudge.models.events import IncomingEvent, QueuedBatch
 from nudge.models.profile import Profile, Transition
+from nudge.models.stats import StageChange
 
 MAX_WRITE_ATTEMPTS = 6
 
@@ -98,8 +99,25 @@ class EventProcessingService:
         if not fresh:
             return
 
+        events = list(fresh.items())
+        # Chunks no larger than the profile's fingerprint memory: a crash between a chunk's
+        # profile write and its history write is always recognised on redelivery.
+        recorded: list[str] = []
+        for start in range(0, len(events), RECENT_MAX):
+            chunk = dict(events[start : start + RECENT_MAX])
+            self._apply_chunk(user_id, chunk, recorded, outcome)
+            recorded = list(chunk)
+
+    def _apply_chunk(
+        self,
+        user_id: str,
+        fresh: dict[str, tuple[IncomingEvent, int]],
+        recorded: list[str],
+        outcome: BatchOutcome,
+    ) -> None:
         now = to_epoch(self.clock.now())
         thresholds = self.config.lifecycle
+        transition = None
         for _attempt in range(MAX_WRITE_ATTEMPTS):
             previous = self.profiles.get(user_id)
             profile = previous or Profile(user_id=user_id)
@@ -108,24 +126,42 @@ class EventProcessingService:
                 for event, received_at in fresh.values()
                 if profile.erased_at is None or received_at > profile.erased_at
             ]
-            updated = apply_events(profile, events, self.config, now)
+            updated = apply_events(profile, events, self.config, now, recorded)
             updated, transition = evaluate(updated, now, thresholds, cause="event")
             if updated.model_dump(exclude={"recent"}) == profile.model_dump(exclude={"recent"}):
                 break  # everything here was already applied (a redelivery after a crash)
             updated.version = profile.version + 1
-            if self.profiles.save(updated, previous, self.config.due_shards):
+            change = StageChange.of(transition) if transition else None
+            if self.profiles.save(updated, previous, self.config.due_shards, change):
                 outcome.applied_events += len(events)
                 break
         else:
             raise ConcurrentUpdate(f"profile kept changing under us ({MAX_WRITE_ATTEMPTS} tries)")
 
         expires_at = now + self.config.history_ttl_days * DAY
-        received = {event_id: rcv for event_id, (_, rcv) in fresh.items()}
         kept = [
             e for e, rcv in fresh.values() if profile.erased_at is None or rcv > profile.erased_at
         ]
         if kept:
-            self.history.put_events(user_id, kept, max(received.values()), expires_at)
+            latest = max(rcv for _, rcv in fresh.values())
+            self.history.put_events(user_id, kept, latest, expires_at)
         if transition is not None:
             self.history.put_transition(user_id, transition, expires_at)
             outcome.transitions.append((user_id, transition))
+        if kept or transition is not None:
+            self._honour_concurrent_erasure(user_id, fresh)
+
+    def _honour_concurrent_erasure(
+        self, user_id: str, fresh: dict[str, tuple[IncomingEvent, int]]
+    ) -> None:
+        """If the user erased their data while we were writing, take our writes back too."""
+        current = self.profiles.get(user_id)
+        if current is None or current.erased_at is None:
+            return
+        before = [e.event_id for e, rcv in fresh.values() if rcv <= current.erased_at]
+        if not before:
+            return
+        if current.first_seen is None:  # nothing came after the erasure: all of it goes
+            self.history.delete_user(user_id)
+        else:
+            self.history.delete_events(user_id, before)

@@ -19,6 +19,7 @@ from nudge.domain.aggregates import DAY
 from nudge.domain.config import EngagementConfig
 from nudge.domain.lifecycle import HOUR, evaluate
 from nudge.models.profile import Transition
+from nudge.models.stats import StageChange
 
 CURSOR = "scheduler-cursor"
 FIRST_RUN_LOOKBACK_HOURS = 48
@@ -76,7 +77,8 @@ class SchedulerService:
             as_of = min(now, max(moments))
             updated, transition = evaluate(previous, as_of, self.config.lifecycle, cause="schedule")
             updated.version = previous.version + 1
-            if self.profiles.save(updated, previous, self.config.due_shards):
+            change = StageChange.of(transition) if transition else None
+            if self.profiles.save(updated, previous, self.config.due_shards, change):
                 if transition is not None:
                     expires_at = as_of + self.config.history_ttl_days * DAY
                     self.history.put_transition(user_id, transition, expires_at)
