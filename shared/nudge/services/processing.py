@@ -102,17 +102,18 @@ class EventProcessingService:
         events = list(fresh.items())
         # Chunks no larger than the profile's fingerprint memory: a crash between a chunk's
         # profile write and its history write is always recognised on redelivery.
-        recorded: list[str] = []
+        # events already in the history need no fingerprint any more
+        confirmed = [event_id for user, event_id in recorded if user == user_id]
         for start in range(0, len(events), RECENT_MAX):
             chunk = dict(events[start : start + RECENT_MAX])
-            self._apply_chunk(user_id, chunk, recorded, outcome)
-            recorded = list(chunk)
+            self._apply_chunk(user_id, chunk, confirmed, outcome)
+            confirmed = list(chunk)
 
     def _apply_chunk(
         self,
         user_id: str,
         fresh: dict[str, tuple[IncomingEvent, int]],
-        recorded: list[str],
+        confirmed: list[str],
         outcome: BatchOutcome,
     ) -> None:
         now = to_epoch(self.clock.now())
@@ -126,7 +127,7 @@ class EventProcessingService:
                 for event, received_at in fresh.values()
                 if profile.erased_at is None or received_at > profile.erased_at
             ]
-            updated = apply_events(profile, events, self.config, now, recorded)
+            updated = apply_events(profile, events, self.config, now, confirmed)
             updated, transition = evaluate(updated, now, thresholds, cause="event")
             if updated.model_dump(exclude={"recent"}) == profile.model_dump(exclude={"recent"}):
                 break  # everything here was already applied (a redelivery after a crash)
