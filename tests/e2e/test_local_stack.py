@@ -211,7 +211,11 @@ def test_cli_lifecycle_report(client: LocalClient, stack_dir: Path) -> None:
         timeout=120,
         check=True,
     )
-    assert "stage" in result.stdout and "at_risk" in result.stdout
+    report = client.request("GET", "/admin/v1/reports/lifecycle", admin=True).json()
+    assert f"Users: {report['users']}" in result.stdout
+    for stage, count in report["stages"].items():
+        assert any(line.split()[:2] == [stage, str(count)] for line in result.stdout.splitlines())
+    assert report["users"] >= 1
 
 
 def test_malformed_or_tampered_admin_signatures_are_403(client: LocalClient) -> None:
