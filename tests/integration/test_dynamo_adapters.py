@@ -78,3 +78,17 @@ def test_history_records_dedupe_export_and_erase(stores) -> None:  # type: ignor
     assert {r["type"] for r in exported} == {"event", "transition"}
     assert history.delete_user("ann") == 31
     assert history.list_user("ann") == []
+
+
+def test_history_pages_cover_everything_once(stores) -> None:  # type: ignore[no-untyped-def]
+    _, history, _ = stores
+    history.put_events("ann", [make_event(event_id=f"e{i:03d}") for i in range(55)], NOW, NOW)
+    seen, cursor, pages = [], None, 0
+    while True:
+        page, cursor = history.list_user_page("ann", 20, cursor)
+        seen += [r["event_id"] for r in page]
+        pages += 1
+        if cursor is None:
+            break
+    assert pages <= 4
+    assert sorted(seen) == [f"e{i:03d}" for i in range(55)]

@@ -299,3 +299,21 @@ def test_the_number_of_event_names_kept_is_bounded(service: EventProcessingServi
     counts = stored(service, "ann").counts
     assert len(counts) == service.config.max_event_names
     assert "custom_99" in counts and "custom_0" not in counts  # the most recent are kept
+
+
+def test_export_pages_through_the_history(
+    service: EventProcessingService, clock: ManualClock
+) -> None:
+    from nudge.services.privacy import PrivacyService
+
+    privacy = PrivacyService(service.profiles, service.history, service.config, clock)
+    service.process([("m1", message("ann", [make_event(event_id=f"e{i:02d}") for i in range(25)]))])
+    first = privacy.export("ann", page_size=10)
+    assert len(first["history"]) == 10 and first["history_next"]
+    records = list(first["history"])
+    cursor = first["history_next"]
+    while cursor:
+        page = privacy.export("ann", history_after=cursor, page_size=10)
+        records += page["history"]
+        cursor = page["history_next"]
+    assert len(records) == 26  # 25 events and the arrival transition

@@ -201,6 +201,14 @@ class DynamoProfileStore:
         self.meter.add(write_units(item))
 
 
+def _record(item: dict[str, Any]) -> dict[str, Any]:
+    sk = item["sk"]["S"]
+    body = json.loads(item.get("body", {}).get("S", "{}"))
+    if sk.startswith("e#"):
+        return {"type": "event", "event_id": sk[2:], "name": item["name"]["S"], **body}
+    return {"type": "transition", **body}
+
+
 class DynamoHistoryStore:
     """Raw events (which double as the dedupe record) and lifecycle transitions, with TTL."""
 
@@ -265,17 +273,22 @@ class DynamoHistoryStore:
         self.meter.add(write_units(item))
 
     def list_user(self, user_id: str) -> list[dict[str, Any]]:
-        records: list[dict[str, Any]] = []
-        for item in self._query_user(user_id, projection=None):
-            sk = item["sk"]["S"]
-            body = json.loads(item.get("body", {}).get("S", "{}"))
-            if sk.startswith("e#"):
-                records.append(
-                    {"type": "event", "event_id": sk[2:], "name": item["name"]["S"], **body}
-                )
-            elif sk.startswith("t#"):
-                records.append({"type": "transition", **body})
-        return records
+        return [_record(item) for item in self._query_user(user_id, projection=None)]
+
+    def list_user_page(
+        self, user_id: str, limit: int, after: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "user_id = :u",
+            "ExpressionAttributeValues": {":u": {"S": user_id}},
+            "Limit": limit,
+        }
+        if after:
+            kwargs["ExclusiveStartKey"] = {"user_id": {"S": user_id}, "sk": {"S": after}}
+        response = self.ddb.query(**kwargs)
+        last = response.get("LastEvaluatedKey")
+        return [_record(i) for i in response.get("Items", [])], last["sk"]["S"] if last else None
 
     def delete_user(self, user_id: str) -> int:
         keys = [

@@ -113,6 +113,18 @@ class InMemoryHistoryStore:
             moves = [v for (u, _), v in sorted(self.transitions.items()) if u == user_id]
             return events + moves
 
+    def list_user_page(
+        self, user_id: str, limit: int, after: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        with self._lock:
+            rows = sorted(
+                [(f"e#{e}", v) for (u, e), v in self.events.items() if u == user_id]
+                + [(f"t#{t}", v) for (u, t), v in self.transitions.items() if u == user_id]
+            )
+        rows = [(sk, v) for sk, v in rows if after is None or sk > after]
+        page = rows[:limit]
+        return [v for _, v in page], page[-1][0] if len(rows) > limit else None
+
     def delete_user(self, user_id: str) -> int:
         with self._lock:
             keys = [k for k in self.events if k[0] == user_id]

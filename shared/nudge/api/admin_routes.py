@@ -32,9 +32,12 @@ def _user(raw: str) -> str:
 @router.get(
     "/admin/v1/users/<user_id>", summary="Export everything stored about a user", tags=["users"]
 )
-def export_user(user_id: UserId) -> dict[str, Any]:
+def export_user(
+    user_id: UserId,
+    history_after: Annotated[str | None, Query(max_length=300)] = None,
+) -> dict[str, Any]:
     metrics.add_metric("AdminExports", MetricUnit.Count, 1)
-    return runtime.privacy_service().export(_user(user_id))
+    return runtime.privacy_service().export(_user(user_id), history_after)
 
 
 @router.delete("/admin/v1/users/<user_id>", summary="Erase a user", tags=["users"])

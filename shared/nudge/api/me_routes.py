@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -18,12 +19,20 @@ metrics = Metrics()  # shares the function's metric set; flushed by its log_metr
 @router.get(
     "/v1/me",
     summary="Everything Nudge stores about the caller",
-    description="Profile aggregates, lifecycle stage and transitions, and the raw event history.",
+    description=(
+        "Profile aggregates, lifecycle stage and transitions, and the raw event history, "
+        "1000 records a page: pass `history_next` back as `history_after` until it is null."
+    ),
     tags=["privacy"],
     responses={401: {"description": "Missing or invalid bearer token"}},
 )
-def export_me() -> dict[str, Any]:
-    result = runtime.privacy_service().export(caller_id(router))
+def export_me(
+    history_after: Annotated[
+        str | None,
+        Query(max_length=300, description="`history_next` from the previous page"),
+    ] = None,
+) -> dict[str, Any]:
+    result = runtime.privacy_service().export(caller_id(router), history_after)
     metrics.add_metric("DataExports", MetricUnit.Count, 1)
     return result
 

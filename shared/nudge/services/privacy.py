@@ -13,6 +13,7 @@ from nudge.models.profile import Profile
 from nudge.models.stats import StageChange
 
 MAX_WRITE_ATTEMPTS = 6
+HISTORY_PAGE = 1000  # keeps a response far below Lambda's 6 MB payload limit
 
 
 @dataclass
@@ -22,7 +23,10 @@ class PrivacyService:
     config: EngagementConfig
     clock: Clock
 
-    def export(self, user_id: str) -> dict[str, Any]:
+    def export(
+        self, user_id: str, history_after: str | None = None, page_size: int = HISTORY_PAGE
+    ) -> dict[str, Any]:
+        """The profile and one page of history; `history_next` continues it (None: complete)."""
         profile = self.profiles.get(user_id)
         now = to_epoch(self.clock.now())
         summary = None
@@ -40,11 +44,13 @@ class PrivacyService:
             )
         else:
             stored = None
+        history, history_next = self.history.list_user_page(user_id, page_size, history_after)
         return {
             "user_id": user_id,
             "profile": stored,
             "summary": summary,
-            "history": self.history.list_user(user_id),
+            "history": history,
+            "history_next": history_next,
         }
 
     def erase(self, user_id: str) -> dict[str, int | bool]:
