@@ -1,4 +1,4 @@
-"""devices_api: the caller's own data — GET /v1/me (export) and DELETE /v1/me (erase)."""
+"""devices_api: the caller's devices, preferences and own data (export and erase)."""
 
 from typing import Any
 
@@ -6,7 +6,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from nudge.api import me_routes
+from nudge.api import devices_routes, me_routes
 from nudge.api.http import install_error_handlers, reject_unreadable_body
 
 logger = Logger()
@@ -15,6 +15,7 @@ metrics = Metrics()
 
 app = APIGatewayHttpResolver(enable_validation=True)
 install_error_handlers(app)
+app.include_router(devices_routes.router)
 app.include_router(me_routes.router)
 
 

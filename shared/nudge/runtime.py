@@ -14,6 +14,7 @@ from nudge.clock import Clock, SystemClock
 from nudge.settings import get_settings
 
 if TYPE_CHECKING:
+    from nudge.services.devices import DevicesService
     from nudge.services.ingest import IngestService
     from nudge.services.privacy import PrivacyService
     from nudge.services.processing import EventProcessingService
@@ -70,12 +71,26 @@ def scheduler_service() -> SchedulerService:
     return SchedulerService(profiles, history, get_settings().engagement, CLOCK)
 
 
+def _device_store():  # type: ignore[no-untyped-def]
+    from nudge.adapters.devices import DynamoDeviceStore
+
+    return DynamoDeviceStore(get_settings().devices_table)
+
+
 @lru_cache(maxsize=1)
 def privacy_service() -> PrivacyService:
     from nudge.services.privacy import PrivacyService
 
     profiles, history = _stores()
-    return PrivacyService(profiles, history, get_settings().engagement, CLOCK)
+    return PrivacyService(profiles, history, get_settings().engagement, CLOCK, _device_store())
+
+
+@lru_cache(maxsize=1)
+def devices_service() -> DevicesService:
+    from nudge.services.devices import DevicesService
+
+    _, history = _stores()
+    return DevicesService(_device_store(), history, get_settings().engagement, CLOCK)
 
 
 @lru_cache(maxsize=1)

@@ -15,11 +15,10 @@ class Settings(BaseSettings):
 
     profiles_table: str = "nudge-profiles"
     history_table: str = "nudge-history"
+    devices_table: str = "nudge-devices"
     events_queue_url: str = ""
     # Lifecycle thresholds, interest mapping, purchase events: JSON in NUDGE_ENGAGEMENT.
     engagement: EngagementConfig = Field(default_factory=EngagementConfig)
-    # Local mode only: where the embedded stack serves its virtual clock (never set in AWS).
-    local_clock_url: str = ""
 
 
 @lru_cache(maxsize=1)

@@ -206,7 +206,11 @@ def test_pipeline_ingest_process_schedule_export_erase(aws: Aws) -> None:
     assert report["stages"]["at_risk"] == 1 and report["transitions"] == {"new->at_risk": 1}
 
     erased = json.loads(aws.invoke("DevicesApiFunction", api_event("DELETE", "/v1/me"))["body"])
-    assert erased == {"profile_erased": True, "history_records_erased": 4}
+    assert erased == {
+        "profile_erased": True,
+        "history_records_erased": 4,
+        "device_records_erased": 0,
+    }
     after = json.loads(aws.invoke("DevicesApiFunction", api_event("GET", "/v1/me"))["body"])
     assert after["profile"] is None and after["history"] == []
 
@@ -278,3 +282,62 @@ def test_admin_ids_are_url_decoded_and_system_keys_refused(aws: Aws) -> None:
     )
     response = aws.invoke("AdminApiFunction", system)
     assert response["statusCode"] == 400
+
+
+def test_devices_and_preferences_through_the_handler(aws: Aws) -> None:
+    def call(
+        method: str,
+        path: str,
+        body: Any = None,
+        user: str = "ann",
+        route: str | None = None,
+        params: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        raw = json.dumps(body) if body is not None else None
+        event = api_event(method, path, raw, user, route=route, params=params)
+        return aws.invoke("DevicesApiFunction", event)  # type: ignore[no-any-return]
+
+    device = {
+        "token": "fcm:abcdefghijkl",
+        "platform": "ios",
+        "timezone": "Europe/Amsterdam",
+        "locale": "nl-NL",
+        "app_version": "4.2.0",
+    }
+    route = "PUT /v1/devices/{device_id}"
+    put = call("PUT", "/v1/devices/iphone-1", device, route=route, params={"device_id": "iphone-1"})
+    assert put["statusCode"] == 200, put
+    assert json.loads(put["body"])["token_tail"] == "ghijkl"
+    bad = call(
+        "PUT",
+        "/v1/devices/iphone-1",
+        {**device, "timezone": "Europe/Atlantis"},
+        route=route,
+        params={"device_id": "iphone-1"},
+    )
+    assert bad["statusCode"] == 400 and "timezone" in json.loads(bad["body"])["message"]
+    moved = call(
+        "PUT", "/v1/devices/bobs", device, user="bob", route=route, params={"device_id": "bobs"}
+    )
+    assert moved["statusCode"] == 200
+    listed = json.loads(call("GET", "/v1/me/devices")["body"])
+    assert listed == {"devices": []}  # the token now belongs to bob's install
+
+    prefs = call("PUT", "/v1/me/preferences", {"categories": {"marketing": True}})
+    assert prefs["statusCode"] == 200
+    assert json.loads(call("GET", "/v1/me/preferences")["body"])["categories"]["marketing"] is True
+    assert call("PUT", "/v1/me/preferences", {"categories": {"spam": True}})["statusCode"] == 400
+
+    export = json.loads(aws.invoke("DevicesApiFunction", api_event("GET", "/v1/me"))["body"])
+    assert export["preferences"]["categories"] == {"marketing": True}
+    assert [r["category"] for r in export["history"] if r["type"] == "consent"] == ["marketing"]
+    gone = call(
+        "DELETE",
+        "/v1/devices/bobs",
+        user="bob",
+        route="DELETE /v1/devices/{device_id}",
+        params={"device_id": "bobs"},
+    )
+    assert gone["statusCode"] == 204
+    erased = json.loads(aws.invoke("DevicesApiFunction", api_event("DELETE", "/v1/me"))["body"])
+    assert erased["device_records_erased"] == 1  # the preferences item

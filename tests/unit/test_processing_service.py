@@ -201,7 +201,11 @@ def test_events_received_before_erasure_are_dropped(
     privacy = PrivacyService(service.profiles, service.history, service.config, clock)
     service.process([("m1", message("ann", [make_event()]))])
     clock.advance(timedelta(minutes=5))
-    assert privacy.erase("ann") == {"profile_erased": True, "history_records_erased": 2}
+    assert privacy.erase("ann") == {
+        "profile_erased": True,
+        "history_records_erased": 2,
+        "device_records_erased": 0,
+    }
     in_flight = message("ann", [make_event(event_id="late")], received=START)
     service.process([("m2", in_flight)])
     assert privacy.export("ann")["profile"] is None

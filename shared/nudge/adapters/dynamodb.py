@@ -10,6 +10,7 @@ from typing import Any
 from nudge.adapters.aws import client
 from nudge.adapters.dynamo_codec import item_to_profile, profile_to_item, write_units
 from nudge.adapters.metering import METER, WriteMeter
+from nudge.models.device import ConsentChange
 from nudge.models.events import IncomingEvent
 from nudge.models.keys import SYSTEM_PREFIX
 from nudge.models.profile import Profile, Transition
@@ -206,6 +207,8 @@ def _record(item: dict[str, Any]) -> dict[str, Any]:
     body = json.loads(item.get("body", {}).get("S", "{}"))
     if sk.startswith("e#"):
         return {"type": "event", "event_id": sk[2:], "name": item["name"]["S"], **body}
+    if sk.startswith("c#"):
+        return {"type": "consent", **body}
     return {"type": "transition", **body}
 
 
@@ -267,6 +270,16 @@ class DynamoHistoryStore:
             "user_id": {"S": user_id},
             "sk": {"S": f"t#{transition.at:011d}#{transition.to_stage.value}"},
             "body": {"S": transition.model_dump_json()},
+            "expires_at": {"N": str(expires_at)},
+        }
+        self.ddb.put_item(TableName=self.table, Item=item)
+        self.meter.add(write_units(item))
+
+    def put_consent(self, user_id: str, change: ConsentChange, expires_at: int) -> None:
+        item = {
+            "user_id": {"S": user_id},
+            "sk": {"S": f"c#{change.at:011d}#{change.category}"},
+            "body": {"S": change.model_dump_json(exclude_none=True)},
             "expires_at": {"N": str(expires_at)},
         }
         self.ddb.put_item(TableName=self.table, Item=item)

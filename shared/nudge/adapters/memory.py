@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from nudge.adapters.dynamo_codec import due_bucket
+from nudge.models.device import ConsentChange
 from nudge.models.events import IncomingEvent, QueuedBatch
 from nudge.models.profile import Profile, Transition
 from nudge.models.stats import LifecycleCounts, StageChange
@@ -85,7 +86,16 @@ class InMemoryHistoryStore:
     def __init__(self) -> None:
         self.events: dict[tuple[str, str], dict[str, Any]] = {}
         self.transitions: dict[tuple[str, str], dict[str, Any]] = {}
+        self.consents: dict[tuple[str, str], dict[str, Any]] = {}
         self._lock = threading.Lock()
+
+    def put_consent(self, user_id: str, change: ConsentChange, expires_at: int) -> None:
+        with self._lock:
+            key = (user_id, f"{change.at:011d}#{change.category}")
+            self.consents[key] = {
+                "type": "consent",
+                **change.model_dump(mode="json", exclude_none=True),
+            }
 
     def existing_event_ids(self, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
         with self._lock:
@@ -111,7 +121,8 @@ class InMemoryHistoryStore:
         with self._lock:
             events = [v for (u, _), v in sorted(self.events.items()) if u == user_id]
             moves = [v for (u, _), v in sorted(self.transitions.items()) if u == user_id]
-            return events + moves
+            consents = [v for (u, _), v in sorted(self.consents.items()) if u == user_id]
+            return events + consents + moves
 
     def list_user_page(
         self, user_id: str, limit: int, after: str | None
@@ -119,6 +130,7 @@ class InMemoryHistoryStore:
         with self._lock:
             rows = sorted(
                 [(f"e#{e}", v) for (u, e), v in self.events.items() if u == user_id]
+                + [(f"c#{c}", v) for (u, c), v in self.consents.items() if u == user_id]
                 + [(f"t#{t}", v) for (u, t), v in self.transitions.items() if u == user_id]
             )
         rows = [(sk, v) for sk, v in rows if after is None or sk > after]
@@ -129,11 +141,14 @@ class InMemoryHistoryStore:
         with self._lock:
             keys = [k for k in self.events if k[0] == user_id]
             keys_t = [k for k in self.transitions if k[0] == user_id]
+            keys_c = [k for k in self.consents if k[0] == user_id]
             for key in keys:
                 del self.events[key]
             for key in keys_t:
                 del self.transitions[key]
-            return len(keys) + len(keys_t)
+            for key in keys_c:
+                del self.consents[key]
+            return len(keys) + len(keys_t) + len(keys_c)
 
     def delete_events(self, user_id: str, event_ids: Sequence[str]) -> None:
         with self._lock:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from nudge.models.device import ConsentChange, Device, Preferences
 from nudge.models.events import IncomingEvent, QueuedBatch
 from nudge.models.profile import Profile, Transition
 from nudge.models.stats import LifecycleCounts, StageChange
@@ -48,6 +49,8 @@ class HistoryStore(Protocol):
 
     def put_transition(self, user_id: str, transition: Transition, expires_at: int) -> None: ...
 
+    def put_consent(self, user_id: str, change: ConsentChange, expires_at: int) -> None: ...
+
     def list_user(self, user_id: str) -> list[dict[str, Any]]: ...
 
     def list_user_page(
@@ -65,3 +68,21 @@ class EventPublisher(Protocol):
     def publish(self, batches: Sequence[QueuedBatch]) -> list[int]:
         """Send batches; return the indexes that could not be sent."""
         ...
+
+
+class DeviceStore(Protocol):
+    def put_device(self, device: Device) -> bool:
+        """Last registration wins; an older one arriving late is ignored (False)."""
+        ...
+
+    def devices(self, user_id: str) -> list[Device]: ...
+
+    def delete_device(self, user_id: str, device_id: str) -> bool: ...
+
+    def holders_of(self, token: str) -> list[tuple[str, str]]: ...
+
+    def preferences(self, user_id: str) -> Preferences | None: ...
+
+    def save_preferences(self, prefs: Preferences, previous: Preferences | None) -> bool: ...
+
+    def delete_user(self, user_id: str) -> int: ...

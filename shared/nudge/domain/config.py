@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
@@ -42,10 +44,25 @@ class InterestRule(BaseModel):
         return self
 
 
+class ConsentDefaults(BaseModel):
+    """What a user who never said anything gets. `opt_in`: marketing is off until granted."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mode: Literal["opt_in", "opt_out"] = "opt_in"
+    product_updates: bool = True
+    internal: bool = True
+    quiet_hours_start: str | None = "22:00"
+    quiet_hours_end: str | None = "08:00"
+    default_timezone: str = "UTC"  # the app's own zone when nothing better is known
+
+
 class EngagementConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     lifecycle: LifecycleThresholds = Field(default_factory=LifecycleThresholds)
+    consent: ConsentDefaults = Field(default_factory=ConsentDefaults)
+    consent_retention_days: int = Field(default=1095, ge=30, description="opt-in evidence")
     session_event: str = "session_start"
     purchase_events: tuple[str, ...] = ("purchase", "order_completed", "ticket_purchased")
     purchase_amount_property: str = "amount"

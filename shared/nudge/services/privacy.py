@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from nudge.adapters.ports import HistoryStore, ProfileStore
+from nudge.adapters.ports import DeviceStore, HistoryStore, ProfileStore
 from nudge.clock import Clock, to_epoch
 from nudge.domain.aggregates import sessions, top_interests
 from nudge.domain.config import EngagementConfig
@@ -22,6 +22,7 @@ class PrivacyService:
     history: HistoryStore
     config: EngagementConfig
     clock: Clock
+    devices: DeviceStore | None = None
 
     def export(
         self, user_id: str, history_after: str | None = None, page_size: int = HISTORY_PAGE
@@ -45,9 +46,17 @@ class PrivacyService:
         else:
             stored = None
         history, history_next = self.history.list_user_page(user_id, page_size, history_after)
+        devices: list[dict[str, Any]] = []
+        preferences = None
+        if self.devices is not None:
+            devices = [d.public() for d in self.devices.devices(user_id)]
+            stored_prefs = self.devices.preferences(user_id)
+            preferences = stored_prefs.model_dump(mode="json") if stored_prefs else None
         return {
             "user_id": user_id,
             "profile": stored,
+            "devices": devices,
+            "preferences": preferences,
             "summary": summary,
             "history": history,
             "history_next": history_next,
@@ -72,4 +81,9 @@ class PrivacyService:
         else:
             raise RuntimeError("could not erase: profile kept changing")
         removed_history = self.history.delete_user(user_id)
-        return {"profile_erased": removed_profile, "history_records_erased": removed_history}
+        removed_devices = self.devices.delete_user(user_id) if self.devices is not None else 0
+        return {
+            "profile_erased": removed_profile,
+            "history_records_erased": removed_history,
+            "device_records_erased": removed_devices,
+        }

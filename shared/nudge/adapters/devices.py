@@ -1,0 +1,198 @@
+"""DynamoDB store for devices and preferences (one partition per user) and its fake."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+from nudge.adapters.aws import client
+from nudge.adapters.dynamo_codec import write_units
+from nudge.adapters.metering import METER, WriteMeter
+from nudge.models.device import Device, Preferences, token_fingerprint
+
+TOKEN_INDEX = "token-index"
+PREFS_SK = "prefs"
+DEVICE_TTL = 270 * 86_400  # FCM treats tokens unused for 270 days as stale
+
+
+def _conditional_failed(error: Exception) -> bool:
+    code = getattr(error, "response", {}).get("Error", {}).get("Code")
+    return code == "ConditionalCheckFailedException"
+
+
+class DynamoDeviceStore:
+    def __init__(self, table: str, meter: WriteMeter = METER, ddb: Any = None) -> None:
+        self.table = table
+        self.meter = meter
+        self._ddb = ddb
+
+    @property
+    def ddb(self) -> Any:
+        if self._ddb is None:
+            self._ddb = client("dynamodb")
+        return self._ddb
+
+    def put_device(self, device: Device) -> bool:
+        """Last registration wins; an older one arriving late is ignored (False)."""
+        item = {
+            "user_id": {"S": device.user_id},
+            "sk": {"S": f"d#{device.device_id}"},
+            "token_hash": {"S": token_fingerprint(device.token)},
+            "body": {"S": device.model_dump_json(exclude={"user_id", "device_id"})},
+            "updated_at": {"N": str(device.updated_at)},
+            "expires_at": {"N": str(device.updated_at + DEVICE_TTL)},
+        }
+        try:
+            self.ddb.put_item(
+                TableName=self.table,
+                Item=item,
+                ConditionExpression="attribute_not_exists(updated_at) OR updated_at <= :at",
+                ExpressionAttributeValues={":at": {"N": str(device.updated_at)}},
+            )
+        except Exception as error:
+            if _conditional_failed(error):
+                return False
+            raise
+        self.meter.add(write_units(item), 1)
+        return True
+
+    def devices(self, user_id: str) -> list[Device]:
+        return [_device(item) for item in self._query(user_id, "d#")]
+
+    def delete_device(self, user_id: str, device_id: str) -> bool:
+        response = self.ddb.delete_item(
+            TableName=self.table,
+            Key={"user_id": {"S": user_id}, "sk": {"S": f"d#{device_id}"}},
+            ReturnValues="ALL_OLD",
+        )
+        return "Attributes" in response
+
+    def holders_of(self, token: str) -> list[tuple[str, str]]:
+        """(user_id, device_id) of every registration of this token."""
+        response = self.ddb.query(
+            TableName=self.table,
+            IndexName=TOKEN_INDEX,
+            KeyConditionExpression="token_hash = :h",
+            ExpressionAttributeValues={":h": {"S": token_fingerprint(token)}},
+        )
+        return [(i["user_id"]["S"], i["sk"]["S"][2:]) for i in response.get("Items", [])]
+
+    def preferences(self, user_id: str) -> Preferences | None:
+        response = self.ddb.get_item(
+            TableName=self.table,
+            Key={"user_id": {"S": user_id}, "sk": {"S": PREFS_SK}},
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        if not item:
+            return None
+        return Preferences.model_validate({**json.loads(item["body"]["S"]), "user_id": user_id})
+
+    def save_preferences(self, prefs: Preferences, previous: Preferences | None) -> bool:
+        item = {
+            "user_id": {"S": prefs.user_id},
+            "sk": {"S": PREFS_SK},
+            "v": {"N": str(prefs.version)},
+            "body": {"S": prefs.model_dump_json(exclude={"user_id"})},
+        }
+        if previous is None:
+            condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(sk)"}
+        else:
+            condition = {
+                "ConditionExpression": "v = :v",
+                "ExpressionAttributeValues": {":v": {"N": str(previous.version)}},
+            }
+        try:
+            self.ddb.put_item(TableName=self.table, Item=item, **condition)
+        except Exception as error:
+            if _conditional_failed(error):
+                return False
+            raise
+        self.meter.add(write_units(item))
+        return True
+
+    def delete_user(self, user_id: str) -> int:
+        items = self._query(user_id, "")
+        for start in range(0, len(items), 25):
+            pending: dict[str, Any] = {
+                self.table: [
+                    {"DeleteRequest": {"Key": {"user_id": i["user_id"], "sk": i["sk"]}}}
+                    for i in items[start : start + 25]
+                ]
+            }
+            while pending:
+                pending = self.ddb.batch_write_item(RequestItems=pending).get("UnprocessedItems")
+        return len(items)
+
+    def _query(self, user_id: str, prefix: str) -> list[dict[str, Any]]:
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "user_id = :u",
+            "ExpressionAttributeValues": {":u": {"S": user_id}},
+        }
+        if prefix:
+            kwargs["KeyConditionExpression"] += " AND begins_with(sk, :p)"
+            kwargs["ExpressionAttributeValues"][":p"] = {"S": prefix}
+        items: list[dict[str, Any]] = []
+        while True:
+            response = self.ddb.query(**kwargs)
+            items.extend(response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return items
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+def _device(item: dict[str, Any]) -> Device:
+    body = json.loads(item["body"]["S"])
+    return Device.model_validate(
+        {**body, "user_id": item["user_id"]["S"], "device_id": item["sk"]["S"][2:]}
+    )
+
+
+class InMemoryDeviceStore:
+    def __init__(self) -> None:
+        self.devices_by_key: dict[tuple[str, str], Device] = {}
+        self.prefs: dict[str, Preferences] = {}
+        self._lock = threading.Lock()
+
+    def put_device(self, device: Device) -> bool:
+        with self._lock:
+            current = self.devices_by_key.get((device.user_id, device.device_id))
+            if current is not None and current.updated_at > device.updated_at:
+                return False
+            self.devices_by_key[(device.user_id, device.device_id)] = device
+            return True
+
+    def devices(self, user_id: str) -> list[Device]:
+        with self._lock:
+            return [d for (u, _), d in sorted(self.devices_by_key.items()) if u == user_id]
+
+    def delete_device(self, user_id: str, device_id: str) -> bool:
+        with self._lock:
+            return self.devices_by_key.pop((user_id, device_id), None) is not None
+
+    def holders_of(self, token: str) -> list[tuple[str, str]]:
+        with self._lock:
+            return [k for k, d in self.devices_by_key.items() if d.token == token]
+
+    def preferences(self, user_id: str) -> Preferences | None:
+        with self._lock:
+            stored = self.prefs.get(user_id)
+            return stored.model_copy(deep=True) if stored else None
+
+    def save_preferences(self, prefs: Preferences, previous: Preferences | None) -> bool:
+        with self._lock:
+            current = self.prefs.get(prefs.user_id)
+            if (current.version if current else None) != (previous.version if previous else None):
+                return False
+            self.prefs[prefs.user_id] = prefs.model_copy(deep=True)
+            return True
+
+    def delete_user(self, user_id: str) -> int:
+        with self._lock:
+            keys = [k for k in self.devices_by_key if k[0] == user_id]
+            for key in keys:
+                del self.devices_by_key[key]
+            had_prefs = self.prefs.pop(user_id, None) is not None
+            return len(keys) + had_prefs

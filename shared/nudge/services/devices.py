@@ -1,0 +1,89 @@
+"""Devices and preferences: registration, token moves, consent with its audit trail."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from nudge.adapters.ports import DeviceStore, HistoryStore
+from nudge.clock import Clock, to_epoch
+from nudge.domain.aggregates import DAY
+from nudge.domain.config import EngagementConfig
+from nudge.domain.consent import consent_changes, effective
+from nudge.models.device import Device, DeviceRegistration, Preferences, PreferencesUpdate
+
+MAX_WRITE_ATTEMPTS = 6
+MAX_DEVICES_PER_USER = 20
+
+
+class TooManyDevices(ValueError):
+    pass
+
+
+@dataclass
+class DevicesService:
+    store: DeviceStore
+    history: HistoryStore
+    config: EngagementConfig
+    clock: Clock
+
+    def register(self, user_id: str, device_id: str, registration: DeviceRegistration) -> Device:
+        now = to_epoch(self.clock.now())
+        existing = {d.device_id: d for d in self.store.devices(user_id)}
+        if device_id not in existing and len(existing) >= MAX_DEVICES_PER_USER:
+            raise TooManyDevices(
+                f"device_id: at most {MAX_DEVICES_PER_USER} devices per user; delete one first"
+            )
+        previous = existing.get(device_id)
+        device = Device(
+            user_id=user_id,
+            device_id=device_id,
+            created_at=previous.created_at if previous else now,
+            updated_at=now,
+            **registration.model_dump(),
+        )
+        # A token belongs to one install: if it was registered elsewhere (another account
+        # signed in on the same phone), it is detached there first.
+        for holder in self.store.holders_of(registration.token):
+            if holder != (user_id, device_id):
+                self.store.delete_device(*holder)
+        self.store.put_device(device)
+        return device
+
+    def unregister(self, user_id: str, device_id: str) -> bool:
+        return self.store.delete_device(user_id, device_id)
+
+    def devices(self, user_id: str) -> list[dict[str, Any]]:
+        return [device.public() for device in self.store.devices(user_id)]
+
+    def preferences(self, user_id: str) -> dict[str, Any]:
+        view = effective(self.store.preferences(user_id), self.config.consent)
+        return view.model_dump(mode="json")
+
+    def update_preferences(
+        self, user_id: str, update: PreferencesUpdate, source: str = "app"
+    ) -> dict[str, Any]:
+        now = to_epoch(self.clock.now())
+        for _attempt in range(MAX_WRITE_ATTEMPTS):
+            previous = self.store.preferences(user_id)
+            current = previous or Preferences(user_id=user_id)
+            changed = current.model_copy(deep=True)
+            if update.categories is not None:
+                changed.categories = {**changed.categories, **update.categories}
+            if "quiet_hours" in update.model_fields_set:
+                changed.quiet_hours = update.quiet_hours
+                changed.quiet_hours_set = True
+            if "timezone" in update.model_fields_set:
+                changed.timezone = update.timezone
+            changed.version = current.version + 1
+            changed.updated_at = now
+            if self.store.save_preferences(changed, previous):
+                break
+        else:
+            raise RuntimeError("preferences kept changing; retry")
+        before = effective(previous, self.config.consent)
+        after = effective(changed, self.config.consent)
+        keep_until = now + self.config.consent_retention_days * DAY
+        for change in consent_changes(before, after, now, source):
+            self.history.put_consent(user_id, change, keep_until)
+        return after.model_dump(mode="json")
