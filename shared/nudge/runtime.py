@@ -14,6 +14,7 @@ from nudge.clock import Clock, SystemClock
 from nudge.settings import get_settings
 
 if TYPE_CHECKING:
+    from nudge.adapters.devices import DynamoDeviceStore
     from nudge.services.devices import DevicesService
     from nudge.services.ingest import IngestService
     from nudge.services.privacy import PrivacyService
@@ -71,7 +72,7 @@ def scheduler_service() -> SchedulerService:
     return SchedulerService(profiles, history, get_settings().engagement, CLOCK)
 
 
-def _device_store():  # type: ignore[no-untyped-def]
+def _device_store() -> DynamoDeviceStore:
     from nudge.adapters.devices import DynamoDeviceStore
 
     return DynamoDeviceStore(get_settings().devices_table)

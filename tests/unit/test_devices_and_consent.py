@@ -15,7 +15,7 @@ from nudge.services.devices import MAX_DEVICES_PER_USER, DevicesService, TooMany
 from pydantic import ValidationError
 
 
-def registration(token: str = "fcm-token-aaaaaaaa", **extra: object) -> DeviceRegistration:
+def registration(token: str = "fcm-token-aaaaaaaa", **extra: object) -> DeviceRegistration:  # noqa: S107
     return DeviceRegistration.model_validate(
         {
             "token": token,

@@ -11,7 +11,7 @@ from nudge.adapters.dynamo_codec import write_units
 from nudge.adapters.metering import METER, WriteMeter
 from nudge.models.device import Device, Preferences, token_fingerprint
 
-TOKEN_INDEX = "token-index"
+TOKEN_INDEX = "token-index"  # noqa: S105 - an index name, not a secret
 PREFS_SK = "prefs"
 DEVICE_TTL = 270 * 86_400  # FCM treats tokens unused for 270 days as stale
 

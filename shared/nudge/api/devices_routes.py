@@ -8,6 +8,7 @@ from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.exceptions import BadRequestError
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -27,7 +28,7 @@ DeviceIdParam = Annotated[
         description="The app's own stable id for this install",
     ),
 ]
-UNAUTHORIZED = {401: {"description": "Missing or invalid bearer token"}}
+UNAUTHORIZED: dict[int, OpenAPIResponse] = {401: {"description": "Missing or invalid bearer token"}}
 
 
 @router.put(
