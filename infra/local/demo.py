@@ -42,10 +42,17 @@ class User:
     active_days: set[int]
     slots: tuple[int, ...]
     sent: int = 0
+    opted_in: bool = False
+
+
+ZONES = ["Europe/Amsterdam", "Europe/Brussels", "Europe/London", "America/New_York", "Asia/Tokyo"]
 
 
 @dataclass
 class Tally:
+    devices: int = 0
+    marketing_opt_ins: int = 0
+    marketing_opt_outs: int = 0
     requests: int = 0
     accepted: int = 0
     rejected: int = 0
@@ -125,6 +132,30 @@ def post(
         tally.requests += 1
 
 
+def onboard(client: LocalClient, user: User, rng: random.Random, tally: Tally) -> None:
+    """First launch: register the phone's FCM token; some say yes to marketing."""
+    body = {
+        "token": f"demo-{uuid.UUID(int=rng.getrandbits(128)).hex}",
+        "platform": rng.choice(["ios", "android"]),
+        "app_version": "4.2.0",
+        "locale": rng.choice(["nl-NL", "en-GB", "de-DE", "fr-BE"]),
+        "timezone": rng.choice(ZONES),
+    }
+    if client.request("PUT", "/v1/devices/main", user=user.user_id, json_body=body).ok:
+        tally.devices += 1
+    if rng.random() < 0.45:
+        update = {"categories": {"marketing": True}}
+        if client.request("PUT", "/v1/me/preferences", user=user.user_id, json_body=update).ok:
+            tally.marketing_opt_ins += 1
+            user.opted_in = True
+
+
+def opt_out(client: LocalClient, user: User, tally: Tally) -> None:
+    update = {"categories": {"marketing": False}}
+    if client.request("PUT", "/v1/me/preferences", user=user.user_id, json_body=update).ok:
+        tally.marketing_opt_outs += 1
+
+
 def progress(day: int, started: float) -> None:
     width = 30
     done = int(width * day / DAYS)
@@ -142,6 +173,10 @@ def play(client: LocalClient) -> tuple[list[dict[str, Any]], Tally, list[User], 
     snapshots: list[dict[str, Any]] = []
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=8) as pool:
+        for job in [
+            pool.submit(onboard, client, u, random.Random(rng.random()), tally) for u in users
+        ]:
+            job.result()
         for day in range(DAYS + 1):
             progress(day, started)
             for hour in SLOTS:
@@ -163,6 +198,12 @@ def play(client: LocalClient) -> tuple[list[dict[str, Any]], Tally, list[User], 
                         jobs.append(
                             pool.submit(post, client, user, events, tally, rng.random() < 0.1)
                         )
+                if day == 15 and hour == SLOTS[-1]:  # a heavy-handed week: some opt out
+                    jobs += [
+                        pool.submit(opt_out, client, u, tally)
+                        for u in users
+                        if u.opted_in and rng.random() < 0.2
+                    ]
                 for job in jobs:
                     job.result()
                 client.drain()
@@ -239,6 +280,10 @@ def report(
     for move, count in final["transitions"].items():
         print(f"  {move:<26}{count:>6}")
     personas = Counter(u.persona for u in users)
+    print("\nDevices and consent")
+    print(f"  devices registered     {tally.devices}")
+    print(f"  marketing opt-ins      {tally.marketing_opt_ins} (consent mode: opt-in)")
+    print(f"  marketing opt-outs     {tally.marketing_opt_outs} (each one in the audit trail)")
     print("\nTraffic")
     print(f"  users by persona       {dict(personas)}")
     print(f"  HTTP requests          {tally.requests}")

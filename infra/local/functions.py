@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import queue
 import threading
 import time
 import uuid
@@ -40,34 +41,48 @@ class LocalContext:
 
 
 class LocalFunction:
-    """One warm execution environment per function: invocations are serialised, as in Lambda."""
+    """A few warm execution environments per function, as Lambda scales out under load.
 
-    def __init__(self, spec: FunctionSpec) -> None:
+    Each environment is its own copy of the handler module and serves one invocation at a
+    time, so module-level state behaves as it does in Lambda.
+    """
+
+    def __init__(self, spec: FunctionSpec, environments: int = 4) -> None:
         self.spec = spec
-        self._lock = threading.Lock()
-        self._module: ModuleType | None = None
+        self._idle: queue.SimpleQueue[int] = queue.SimpleQueue()
+        for number in range(environments):
+            self._idle.put(number)
+        self._modules: dict[int, ModuleType] = {}
+        self._load_lock = threading.Lock()
+        self._count_lock = threading.Lock()
         self.invocations = 0
         self.errors = 0
 
-    def _load(self) -> ModuleType:
-        if self._module is None:
-            module_file, _ = self.spec.handler.rsplit(".", 1)
-            path = self.spec.code_dir / f"{module_file}.py"
-            name = f"nudge_fn_{self.spec.code_dir.name}"
-            loader_spec = importlib.util.spec_from_file_location(name, path)
-            assert loader_spec and loader_spec.loader
-            module = importlib.util.module_from_spec(loader_spec)
-            loader_spec.loader.exec_module(module)
-            self._module = module
-        return self._module
+    def _load(self, number: int) -> ModuleType:
+        with self._load_lock:
+            if number not in self._modules:
+                module_file, _ = self.spec.handler.rsplit(".", 1)
+                path = self.spec.code_dir / f"{module_file}.py"
+                name = f"nudge_fn_{self.spec.code_dir.name}_{number}"
+                loader_spec = importlib.util.spec_from_file_location(name, path)
+                assert loader_spec and loader_spec.loader
+                module = importlib.util.module_from_spec(loader_spec)
+                loader_spec.loader.exec_module(module)
+                self._modules[number] = module
+            return self._modules[number]
 
     def invoke(self, event: dict[str, Any]) -> Any:
-        with self._lock:
-            handler = getattr(self._load(), self.spec.handler.rsplit(".", 1)[1])
+        number = self._idle.get()
+        try:
+            handler = getattr(self._load(number), self.spec.handler.rsplit(".", 1)[1])
             context = LocalContext(self.spec.logical_id, self.spec.memory, self.spec.timeout)
-            self.invocations += 1
+            with self._count_lock:
+                self.invocations += 1
             try:
                 return handler(event, context)
             except Exception:
-                self.errors += 1
+                with self._count_lock:
+                    self.errors += 1
                 raise
+        finally:
+            self._idle.put(number)

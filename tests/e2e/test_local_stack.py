@@ -243,3 +243,41 @@ def test_gateway_refuses_nonsense_framing_and_local_bodies(client: LocalClient) 
     for payload in (b"[1, 2]", b'"advance"', b'{"advance": "99999999999d"}'):
         response = client.session.post(f"{client.api_url}/_local/clock", data=payload, timeout=10)
         assert response.status_code == 400, payload
+
+
+def test_devices_and_preferences_over_http(client: LocalClient) -> None:
+    eve = user()
+    body = {
+        "token": f"fcm-{uuid.uuid4().hex}",
+        "platform": "android",
+        "locale": "de-DE",
+        "timezone": "Europe/Berlin",
+        "push_enabled": True,
+    }
+    response = client.request("PUT", "/v1/devices/pixel-8", user=eve, json_body=body)
+    assert response.status_code == 200, response.text
+    assert response.json()["token_tail"] == body["token"][-6:]
+    bad = client.request("PUT", "/v1/devices/pixel 8", user=eve, json_body=body)
+    assert bad.status_code in (400, 404)
+    devices = client.request("GET", "/v1/me/devices", user=eve).json()["devices"]
+    assert [d["device_id"] for d in devices] == ["pixel-8"]
+    assert client.request("GET", "/v1/me/devices", user=user()).json()["devices"] == []
+
+    defaults = client.request("GET", "/v1/me/preferences", user=eve).json()
+    assert defaults["categories"]["marketing"] is False  # opt-in mode by default
+    changed = client.request(
+        "PUT",
+        "/v1/me/preferences",
+        user=eve,
+        json_body={
+            "categories": {"marketing": True},
+            "quiet_hours": {"start": "23:00", "end": "07:30"},
+        },
+    )
+    assert changed.status_code == 200
+    assert changed.json()["quiet_hours"] == {"start": "23:00:00", "end": "07:30:00"}
+    trail = [r for r in me(client, eve)["history"] if r["type"] == "consent"]
+    assert [(r["category"], r["granted"], r["source"]) for r in trail] == [
+        ("marketing", True, "app")
+    ]
+    assert client.request("DELETE", "/v1/devices/pixel-8", user=eve).status_code == 204
