@@ -1,0 +1,92 @@
+"""When a push may go out: the user's time zone (never silently UTC) and quiet hours."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from functools import lru_cache
+from importlib import resources
+from zoneinfo import ZoneInfo
+
+from nudge.models.device import QuietHours
+
+# Countries with several zones: the zone most of their people live in (zone.tab's own order
+# is not by population).
+_MOST_POPULOUS_ZONE = {
+    "AR": "America/Argentina/Buenos_Aires",
+    "AU": "Australia/Sydney",
+    "BR": "America/Sao_Paulo",
+    "CA": "America/Toronto",
+    "CD": "Africa/Kinshasa",
+    "CL": "America/Santiago",
+    "CN": "Asia/Shanghai",
+    "DE": "Europe/Berlin",
+    "ES": "Europe/Madrid",
+    "ID": "Asia/Jakarta",
+    "KZ": "Asia/Almaty",
+    "MX": "America/Mexico_City",
+    "MY": "Asia/Kuala_Lumpur",
+    "NZ": "Pacific/Auckland",
+    "PT": "Europe/Lisbon",
+    "RU": "Europe/Moscow",
+    "UA": "Europe/Kyiv",
+    "US": "America/New_York",
+}
+
+
+@lru_cache(maxsize=1)
+def _zones_by_country() -> dict[str, str]:
+    """ISO country -> its principal IANA zone (tzdata's zone.tab, most populous first)."""
+    table = resources.files("tzdata").joinpath("zoneinfo", "zone.tab").read_text()
+    zones: dict[str, str] = {}
+    for line in table.splitlines():
+        if line and not line.startswith("#"):
+            country, _, zone, *_ = line.split("\t")
+            zones.setdefault(country.upper(), zone)
+    return {**zones, **_MOST_POPULOUS_ZONE}
+
+
+def zone_for_locale(locale: str | None) -> str | None:
+    """'nl-NL' -> Europe/Amsterdam; 'en' alone names no country, so it gives nothing."""
+    if not locale:
+        return None
+    parts = locale.replace("_", "-").split("-")
+    regions = [p for p in parts[1:] if len(p) == 2 and p.isalpha()]
+    return _zones_by_country().get(regions[0].upper()) if regions else None
+
+
+def resolve_zone(
+    preferred: str | None, device_zones: list[str | None], locales: list[str | None], default: str
+) -> tuple[str, str]:
+    """(zone, where it came from): the user's choice, a device, a locale's country, the app."""
+    if preferred:
+        return preferred, "preferences"
+    for zone in device_zones:
+        if zone:
+            return zone, "device"
+    for locale in locales:
+        inferred = zone_for_locale(locale)
+        if inferred:
+            return inferred, "locale"
+    return default, "app default"
+
+
+def in_quiet_hours(local: time, quiet: QuietHours) -> bool:
+    if quiet.start < quiet.end:
+        return quiet.start <= local < quiet.end
+    return local >= quiet.start or local < quiet.end  # wraps midnight
+
+
+def next_allowed(now: datetime, quiet: QuietHours | None, zone: str) -> datetime:
+    """`now` when outside quiet hours, else the end of the quiet window (in UTC terms)."""
+    if quiet is None:
+        return now
+    tz = ZoneInfo(zone)
+    local = now.astimezone(tz)
+    if not in_quiet_hours(local.time().replace(tzinfo=None), quiet):
+        return now
+    end_day = local.date()
+    if quiet.start > quiet.end and local.time().replace(tzinfo=None) >= quiet.start:
+        end_day += timedelta(days=1)  # before midnight: the window ends tomorrow morning
+    end = datetime.combine(end_day, quiet.end, tzinfo=tz)
+    # a wall time skipped by a DST jump is normalised forward by the UTC round trip
+    return max(now, end.astimezone(now.tzinfo))

@@ -1,0 +1,117 @@
+"""Time zones (never silently UTC) and quiet hours, including DST and windows over midnight."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from nudge.domain.delivery_time import in_quiet_hours, next_allowed, resolve_zone, zone_for_locale
+from nudge.models.device import QuietHours
+
+NIGHT = QuietHours(start=time(22), end=time(8))
+LUNCH = QuietHours(start=time(12), end=time(13, 30))
+
+
+@pytest.mark.parametrize(
+    ("locale", "zone"),
+    [
+        ("nl-NL", "Europe/Amsterdam"),
+        ("nl_BE", "Europe/Brussels"),
+        ("en-US", "America/New_York"),
+        ("pt-BR", "America/Sao_Paulo"),
+        ("zh-Hant-TW", "Asia/Taipei"),
+        ("en", None),
+        ("", None),
+        (None, None),
+        ("xx-ZZ", None),
+    ],
+)
+def test_zone_from_locale(locale: str | None, zone: str | None) -> None:
+    assert zone_for_locale(locale) == zone
+
+
+def test_zone_resolution_order() -> None:
+    assert resolve_zone("Asia/Tokyo", ["Europe/Paris"], ["nl-NL"], "UTC") == (
+        "Asia/Tokyo",
+        "preferences",
+    )
+    assert resolve_zone(None, [None, "Europe/Paris"], ["nl-NL"], "UTC") == (
+        "Europe/Paris",
+        "device",
+    )
+    assert resolve_zone(None, [None], ["en", "nl-NL"], "UTC") == ("Europe/Amsterdam", "locale")
+    assert resolve_zone(None, [], ["en"], "Europe/Dublin") == ("Europe/Dublin", "app default")
+
+
+@pytest.mark.parametrize(
+    ("local", "quiet", "expected"),
+    [
+        (time(23), NIGHT, True),
+        (time(0, 30), NIGHT, True),
+        (time(7, 59), NIGHT, True),
+        (time(8), NIGHT, False),
+        (time(21, 59), NIGHT, False),
+        (time(12), LUNCH, True),
+        (time(13, 30), LUNCH, False),
+    ],
+)
+def test_in_quiet_hours(local: time, quiet: QuietHours, expected: bool) -> None:
+    assert in_quiet_hours(local, quiet) is expected
+
+
+def amsterdam(y: int, m: int, d: int, h: int, mi: int = 0) -> datetime:
+    return datetime(y, m, d, h, mi, tzinfo=ZoneInfo("Europe/Amsterdam")).astimezone(UTC)
+
+
+def test_evening_defers_to_next_morning() -> None:
+    deferred = next_allowed(amsterdam(2026, 3, 2, 23), NIGHT, "Europe/Amsterdam")
+    assert deferred == amsterdam(2026, 3, 3, 8)
+
+
+def test_early_morning_defers_to_the_same_morning() -> None:
+    assert next_allowed(amsterdam(2026, 3, 3, 6), NIGHT, "Europe/Amsterdam") == amsterdam(
+        2026, 3, 3, 8
+    )
+
+
+def test_outside_quiet_hours_sends_now() -> None:
+    now = amsterdam(2026, 3, 3, 10)
+    assert next_allowed(now, NIGHT, "Europe/Amsterdam") == now
+    assert next_allowed(now, None, "Europe/Amsterdam") == now
+
+
+def test_the_users_zone_decides_not_utc() -> None:
+    now = datetime(2026, 3, 3, 4, tzinfo=UTC)  # 05:00 in Amsterdam, 13:00 in Tokyo
+    assert next_allowed(now, NIGHT, "Europe/Amsterdam") > now
+    assert next_allowed(now, NIGHT, "Asia/Tokyo") == now
+
+
+def test_spring_forward_night_is_handled() -> None:
+    # 29 March 2026: Amsterdam skips 02:00-03:00; quiet hours ending at 02:30 end at 03:30
+    quiet = QuietHours(start=time(1), end=time(2, 30))
+    deferred = next_allowed(amsterdam(2026, 3, 29, 1, 15), quiet, "Europe/Amsterdam")
+    assert deferred.astimezone(ZoneInfo("Europe/Amsterdam")).hour == 3
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    minutes=st.integers(min_value=0, max_value=366 * 24 * 60),
+    start=st.times(),
+    end=st.times(),
+    zone=st.sampled_from(
+        ["Europe/Amsterdam", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe"]
+    ),
+)
+def test_deferral_properties(minutes: int, start: time, end: time, zone: str) -> None:
+    if start.replace(microsecond=0) == end.replace(microsecond=0):
+        return
+    quiet = QuietHours(start=start.replace(microsecond=0), end=end.replace(microsecond=0))
+    now = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=minutes)
+    allowed = next_allowed(now, quiet, zone)
+    assert now <= allowed < now + timedelta(hours=25)
+    local = allowed.astimezone(ZoneInfo(zone)).time().replace(tzinfo=None)
+    if allowed > now:
+        assert not in_quiet_hours(local, quiet) or local == quiet.end
