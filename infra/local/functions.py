@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import queue
 import threading
 import time
 import uuid
@@ -40,49 +39,41 @@ class LocalContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+# One invocation at a time in the whole process. The handlers share one interpreter here,
+# and Powertools keeps per-request state at class level (the resolver's current event, the
+# metric set): in Lambda each environment is its own process, so this is what keeps two
+# local requests from ever seeing each other's state.
+_INVOCATION_LOCK = threading.Lock()
+
+
 class LocalFunction:
-    """A few warm execution environments per function, as Lambda scales out under load.
+    """One warm execution environment per function."""
 
-    Each environment is its own copy of the handler module and serves one invocation at a
-    time, so module-level state behaves as it does in Lambda.
-    """
-
-    def __init__(self, spec: FunctionSpec, environments: int = 4) -> None:
+    def __init__(self, spec: FunctionSpec) -> None:
         self.spec = spec
-        self._idle: queue.SimpleQueue[int] = queue.SimpleQueue()
-        for number in range(environments):
-            self._idle.put(number)
-        self._modules: dict[int, ModuleType] = {}
-        self._load_lock = threading.Lock()
-        self._count_lock = threading.Lock()
+        self._module: ModuleType | None = None
         self.invocations = 0
         self.errors = 0
 
-    def _load(self, number: int) -> ModuleType:
-        with self._load_lock:
-            if number not in self._modules:
-                module_file, _ = self.spec.handler.rsplit(".", 1)
-                path = self.spec.code_dir / f"{module_file}.py"
-                name = f"nudge_fn_{self.spec.code_dir.name}_{number}"
-                loader_spec = importlib.util.spec_from_file_location(name, path)
-                assert loader_spec and loader_spec.loader
-                module = importlib.util.module_from_spec(loader_spec)
-                loader_spec.loader.exec_module(module)
-                self._modules[number] = module
-            return self._modules[number]
+    def _load(self) -> ModuleType:
+        if self._module is None:
+            module_file, _ = self.spec.handler.rsplit(".", 1)
+            path = self.spec.code_dir / f"{module_file}.py"
+            name = f"nudge_fn_{self.spec.code_dir.name}"
+            loader_spec = importlib.util.spec_from_file_location(name, path)
+            assert loader_spec and loader_spec.loader
+            module = importlib.util.module_from_spec(loader_spec)
+            loader_spec.loader.exec_module(module)
+            self._module = module
+        return self._module
 
     def invoke(self, event: dict[str, Any]) -> Any:
-        number = self._idle.get()
-        try:
-            handler = getattr(self._load(number), self.spec.handler.rsplit(".", 1)[1])
+        with _INVOCATION_LOCK:
+            handler = getattr(self._load(), self.spec.handler.rsplit(".", 1)[1])
             context = LocalContext(self.spec.logical_id, self.spec.memory, self.spec.timeout)
-            with self._count_lock:
-                self.invocations += 1
+            self.invocations += 1
             try:
                 return handler(event, context)
             except Exception:
-                with self._count_lock:
-                    self.errors += 1
+                self.errors += 1
                 raise
-        finally:
-            self._idle.put(number)

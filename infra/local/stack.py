@@ -33,7 +33,7 @@ from nudge_local.template import PROJECT_ROOT, Route, read_stack
 log = logging.getLogger("devstack")
 DEFAULT_STATE_DIR = PROJECT_ROOT / ".nudge"
 FAST_FORWARD_TICK_S = 86_400
-POLLERS_PER_SOURCE = 2
+POLLERS_PER_SOURCE = 1  # invocations are serialised anyway (see functions.py)
 # moto's server, without a log line per request (that alone costs it a tenth of its time)
 MOTO_MAIN = (
     "import logging, sys; logging.getLogger('werkzeug').setLevel(logging.ERROR); "

@@ -59,6 +59,7 @@ def _reset_caches() -> None:
         runtime.scheduler_service,
         runtime.privacy_service,
         runtime.reports_service,
+        runtime.devices_service,
     ):
         factory.cache_clear()
 

@@ -11,7 +11,7 @@ from nudge.clock import ManualClock
 from nudge.domain.config import ConsentDefaults, EngagementConfig
 from nudge.domain.consent import consent_changes, default_categories, effective
 from nudge.models.device import DeviceRegistration, Preferences, PreferencesUpdate, QuietHours
-from nudge.services.devices import MAX_DEVICES_PER_USER, DevicesService, TooManyDevices
+from nudge.services.devices import MAX_DEVICES_PER_USER, DevicesService
 from pydantic import ValidationError
 
 
@@ -57,12 +57,32 @@ def test_users_only_touch_their_own_devices(service: DevicesService) -> None:
     assert service.unregister("ann", "phone") is False  # idempotent
 
 
-def test_device_count_is_bounded(service: DevicesService) -> None:
+def test_device_count_is_bounded_by_replacing_the_longest_silent(
+    service: DevicesService, clock: ManualClock
+) -> None:
     for i in range(MAX_DEVICES_PER_USER):
-        service.register("ann", f"d{i}", registration(f"token-number-{i:04d}"))
-    with pytest.raises(TooManyDevices, match="device_id"):
-        service.register("ann", "one-more", registration("token-number-9999"))
-    service.register("ann", "d0", registration("token-number-0000"))  # refreshing still works
+        service.register("ann", f"d{i:02d}", registration(f"token-number-{i:04d}"))
+        clock.advance(timedelta(minutes=1))
+    service.register("ann", "d00", registration("token-number-0000"))  # d00 is fresh again
+    service.register("ann", "new-phone", registration("token-number-9999"))
+    ids = {d["device_id"] for d in service.devices("ann")}
+    assert len(ids) == MAX_DEVICES_PER_USER
+    assert "new-phone" in ids and "d00" in ids and "d01" not in ids
+
+
+def test_expired_devices_are_not_listed(service: DevicesService, clock: ManualClock) -> None:
+    service.register("ann", "old", registration())
+    clock.advance(timedelta(days=271))
+    assert service.devices("ann") == []
+
+
+def test_a_token_move_spares_an_install_that_moved_on(service: DevicesService) -> None:
+    service.register("ann", "phone", registration("shared-phone-token"))
+    holders = service.store.holders_of("shared-phone-token")
+    service.register("ann", "phone", registration("anns-new-token-xx"))  # ann rotated meanwhile
+    for holder in holders:
+        assert service.store.delete_device(*holder, only_if_token="shared-phone-token") is False
+    assert len(service.devices("ann")) == 1
 
 
 def test_a_late_older_registration_does_not_win(clock: ManualClock) -> None:
@@ -81,6 +101,9 @@ def test_a_late_older_registration_does_not_win(clock: ManualClock) -> None:
     [
         ("timezone", "CET+1"),
         ("timezone", "Mars/Olympus"),
+        ("timezone", "America"),
+        ("timezone", "A" * 300),
+        ("timezone", "localtime"),
         ("platform", "symbian"),
         ("locale", "not a locale"),
         ("token", "short"),
@@ -158,6 +181,10 @@ def test_preference_updates_merge_and_audit(service: DevicesService, clock: Manu
         {"categories": {"marketing": "yes please"}},
         {"quiet_hours": {"start": "25:00", "end": "07:00"}},
         {"quiet_hours": {"start": "22:00", "end": "22:00"}},
+        {"quiet_hours": {"start": "22:00+05:00", "end": "07:00"}},
+        {"quiet_hours": {"start": 5, "end": "07:00"}},
+        {"quiet_hours": {"start": "22:00:30", "end": "07:00"}},
+        {"categories": {"marketing": "yes"}},
         {"timezone": "Moon/Base"},
         {"colour": "blue"},
     ],
@@ -165,3 +192,12 @@ def test_preference_updates_merge_and_audit(service: DevicesService, clock: Manu
 def test_bad_preference_updates_are_refused(body: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         PreferencesUpdate.model_validate(body)
+
+
+def test_quick_flips_keep_every_consent_record(service: DevicesService) -> None:
+    for granted in (True, False, True):  # within the same second
+        service.update_preferences(
+            "ann", PreferencesUpdate.model_validate({"categories": {"marketing": granted}})
+        )
+    trail = [r["granted"] for r in service.history.list_user("ann") if r["type"] == "consent"]
+    assert trail == [True, False, True]

@@ -110,3 +110,35 @@ def test_payload_limit() -> None:
     big = {"message": {"data": {"blob": "x" * FCM_PAYLOAD_LIMIT}}}
     with pytest.raises(TemplateError, match="FCM accepts at most 4096"):
         check_payload(big)
+
+
+@pytest.mark.parametrize(
+    ("source", "fragment"),
+    [
+        ("{{ 'a' * 400000000 }}", "not allowed"),
+        ("{{ 2 ** 4096 }}", "not allowed"),
+        ("{{ 1 / 0 }}", "cannot render"),
+        ("{{ x + 1 }}", "cannot render"),
+        ("Hi {{ name }}", "None"),
+    ],
+)
+def test_hostile_or_broken_templates_fail_cleanly(source: str, fragment: str) -> None:
+    t = template(text={"en": {"title": source, "body": "b"}})
+    with pytest.raises(TemplateError, match=fragment):
+        render(t, "en", {"x": "text", "name": None})
+
+
+@pytest.mark.parametrize(
+    ("locale", "chosen"),
+    [("NL-be", "nl-BE"), ("zh-Hant-TW", "zh-Hant"), ("zh-HK", "zh"), ("ZH", "zh")],
+)
+def test_locale_matching_ignores_case_and_walks_subtags(locale: str, chosen: str) -> None:
+    t = template(
+        text={
+            "en": {"title": "t", "body": "b"},
+            "nl-BE": {"title": "t", "body": "b"},
+            "zh": {"title": "t", "body": "b"},
+            "zh-Hant": {"title": "t", "body": "b"},
+        }
+    )
+    assert pick_locale(t, locale) == chosen

@@ -57,15 +57,32 @@ class DynamoDeviceStore:
         self.meter.add(write_units(item), 1)
         return True
 
-    def devices(self, user_id: str) -> list[Device]:
-        return [_device(item) for item in self._query(user_id, "d#")]
+    def devices(self, user_id: str, now: int | None = None) -> list[Device]:
+        """The user's devices; those past their expiry (TTL deletes lazily) are left out."""
+        return [
+            _device(item)
+            for item in self._query(user_id, "d#")
+            if now is None or int(item["expires_at"]["N"]) > now
+        ]
 
-    def delete_device(self, user_id: str, device_id: str) -> bool:
-        response = self.ddb.delete_item(
-            TableName=self.table,
-            Key={"user_id": {"S": user_id}, "sk": {"S": f"d#{device_id}"}},
-            ReturnValues="ALL_OLD",
-        )
+    def delete_device(self, user_id: str, device_id: str, only_if_token: str | None = None) -> bool:
+        condition: dict[str, Any] = {}
+        if only_if_token is not None:
+            condition = {
+                "ConditionExpression": "token_hash = :h",
+                "ExpressionAttributeValues": {":h": {"S": token_fingerprint(only_if_token)}},
+            }
+        try:
+            response = self.ddb.delete_item(
+                TableName=self.table,
+                Key={"user_id": {"S": user_id}, "sk": {"S": f"d#{device_id}"}},
+                ReturnValues="ALL_OLD",
+                **condition,
+            )
+        except Exception as error:
+            if _conditional_failed(error):
+                return False
+            raise
         return "Attributes" in response
 
     def holders_of(self, token: str) -> list[tuple[str, str]]:
@@ -164,13 +181,21 @@ class InMemoryDeviceStore:
             self.devices_by_key[(device.user_id, device.device_id)] = device
             return True
 
-    def devices(self, user_id: str) -> list[Device]:
+    def devices(self, user_id: str, now: int | None = None) -> list[Device]:
         with self._lock:
-            return [d for (u, _), d in sorted(self.devices_by_key.items()) if u == user_id]
+            return [
+                d
+                for (u, _), d in sorted(self.devices_by_key.items())
+                if u == user_id and (now is None or d.updated_at + DEVICE_TTL > now)
+            ]
 
-    def delete_device(self, user_id: str, device_id: str) -> bool:
+    def delete_device(self, user_id: str, device_id: str, only_if_token: str | None = None) -> bool:
         with self._lock:
-            return self.devices_by_key.pop((user_id, device_id), None) is not None
+            current = self.devices_by_key.get((user_id, device_id))
+            if current is None or (only_if_token is not None and current.token != only_if_token):
+                return False
+            del self.devices_by_key[(user_id, device_id)]
+            return True
 
     def holders_of(self, token: str) -> list[tuple[str, str]]:
         with self._lock:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -122,7 +123,11 @@ class DynamoProfileStore:
         try:
             if counters:
                 put = {"Put": {"TableName": self.table, "Item": item, **condition}}
-                self.ddb.transact_write_items(TransactItems=[put, *counters])
+                # one token per save: an SDK retry of a transaction that did commit is answered
+                # as a success instead of failing its own condition
+                self.ddb.transact_write_items(
+                    TransactItems=[put, *counters], ClientRequestToken=uuid.uuid4().hex
+                )
             else:
                 self.ddb.put_item(TableName=self.table, Item=item, **condition)
         except Exception as error:
@@ -278,7 +283,7 @@ class DynamoHistoryStore:
     def put_consent(self, user_id: str, change: ConsentChange, expires_at: int) -> None:
         item = {
             "user_id": {"S": user_id},
-            "sk": {"S": f"c#{change.at:011d}#{change.category}"},
+            "sk": {"S": f"c#{change.at:011d}#{change.version:06d}#{change.category}"},
             "body": {"S": change.model_dump_json(exclude_none=True)},
             "expires_at": {"N": str(expires_at)},
         }

@@ -91,7 +91,7 @@ class InMemoryHistoryStore:
 
     def put_consent(self, user_id: str, change: ConsentChange, expires_at: int) -> None:
         with self._lock:
-            key = (user_id, f"{change.at:011d}#{change.category}")
+            key = (user_id, f"{change.at:011d}#{change.version:06d}#{change.category}")
             self.consents[key] = {
                 "type": "consent",
                 **change.model_dump(mode="json", exclude_none=True),

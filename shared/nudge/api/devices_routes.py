@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.exceptions import BadRequestError
+from aws_lambda_powertools.event_handler.exceptions import ServiceUnavailableError
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
@@ -15,7 +15,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from nudge import runtime
 from nudge.api.http import caller_id
 from nudge.models.device import DeviceRegistration, PreferencesUpdate
-from nudge.services.devices import TooManyDevices
+from nudge.services.devices import PreferencesBusy
 
 router = APIGatewayHttpRouter()
 metrics = Metrics()  # shares the function's metric set; flushed by its log_metrics
@@ -44,10 +44,7 @@ UNAUTHORIZED: dict[int, OpenAPIResponse] = {401: {"description": "Missing or inv
 def put_device(
     device_id: DeviceIdParam, registration: Annotated[DeviceRegistration, Body()]
 ) -> dict[str, Any]:
-    try:
-        device = runtime.devices_service().register(caller_id(router), device_id, registration)
-    except TooManyDevices as error:
-        raise BadRequestError(str(error)) from error
+    device = runtime.devices_service().register(caller_id(router), device_id, registration)
     metrics.add_metric("DevicesRegistered", MetricUnit.Count, 1)
     return device.public()
 
@@ -91,6 +88,9 @@ def get_preferences() -> dict[str, Any]:
     responses={**UNAUTHORIZED, 400: {"description": "Invalid field (named in the message)"}},
 )
 def put_preferences(update: Annotated[PreferencesUpdate, Body()]) -> dict[str, Any]:
-    result = runtime.devices_service().update_preferences(caller_id(router), update)
+    try:
+        result = runtime.devices_service().update_preferences(caller_id(router), update)
+    except PreferencesBusy as error:
+        raise ServiceUnavailableError(str(error)) from error
     metrics.add_metric("PreferencesChanged", MetricUnit.Count, 1)
     return result

@@ -47,7 +47,11 @@ def effective(prefs: Preferences | None, defaults: ConsentDefaults) -> Effective
 
 
 def consent_changes(
-    before: EffectivePreferences, after: EffectivePreferences, at: int, source: str
+    before: EffectivePreferences,
+    after: EffectivePreferences,
+    at: int,
+    source: str,
+    version: int = 0,
 ) -> list[ConsentChange]:
     return [
         ConsentChange(
@@ -56,6 +60,7 @@ def consent_changes(
             previous=before.categories[category],
             at=at,
             source=source,
+            version=version,
         )
         for category in CATEGORIES
         if before.categories[category] != after.categories[category]

@@ -87,6 +87,18 @@ def next_allowed(now: datetime, quiet: QuietHours | None, zone: str) -> datetime
     end_day = local.date()
     if quiet.start > quiet.end and local.time().replace(tzinfo=None) >= quiet.start:
         end_day += timedelta(days=1)  # before midnight: the window ends tomorrow morning
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
     end = datetime.combine(end_day, quiet.end, tzinfo=tz)
-    # a wall time skipped by a DST jump is normalised forward by the UTC round trip
-    return max(now, end.astimezone(now.tzinfo))
+    candidates = []
+    for fold in (0, 1):
+        instant = end.replace(fold=fold).astimezone(now.tzinfo)
+        if instant.astimezone(tz).replace(tzinfo=None) == end.replace(tzinfo=None):
+            candidates.append(instant)  # this reading of the wall time really happens
+    if not candidates:  # skipped by the jump forward: the later reading
+        candidates = [end.astimezone(now.tzinfo)]
+    # When clocks go back the end's wall time happens twice: the later one counts if we are
+    # already past the first. (A wall time skipped when clocks go forward resolves a little
+    # late, never early.)
+    later = [c for c in candidates if c > now]
+    return min(later) if later else now

@@ -78,12 +78,28 @@ class RenderedMessage(BaseModel):
     deep_link: str | None = None
 
 
+def _no_none(value: Any) -> Any:
+    if value is None:
+        raise TemplateError("a value is None (give a default with `| default('...')`)")
+    return value
+
+
 @lru_cache(maxsize=1)
 def _environment() -> Any:
     from jinja2 import StrictUndefined
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-    return ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+    class PushSandbox(ImmutableSandboxedEnvironment):
+        """No `*` or `**`: `'a' * 10**9` would be folded at compile time, eating memory."""
+
+        intercepted_binops = frozenset({"*", "**"})
+
+        def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+            if operator in self.intercepted_binops:
+                raise TemplateError(f"the {operator!r} operator is not allowed in templates")
+            return super().call_binop(context, operator, left, right)
+
+    return PushSandbox(undefined=StrictUndefined, autoescape=False, finalize=_no_none)
 
 
 @lru_cache(maxsize=2048)
@@ -94,24 +110,30 @@ def _compile(source: str) -> Any:
         return _environment().from_string(source)
     except TemplateSyntaxError as error:
         raise TemplateError(f"template syntax: {error.message} (line {error.lineno})") from error
+    except TemplateError:
+        raise
 
 
 def pick_locale(template: MessageTemplate, locale: str | None) -> str:
     """Exact locale, then its language, then any of that language, then the default."""
     if locale:
-        wanted = locale.replace("_", "-")
-        if wanted in template.text:
-            return wanted
-        language = wanted.split("-")[0].lower()
-        if language in template.text:
-            return language
-        for candidate in sorted(template.text):
-            if candidate.split("-")[0].lower() == language:
-                return candidate
+        by_lower = {key.lower(): key for key in template.text}
+        wanted = locale.replace("_", "-").lower()
+        if wanted in by_lower:
+            return by_lower[wanted]
+        parts = wanted.split("-")
+        for length in range(len(parts) - 1, 0, -1):  # zh-hant-tw -> zh-hant -> zh
+            prefix = "-".join(parts[:length])
+            if prefix in by_lower:
+                return by_lower[prefix]
+        for key in sorted(by_lower):
+            if key.split("-")[0] == parts[0]:
+                return by_lower[key]
     return template.default_locale
 
 
 def render(template: MessageTemplate, locale: str | None, data: dict[str, Any]) -> RenderedMessage:
+    from jinja2 import TemplateError as JinjaError
     from jinja2 import UndefinedError
     from jinja2.exceptions import SecurityError
 
@@ -124,6 +146,10 @@ def render(template: MessageTemplate, locale: str | None, data: dict[str, Any]) 
             raise TemplateError(f"{field}: missing data: {error.message}") from error
         except SecurityError as error:
             raise TemplateError(f"{field}: not allowed in a template: {error}") from error
+        except TemplateError as error:
+            raise TemplateError(f"{field}: {error}") from error
+        except (JinjaError, ArithmeticError, TypeError, ValueError) as error:
+            raise TemplateError(f"{field}: cannot render: {error}") from error
         if not fields[field] and field in ("title", "body"):
             raise TemplateError(f"{field}: rendered empty")
     return RenderedMessage(template_id=template.id, locale=chosen, **fields)

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import time
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+from zoneinfo import available_timezones
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+    field_validator,
+)
 
+_HH_MM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d(:00)?$")
 Platform = Literal["ios", "android", "web"]
 Category = Literal["transactional", "marketing", "product_updates", "internal"]
 CATEGORIES: tuple[Category, ...] = ("transactional", "marketing", "product_updates", "internal")
@@ -24,18 +34,15 @@ def check_timezone(value: str | None) -> str | None:
     """An IANA zone name such as Europe/Amsterdam (offsets like +01:00 are refused)."""
     if value is None:
         return None
-    if value not in _zones():
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as error:
-            raise ValueError(f"unknown IANA time zone {value[:64]!r}") from error
+    if len(value) > 64 or value not in _zones():
+        raise ValueError(f"unknown IANA time zone {value[:64]!r}, e.g. Europe/Amsterdam")
     return value
 
 
 def _zones() -> set[str]:
     global _ZONES
     if _ZONES is None:
-        _ZONES = available_timezones()
+        _ZONES = available_timezones() - {"localtime", "posixrules", "Factory"}
     return _ZONES
 
 
@@ -91,6 +98,22 @@ class QuietHours(BaseModel):
     start: time = Field(description="HH:MM, local time")
     end: time = Field(description="HH:MM, local time")
 
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _wall_clock(cls, value: object) -> object:
+        if isinstance(value, str) and not _HH_MM.fullmatch(value):
+            raise ValueError("use HH:MM on a 24-hour clock, e.g. 22:00 (no offset: local time)")
+        if not isinstance(value, str | time):
+            raise ValueError("use HH:MM on a 24-hour clock, e.g. 22:00")
+        return value
+
+    @field_validator("start", "end")
+    @classmethod
+    def _naive_minutes(cls, value: time) -> time:
+        if value.tzinfo is not None or value.second or value.microsecond:
+            raise ValueError("use HH:MM local time, without seconds or an offset")
+        return value
+
     @field_validator("end")
     @classmethod
     def _not_empty(cls, end: time, info: object) -> time:
@@ -105,11 +128,19 @@ class PreferencesUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    categories: dict[Category, bool] | None = None
+    categories: dict[Category, StrictBool] | None = None
     quiet_hours: QuietHours | None = None
     timezone: str | None = Field(default=None, description="IANA zone; overrides the device's")
 
     _zone = field_validator("timezone")(classmethod(lambda cls, v: check_timezone(v)))
+
+
+class ConsentRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    granted: bool
+    at: int
+    source: str
 
 
 class Preferences(BaseModel):
@@ -124,6 +155,9 @@ class Preferences(BaseModel):
     quiet_hours_set: bool = False  # distinguishes "cleared" from "never set"
     timezone: str | None = None
     updated_at: int | None = None
+    # The decision behind each category's current value, kept with the choice itself (same
+    # write, no expiry): the evidence for what is in force never goes missing.
+    consents: dict[Category, ConsentRecord] = Field(default_factory=dict)
 
 
 class ConsentChange(BaseModel):
@@ -136,4 +170,5 @@ class ConsentChange(BaseModel):
     previous: bool
     at: int
     source: str  # "app", "admin", ...
+    version: int = 0  # the preferences version that made the change
     occurred_at: AwareDatetime | None = None

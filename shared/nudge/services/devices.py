@@ -10,14 +10,20 @@ from nudge.clock import Clock, to_epoch
 from nudge.domain.aggregates import DAY
 from nudge.domain.config import EngagementConfig
 from nudge.domain.consent import consent_changes, effective
-from nudge.models.device import Device, DeviceRegistration, Preferences, PreferencesUpdate
+from nudge.models.device import (
+    ConsentRecord,
+    Device,
+    DeviceRegistration,
+    Preferences,
+    PreferencesUpdate,
+)
+from nudge.services.retry import MAX_WRITE_ATTEMPTS, pause_before_retry
 
-MAX_WRITE_ATTEMPTS = 6
 MAX_DEVICES_PER_USER = 20
 
 
-class TooManyDevices(ValueError):
-    pass
+class PreferencesBusy(RuntimeError):
+    """Concurrent updates kept winning: the app should retry (503)."""
 
 
 @dataclass
@@ -29,12 +35,12 @@ class DevicesService:
 
     def register(self, user_id: str, device_id: str, registration: DeviceRegistration) -> Device:
         now = to_epoch(self.clock.now())
-        existing = {d.device_id: d for d in self.store.devices(user_id)}
-        if device_id not in existing and len(existing) >= MAX_DEVICES_PER_USER:
-            raise TooManyDevices(
-                f"device_id: at most {MAX_DEVICES_PER_USER} devices per user; delete one first"
-            )
+        existing = {d.device_id: d for d in self.store.devices(user_id, now)}
         previous = existing.get(device_id)
+        if previous is None and len(existing) >= MAX_DEVICES_PER_USER:
+            # an app must always be able to register: the longest-silent install gives way
+            oldest = min(existing.values(), key=lambda d: (d.updated_at, d.device_id))
+            self.store.delete_device(user_id, oldest.device_id)
         device = Device(
             user_id=user_id,
             device_id=device_id,
@@ -43,10 +49,11 @@ class DevicesService:
             **registration.model_dump(),
         )
         # A token belongs to one install: if it was registered elsewhere (another account
-        # signed in on the same phone), it is detached there first.
+        # signed in on the same phone), it is detached there first, unless that install
+        # has moved on to another token in the meantime.
         for holder in self.store.holders_of(registration.token):
             if holder != (user_id, device_id):
-                self.store.delete_device(*holder)
+                self.store.delete_device(*holder, only_if_token=registration.token)
         self.store.put_device(device)
         return device
 
@@ -54,7 +61,8 @@ class DevicesService:
         return self.store.delete_device(user_id, device_id)
 
     def devices(self, user_id: str) -> list[dict[str, Any]]:
-        return [device.public() for device in self.store.devices(user_id)]
+        now = to_epoch(self.clock.now())
+        return [device.public() for device in self.store.devices(user_id, now)]
 
     def preferences(self, user_id: str) -> dict[str, Any]:
         view = effective(self.store.preferences(user_id), self.config.consent)
@@ -64,7 +72,8 @@ class DevicesService:
         self, user_id: str, update: PreferencesUpdate, source: str = "app"
     ) -> dict[str, Any]:
         now = to_epoch(self.clock.now())
-        for _attempt in range(MAX_WRITE_ATTEMPTS):
+        for attempt in range(MAX_WRITE_ATTEMPTS):
+            pause_before_retry(attempt)
             previous = self.store.preferences(user_id)
             current = previous or Preferences(user_id=user_id)
             changed = current.model_copy(deep=True)
@@ -77,13 +86,22 @@ class DevicesService:
                 changed.timezone = update.timezone
             changed.version = current.version + 1
             changed.updated_at = now
+            changes = consent_changes(
+                effective(previous, self.config.consent),
+                effective(changed, self.config.consent),
+                now,
+                source,
+                changed.version,
+            )
+            for change in changes:  # the evidence travels in the same write as the choice
+                changed.consents[change.category] = ConsentRecord(
+                    granted=change.granted, at=now, source=source
+                )
             if self.store.save_preferences(changed, previous):
                 break
         else:
-            raise RuntimeError("preferences kept changing; retry")
-        before = effective(previous, self.config.consent)
-        after = effective(changed, self.config.consent)
+            raise PreferencesBusy("preferences kept changing; retry")
         keep_until = now + self.config.consent_retention_days * DAY
-        for change in consent_changes(before, after, now, source):
+        for change in changes:  # the full trail: keyed by version, so a retry rewrites it
             self.history.put_consent(user_id, change, keep_until)
-        return after.model_dump(mode="json")
+        return effective(changed, self.config.consent).model_dump(mode="json")

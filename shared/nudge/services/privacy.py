@@ -11,8 +11,8 @@ from nudge.domain.aggregates import sessions, top_interests
 from nudge.domain.config import EngagementConfig
 from nudge.models.profile import Profile
 from nudge.models.stats import StageChange
+from nudge.services.retry import MAX_WRITE_ATTEMPTS, pause_before_retry
 
-MAX_WRITE_ATTEMPTS = 6
 HISTORY_PAGE = 1000  # keeps a response far below Lambda's 6 MB payload limit
 
 
@@ -66,7 +66,8 @@ class PrivacyService:
         """Delete the profile and history; leave a tombstone so queued events don't revive it."""
         now = to_epoch(self.clock.now())
         removed_profile = False
-        for _attempt in range(MAX_WRITE_ATTEMPTS):
+        for attempt in range(MAX_WRITE_ATTEMPTS):
+            pause_before_retry(attempt)
             previous = self.profiles.get(user_id)
             removed_profile = previous is not None and previous.first_seen is not None
             tombstone = Profile(

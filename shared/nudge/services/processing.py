@@ -27,8 +27,7 @@ from nudge.domain.lifecycle import evaluate
 from nudge.models.events import IncomingEvent, QueuedBatch
 from nudge.models.profile import Profile, Transition
 from nudge.models.stats import StageChange
-
-MAX_WRITE_ATTEMPTS = 6
+from nudge.services.retry import MAX_WRITE_ATTEMPTS, pause_before_retry
 
 
 class PoisonMessage(ValueError):
@@ -119,7 +118,8 @@ class EventProcessingService:
         now = to_epoch(self.clock.now())
         thresholds = self.config.lifecycle
         transition = None
-        for _attempt in range(MAX_WRITE_ATTEMPTS):
+        for attempt in range(MAX_WRITE_ATTEMPTS):
+            pause_before_retry(attempt)
             previous = self.profiles.get(user_id)
             profile = previous or Profile(user_id=user_id)
             events = [

@@ -20,10 +20,10 @@ from nudge.domain.config import EngagementConfig
 from nudge.domain.lifecycle import HOUR, evaluate
 from nudge.models.profile import Transition
 from nudge.models.stats import StageChange
+from nudge.services.retry import MAX_WRITE_ATTEMPTS, pause_before_retry
 
 CURSOR = "scheduler-cursor"
 FIRST_RUN_LOOKBACK_HOURS = 48
-MAX_WRITE_ATTEMPTS = 6
 
 
 @dataclass
@@ -69,7 +69,8 @@ class SchedulerService:
         return report
 
     def _check(self, user_id: str, now: int) -> Transition | None:
-        for _attempt in range(MAX_WRITE_ATTEMPTS):
+        for attempt in range(MAX_WRITE_ATTEMPTS):
+            pause_before_retry(attempt)
             previous = self.profiles.get(user_id)
             if previous is None or previous.due_at is None or previous.due_at > now:
                 return None  # erased, or an event moved it meanwhile
