@@ -7,6 +7,9 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+HOUR = 3_600
+DAY = 86_400
+
 
 class Clock(Protocol):
     def now(self) -> datetime: ...

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from nudge.models.device import ConsentChange, Device, Preferences
-from nudge.models.events import IncomingEvent, QueuedBatch
-from nudge.models.profile import Profile, Transition
-from nudge.models.stats import LifecycleCounts, StageChange
+if TYPE_CHECKING:  # type hints only: a handler that needs none of these never imports them
+    from nudge.models.device import ConsentChange, Device, Preferences
+    from nudge.models.events import IncomingEvent, QueuedBatch
+    from nudge.models.profile import Profile, Transition
+    from nudge.models.stats import LifecycleCounts, StageChange
 
 
 class ProfileStore(Protocol):

@@ -14,11 +14,11 @@ import hashlib
 import math
 from collections.abc import Iterable
 
+from nudge.clock import DAY
 from nudge.domain.config import EngagementConfig
 from nudge.models.events import IncomingEvent
 from nudge.models.profile import InterestScore, NameCounts, Profile
 
-DAY = 86_400
 ACTIVITY_HORIZON_DAYS = 60  # enough to see a 30-day window and a return after a long gap
 COUNT_HORIZON_DAYS = 30
 RECENT_WINDOW_SECONDS = 30 * 60  # longer than SQS redelivery (visibility x receives)

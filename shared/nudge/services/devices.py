@@ -6,8 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nudge.adapters.ports import DeviceStore, HistoryStore
-from nudge.clock import Clock, to_epoch
-from nudge.domain.aggregates import DAY
+from nudge.clock import DAY, Clock, to_epoch
 from nudge.domain.config import EngagementConfig
 from nudge.domain.consent import consent_changes, effective
 from nudge.models.device import (
