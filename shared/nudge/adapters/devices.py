@@ -6,9 +6,8 @@ import json
 import threading
 from typing import Any
 
-from nudge.adapters.aws import client
 from nudge.adapters.dynamo_codec import write_units
-from nudge.adapters.metering import METER, WriteMeter
+from nudge.adapters.dynamo_table import DynamoTable, condition_failed
 from nudge.models.device import Device, Preferences, token_fingerprint
 
 TOKEN_INDEX = "token-index"  # noqa: S105 - an index name, not a secret
@@ -16,22 +15,8 @@ PREFS_SK = "prefs"
 DEVICE_TTL = 270 * 86_400  # FCM treats tokens unused for 270 days as stale
 
 
-def _conditional_failed(error: Exception) -> bool:
-    code = getattr(error, "response", {}).get("Error", {}).get("Code")
-    return code == "ConditionalCheckFailedException"
-
-
-class DynamoDeviceStore:
-    def __init__(self, table: str, meter: WriteMeter = METER, ddb: Any = None) -> None:
-        self.table = table
-        self.meter = meter
-        self._ddb = ddb
-
-    @property
-    def ddb(self) -> Any:
-        if self._ddb is None:
-            self._ddb = client("dynamodb")
-        return self._ddb
+class DynamoDeviceStore(DynamoTable):
+    """Devices (sk d#<id>) and preferences (sk prefs), one partition per user."""
 
     def put_device(self, device: Device) -> bool:
         """Last registration wins; an older one arriving late is ignored (False)."""
@@ -51,7 +36,7 @@ class DynamoDeviceStore:
                 ExpressionAttributeValues={":at": {"N": str(device.updated_at)}},
             )
         except Exception as error:
-            if _conditional_failed(error):
+            if condition_failed(error):
                 return False
             raise
         self.meter.add(write_units(item), 1)
@@ -80,7 +65,7 @@ class DynamoDeviceStore:
                 **condition,
             )
         except Exception as error:
-            if _conditional_failed(error):
+            if condition_failed(error):
                 return False
             raise
         return "Attributes" in response
@@ -123,7 +108,7 @@ class DynamoDeviceStore:
         try:
             self.ddb.put_item(TableName=self.table, Item=item, **condition)
         except Exception as error:
-            if _conditional_failed(error):
+            if condition_failed(error):
                 return False
             raise
         self.meter.add(write_units(item))

@@ -8,9 +8,8 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from nudge.adapters.aws import client
 from nudge.adapters.dynamo_codec import item_to_profile, profile_to_item, write_units
-from nudge.adapters.metering import METER, WriteMeter
+from nudge.adapters.dynamo_table import DynamoTable, condition_failed, error_code
 from nudge.models.device import ConsentChange
 from nudge.models.events import IncomingEvent
 from nudge.models.keys import SYSTEM_PREFIX
@@ -26,13 +25,13 @@ MOVES_TTL = 400 * 86_400
 
 def _conditional_failed(error: Exception) -> bool:
     response = getattr(error, "response", {})
-    code = response.get("Error", {}).get("Code")
+    code = error_code(error)
     if code == "TransactionCanceledException":
         # the profile's condition failed, or another transaction held a counter item:
         # either way, re-read and try again
         reasons = {r.get("Code") for r in response.get("CancellationReasons") or []}
         return bool(reasons & {"ConditionalCheckFailed", "TransactionConflict"})
-    return code == "ConditionalCheckFailedException"
+    return condition_failed(error)
 
 
 def stats_key(name: str, shard: int) -> str:
@@ -85,18 +84,7 @@ def _counter_updates(table: str, user_id: str, change: StageChange) -> list[dict
     return updates
 
 
-class DynamoProfileStore:
-    def __init__(self, table: str, meter: WriteMeter = METER, ddb: Any = None) -> None:
-        self.table = table
-        self.meter = meter
-        self._ddb = ddb
-
-    @property
-    def ddb(self) -> Any:
-        if self._ddb is None:
-            self._ddb = client("dynamodb")
-        return self._ddb
-
+class DynamoProfileStore(DynamoTable):
     def get(self, user_id: str) -> Profile | None:
         response = self.ddb.get_item(
             TableName=self.table, Key={"user_id": {"S": user_id}}, ConsistentRead=True
@@ -217,19 +205,8 @@ def _record(item: dict[str, Any]) -> dict[str, Any]:
     return {"type": "transition", **body}
 
 
-class DynamoHistoryStore:
+class DynamoHistoryStore(DynamoTable):
     """Raw events (which double as the dedupe record) and lifecycle transitions, with TTL."""
-
-    def __init__(self, table: str, meter: WriteMeter = METER, ddb: Any = None) -> None:
-        self.table = table
-        self.meter = meter
-        self._ddb = ddb
-
-    @property
-    def ddb(self) -> Any:
-        if self._ddb is None:
-            self._ddb = client("dynamodb")
-        return self._ddb
 
     def existing_event_ids(self, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
         found: set[tuple[str, str]] = set()
