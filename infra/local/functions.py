@@ -1,4 +1,7 @@
-"""Load the real function handlers and invoke them like Lambda does (one at a time each)."""
+"""Lambda context, and in-process invocation of a handler (moto integration tests).
+
+The local stack runs each function in its own process instead (see workers.py).
+"""
 
 from __future__ import annotations
 

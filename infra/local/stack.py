@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,37 +24,21 @@ from nudge_local.auth import (
     public_key_pem,
     write_secret,
 )
-from nudge_local.functions import LocalFunction
 from nudge_local.gateway import start_gateway
 from nudge_local.resources import REGION, Resolver, create_resources, template_parameters
 from nudge_local.sqs_events import SqsPoller
 from nudge_local.template import PROJECT_ROOT, Route, read_stack
+from nudge_local.workers import SharedOffsetClock, WorkerFunction, new_offset
 
 log = logging.getLogger("devstack")
 DEFAULT_STATE_DIR = PROJECT_ROOT / ".nudge"
 FAST_FORWARD_TICK_S = 86_400
-POLLERS_PER_SOURCE = 1  # invocations are serialised anyway (see functions.py)
+POLLERS_PER_SOURCE = 2  # Lambda runs several batches of one queue at once
 # moto's server, without a log line per request (that alone costs it a tenth of its time)
 MOTO_MAIN = (
     "import logging, sys; logging.getLogger('werkzeug').setLevel(logging.ERROR); "
     "from moto.server import main; main(sys.argv[1:])"
 )
-
-
-class OffsetClock:
-    """Real time plus an offset: time flows as usual, and can be fast-forwarded."""
-
-    def __init__(self, start: datetime | None = None) -> None:
-        self._offset = (start - datetime.now(UTC)) if start else timedelta(0)
-        self._lock = threading.Lock()
-
-    def now(self) -> datetime:
-        with self._lock:
-            return datetime.now(UTC) + self._offset
-
-    def set(self, when: datetime) -> None:
-        with self._lock:
-            self._offset = when - datetime.now(UTC)
 
 
 def free_port(host: str) -> int:
@@ -76,11 +60,11 @@ class LocalStack:
         self.state_dir = state_dir
         self.host = host
         self.port = port or free_port(host)
-        self.clock = OffsetClock(start)
+        self.clock = SharedOffsetClock(new_offset(start))
         self.retry_delay_s = retry_delay_s
         self.parameter_overrides = parameters or {}
         self.spec = read_stack()
-        self.functions: dict[str, LocalFunction] = {}
+        self.functions: dict[str, WorkerFunction] = {}
         self.pollers: list[SqsPoller] = []
         self.latencies: dict[str, list[float]] = defaultdict(list)
         self._stop = threading.Event()
@@ -117,12 +101,28 @@ class LocalStack:
         )
         self.resolver = Resolver(parameters)
         create_resources(self.spec, self.resolver, self.ddb, self.sqs, s3)
-        self._install_environment()
-
-        from nudge import runtime
-
-        runtime.set_clock(self.clock)
-        self.functions = {name: LocalFunction(spec) for name, spec in self.spec.functions.items()}
+        base_env = {
+            key: os.environ[key]
+            for key in (
+                "AWS_ENDPOINT_URL",
+                "AWS_ACCESS_KEY_ID",
+                "AWS_SECRET_ACCESS_KEY",
+                "AWS_DEFAULT_REGION",
+                "AWS_REGION",
+                "PATH",
+                "HOME",
+            )
+            if key in os.environ
+        }
+        base_env["POWERTOOLS_TRACE_DISABLED"] = "true"  # no X-Ray daemon locally
+        for name, spec in self.spec.functions.items():
+            env = {k: str(v) for k, v in self.resolver.resolve(spec.environment).items()}
+            self.functions[name] = WorkerFunction(spec, {**base_env, **env}, self.clock._offset)
+        starters = [threading.Thread(target=f.start) for f in self.functions.values()]
+        for starter in starters:
+            starter.start()
+        for starter in starters:
+            starter.join()
 
         private_pem = generate_private_key_pem()
         self.jwt_private_key_path = self.state_dir / "jwt-private.pem"
@@ -202,6 +202,8 @@ class LocalStack:
 
     def stop(self) -> None:
         self._stop.set()
+        for function in self.functions.values():
+            function.stop()
         self.moto.terminate()
         self.gateway.shutdown()
         self.gateway.server_close()
@@ -209,18 +211,6 @@ class LocalStack:
             self.moto.wait(timeout=5)
         except subprocess.TimeoutExpired:
             self.moto.kill()
-
-    def _install_environment(self) -> None:
-        """One process hosts every function, so their (resolved) variables must agree."""
-        merged: dict[str, str] = {}
-        for spec in self.spec.functions.values():
-            for key, value in self.resolver.resolve(spec.environment).items():
-                value = str(value)
-                if key in merged and merged[key] != value:
-                    raise RuntimeError(f"functions disagree on {key}: {merged[key]!r} vs {value!r}")
-                merged[key] = value
-        merged["POWERTOOLS_TRACE_DISABLED"] = "true"  # no X-Ray daemon locally
-        os.environ.update(merged)
 
     # ---------- routing ----------
     def match_route(self, method: str, path: str) -> tuple[Route | None, dict[str, str]]:
