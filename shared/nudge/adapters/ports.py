@@ -9,6 +9,7 @@ if TYPE_CHECKING:  # type hints only: a handler that needs none of these never i
     from nudge.models.device import ConsentChange, Device, Preferences
     from nudge.models.events import IncomingEvent, QueuedBatch
     from nudge.models.profile import Profile, Transition
+    from nudge.models.push import Delivery
     from nudge.models.stats import LifecycleCounts, StageChange
 
 
@@ -91,3 +92,30 @@ class DeviceStore(Protocol):
     def save_preferences(self, prefs: Preferences, previous: Preferences | None) -> bool: ...
 
     def delete_user(self, user_id: str) -> int: ...
+
+
+class FcmResult(Protocol):
+    ok: bool
+    message_id: str | None
+    error_code: str | None  # UNREGISTERED, INVALID_ARGUMENT, QUOTA_EXCEEDED, UNAVAILABLE, ...
+    retry_after_s: float | None
+
+
+class FcmSender(Protocol):
+    def send(self, messages: Sequence[dict[str, Any]]) -> list[FcmResult]:
+        """Send FCM v1 messages (one per device) and return one result each, in order."""
+        ...
+
+
+class DeliveryLog(Protocol):
+    def claim(self, user_id: str, key: str, job_id: str, now: int) -> bool:
+        """Take the right to send `key` (dedupe key + device) once; False if already taken."""
+        ...
+
+    def release(self, user_id: str, key: str) -> None:
+        """A retryable failure: the next delivery of the job may claim `key` again."""
+        ...
+
+    def record(self, delivery: Delivery, key: str, expires_at: int) -> None: ...
+
+    def for_user(self, user_id: str) -> list[Delivery]: ...

@@ -53,6 +53,15 @@ class MessageTemplate(BaseModel):
     android: AndroidOptions = Field(default_factory=AndroidOptions)
     apns: ApnsOptions = Field(default_factory=ApnsOptions)
     collapse_key: str | None = Field(default=None, max_length=100)
+    respect_quiet_hours: bool | None = Field(
+        default=None, description="Default: yes, except for transactional messages"
+    )
+
+    @property
+    def quiet_hours_apply(self) -> bool:
+        if self.respect_quiet_hours is not None:
+            return self.respect_quiet_hours
+        return self.category != "transactional"
 
     @model_validator(mode="after")
     def _compiles(self) -> MessageTemplate:

@@ -1,0 +1,46 @@
+"""Push jobs (what producers put on the pushes queue) and delivery outcomes."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from nudge.domain.templates import MessageTemplate
+
+Outcome = Literal["sent", "suppressed", "failed", "deferred"]
+
+
+class PushJob(BaseModel):
+    """One message for one user (all of their devices), sent at most once per dedupe key."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    job_id: str = Field(min_length=1, max_length=128)
+    user_id: str = Field(min_length=1, max_length=256)
+    template: MessageTemplate
+    data: dict[str, Any] = Field(default_factory=dict)
+    dedupe_key: str = Field(
+        min_length=1, max_length=200, description="Same key, same user: delivered once"
+    )
+    created_at: AwareDatetime
+    ttl_seconds: int = Field(default=86_400, ge=60, le=28 * 86_400)
+    priority: Literal["normal", "high"] = "normal"
+    source: str = Field(default="api", max_length=64)
+
+
+class Delivery(BaseModel):
+    """The delivery log's record of one job on one device (or on the user, when no device)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    job_id: str
+    user_id: str
+    device_id: str | None
+    dedupe_key: str
+    category: str
+    template_id: str
+    outcome: Outcome
+    reason: str | None = None  # consent, quiet_hours, expired, no_device, UNREGISTERED, ...
+    at: int
+    fcm_message_id: str | None = None

@@ -1,0 +1,126 @@
+"""push_sender: consent, quiet hours, once-per-key delivery, FCM results, token clean-up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from pydantic import ValidationError
+
+from nudge.adapters.ports import DeliveryLog, DeviceStore, FcmSender
+from nudge.clock import DAY, Clock, to_epoch
+from nudge.domain.config import EngagementConfig
+from nudge.domain.consent import effective
+from nudge.domain.ingest import describe_validation_error
+from nudge.domain.push import build_messages, gate
+from nudge.domain.templates import TemplateError
+from nudge.models.push import Delivery, PushJob
+
+DELIVERY_LOG_DAYS = 30
+RETRYABLE = {"QUOTA_EXCEEDED", "UNAVAILABLE", "INTERNAL", "UNKNOWN", "DEADLINE_EXCEEDED"}
+TOKEN_GONE = {"UNREGISTERED", "INVALID_ARGUMENT", "SENDER_ID_MISMATCH"}
+MAX_BACKOFF_S = 900
+
+
+class PoisonJob(ValueError):
+    """A job that can never be sent as it is: left to reach the DLQ."""
+
+
+@dataclass
+class JobResult:
+    """What the handler does with the message: done, or hide it for `delay_s` and retry."""
+
+    done: bool
+    delay_s: int = 0
+    deliveries: list[Delivery] = field(default_factory=list)
+
+
+@dataclass
+class PushService:
+    devices: DeviceStore
+    log: DeliveryLog
+    fcm: FcmSender
+    config: EngagementConfig
+    clock: Clock
+
+    def process(self, body: str, receive_count: int = 1) -> JobResult:
+        try:
+            job = PushJob.model_validate_json(body)
+        except ValidationError as error:
+            raise PoisonJob(describe_validation_error(error)) from error
+        now = self.clock.now()
+        at = to_epoch(now)
+        keep_until = at + DELIVERY_LOG_DAYS * DAY
+        devices = self.devices.devices(job.user_id, at)
+        preferences = effective(self.devices.preferences(job.user_id), self.config.consent)
+        verdict = gate(job, preferences, devices, now, self.config.consent.default_timezone)
+
+        def delivery(
+            outcome: str,
+            device_id: str | None,
+            reason: str | None = None,
+            message_id: str | None = None,
+        ) -> Delivery:
+            return Delivery(
+                job_id=job.job_id,
+                user_id=job.user_id,
+                device_id=device_id,
+                dedupe_key=job.dedupe_key,
+                category=job.template.category,
+                template_id=job.template.id,
+                outcome=outcome,
+                reason=reason,
+                at=at,
+                fcm_message_id=message_id,
+            )
+
+        if verdict.action == "suppress":
+            record = delivery("suppressed", None, verdict.reason)
+            self.log.record(record, f"{job.dedupe_key}#-", keep_until)
+            return JobResult(done=True, deliveries=[record])
+        if verdict.action == "defer":
+            assert verdict.until is not None
+            delay = max(1, int((verdict.until - now).total_seconds()))
+            return JobResult(
+                done=False, delay_s=delay, deliveries=[delivery("deferred", None, verdict.reason)]
+            )
+
+        try:
+            messages = build_messages(job, devices, job.data, now)
+        except TemplateError as error:
+            record = delivery("failed", None, f"template: {error}"[:300])
+            self.log.record(record, f"{job.dedupe_key}#-", keep_until)
+            return JobResult(done=True, deliveries=[record])
+
+        claimed = [
+            (device, message)
+            for device, message in messages
+            if self.log.claim(job.user_id, f"{job.dedupe_key}#{device.device_id}", job.job_id, at)
+        ]
+        if not claimed:
+            return JobResult(done=True)  # every device already has it: a redelivery
+        results = self.fcm.send([message for _, message in claimed])
+        outcome = JobResult(done=True)
+        for (device, message), result in zip(claimed, results, strict=True):
+            key = f"{job.dedupe_key}#{device.device_id}"
+            if result.ok:
+                record = delivery("sent", device.device_id, message_id=result.message_id)
+            elif result.error_code in RETRYABLE:
+                self.log.release(job.user_id, key)
+                backoff = min(MAX_BACKOFF_S, 2 ** min(receive_count, 9))
+                wait = max(backoff, int(result.retry_after_s or 0))
+                outcome.done = False
+                outcome.delay_s = max(outcome.delay_s, wait)
+                outcome.deliveries.append(delivery("deferred", device.device_id, result.error_code))
+                continue
+            else:
+                if result.error_code in TOKEN_GONE:  # uninstalled, or a token FCM refuses
+                    self.devices.delete_device(
+                        job.user_id, device.device_id, only_if_token=message["token"]
+                    )
+                record = delivery("failed", device.device_id, result.error_code)
+            self.log.record(record, key, keep_until)
+            outcome.deliveries.append(record)
+        if not outcome.done and job.created_at + timedelta(seconds=job.ttl_seconds) <= now:
+            outcome.done = True  # too late to retry: what failed stays failed
+        return outcome

@@ -1,0 +1,158 @@
+"""push_sender logic over fakes: consent, quiet hours, once per key, FCM failures."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from nudge.adapters.delivery_log import FakeFcm, InMemoryDeliveryLog
+from nudge.adapters.devices import InMemoryDeviceStore
+from nudge.clock import ManualClock
+from nudge.domain.config import EngagementConfig
+from nudge.models.device import Device, Preferences
+from nudge.models.push import PushJob
+from nudge.services.push import PoisonJob, PushService
+
+NOON = datetime(2026, 3, 2, 11, tzinfo=UTC)  # 12:00 in Amsterdam
+
+
+def job(category: str = "transactional", **overrides: Any) -> str:
+    data: dict[str, Any] = {
+        "job_id": "job-1",
+        "user_id": "ann",
+        "dedupe_key": "order-17-shipped",
+        "created_at": NOON.isoformat(),
+        "data": {"order": "17"},
+        "template": {
+            "id": "order-shipped",
+            "category": category,
+            "text": {
+                "en": {"title": "Order {{ order }} shipped", "body": "On its way"},
+                "nl": {"title": "Bestelling {{ order }} verstuurd", "body": "Onderweg"},
+            },
+        },
+    }
+    data.update(overrides)
+    return PushJob.model_validate(data).model_dump_json()
+
+
+@pytest.fixture
+def parts() -> tuple[PushService, FakeFcm, InMemoryDeviceStore, ManualClock]:
+    clock = ManualClock(NOON)
+    devices, fcm = InMemoryDeviceStore(), FakeFcm()
+    for device_id, locale in (("phone", "nl-NL"), ("tablet", "en-GB")):
+        devices.put_device(
+            Device(
+                user_id="ann",
+                device_id=device_id,
+                token=f"tok-{device_id}",
+                platform="android",
+                locale=locale,
+                timezone="Europe/Amsterdam",
+                created_at=0,
+                updated_at=int(NOON.timestamp()),
+            )
+        )
+    service = PushService(devices, InMemoryDeliveryLog(), fcm, EngagementConfig(), clock)
+    return service, fcm, devices, clock
+
+
+def test_sends_to_every_device_in_its_language(parts) -> None:  # type: ignore[no-untyped-def]
+    service, fcm, _, _ = parts
+    result = service.process(job())
+    assert result.done
+    titles = sorted(m["notification"]["title"] for m in fcm.sent)
+    assert titles == ["Bestelling 17 verstuurd", "Order 17 shipped"]
+    assert {d.outcome for d in result.deliveries} == {"sent"}
+
+
+def test_a_redelivered_job_is_not_sent_twice(parts) -> None:  # type: ignore[no-untyped-def]
+    service, fcm, _, _ = parts
+    service.process(job())
+    again = service.process(job(job_id="job-1-retry"))
+    assert again.done and again.deliveries == []
+    assert len(fcm.sent) == 2
+
+
+def test_marketing_needs_consent(parts) -> None:  # type: ignore[no-untyped-def]
+    service, fcm, devices, _ = parts
+    result = service.process(job("marketing", dedupe_key="promo-1"))
+    assert result.done and fcm.sent == []
+    assert (result.deliveries[0].outcome, result.deliveries[0].reason) == ("suppressed", "consent")
+    devices.save_preferences(
+        Preferences(user_id="ann", version=1, categories={"marketing": True}), None
+    )
+    assert service.process(job("marketing", dedupe_key="promo-2")).deliveries[0].outcome == "sent"
+
+
+def test_a_hard_transactional_opt_out_is_respected(parts) -> None:  # type: ignore[no-untyped-def]
+    service, fcm, devices, _ = parts
+    devices.save_preferences(
+        Preferences(user_id="ann", version=1, categories={"transactional": False}), None
+    )
+    assert service.process(job()).deliveries[0].reason == "consent"
+    assert fcm.sent == []
+
+
+def test_quiet_hours_defer_to_the_morning_in_the_users_zone(parts) -> None:  # type: ignore[no-untyped-def]
+    service, fcm, _, clock = parts
+    clock.set(datetime(2026, 3, 2, 22, 30, tzinfo=UTC))  # 23:30 in Amsterdam
+    marketing = job("product_updates", created_at=clock.now().isoformat())
+    result = service.process(marketing)
+    assert not result.done and fcm.sent == []
+    assert result.delay_s == int(timedelta(hours=8, minutes=30).total_seconds())  # until 08:00
+    clock.advance(timedelta(seconds=result.delay_s))
+    assert service.process(marketing).done
+    assert len(fcm.sent) == 2
+
+
+def test_transactional_ignores_quiet_hours_by_default(parts) -> None:  # type: ignore[no-untyped-def]
+    service, fcm, _, clock = parts
+    clock.set(datetime(2026, 3, 2, 22, 30, tzinfo=UTC))
+    assert service.process(job(created_at=clock.now().isoformat())).done
+    assert len(fcm.sent) == 2
+
+
+def test_stale_jobs_are_dropped(parts) -> None:  # type: ignore[no-untyped-def]
+    service, fcm, _, clock = parts
+    clock.advance(timedelta(minutes=20))
+    result = service.process(job(ttl_seconds=900))
+    assert result.deliveries[0].reason == "expired" and fcm.sent == []
+
+
+def test_uninstalled_tokens_are_removed(parts) -> None:  # type: ignore[no-untyped-def]
+    service, fcm, devices, _ = parts
+    fcm.script["tok-phone"] = [("UNREGISTERED", None)]
+    result = service.process(job())
+    assert result.done
+    assert {(d.device_id, d.outcome, d.reason) for d in result.deliveries} == {
+        ("phone", "failed", "UNREGISTERED"),
+        ("tablet", "sent", None),
+    }
+    assert [d.device_id for d in devices.devices("ann")] == ["tablet"]
+
+
+def test_throttling_retries_later_honouring_retry_after(parts) -> None:  # type: ignore[no-untyped-def]
+    service, fcm, _, _ = parts
+    fcm.script["tok-phone"] = [("QUOTA_EXCEEDED", 120.0)]
+    first = service.process(job(), receive_count=1)
+    assert not first.done and first.delay_s == 120
+    assert len(fcm.sent) == 1  # the tablet got it
+    second = service.process(job(), receive_count=2)
+    assert second.done
+    assert sorted(m["token"] for m in fcm.sent) == ["tok-phone", "tok-tablet"]  # once each
+
+
+def test_no_device_and_poison_jobs(parts) -> None:  # type: ignore[no-untyped-def]
+    service, _, _, _ = parts
+    assert service.process(job(user_id="nobody")).deliveries[0].reason == "no_device"
+    with pytest.raises(PoisonJob):
+        service.process('{"job_id": 1}')
+
+
+def test_a_template_missing_data_fails_without_sending(parts) -> None:  # type: ignore[no-untyped-def]
+    service, fcm, _, _ = parts
+    result = service.process(job(data={}))
+    assert result.done and fcm.sent == []
+    assert result.deliveries[0].reason.startswith("template: title: missing data")  # type: ignore[union-attr]
