@@ -15,10 +15,12 @@ from nudge.settings import get_settings
 
 if TYPE_CHECKING:
     from nudge.adapters.devices import DynamoDeviceStore
+    from nudge.adapters.sqs import SqsPushQueue
     from nudge.services.devices import DevicesService
     from nudge.services.ingest import IngestService
     from nudge.services.privacy import PrivacyService
     from nudge.services.processing import EventProcessingService
+    from nudge.services.push import PushService
     from nudge.services.reports import ReportsService
     from nudge.services.scheduler import SchedulerService
 
@@ -100,3 +102,37 @@ def reports_service() -> ReportsService:
 
     profiles, _ = _stores()
     return ReportsService(profiles, CLOCK)
+
+
+@lru_cache(maxsize=1)
+def push_queue() -> SqsPushQueue:
+    from nudge.adapters.sqs import SqsPushQueue
+
+    return SqsPushQueue(get_settings().pushes_queue_url)
+
+
+@lru_cache(maxsize=1)
+def push_service() -> PushService:
+    from nudge.adapters.delivery_log import DynamoDeliveryLog
+    from nudge.adapters.fcm import FirebaseSender
+    from nudge.services.push import PushService
+
+    settings = get_settings()
+
+    def credentials() -> str:
+        return settings.fcm_credentials_json or _secret(settings.fcm_credentials_secret)
+
+    sender = FirebaseSender(credentials, settings.fcm_project_id, settings.fcm_endpoint)
+    return PushService(
+        _device_store(),
+        DynamoDeliveryLog(settings.delivery_table),
+        sender,
+        settings.engagement,
+        CLOCK,
+    )
+
+
+def _secret(secret_id: str) -> str:
+    from nudge.adapters.aws import client
+
+    return str(client("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"])

@@ -16,6 +16,12 @@ class Settings(BaseSettings):
     profiles_table: str = "nudge-profiles"
     history_table: str = "nudge-history"
     devices_table: str = "nudge-devices"
+    delivery_table: str = "nudge-deliveries"
+    pushes_queue_url: str = ""
+    fcm_project_id: str = ""
+    fcm_credentials_secret: str = ""  # Secrets Manager id of the service-account JSON
+    fcm_credentials_json: str = ""  # local stack only: the JSON itself
+    fcm_endpoint: str = ""  # local stack only: the FCM emulator
     events_queue_url: str = ""
     # Lifecycle thresholds, interest mapping, purchase events: JSON in NUDGE_ENGAGEMENT.
     engagement: EngagementConfig = Field(default_factory=EngagementConfig)

@@ -60,6 +60,8 @@ def _reset_caches() -> None:
         runtime.privacy_service,
         runtime.reports_service,
         runtime.devices_service,
+        runtime.push_service,
+        runtime.push_queue,
     ):
         factory.cache_clear()
 

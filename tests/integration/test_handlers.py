@@ -22,6 +22,7 @@ FUNCTION_BY_DIR = {
     "event_processor": "EventProcessorFunction",
     "scheduler": "SchedulerFunction",
     "admin_api": "AdminApiFunction",
+    "push_sender": "PushSenderFunction",
 }
 
 
@@ -341,3 +342,47 @@ def test_devices_and_preferences_through_the_handler(aws: Aws) -> None:
     assert gone["statusCode"] == 204
     erased = json.loads(aws.invoke("DevicesApiFunction", api_event("DELETE", "/v1/me"))["body"])
     assert erased["device_records_erased"] == 1  # the preferences item
+
+
+def test_push_sender_suppresses_without_devices_and_fails_poison_alone(aws: Aws) -> None:
+    event = sample_event("push_sender/sqs_batch.json")
+    result = aws.invoke("PushSenderFunction", event)
+    assert result == {"batchItemFailures": [{"itemIdentifier": event["Records"][1]["messageId"]}]}
+    from nudge import runtime
+
+    (delivery,) = runtime.push_service().log.for_user("user-42")
+    assert (delivery.outcome, delivery.reason) == ("suppressed", "no_device")
+
+
+def test_admin_message_is_queued_for_push_sender(aws: Aws) -> None:
+    body = json.dumps(
+        {
+            "template": {
+                "id": "hello",
+                "category": "internal",
+                "text": {"en": {"title": "Hi {{ name }}", "body": "Team lunch at noon"}},
+            },
+            "data": {"name": "Ann"},
+            "dedupe_key": "lunch-2026-03-02",
+        }
+    )
+    event = api_event(
+        "POST",
+        "/admin/v1/users/ann/messages",
+        body,
+        route="POST /admin/v1/users/{user_id}/messages",
+        params={"user_id": "ann"},
+    )
+    response = aws.invoke("AdminApiFunction", event)
+    assert response["statusCode"] == 202, response
+    (message,) = aws.receive_all("PushesQueue")
+    job = json.loads(message["Body"])
+    assert job["user_id"] == "ann" and job["dedupe_key"] == "lunch-2026-03-02"
+    bad = api_event(
+        "POST",
+        "/admin/v1/users/ann/messages",
+        json.dumps({"dedupe_key": "x"}),
+        route="POST /admin/v1/users/{user_id}/messages",
+        params={"user_id": "ann"},
+    )
+    assert aws.invoke("AdminApiFunction", bad)["statusCode"] == 400

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,8 +24,8 @@ class SendResult:
 
 
 class FirebaseSender:
-    def __init__(self, credentials_json: str, project_id: str, endpoint: str = "") -> None:
-        self._credentials_json = credentials_json
+    def __init__(self, credentials: Callable[[], str], project_id: str, endpoint: str = "") -> None:
+        self._credentials = credentials  # read on the first send, not at cold start
         self._project_id = project_id
         self._endpoint = endpoint
         self._app: Any = None
@@ -39,7 +39,7 @@ class FirebaseSender:
                 messaging._MessagingService.FCM_URL = (
                     self._endpoint.rstrip("/") + "/v1/projects/{0}/messages:send"
                 )
-            info = json.loads(self._credentials_json)
+            info = json.loads(self._credentials())
             self._app = firebase_admin.initialize_app(
                 credentials.Certificate(info),
                 options={"projectId": self._project_id, "httpTimeout": 10},

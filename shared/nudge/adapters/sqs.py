@@ -30,3 +30,29 @@ class SqsEventPublisher:
             response = self.sqs.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
             failed.extend(int(entry["Id"]) for entry in response.get("Failed", []))
         return failed
+
+
+class SqsPushQueue:
+    """The pushes queue: producers enqueue jobs; push_sender hides a record until it is due."""
+
+    MAX_HIDE_S = 12 * 3600  # SQS's own limit for a visibility timeout
+
+    def __init__(self, queue_url: str, sqs: Any = None) -> None:
+        self.queue_url = queue_url
+        self._sqs = sqs
+
+    @property
+    def sqs(self) -> Any:
+        if self._sqs is None:
+            self._sqs = client("sqs")
+        return self._sqs
+
+    def enqueue(self, body: str) -> None:
+        self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=body)
+
+    def hide(self, receipt_handle: str, seconds: int) -> None:
+        self.sqs.change_message_visibility(
+            QueueUrl=self.queue_url,
+            ReceiptHandle=receipt_handle,
+            VisibilityTimeout=max(0, min(seconds, self.MAX_HIDE_S)),
+        )

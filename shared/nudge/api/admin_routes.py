@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import uuid
+from typing import Annotated, Any, Literal
 from urllib.parse import unquote
 
 from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import BadRequestError
-from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.metrics import MetricUnit
+from pydantic import BaseModel, ConfigDict, Field
 
 from nudge import runtime
+from nudge.domain.templates import MessageTemplate
 from nudge.models.keys import SYSTEM_PREFIX
+from nudge.models.push import PushJob
 
 router = APIGatewayHttpRouter()
 metrics = Metrics()  # shares the function's metric set; flushed by its log_metrics
@@ -56,3 +61,37 @@ def lifecycle_report(
 ) -> dict[str, Any]:
     metrics.add_metric("ReportsServed", MetricUnit.Count, 1)
     return runtime.reports_service().lifecycle(days)
+
+
+class MessageRequest(BaseModel):
+    """Send one message (transactional or internal) to one user through the push pipeline."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    template: MessageTemplate
+    data: dict[str, Any] = Field(default_factory=dict)
+    dedupe_key: str = Field(min_length=1, max_length=200)
+    ttl_seconds: int = Field(default=86_400, ge=60, le=28 * 86_400)
+    priority: Literal["normal", "high"] = "normal"
+
+
+@router.post(
+    "/admin/v1/users/<user_id>/messages",
+    summary="Queue a message for a user (once per dedupe key)",
+    tags=["messages"],
+)
+def send_message(user_id: UserId, request: Annotated[MessageRequest, Body()]) -> Response[Any]:
+    job = PushJob(
+        job_id=uuid.uuid4().hex,
+        user_id=_user(user_id),
+        created_at=runtime.CLOCK.now(),
+        source="admin",
+        **request.model_dump(),
+    )
+    runtime.push_queue().enqueue(job.model_dump_json())
+    metrics.add_metric("MessagesQueued", MetricUnit.Count, 1)
+    return Response(
+        status_code=202,
+        content_type=content_types.APPLICATION_JSON,
+        body={"job_id": job.job_id, "dedupe_key": job.dedupe_key},
+    )

@@ -1,0 +1,43 @@
+"""push_sender: SQS pushes consumer; the only function that loads firebase-admin."""
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from nudge import runtime
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+class Later(Exception):
+    """Not now: the record goes back to the queue, hidden until it is due."""
+
+
+def send(record: SQSRecord) -> None:
+    receives = int(record.attributes.approximate_receive_count or 1)
+    result = runtime.push_service().process(record.body, receives)
+    for delivery in result.deliveries:
+        metrics.add_metric(f"Push{delivery.outcome.capitalize()}", MetricUnit.Count, 1)
+    if not result.done:
+        runtime.push_queue().hide(record.receipt_handle, result.delay_s)
+        raise Later(f"retry in {result.delay_s}s")
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    return process_partial_response(
+        event=event, record_handler=send, processor=processor, context=context
+    )
