@@ -250,6 +250,16 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json(200, stack.queue_depths())
             elif path == "/_local/stats":
                 self._json(200, stack.stats())
+            elif path == "/_local/fcm" and method == "GET":
+                self._json(200, stack.fcm.snapshot())
+            elif path == "/_local/fcm/faults" and method == "POST":
+                codes = payload.get("errors", [])
+                if not isinstance(codes, list) or not isinstance(payload.get("token"), str):
+                    raise ValueError('give {"token": "...", "errors": ["UNREGISTERED", ...]}')
+                stack.fcm.inject(
+                    payload["token"], [str(c) for c in codes], payload.get("latency_ms")
+                )
+                self._json(200, stack.fcm.snapshot()["faults"])
             else:
                 self._json(404, {"message": f"no local endpoint {method} {path}"})
         except (ValueError, OverflowError) as error:

@@ -24,6 +24,7 @@ from nudge_local.auth import (
     public_key_pem,
     write_secret,
 )
+from nudge_local.fcm_emulator import PROJECT_ID, FcmEmulator, service_account
 from nudge_local.gateway import start_gateway
 from nudge_local.resources import REGION, Resolver, create_resources, template_parameters
 from nudge_local.sqs_events import SqsPoller
@@ -115,8 +116,19 @@ class LocalStack:
             if key in os.environ
         }
         base_env["POWERTOOLS_TRACE_DISABLED"] = "true"  # no X-Ray daemon locally
+        self.fcm = FcmEmulator(self.host, 0, self.state_dir)
+        self.fcm.start()
+        fcm_env = {  # for functions that talk to FCM: the emulator, trusted through its CA
+            "NUDGE_FCM_PROJECT_ID": PROJECT_ID,
+            "NUDGE_FCM_ENDPOINT": self.fcm.url,
+            "NUDGE_FCM_CREDENTIALS_JSON": service_account(f"{self.fcm.url}/token"),
+            "REQUESTS_CA_BUNDLE": str(self.fcm.ca_path),
+            "SSL_CERT_FILE": str(self.fcm.ca_path),
+        }
         for name, spec in self.spec.functions.items():
             env = {k: str(v) for k, v in self.resolver.resolve(spec.environment).items()}
+            if "NUDGE_FCM_PROJECT_ID" in env:
+                env.update(fcm_env)
             self.functions[name] = WorkerFunction(spec, {**base_env, **env}, self.clock._offset)
         starters = [threading.Thread(target=f.start) for f in self.functions.values()]
         for starter in starters:
@@ -195,6 +207,7 @@ class LocalStack:
                 for n, p in self.resolver.physical.items()
                 if ":dynamodb:" in p.get("Arn", "")
             },
+            "fcm_url": self.fcm.url,
             "started_at": datetime.now(UTC).isoformat(),
         }
         write_secret(self.state_dir / "local.json", json.dumps(state, indent=2).encode())
@@ -204,6 +217,7 @@ class LocalStack:
         self._stop.set()
         for function in self.functions.values():
             function.stop()
+        self.fcm.stop()
         self.moto.terminate()
         self.gateway.shutdown()
         self.gateway.server_close()

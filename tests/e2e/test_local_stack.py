@@ -281,3 +281,44 @@ def test_devices_and_preferences_over_http(client: LocalClient) -> None:
         ("marketing", True, "app")
     ]
     assert client.request("DELETE", "/v1/devices/pixel-8", user=eve).status_code == 204
+
+
+def test_a_message_reaches_each_device_once_through_fcm(client: LocalClient) -> None:
+    finn = user()
+    tokens = {"phone": f"tok-{uuid.uuid4().hex}", "old-tablet": f"tok-{uuid.uuid4().hex}"}
+    for device_id, token in tokens.items():
+        body = {
+            "token": token,
+            "platform": "android",
+            "locale": "nl-NL",
+            "timezone": "Europe/Amsterdam",
+        }
+        assert client.request("PUT", f"/v1/devices/{device_id}", user=finn, json_body=body).ok
+    # the tablet was uninstalled: FCM says so
+    faults = {"token": tokens["old-tablet"], "errors": ["UNREGISTERED"]}
+    assert client.session.post(f"{client.api_url}/_local/fcm/faults", json=faults, timeout=10).ok
+    message = {
+        "template": {
+            "id": "order-shipped",
+            "category": "transactional",
+            "text": {
+                "en": {"title": "Order {{ id }} shipped", "body": "On its way"},
+                "nl": {"title": "Bestelling {{ id }} verstuurd", "body": "Onderweg"},
+            },
+        },
+        "data": {"id": "A-17"},
+        "dedupe_key": f"order-A-17-{finn}",
+    }
+    for _ in range(2):  # the shop's backend retried: same dedupe key
+        response = client.request(
+            "POST", f"/admin/v1/users/{finn}/messages", admin=True, json_body=message
+        )
+        assert response.status_code == 202, response.text
+    client.drain()
+    received = client.session.get(f"{client.api_url}/_local/fcm", timeout=10).json()["messages"]
+    mine = [m for m in received if m["token"] in tokens.values()]
+    assert [(m["token"], m["notification"]["title"]) for m in mine] == [
+        (tokens["phone"], "Bestelling A-17 verstuurd")
+    ]
+    devices = client.request("GET", "/v1/me/devices", user=finn).json()["devices"]
+    assert [d["device_id"] for d in devices] == ["phone"]  # the dead token was removed
