@@ -53,6 +53,7 @@ class Tally:
     devices: int = 0
     marketing_opt_ins: int = 0
     marketing_opt_outs: int = 0
+    messages_queued: int = 0
     requests: int = 0
     accepted: int = 0
     rejected: int = 0
@@ -150,6 +151,36 @@ def onboard(client: LocalClient, user: User, rng: random.Random, tally: Tally) -
             user.opted_in = True
 
 
+PASS_RENEWAL = {
+    "template": {
+        "id": "pass-renewal",
+        "category": "transactional",
+        "text": {
+            "en": {
+                "title": "Your monthly pass renews tomorrow",
+                "body": "€{{ price }}, no action needed.",
+            },
+            "nl": {
+                "title": "Je maandabonnement wordt morgen verlengd",
+                "body": "€{{ price }}, je hoeft niets te doen.",
+            },
+        },
+        "android": {"channel_id": "account"},
+    },
+    "data": {"price": "89.50"},
+}
+
+
+def send_renewal(client: LocalClient, user: User, tally: Tally) -> None:
+    """The ticketing backend's transactional message: through the admin API and push_sender."""
+    body = {**PASS_RENEWAL, "dedupe_key": f"renewal-2026-03-{user.user_id}"}
+    for _ in range(2):  # the backend retries; the dedupe key keeps it to one push
+        response = client.request(
+            "POST", f"/admin/v1/users/{user.user_id}/messages", admin=True, json_body=body
+        )
+        tally.messages_queued += response.status_code == 202
+
+
 def opt_out(client: LocalClient, user: User, tally: Tally) -> None:
     update = {"categories": {"marketing": False}}
     if client.request("PUT", "/v1/me/preferences", user=user.user_id, json_body=update).ok:
@@ -198,6 +229,12 @@ def play(client: LocalClient) -> tuple[list[dict[str, Any]], Tally, list[User], 
                         jobs.append(
                             pool.submit(post, client, user, events, tally, rng.random() < 0.1)
                         )
+                if day == 10 and hour == SLOTS[0]:
+                    jobs += [
+                        pool.submit(send_renewal, client, u, tally)
+                        for u in users
+                        if u.persona == "commuter"
+                    ]
                 if day == 15 and hour == SLOTS[-1]:  # a heavy-handed week: some opt out
                     jobs += [
                         pool.submit(opt_out, client, u, tally)
@@ -271,6 +308,7 @@ def report(
     seconds: float,
     stats: dict[str, Any],
     queues: dict[str, Any],
+    pushes: int,
 ) -> None:
     print(f"\nLifecycle after {DAYS} virtual days ({final['users']} users)")
     print(f"  {'stage':<12}{'users':>7}{'share':>8}")
@@ -284,6 +322,9 @@ def report(
     print(f"  devices registered     {tally.devices}")
     print(f"  marketing opt-ins      {tally.marketing_opt_ins} (consent mode: opt-in)")
     print(f"  marketing opt-outs     {tally.marketing_opt_outs} (each one in the audit trail)")
+    print("\nPushes")
+    print(f"  messages queued        {tally.messages_queued} (each sent twice by its backend)")
+    print(f"  delivered to FCM       {pushes} (emulator inbox: once per device)")
     print("\nTraffic")
     print(f"  users by persona       {dict(personas)}")
     print(f"  HTTP requests          {tally.requests}")
@@ -307,7 +348,9 @@ def main() -> int:
         print(f"  API at {client.api_url}; playing {DAYS} days from {START:%Y-%m-%d}")
         snapshots, tally, users, final = play(client)
         stats = client.session.get(f"{client.api_url}/_local/stats", timeout=10).json()
-        report(final, tally, users, time.monotonic() - started, stats, client.queues())
+        inbox = client.session.get(f"{client.api_url}/_fcm/inbox", timeout=10).json()
+        seconds = time.monotonic() - started
+        report(final, tally, users, seconds, stats, client.queues(), len(inbox["messages"]))
         paths = charts(snapshots, final)
         print("\nCharts")
         for path in paths:

@@ -151,6 +151,11 @@ class _Handler(BaseHTTPRequestHandler):
         if parts.path.startswith("/_local/"):
             self._local(method, parts.path, body)
             return
+        if parts.path == "/_fcm/inbox" and method == "GET":  # what the emulator delivered
+            token = dict(parse_qsl(parts.query)).get("token")
+            messages = stack.fcm.snapshot()["messages"]
+            self._json(200, {"messages": [m for m in messages if token in (None, m.get("token"))]})
+            return
         route, params = stack.match_route(method, parts.path)
         if route is None:
             self._json(404, {"message": "Not Found"})

@@ -14,6 +14,7 @@ from nudge.clock import Clock, SystemClock
 from nudge.settings import get_settings
 
 if TYPE_CHECKING:
+    from nudge.adapters.delivery_log import DynamoDeliveryLog
     from nudge.adapters.devices import DynamoDeviceStore
     from nudge.adapters.sqs import SqsPushQueue
     from nudge.services.devices import DevicesService
@@ -136,3 +137,10 @@ def _secret(secret_id: str) -> str:
     from nudge.adapters.aws import client
 
     return str(client("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"])
+
+
+@lru_cache(maxsize=1)
+def delivery_log() -> DynamoDeliveryLog:
+    from nudge.adapters.delivery_log import DynamoDeliveryLog
+
+    return DynamoDeliveryLog(get_settings().delivery_table)

@@ -67,6 +67,19 @@ class DynamoDeliveryLog(DynamoTable):
         self.ddb.put_item(TableName=self.table, Item=item)
         self.meter.add(write_units(item))
 
+    def for_job(self, job_id: str) -> list[Delivery]:
+        response = self.ddb.query(
+            TableName=self.table,
+            IndexName="job-index",
+            KeyConditionExpression="job_id = :j",
+            ExpressionAttributeValues={":j": {"S": job_id}},
+        )
+        return [
+            Delivery.model_validate_json(item["body"]["S"])
+            for item in response.get("Items", [])
+            if "body" in item
+        ]
+
     def for_user(self, user_id: str) -> list[Delivery]:
         response = self.ddb.query(
             TableName=self.table,

@@ -95,3 +95,19 @@ def send_message(user_id: UserId, request: Annotated[MessageRequest, Body()]) ->
         content_type=content_types.APPLICATION_JSON,
         body={"job_id": job.job_id, "dedupe_key": job.dedupe_key},
     )
+
+
+@router.get(
+    "/admin/v1/messages/<job_id>",
+    summary="What happened to a queued message, device by device",
+    tags=["messages"],
+)
+def message_outcome(
+    job_id: Annotated[str, Path(min_length=1, max_length=128)],
+) -> dict[str, Any]:
+    deliveries = runtime.delivery_log().for_job(job_id)
+    return {
+        "job_id": job_id,
+        "deliveries": [d.model_dump(mode="json") for d in deliveries],
+        "status": "unknown or pending" if not deliveries else "processed",
+    }
