@@ -61,10 +61,14 @@ def _stores() -> tuple:
 
 @lru_cache(maxsize=1)
 def processing_service() -> EventProcessingService:
+    from nudge.adapters.delivery_log import DynamoDeliveryLog
     from nudge.services.processing import EventProcessingService
 
     profiles, history = _stores()
-    return EventProcessingService(profiles, history, get_settings().engagement, CLOCK)
+    settings = get_settings()
+    return EventProcessingService(
+        profiles, history, settings.engagement, CLOCK, DynamoDeliveryLog(settings.delivery_table)
+    )
 
 
 @lru_cache(maxsize=1)

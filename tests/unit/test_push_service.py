@@ -156,3 +156,35 @@ def test_a_template_missing_data_fails_without_sending(parts) -> None:  # type: 
     result = service.process(job(data={}))
     assert result.done and fcm.sent == []
     assert result.deliveries[0].reason.startswith("template: title: missing data")  # type: ignore[union-attr]
+
+
+def test_opens_are_attributed_to_the_send_whatever_the_order(parts) -> None:  # type: ignore[no-untyped-def]
+    from nudge.adapters.memory import InMemoryHistoryStore, InMemoryProfileStore
+    from nudge.models.events import QueuedBatch
+    from nudge.services.processing import EventProcessingService
+
+    from tests.conftest import make_event
+
+    service, _, _, clock = parts
+    service.process(job())
+    processor = EventProcessingService(
+        InMemoryProfileStore(), InMemoryHistoryStore(), EngagementConfig(), clock, service.log
+    )
+    later = make_event("push_opened", NOON + timedelta(minutes=9), message_id="job-1")
+    earlier = make_event("push_opened", NOON + timedelta(minutes=2), message_id="job-1")
+    dismissed = make_event("push_dismissed", NOON + timedelta(minutes=1), message_id="job-1")
+    for events in ([later], [earlier, dismissed], [later]):  # reordered and duplicated
+        body = QueuedBatch(user_id="ann", received_at=NOON, events=events).model_dump_json()
+        assert processor.process([("m", body)]).failures == {}
+    opened = {d.opened_at for d in service.log.for_user("ann")}
+    assert opened == {int((NOON + timedelta(minutes=2)).timestamp())}
+    assert {d.dismissed_at for d in service.log.for_user("ann")} == {
+        int((NOON + timedelta(minutes=1)).timestamp())
+    }
+    stranger = QueuedBatch(
+        user_id="bob",
+        received_at=NOON,
+        events=[make_event("push_opened", NOON, message_id="job-1")],
+    )
+    processor.process([("m2", stranger.model_dump_json())])  # someone else's message id
+    assert {d.opened_at for d in service.log.for_user("ann")} == opened

@@ -80,17 +80,51 @@ class DynamoDeliveryLog(DynamoTable):
             if "body" in item
         ]
 
+    def mark(self, user_id: str, job_id: str, field: str, at: int) -> int:
+        marked = 0
+        for item in self._job_items(job_id):
+            if item["user_id"]["S"] != user_id or "body" not in item:
+                continue
+            try:  # keeps the earliest: order-independent, and a duplicate changes nothing
+                self.ddb.update_item(
+                    TableName=self.table,
+                    Key={"user_id": item["user_id"], "sk": item["sk"]},
+                    UpdateExpression="SET #f = :t",
+                    ConditionExpression=(
+                        "attribute_exists(sk) AND (attribute_not_exists(#f) OR #f > :t)"
+                    ),
+                    ExpressionAttributeNames={"#f": field},
+                    ExpressionAttributeValues={":t": {"N": str(at)}},
+                )
+                self.meter.add(1)
+            except Exception as error:
+                if not condition_failed(error):
+                    raise
+            marked += 1
+        return marked
+
+    def _job_items(self, job_id: str) -> list[dict[str, Any]]:
+        response = self.ddb.query(
+            TableName=self.table,
+            IndexName="job-index",
+            KeyConditionExpression="job_id = :j",
+            ExpressionAttributeValues={":j": {"S": job_id}},
+        )
+        return list(response.get("Items", []))
+
     def for_user(self, user_id: str) -> list[Delivery]:
         response = self.ddb.query(
             TableName=self.table,
             KeyConditionExpression="user_id = :u",
             ExpressionAttributeValues={":u": {"S": user_id}},
         )
-        return [
-            Delivery.model_validate_json(item["body"]["S"])
-            for item in response.get("Items", [])
-            if "body" in item
-        ]
+        return [_delivery(item) for item in response.get("Items", []) if "body" in item]
+
+
+def _delivery(item: dict[str, Any]) -> Delivery:
+    delivery = Delivery.model_validate_json(item["body"]["S"])
+    marks = {f: int(item[f]["N"]) for f in ("opened_at", "dismissed_at") if f in item}
+    return delivery.model_copy(update=marks) if marks else delivery
 
 
 class InMemoryDeliveryLog:
@@ -125,6 +159,19 @@ class InMemoryDeliveryLog:
                 "delivery": delivery,
                 "claimed_at": delivery.at,
             }
+
+    def mark(self, user_id: str, job_id: str, field: str, at: int) -> int:
+        marked = 0
+        with self._lock:
+            for (user, _), row in self.rows.items():
+                delivery = row.get("delivery")
+                if user != user_id or delivery is None or delivery.job_id != job_id:
+                    continue
+                current = getattr(delivery, field)
+                if current is None or current > at:
+                    row["delivery"] = delivery.model_copy(update={field: at})
+                marked += 1
+        return marked
 
     def for_user(self, user_id: str) -> list[Delivery]:
         with self._lock:

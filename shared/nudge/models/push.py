@@ -44,3 +44,5 @@ class Delivery(BaseModel):
     reason: str | None = None  # consent, quiet_hours, expired, no_device, UNREGISTERED, ...
     at: int
     fcm_message_id: str | None = None
+    opened_at: int | None = None
+    dismissed_at: int | None = None

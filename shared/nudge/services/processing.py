@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from nudge.adapters.ports import HistoryStore, ProfileStore
+from nudge.adapters.ports import DeliveryLog, HistoryStore, ProfileStore
 from nudge.clock import Clock, to_epoch
-from nudge.domain.aggregates import DAY, RECENT_MAX, apply_events
+from nudge.domain.aggregates import DAY, RECENT_MAX, apply_events, epoch_of
 from nudge.domain.config import EngagementConfig
 from nudge.domain.ingest import describe_validation_error
 from nudge.domain.lifecycle import evaluate
@@ -28,6 +28,8 @@ from nudge.models.events import IncomingEvent, QueuedBatch
 from nudge.models.profile import Profile, Transition
 from nudge.models.stats import StageChange
 from nudge.services.retry import MAX_WRITE_ATTEMPTS, pause_before_retry
+
+PUSH_ENGAGEMENT = {"push_opened": "opened_at", "push_dismissed": "dismissed_at"}
 
 
 class PoisonMessage(ValueError):
@@ -52,6 +54,7 @@ class EventProcessingService:
     history: HistoryStore
     config: EngagementConfig
     clock: Clock
+    deliveries: DeliveryLog | None = None  # links push_opened / push_dismissed to sends
 
     def process(self, messages: list[tuple[str, str]]) -> BatchOutcome:
         outcome = BatchOutcome()
@@ -151,6 +154,17 @@ class EventProcessingService:
             outcome.transitions.append((user_id, transition))
         if kept or transition is not None:
             self._honour_concurrent_erasure(user_id, fresh)
+        if self.deliveries is not None:
+            self._attribute_push_engagement(user_id, kept)
+
+    def _attribute_push_engagement(self, user_id: str, events: list[IncomingEvent]) -> None:
+        """The app reports opens and dismissals as events naming the message (job) id."""
+        assert self.deliveries is not None
+        for event in events:
+            field = PUSH_ENGAGEMENT.get(event.name)
+            message_id = event.properties.get("message_id")
+            if field and isinstance(message_id, str) and message_id:
+                self.deliveries.mark(user_id, message_id[:128], field, epoch_of(event))
 
     def _honour_concurrent_erasure(
         self, user_id: str, fresh: dict[str, tuple[IncomingEvent, int]]
