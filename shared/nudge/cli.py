@@ -3,6 +3,9 @@
     nudge local up|down|status|token|clock|drain   the embedded local stack (dev install)
     nudge report lifecycle [--days 30]             users per stage and recent transitions
     nudge user export|erase USER_ID                a user's data (admin API, SigV4-signed)
+    nudge template validate|put FILE.yaml          message templates
+    nudge send --user U --template ID --data k=v   one message, once per dedupe key
+    nudge message JOB_ID                           what happened to it, device by device
 
 Admin commands call the admin API with SigV4: against AWS with your usual AWS credentials
 (`--api-url` or NUDGE_API_URL), or against the local stack with its local admin credential.
@@ -51,16 +54,20 @@ def _admin_target(args: argparse.Namespace) -> tuple[str, Any, str]:
     return state["api_url"], Credentials(admin["access_key"], admin["secret_key"]), state["region"]
 
 
-def _admin_call(args: argparse.Namespace, method: str, path: str) -> Any:
+def _admin_call(args: argparse.Namespace, method: str, path: str, body: Any = None) -> Any:
     from botocore.auth import SigV4Auth
     from botocore.awsrequest import AWSRequest
 
     api_url, credentials, region = _admin_target(args)
     url = f"{api_url}{path}"
-    request = AWSRequest(method=method, url=url, data=b"", headers={"host": url.split("/")[2]})
+    data = json.dumps(body).encode() if body is not None else b""
+    headers = {"host": url.split("/")[2]}
+    if body is not None:
+        headers["content-type"] = "application/json"
+    request = AWSRequest(method=method, url=url, data=data, headers=headers)
     SigV4Auth(credentials, "execute-api", region).add_auth(request)
     http_request = urllib.request.Request(  # noqa: S310 - the API URL the operator chose
-        url, method=method, headers=dict(request.headers.items())
+        url, data=data or None, method=method, headers=dict(request.headers.items())
     )
     try:
         with urllib.request.urlopen(http_request, timeout=60) as response:  # noqa: S310
@@ -80,6 +87,58 @@ def _print_lifecycle(report: dict[str, Any]) -> None:
         print(f"  {move:<28} {count:>6}")
 
 
+def _load_template(path: str) -> dict[str, Any]:
+    """Parse and validate a template file; errors name the file and the field."""
+    import yaml
+    from pydantic import ValidationError
+
+    from nudge.domain.ingest import describe_validation_error
+    from nudge.domain.templates import MessageTemplate
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            raw = yaml.safe_load(handle)
+        return MessageTemplate.model_validate(raw).model_dump(mode="json")
+    except OSError as error:
+        raise SystemExit(f"{path}: {error.strerror}") from error
+    except yaml.YAMLError as error:
+        raise SystemExit(f"{path}: not valid YAML: {error}") from error
+    except ValidationError as error:
+        raise SystemExit(f"{path}: {describe_validation_error(error)}") from error
+
+
+def _send(args: argparse.Namespace) -> int:
+    import hashlib
+    from urllib.parse import quote
+
+    from nudge.clock import parse_duration
+
+    data: dict[str, str] = {}
+    for pair in args.data:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--data {pair!r}: use KEY=VALUE")
+        data[key] = value
+    fingerprint = json.dumps([args.user, args.template, data], sort_keys=True).encode()
+    dedupe_key = args.dedupe_key or "cli-" + hashlib.sha256(fingerprint).hexdigest()[:24]
+    try:
+        ttl = int(parse_duration(args.ttl).total_seconds())
+    except ValueError as error:
+        raise SystemExit(f"--ttl: {error}") from error
+    body = {
+        "template_id": args.template,
+        "data": data,
+        "dedupe_key": dedupe_key,
+        "ttl_seconds": ttl,
+    }
+    queued = _admin_call(
+        args, "POST", f"/admin/v1/users/{quote(args.user, safe='')}/messages", body
+    )
+    print(f"queued message {queued['job_id']} (dedupe key {queued['dedupe_key']})")
+    print(f"outcome: nudge message {queued['job_id']}  (or GET /admin/v1/messages/<job_id>)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="nudge", description=__doc__.split("\n\n")[0])
     parser.add_argument("--api-url", help="admin API base URL (default: the local stack)")
@@ -93,6 +152,18 @@ def main(argv: list[str] | None = None) -> int:
     user = sub.add_parser("user", help="a user's data").add_subparsers(dest="action", required=True)
     for action in ("export", "erase"):
         user.add_parser(action).add_argument("user_id")
+    template = sub.add_parser("template", help="message templates").add_subparsers(
+        dest="template_action", required=True
+    )
+    for action in ("validate", "put"):
+        template.add_parser(action, help=f"{action} a template YAML file").add_argument("file")
+    send = sub.add_parser("send", help="send a message to one user (once per dedupe key)")
+    send.add_argument("--user", required=True)
+    send.add_argument("--template", required=True, help="a saved template id")
+    send.add_argument("--data", action="append", default=[], metavar="KEY=VALUE")
+    send.add_argument("--dedupe-key", help="default: the same user, template and data send once")
+    send.add_argument("--ttl", default="1d", help="drop it if not delivered within, e.g. 15m")
+    sub.add_parser("message", help="a queued message's outcomes").add_argument("job_id")
 
     args = parser.parse_args(argv)
     if args.command == "local":
@@ -108,6 +179,20 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from urllib.parse import quote
 
+    if args.command == "template":
+        loaded = _load_template(args.file)
+        if args.template_action == "validate":
+            print(f"{args.file}: template {loaded['id']!r} is valid")
+            return 0
+        saved = _admin_call(args, "PUT", f"/admin/v1/templates/{quote(loaded['id'])}", loaded)
+        print(f"saved template {saved['id']!r}")
+        return 0
+    if args.command == "send":
+        return _send(args)
+    if args.command == "message":
+        outcome = _admin_call(args, "GET", f"/admin/v1/messages/{quote(args.job_id, safe='')}")
+        print(json.dumps(outcome, indent=2))
+        return 0
     method = "GET" if args.action == "export" else "DELETE"
     print(
         json.dumps(

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from nudge.adapters.delivery_log import DynamoDeliveryLog
     from nudge.adapters.devices import DynamoDeviceStore
     from nudge.adapters.sqs import SqsPushQueue
+    from nudge.adapters.templates_store import DynamoTemplateStore
     from nudge.services.devices import DevicesService
     from nudge.services.ingest import IngestService
     from nudge.services.privacy import PrivacyService
@@ -148,3 +149,10 @@ def delivery_log() -> DynamoDeliveryLog:
     from nudge.adapters.delivery_log import DynamoDeliveryLog
 
     return DynamoDeliveryLog(get_settings().delivery_table)
+
+
+@lru_cache(maxsize=1)
+def template_store() -> DynamoTemplateStore:
+    from nudge.adapters.templates_store import DynamoTemplateStore
+
+    return DynamoTemplateStore(get_settings().templates_table)

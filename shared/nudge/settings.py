@@ -17,6 +17,7 @@ class Settings(BaseSettings):
     history_table: str = "nudge-history"
     devices_table: str = "nudge-devices"
     delivery_table: str = "nudge-deliveries"
+    templates_table: str = "nudge-templates"
     pushes_queue_url: str = ""
     fcm_project_id: str = ""
     fcm_credentials_secret: str = ""  # Secrets Manager id of the service-account JSON

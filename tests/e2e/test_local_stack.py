@@ -322,3 +322,68 @@ def test_a_message_reaches_each_device_once_through_fcm(client: LocalClient) -> 
     ]
     devices = client.request("GET", "/v1/me/devices", user=finn).json()["devices"]
     assert [d["device_id"] for d in devices] == ["phone"]  # the dead token was removed
+
+
+def test_cli_sends_a_transactional_message_once_and_sees_it_opened(
+    client: LocalClient, stack_dir: Path
+) -> None:
+    from nudge_local.template import PROJECT_ROOT
+
+    def nudge(*args: str) -> str:
+        result = subprocess.run(
+            [NUDGE, "--state-dir", str(stack_dir), *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    gus = user()
+    token = f"tok-{uuid.uuid4().hex}"
+    body = {"token": token, "platform": "ios", "locale": "en-US", "timezone": "America/Chicago"}
+    assert client.request("PUT", "/v1/devices/iphone", user=gus, json_body=body).ok
+    template = PROJECT_ROOT / "events" / "templates" / "order_shipped.yaml"
+    assert "is valid" in nudge("template", "validate", str(template))
+    assert "saved template 'order_shipped'" in nudge("template", "put", str(template))
+    args = (
+        "send",
+        "--user",
+        gus,
+        "--template",
+        "order_shipped",
+        "--data",
+        "order_id=B-2",
+        "--data",
+        "eta=Friday",
+    )
+    first, again = nudge(*args), nudge(*args)  # an operator ran it twice
+    job_id = first.split()[2]
+    assert job_id in first and "dedupe key" in again
+    client.drain()
+    inbox = client.session.get(
+        f"{client.api_url}/_fcm/inbox", params={"token": token}, timeout=10
+    ).json()["messages"]
+    assert [m["notification"]["title"] for m in inbox] == ["Your order B-2 is on its way"]
+    assert inbox[0]["apns"]["payload"]["aps"]["thread-id"] == "orders"
+    opened = event("push_opened", now(client), message_id=inbox[0]["data"]["job_id"])
+    assert client.post_events(gus, [opened]).status_code == 202
+    client.drain()
+    outcome = json.loads(nudge("message", inbox[0]["data"]["job_id"]))
+    assert outcome["deliveries"][0]["outcome"] == "sent"
+    assert outcome["deliveries"][0]["opened_at"] is not None
+
+
+def test_cli_refuses_a_broken_template_naming_the_field(tmp_path: Path, stack_dir: Path) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("id: x\ncategory: spam\ntext: {en: {title: '{{ oops', body: b}}\n")
+    result = subprocess.run(
+        [NUDGE, "--state-dir", str(stack_dir), "template", "validate", str(broken)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "broken.yaml" in result.stderr and "category" in result.stderr

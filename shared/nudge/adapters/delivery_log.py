@@ -74,11 +74,7 @@ class DynamoDeliveryLog(DynamoTable):
             KeyConditionExpression="job_id = :j",
             ExpressionAttributeValues={":j": {"S": job_id}},
         )
-        return [
-            Delivery.model_validate_json(item["body"]["S"])
-            for item in response.get("Items", [])
-            if "body" in item
-        ]
+        return [_delivery(item) for item in response.get("Items", []) if "body" in item]
 
     def mark(self, user_id: str, job_id: str, field: str, at: int) -> int:
         marked = 0

@@ -8,11 +8,11 @@ from urllib.parse import unquote
 
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.event_handler import Response, content_types
-from aws_lambda_powertools.event_handler.exceptions import BadRequestError
+from aws_lambda_powertools.event_handler.exceptions import BadRequestError, NotFoundError
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.metrics import MetricUnit
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from nudge import runtime
 from nudge.domain.templates import MessageTemplate
@@ -68,11 +68,31 @@ class MessageRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    template: MessageTemplate
+    template: MessageTemplate | None = Field(default=None, description="Inline template, or:")
+    template_id: str | None = Field(default=None, description="A template saved before")
     data: dict[str, Any] = Field(default_factory=dict)
     dedupe_key: str = Field(min_length=1, max_length=200)
     ttl_seconds: int = Field(default=86_400, ge=60, le=28 * 86_400)
     priority: Literal["normal", "high"] = "normal"
+
+    @model_validator(mode="after")
+    def _one_template(self) -> MessageRequest:
+        if (self.template is None) == (self.template_id is None):
+            raise ValueError("give exactly one of template or template_id")
+        return self
+
+
+@router.put(
+    "/admin/v1/templates/<template_id>", summary="Save a message template", tags=["messages"]
+)
+def put_template(
+    template_id: Annotated[str, Path(min_length=1, max_length=64)],
+    template: Annotated[MessageTemplate, Body()],
+) -> dict[str, Any]:
+    if template.id != template_id:
+        raise BadRequestError(f"id: {template.id!r} does not match the path {template_id!r}")
+    runtime.template_store().put(template, int(runtime.CLOCK.now().timestamp()))
+    return template.model_dump(mode="json")
 
 
 @router.post(
@@ -81,12 +101,18 @@ class MessageRequest(BaseModel):
     tags=["messages"],
 )
 def send_message(user_id: UserId, request: Annotated[MessageRequest, Body()]) -> Response[Any]:
+    template = request.template
+    if template is None:
+        template = runtime.template_store().get(str(request.template_id))
+        if template is None:
+            raise NotFoundError(f"template_id: no template {request.template_id!r}")
     job = PushJob(
         job_id=uuid.uuid4().hex,
         user_id=_user(user_id),
         created_at=runtime.CLOCK.now(),
         source="admin",
-        **request.model_dump(),
+        template=template,
+        **request.model_dump(exclude={"template", "template_id"}),
     )
     runtime.push_queue().enqueue(job.model_dump_json())
     metrics.add_metric("MessagesQueued", MetricUnit.Count, 1)

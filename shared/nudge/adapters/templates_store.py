@@ -1,0 +1,41 @@
+"""Message templates by id (admin API, `nudge template put`), in DynamoDB, and a fake."""
+
+from __future__ import annotations
+
+import threading
+
+from nudge.adapters.dynamo_codec import write_units
+from nudge.adapters.dynamo_table import DynamoTable
+from nudge.domain.templates import MessageTemplate
+
+
+class DynamoTemplateStore(DynamoTable):
+    def put(self, template: MessageTemplate, at: int) -> None:
+        item = {
+            "template_id": {"S": template.id},
+            "body": {"S": template.model_dump_json()},
+            "updated_at": {"N": str(at)},
+        }
+        self.ddb.put_item(TableName=self.table, Item=item)
+        self.meter.add(write_units(item))
+
+    def get(self, template_id: str) -> MessageTemplate | None:
+        response = self.ddb.get_item(
+            TableName=self.table, Key={"template_id": {"S": template_id}}, ConsistentRead=True
+        )
+        item = response.get("Item")
+        return MessageTemplate.model_validate_json(item["body"]["S"]) if item else None
+
+
+class InMemoryTemplateStore:
+    def __init__(self) -> None:
+        self.templates: dict[str, MessageTemplate] = {}
+        self._lock = threading.Lock()
+
+    def put(self, template: MessageTemplate, at: int) -> None:
+        with self._lock:
+            self.templates[template.id] = template
+
+    def get(self, template_id: str) -> MessageTemplate | None:
+        with self._lock:
+            return self.templates.get(template_id)
