@@ -20,6 +20,7 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 HANDLERS = sorted(p.parent.name for p in (ROOT / "functions").glob("*/app.py"))
@@ -114,6 +115,24 @@ def cold_imports() -> None:
     )
 
 
+def moto_tables() -> Any:
+    """Inside mock_aws: every table of template.yaml; returns a DynamoDB client."""
+    import boto3
+    from nudge_local.resources import Resolver, create_resources, template_parameters
+    from nudge_local.template import read_stack
+
+    spec = read_stack()
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    create_resources(
+        spec,
+        Resolver(template_parameters(spec, {"JwtIssuer": "i", "JwtAudience": "a"})),
+        ddb,
+        boto3.client("sqs", region_name="us-east-1"),
+        boto3.client("s3", region_name="us-east-1"),
+    )
+    return ddb
+
+
 def workload(users: int, days: int, seed: int = 7) -> list[tuple[str, str]]:
     """SQS messages as events_api packs them: one per app request (a session's events).
 
@@ -161,7 +180,6 @@ def workload(users: int, days: int, seed: int = 7) -> list[tuple[str, str]]:
 
 
 def write_units() -> None:
-    import boto3
     from moto import mock_aws
     from nudge.adapters.dynamo_codec import item_size
     from nudge.adapters.dynamodb import DynamoHistoryStore, DynamoProfileStore
@@ -170,23 +188,13 @@ def write_units() -> None:
     from nudge.domain.config import EngagementConfig
     from nudge.services.processing import EventProcessingService
     from nudge.services.scheduler import SchedulerService
-    from nudge_local.resources import Resolver, create_resources, template_parameters
-    from nudge_local.template import read_stack
 
     users, days = 200, 30
     messages = workload(users, days)
     unique = {e["event_id"] for _, b in messages for e in json.loads(b)["events"]}
     delivered = sum(len(json.loads(b)["events"]) for _, b in messages)
     with mock_aws():
-        spec = read_stack()
-        ddb = boto3.client("dynamodb", region_name="us-east-1")
-        create_resources(
-            spec,
-            Resolver(template_parameters(spec, {"JwtIssuer": "i", "JwtAudience": "a"})),
-            ddb,
-            boto3.client("sqs", region_name="us-east-1"),
-            boto3.client("s3", region_name="us-east-1"),
-        )
+        ddb = moto_tables()
         meter = WriteMeter()
         profiles = DynamoProfileStore("ProfilesTable", meter, ddb)
         history = DynamoHistoryStore("HistoryTable", meter, ddb)
@@ -279,7 +287,6 @@ def push_figures() -> None:
     """Write units per push (moto), and send_each throughput against the local emulator."""
     import tempfile as _tempfile
 
-    import boto3
     from moto import mock_aws
     from nudge.adapters.delivery_log import DynamoDeliveryLog, FakeFcm
     from nudge.adapters.devices import DynamoDeviceStore
@@ -291,8 +298,6 @@ def push_figures() -> None:
     from nudge.models.push import PushJob
     from nudge.services.push import PushService
     from nudge_local.fcm_emulator import PROJECT_ID, FcmEmulator, service_account
-    from nudge_local.resources import Resolver, create_resources, template_parameters
-    from nudge_local.template import read_stack
 
     now = datetime(2026, 3, 2, 12, tzinfo=UTC)
     template = {
@@ -312,15 +317,7 @@ def push_figures() -> None:
         for i in range(1000)
     ]
     with mock_aws():
-        spec = read_stack()
-        ddb = boto3.client("dynamodb", region_name="us-east-1")
-        create_resources(
-            spec,
-            Resolver(template_parameters(spec, {"JwtIssuer": "i", "JwtAudience": "a"})),
-            ddb,
-            boto3.client("sqs", region_name="us-east-1"),
-            boto3.client("s3", region_name="us-east-1"),
-        )
+        ddb = moto_tables()
         devices = DynamoDeviceStore("DevicesTable", WriteMeter(), ddb)
         for u in range(200):
             devices.put_device(

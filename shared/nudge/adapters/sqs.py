@@ -1,4 +1,4 @@
-"""Events queue publisher (SQS SendMessageBatch, 10 messages a call)."""
+"""SQS: the events queue publisher (10 messages a call) and the pushes queue."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from nudge.adapters.aws import client
 from nudge.models.events import QueuedBatch
 
 
-class SqsEventPublisher:
+class SqsQueue:
+    """A queue URL and a lazily created client."""
+
     def __init__(self, queue_url: str, sqs: Any = None) -> None:
         self.queue_url = queue_url
         self._sqs = sqs
@@ -20,6 +22,8 @@ class SqsEventPublisher:
             self._sqs = client("sqs")
         return self._sqs
 
+
+class SqsEventPublisher(SqsQueue):
     def publish(self, batches: Sequence[QueuedBatch]) -> list[int]:
         failed: list[int] = []
         for start in range(0, len(batches), 10):
@@ -32,20 +36,10 @@ class SqsEventPublisher:
         return failed
 
 
-class SqsPushQueue:
+class SqsPushQueue(SqsQueue):
     """The pushes queue: producers enqueue jobs; push_sender hides a record until it is due."""
 
     MAX_HIDE_S = 12 * 3600  # SQS's own limit for a visibility timeout
-
-    def __init__(self, queue_url: str, sqs: Any = None) -> None:
-        self.queue_url = queue_url
-        self._sqs = sqs
-
-    @property
-    def sqs(self) -> Any:
-        if self._sqs is None:
-            self._sqs = client("sqs")
-        return self._sqs
 
     def enqueue(self, body: str) -> None:
         self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=body)
