@@ -1,0 +1,128 @@
+"""Broadcast storage and queues (DynamoDB, SQS), and in-memory fakes for tests."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+from nudge.adapters.dynamo_table import DynamoTable, condition_failed
+from nudge.adapters.sqs import SqsQueue
+from nudge.models.broadcast import Broadcast, BroadcastStep
+
+
+class DynamoBroadcastStore(DynamoTable):
+    def _put(self, broadcast: Broadcast, condition: dict[str, Any]) -> bool:
+        item = {
+            "broadcast_id": {"S": broadcast.broadcast_id},
+            "step": {"N": str(broadcast.step)},
+            "body": {"S": broadcast.model_dump_json()},
+        }
+        try:
+            self.ddb.put_item(TableName=self.table, Item=item, **condition)
+        except Exception as error:
+            if condition_failed(error):
+                return False
+            raise
+        return True
+
+    def create(self, broadcast: Broadcast) -> None:
+        self._put(broadcast, {"ConditionExpression": "attribute_not_exists(broadcast_id)"})
+
+    def get(self, broadcast_id: str) -> Broadcast | None:
+        item = self.ddb.get_item(
+            TableName=self.table, Key={"broadcast_id": {"S": broadcast_id}}, ConsistentRead=True
+        ).get("Item")
+        return Broadcast.model_validate_json(item["body"]["S"]) if item else None
+
+    def advance(self, broadcast: Broadcast, from_step: int) -> bool:
+        return self._put(
+            broadcast,
+            {
+                "ConditionExpression": "#s = :from",
+                "ExpressionAttributeNames": {"#s": "step"},
+                "ExpressionAttributeValues": {":from": {"N": str(from_step)}},
+            },
+        )
+
+
+class SqsStepQueue(SqsQueue):
+    def schedule(self, step: BroadcastStep, delay_s: int) -> None:
+        self.sqs.send_message(
+            QueueUrl=self.queue_url, MessageBody=step.model_dump_json(), DelaySeconds=delay_s
+        )
+
+
+class SqsJobQueue(SqsQueue):
+    def enqueue_many(self, bodies: list[str]) -> None:
+        for start in range(0, len(bodies), 10):
+            entries = [
+                {"Id": str(i), "MessageBody": body}
+                for i, body in enumerate(bodies[start : start + 10])
+            ]
+            failed = self.sqs.send_message_batch(QueueUrl=self.queue_url, Entries=entries).get(
+                "Failed", []
+            )
+            if failed:  # the step is retried; job ids and dedupe keys make that harmless
+                raise RuntimeError(f"{len(failed)} pushes could not be queued")
+
+
+class DynamoAudience(DynamoTable):
+    """Everyone with a registered device: the devices table, page by page (a batch job)."""
+
+    def users_with_devices(self, cursor: str | None, limit: int) -> tuple[list[str], str | None]:
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "ProjectionExpression": "user_id, sk",
+            "Limit": limit,
+        }
+        if cursor:
+            kwargs["ExclusiveStartKey"] = json.loads(cursor)
+        response = self.ddb.scan(**kwargs)
+        users = sorted(
+            {
+                item["user_id"]["S"]
+                for item in response.get("Items", [])
+                if item["sk"]["S"].startswith("d#")
+            }
+        )
+        last = response.get("LastEvaluatedKey")
+        return users, json.dumps(last, sort_keys=True) if last else None
+
+
+class InMemoryBroadcasts:
+    """Store, step queue, job queue and audience in one fake."""
+
+    def __init__(self, users: list[str] | None = None) -> None:
+        self.broadcasts: dict[str, Broadcast] = {}
+        self.scheduled: list[tuple[BroadcastStep, int]] = []
+        self.jobs: list[str] = []
+        self.users = users or []
+        self._lock = threading.Lock()
+
+    def create(self, broadcast: Broadcast) -> None:
+        with self._lock:
+            self.broadcasts.setdefault(broadcast.broadcast_id, broadcast)
+
+    def get(self, broadcast_id: str) -> Broadcast | None:
+        with self._lock:
+            return self.broadcasts.get(broadcast_id)
+
+    def advance(self, broadcast: Broadcast, from_step: int) -> bool:
+        with self._lock:
+            if self.broadcasts[broadcast.broadcast_id].step != from_step:
+                return False
+            self.broadcasts[broadcast.broadcast_id] = broadcast
+            return True
+
+    def schedule(self, step: BroadcastStep, delay_s: int) -> None:
+        self.scheduled.append((step, delay_s))
+
+    def enqueue_many(self, bodies: list[str]) -> None:
+        self.jobs.extend(bodies)
+
+    def users_with_devices(self, cursor: str | None, limit: int) -> tuple[list[str], str | None]:
+        start = int(cursor or 0)
+        chosen = self.users[start : start + limit]
+        end = start + len(chosen)
+        return chosen, str(end) if end < len(self.users) else None

@@ -1,0 +1,110 @@
+"""Broadcast fan-out: paced steps, progress, duplicate steps, cancellation."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from nudge.adapters.broadcasts import InMemoryBroadcasts
+from nudge.clock import ManualClock
+from nudge.models.broadcast import BroadcastRequest, BroadcastStep
+from nudge.services.broadcasts import BroadcastService, fan_out_plan, step_plan
+from pydantic import ValidationError
+
+TEMPLATE = {
+    "id": "lunch",
+    "category": "internal",
+    "text": {"en": {"title": "Lunch", "body": "Noon"}},
+}
+
+
+def service(users: list[str] | None = None) -> tuple[BroadcastService, InMemoryBroadcasts]:
+    fake = InMemoryBroadcasts(users)
+    from tests.conftest import START
+
+    return BroadcastService(fake, fake, fake, fake, ManualClock(START)), fake
+
+
+def request(**target: object) -> BroadcastRequest:
+    return BroadcastRequest.model_validate(
+        {"template": TEMPLATE, "target": target, "dedupe_key": "lunch-1", "rate_per_minute": 600}
+    )
+
+
+def run_all(svc: BroadcastService, fake: InMemoryBroadcasts) -> list[str]:
+    outcomes = []
+    while fake.scheduled:
+        step, _ = fake.scheduled.pop(0)
+        outcomes.append(svc.run_step(step))
+    return outcomes
+
+
+@pytest.mark.parametrize(
+    ("rate", "size", "delay"),
+    [(600_000, 1000, 1), (500_000, 1000, 1), (6_000, 1000, 10), (600, 600, 60), (60, 60, 60)],
+)
+def test_step_plan_keeps_within_the_rate(rate: int, size: int, delay: int) -> None:
+    assert step_plan(rate) == (size, delay)
+    assert size * 60 / delay <= rate
+
+
+def test_a_million_users_within_the_fcm_quota() -> None:
+    plan = fan_out_plan(1_000_000, 500_000)
+    assert plan["steps"] == 1000
+    assert plan["minutes"] <= 20  # never faster than 500k/min
+
+
+def test_explicit_users_in_paced_steps_with_progress() -> None:
+    svc, fake = service()
+    users = [f"u{i:04d}" for i in range(1500)]
+    broadcast = svc.create(request(user_ids=users))
+    assert run_all(svc, fake) == ["running", "running", "done"]
+    stored = fake.get(broadcast.broadcast_id)
+    assert stored is not None and stored.enqueued == 1500 and stored.status == "done"
+    jobs = [json.loads(j) for j in fake.jobs]
+    assert sorted(j["user_id"] for j in jobs) == users
+    assert {j["dedupe_key"] for j in jobs} == {"lunch-1"}
+
+
+def test_a_duplicated_step_is_skipped() -> None:
+    svc, fake = service()
+    svc.create(request(user_ids=["a", "b"]))
+    step, _ = fake.scheduled.pop(0)
+    assert svc.run_step(step) == "done"
+    assert svc.run_step(step) == "skipped"
+    assert len(fake.jobs) == 2
+
+
+def test_all_users_with_devices_and_cancel() -> None:
+    svc, fake = service([f"u{i}" for i in range(2500)])
+    broadcast = svc.create(request(all_users=True))
+    step, _ = fake.scheduled.pop(0)
+    svc.run_step(step)
+    cancelled = svc.cancel(broadcast.broadcast_id)
+    assert cancelled is not None and cancelled.status == "cancelled"
+    assert run_all(svc, fake) == ["skipped"]
+    assert len(fake.jobs) == 600
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"template": TEMPLATE, "target": {}, "dedupe_key": "x"},
+        {"template": TEMPLATE, "target": {"user_ids": ["a"], "all_users": True}, "dedupe_key": "x"},
+        {
+            "template": TEMPLATE,
+            "target": {"all_users": True},
+            "dedupe_key": "x",
+            "rate_per_minute": 700_000,
+        },
+        {"target": {"all_users": True}, "dedupe_key": "x"},
+    ],
+)
+def test_bad_requests_are_refused(body: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        BroadcastRequest.model_validate(body)
+
+
+def test_unknown_step_is_skipped() -> None:
+    svc, _ = service()
+    assert svc.run_step(BroadcastStep(broadcast_id="nope", step=0)) == "skipped"
