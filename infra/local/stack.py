@@ -253,11 +253,13 @@ class LocalStack:
                 AttributeNames=[
                     "ApproximateNumberOfMessages",
                     "ApproximateNumberOfMessagesNotVisible",
+                    "ApproximateNumberOfMessagesDelayed",
                 ],
             )["Attributes"]
             depths[name] = {
                 "visible": int(attributes["ApproximateNumberOfMessages"]),
                 "in_flight": int(attributes["ApproximateNumberOfMessagesNotVisible"]),
+                "delayed": int(attributes.get("ApproximateNumberOfMessagesDelayed", 0)),
             }
         return depths
 
@@ -271,7 +273,7 @@ class LocalStack:
         deadline = time.monotonic() + timeout_s
         while True:
             depths = self.queue_depths(consumed)
-            pending = sum(d["visible"] + d["in_flight"] for d in depths.values())
+            pending = sum(d["visible"] + d["in_flight"] + d["delayed"] for d in depths.values())
             if pending == 0 and not any(p.busy for p in self.pollers):
                 return {"drained": True, "queues": depths}
             if time.monotonic() >= deadline:

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from nudge.adapters.devices import DynamoDeviceStore
     from nudge.adapters.sqs import SqsPushQueue
     from nudge.adapters.templates_store import DynamoTemplateStore
+    from nudge.services.broadcasts import BroadcastService
     from nudge.services.devices import DevicesService
     from nudge.services.ingest import IngestService
     from nudge.services.privacy import PrivacyService
@@ -156,3 +157,24 @@ def template_store() -> DynamoTemplateStore:
     from nudge.adapters.templates_store import DynamoTemplateStore
 
     return DynamoTemplateStore(get_settings().templates_table)
+
+
+@lru_cache(maxsize=1)
+def broadcast_service() -> BroadcastService:
+    from nudge.adapters.broadcasts import (
+        DynamoAudience,
+        DynamoBroadcastStore,
+        SqsJobQueue,
+        SqsStepQueue,
+    )
+    from nudge.services.broadcasts import BroadcastService
+
+    settings = get_settings()
+    return BroadcastService(
+        DynamoBroadcastStore(settings.broadcasts_table),
+        SqsStepQueue(settings.broadcasts_queue_url),
+        SqsJobQueue(settings.pushes_queue_url),
+        DynamoAudience(settings.devices_table),
+        CLOCK,
+        template_store(),
+    )

@@ -18,6 +18,8 @@ class Settings(BaseSettings):
     devices_table: str = "nudge-devices"
     delivery_table: str = "nudge-deliveries"
     templates_table: str = "nudge-templates"
+    broadcasts_table: str = "nudge-broadcasts"
+    broadcasts_queue_url: str = ""
     pushes_queue_url: str = ""
     fcm_project_id: str = ""
     fcm_credentials_secret: str = ""  # Secrets Manager id of the service-account JSON

@@ -387,3 +387,41 @@ def test_cli_refuses_a_broken_template_naming_the_field(tmp_path: Path, stack_di
     )
     assert result.returncode != 0
     assert "broken.yaml" in result.stderr and "category" in result.stderr
+
+
+def test_a_broadcast_reaches_every_target_once_and_reports_progress(client: LocalClient) -> None:
+    people = [user() for _ in range(3)]
+    tokens = {}
+    for person in people:
+        tokens[person] = f"tok-{uuid.uuid4().hex}"
+        body = {"token": tokens[person], "platform": "android", "locale": "en-GB"}
+        assert client.request("PUT", "/v1/devices/main", user=person, json_body=body).ok
+    broadcast = {
+        "template": {
+            "id": "all-hands",
+            "category": "internal",
+            "text": {"en": {"title": "All-hands at {{ time }}", "body": "Main hall"}},
+        },
+        "data": {"time": "15:00"},
+        "target": {"user_ids": [*people, "nobody-with-a-device"]},
+        "dedupe_key": f"all-hands-{people[0]}",
+        "rate_per_minute": 600,
+    }
+    response = client.request("POST", "/admin/v1/broadcasts", admin=True, json_body=broadcast)
+    assert response.status_code == 202, response.text
+    created = response.json()
+    assert created["plan"]["jobs_per_step"] == 600
+    client.drain()
+    progress = client.request(
+        "GET", f"/admin/v1/broadcasts/{created['broadcast_id']}", admin=True
+    ).json()
+    assert (progress["status"], progress["enqueued"], progress["total"]) == ("done", 4, 4)
+    for person in people:
+        inbox = client.session.get(
+            f"{client.api_url}/_fcm/inbox", params={"token": tokens[person]}, timeout=10
+        ).json()
+        assert [m["notification"]["title"] for m in inbox["messages"]] == ["All-hands at 15:00"]
+    cancel = client.request("DELETE", f"/admin/v1/broadcasts/{created['broadcast_id']}", admin=True)
+    assert cancel.json()["status"] == "done"  # finished ones stay finished
+    missing = client.request("GET", "/admin/v1/broadcasts/nope", admin=True)
+    assert missing.status_code == 404

@@ -62,6 +62,9 @@ def _reset_caches() -> None:
         runtime.devices_service,
         runtime.push_service,
         runtime.push_queue,
+        runtime.broadcast_service,
+        runtime.template_store,
+        runtime.delivery_log,
     ):
         factory.cache_clear()
 

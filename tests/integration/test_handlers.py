@@ -23,6 +23,7 @@ FUNCTION_BY_DIR = {
     "scheduler": "SchedulerFunction",
     "admin_api": "AdminApiFunction",
     "push_sender": "PushSenderFunction",
+    "broadcaster": "BroadcasterFunction",
 }
 
 

@@ -59,10 +59,12 @@ def test_policies_are_least_privilege(name: str) -> None:
         assert statement["Resource"] != "*"
 
 
-def test_no_function_can_scan_a_table() -> None:
-    for props in of_type("AWS::Serverless::Function").values():
-        actions = {a for s in _statements(props) for a in s["Action"]}
-        assert "dynamodb:Scan" not in actions
+def test_only_the_broadcaster_can_scan_and_only_devices() -> None:
+    for name, props in of_type("AWS::Serverless::Function").items():
+        for statement in _statements(props):
+            if "dynamodb:Scan" in statement["Action"]:
+                assert name == "BroadcasterFunction"
+                assert statement["Resource"] == {"Fn::GetAtt": ["DevicesTable", "Arn"]}
 
 
 def test_queue_has_dlq_redrive_and_long_visibility() -> None:

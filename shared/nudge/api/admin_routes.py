@@ -16,8 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from nudge import runtime
 from nudge.domain.templates import MessageTemplate
+from nudge.models.broadcast import Broadcast, BroadcastRequest
 from nudge.models.keys import SYSTEM_PREFIX
 from nudge.models.push import PushJob
+from nudge.services.broadcasts import UnknownTemplate, fan_out_plan
 
 router = APIGatewayHttpRouter()
 metrics = Metrics()  # shares the function's metric set; flushed by its log_metrics
@@ -136,4 +138,59 @@ def message_outcome(
         "job_id": job_id,
         "deliveries": [d.model_dump(mode="json") for d in deliveries],
         "status": "unknown or pending" if not deliveries else "processed",
+    }
+
+
+@router.post(
+    "/admin/v1/broadcasts",
+    summary="Send one message to many users, paced within FCM's quota",
+    tags=["messages"],
+)
+def create_broadcast(request: Annotated[BroadcastRequest, Body()]) -> Response[Any]:
+    try:
+        broadcast = runtime.broadcast_service().create(request)
+    except UnknownTemplate as error:
+        raise NotFoundError(str(error)) from error
+    plan = fan_out_plan(len(request.target.user_ids or []), request.rate_per_minute)
+    return Response(
+        status_code=202,
+        content_type=content_types.APPLICATION_JSON,
+        body={"broadcast_id": broadcast.broadcast_id, "status": broadcast.status, "plan": plan},
+    )
+
+
+@router.get(
+    "/admin/v1/broadcasts/<broadcast_id>", summary="A broadcast's progress", tags=["messages"]
+)
+def broadcast_progress(
+    broadcast_id: Annotated[str, Path(min_length=1, max_length=64)],
+) -> dict[str, Any]:
+    broadcast = runtime.broadcast_service().store.get(broadcast_id)
+    if broadcast is None:
+        raise NotFoundError(f"broadcast_id: no broadcast {broadcast_id!r}")
+    return _progress(broadcast)
+
+
+@router.delete(
+    "/admin/v1/broadcasts/<broadcast_id>", summary="Cancel a broadcast", tags=["messages"]
+)
+def cancel_broadcast(
+    broadcast_id: Annotated[str, Path(min_length=1, max_length=64)],
+) -> dict[str, Any]:
+    broadcast = runtime.broadcast_service().cancel(broadcast_id)
+    if broadcast is None:
+        raise NotFoundError(f"broadcast_id: no broadcast {broadcast_id!r}")
+    return _progress(broadcast)
+
+
+def _progress(broadcast: Broadcast) -> dict[str, Any]:
+    total = len(broadcast.target.user_ids) if broadcast.target.user_ids is not None else None
+    return {
+        "broadcast_id": broadcast.broadcast_id,
+        "status": broadcast.status,
+        "enqueued": broadcast.enqueued,
+        "total": total,
+        "steps_done": broadcast.step,
+        "created_at": broadcast.created_at.isoformat(),
+        "finished_at": broadcast.finished_at.isoformat() if broadcast.finished_at else None,
     }
