@@ -6,6 +6,8 @@
     nudge template validate|put FILE.yaml          message templates
     nudge send --user U --template ID --data k=v   one message, once per dedupe key
     nudge message JOB_ID                           what happened to it, device by device
+    nudge broadcast --template ID --users a,b|--everyone --dedupe-key K
+    nudge broadcast-status ID [--cancel]           progress, or stop it
 
 Admin commands call the admin API with SigV4: against AWS with your usual AWS credentials
 (`--api-url` or NUDGE_API_URL), or against the local stack with its local admin credential.
@@ -107,18 +109,45 @@ def _load_template(path: str) -> dict[str, Any]:
         raise SystemExit(f"{path}: {describe_validation_error(error)}") from error
 
 
+def _pairs(pairs: list[str]) -> dict[str, str]:
+    data: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--data {pair!r}: use KEY=VALUE")
+        data[key] = value
+    return data
+
+
+def _broadcast(args: argparse.Namespace) -> int:
+    target: dict[str, Any] = {"all_users": True}
+    if args.users:
+        if args.users.startswith("@"):
+            with open(args.users[1:], encoding="utf-8") as handle:
+                users = [line.strip() for line in handle if line.strip()]
+        else:
+            users = [u.strip() for u in args.users.split(",") if u.strip()]
+        target = {"user_ids": users}
+    body = {
+        "template_id": args.template,
+        "data": _pairs(args.data),
+        "target": target,
+        "dedupe_key": args.dedupe_key,
+        "rate_per_minute": args.rate,
+    }
+    created = _admin_call(args, "POST", "/admin/v1/broadcasts", body)
+    print(f"broadcast {created['broadcast_id']} started; plan: {json.dumps(created['plan'])}")
+    print(f"progress: nudge broadcast-status {created['broadcast_id']}  (add --cancel to stop)")
+    return 0
+
+
 def _send(args: argparse.Namespace) -> int:
     import hashlib
     from urllib.parse import quote
 
     from nudge.clock import parse_duration
 
-    data: dict[str, str] = {}
-    for pair in args.data:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise SystemExit(f"--data {pair!r}: use KEY=VALUE")
-        data[key] = value
+    data = _pairs(args.data)
     fingerprint = json.dumps([args.user, args.template, data], sort_keys=True).encode()
     dedupe_key = args.dedupe_key or "cli-" + hashlib.sha256(fingerprint).hexdigest()[:24]
     try:
@@ -164,6 +193,17 @@ def main(argv: list[str] | None = None) -> int:
     send.add_argument("--dedupe-key", help="default: the same user, template and data send once")
     send.add_argument("--ttl", default="1d", help="drop it if not delivered within, e.g. 15m")
     sub.add_parser("message", help="a queued message's outcomes").add_argument("job_id")
+    broadcast = sub.add_parser("broadcast", help="one message to many users, paced")
+    broadcast.add_argument("--template", required=True, help="a saved template id")
+    who = broadcast.add_mutually_exclusive_group(required=True)
+    who.add_argument("--users", help="comma-separated user ids, or @file with one per line")
+    who.add_argument("--everyone", action="store_true", help="everyone with a device")
+    broadcast.add_argument("--data", action="append", default=[], metavar="KEY=VALUE")
+    broadcast.add_argument("--dedupe-key", required=True, help="one push per user for this key")
+    broadcast.add_argument("--rate", type=int, default=500_000, help="pushes per minute")
+    progress = sub.add_parser("broadcast-status", help="a broadcast's progress (or --cancel)")
+    progress.add_argument("broadcast_id")
+    progress.add_argument("--cancel", action="store_true")
 
     args = parser.parse_args(argv)
     if args.command == "local":
@@ -189,6 +229,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "send":
         return _send(args)
+    if args.command == "broadcast":
+        return _broadcast(args)
+    if args.command == "broadcast-status":
+        method = "DELETE" if args.cancel else "GET"
+        path = f"/admin/v1/broadcasts/{quote(args.broadcast_id, safe='')}"
+        print(json.dumps(_admin_call(args, method, path), indent=2))
+        return 0
     if args.command == "message":
         outcome = _admin_call(args, "GET", f"/admin/v1/messages/{quote(args.job_id, safe='')}")
         print(json.dumps(outcome, indent=2))

@@ -373,6 +373,23 @@ def test_cli_sends_a_transactional_message_once_and_sees_it_opened(
     outcome = json.loads(nudge("message", inbox[0]["data"]["job_id"]))
     assert outcome["deliveries"][0]["outcome"] == "sent"
     assert outcome["deliveries"][0]["opened_at"] is not None
+    started = nudge(
+        "broadcast",
+        "--template",
+        "order_shipped",
+        "--users",
+        gus,
+        "--data",
+        "order_id=C-3",
+        "--data",
+        "eta=soon",
+        "--dedupe-key",
+        f"b-{gus}",
+    )
+    broadcast_id = started.split()[1]
+    client.drain()
+    status = json.loads(nudge("broadcast-status", broadcast_id))
+    assert (status["status"], status["enqueued"]) == ("done", 1)
 
 
 def test_cli_refuses_a_broken_template_naming_the_field(tmp_path: Path, stack_dir: Path) -> None:
