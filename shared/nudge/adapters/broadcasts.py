@@ -6,7 +6,7 @@ import json
 import threading
 from typing import Any
 
-from nudge.adapters.dynamo_table import DynamoTable, condition_failed
+from nudge.adapters.dynamo_table import DynamoTable
 from nudge.adapters.sqs import SqsQueue
 from nudge.models.broadcast import Broadcast, BroadcastStep
 
@@ -18,13 +18,7 @@ class DynamoBroadcastStore(DynamoTable):
             "step": {"N": str(broadcast.step)},
             "body": {"S": broadcast.model_dump_json()},
         }
-        try:
-            self.ddb.put_item(TableName=self.table, Item=item, **condition)
-        except Exception as error:
-            if condition_failed(error):
-                return False
-            raise
-        return True
+        return self.put_if(item, **condition)
 
     def create(self, broadcast: Broadcast) -> None:
         self._put(broadcast, {"ConditionExpression": "attribute_not_exists(broadcast_id)"})

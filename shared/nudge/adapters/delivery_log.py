@@ -24,27 +24,18 @@ class DynamoDeliveryLog(DynamoTable):
             "claimed_at": {"N": str(now)},
             "expires_at": {"N": str(now + 30 * 86_400)},
         }
-        try:
-            self.ddb.put_item(
-                TableName=self.table,
-                Item=item,
-                ConditionExpression=(
-                    "attribute_not_exists(sk) OR #s = :retry"
-                    " OR (#s = :sending AND claimed_at < :stale)"
-                ),
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={
-                    ":retry": {"S": "retry"},
-                    ":sending": {"S": "sending"},
-                    ":stale": {"N": str(now - CLAIM_LEASE_S)},
-                },
-            )
-        except Exception as error:
-            if condition_failed(error):
-                return False
-            raise
-        self.meter.add(write_units(item))
-        return True
+        return self.put_if(
+            item,
+            ConditionExpression=(
+                "attribute_not_exists(sk) OR #s = :retry OR (#s = :sending AND claimed_at < :stale)"
+            ),
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={
+                ":retry": {"S": "retry"},
+                ":sending": {"S": "sending"},
+                ":stale": {"N": str(now - CLAIM_LEASE_S)},
+            },
+        )
 
     def release(self, user_id: str, key: str) -> None:
         self.ddb.update_item(

@@ -6,8 +6,7 @@ import json
 import threading
 from typing import Any
 
-from nudge.adapters.dynamo_codec import write_units
-from nudge.adapters.dynamo_table import DynamoTable, condition_failed
+from nudge.adapters.dynamo_table import DynamoTable, condition_failed, versioned
 from nudge.models.device import Device, Preferences, token_fingerprint
 
 TOKEN_INDEX = "token-index"  # noqa: S105 - an index name, not a secret
@@ -28,19 +27,12 @@ class DynamoDeviceStore(DynamoTable):
             "updated_at": {"N": str(device.updated_at)},
             "expires_at": {"N": str(device.updated_at + DEVICE_TTL)},
         }
-        try:
-            self.ddb.put_item(
-                TableName=self.table,
-                Item=item,
-                ConditionExpression="attribute_not_exists(updated_at) OR updated_at <= :at",
-                ExpressionAttributeValues={":at": {"N": str(device.updated_at)}},
-            )
-        except Exception as error:
-            if condition_failed(error):
-                return False
-            raise
-        self.meter.add(write_units(item), 1)
-        return True
+        return self.put_if(
+            item,
+            index_units=1,
+            ConditionExpression="attribute_not_exists(updated_at) OR updated_at <= :at",
+            ExpressionAttributeValues={":at": {"N": str(device.updated_at)}},
+        )
 
     def devices(self, user_id: str, now: int | None = None) -> list[Device]:
         """The user's devices; those past their expiry (TTL deletes lazily) are left out."""
@@ -98,33 +90,13 @@ class DynamoDeviceStore(DynamoTable):
             "v": {"N": str(prefs.version)},
             "body": {"S": prefs.model_dump_json(exclude={"user_id"})},
         }
-        if previous is None:
-            condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(sk)"}
-        else:
-            condition = {
-                "ConditionExpression": "v = :v",
-                "ExpressionAttributeValues": {":v": {"N": str(previous.version)}},
-            }
-        try:
-            self.ddb.put_item(TableName=self.table, Item=item, **condition)
-        except Exception as error:
-            if condition_failed(error):
-                return False
-            raise
-        self.meter.add(write_units(item))
-        return True
+        return self.put_if(item, **versioned("sk", previous.version if previous else None))
 
     def delete_user(self, user_id: str) -> int:
         items = self._query(user_id, "")
-        for start in range(0, len(items), 25):
-            pending: dict[str, Any] = {
-                self.table: [
-                    {"DeleteRequest": {"Key": {"user_id": i["user_id"], "sk": i["sk"]}}}
-                    for i in items[start : start + 25]
-                ]
-            }
-            while pending:
-                pending = self.ddb.batch_write_item(RequestItems=pending).get("UnprocessedItems")
+        self.batch_write(
+            [{"DeleteRequest": {"Key": {"user_id": i["user_id"], "sk": i["sk"]}}} for i in items]
+        )
         return len(items)
 
     def _query(self, user_id: str, prefix: str) -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from nudge.adapters.dynamo_codec import item_to_profile, profile_to_item, write_units
-from nudge.adapters.dynamo_table import DynamoTable, condition_failed, error_code
+from nudge.adapters.dynamo_table import DynamoTable, condition_failed, error_code, versioned
 from nudge.models.device import ConsentChange
 from nudge.models.events import IncomingEvent
 from nudge.models.keys import SYSTEM_PREFIX
@@ -100,13 +100,7 @@ class DynamoProfileStore(DynamoTable):
         change: StageChange | None = None,
     ) -> bool:
         item = profile_to_item(profile, due_shards)
-        if previous is None:
-            condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(user_id)"}
-        else:
-            condition = {
-                "ConditionExpression": "v = :expected",
-                "ExpressionAttributeValues": {":expected": {"N": str(previous.version)}},
-            }
+        condition = versioned("user_id", previous.version if previous else None)
         counters = _counter_updates(self.table, profile.user_id, change) if change else []
         try:
             if counters:
@@ -243,7 +237,7 @@ class DynamoHistoryStore(DynamoTable):
             }
             for event in events
         ]
-        self._batch_write([{"PutRequest": {"Item": item}} for item in items])
+        self.batch_write([{"PutRequest": {"Item": item}} for item in items])
         for item in items:
             self.meter.add(write_units(item))
 
@@ -290,11 +284,11 @@ class DynamoHistoryStore(DynamoTable):
             {"DeleteRequest": {"Key": {"user_id": item["user_id"], "sk": item["sk"]}}}
             for item in self._query_user(user_id, projection="user_id, sk")
         ]
-        self._batch_write(keys)
+        self.batch_write(keys)
         return len(keys)
 
     def delete_events(self, user_id: str, event_ids: Sequence[str]) -> None:
-        self._batch_write(
+        self.batch_write(
             [
                 {"DeleteRequest": {"Key": {"user_id": {"S": user_id}, "sk": {"S": f"e#{e}"}}}}
                 for e in event_ids
@@ -316,14 +310,3 @@ class DynamoHistoryStore(DynamoTable):
             if "LastEvaluatedKey" not in response:
                 return items
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-
-    def _batch_write(self, requests: list[dict[str, Any]]) -> None:
-        for start in range(0, len(requests), 25):
-            pending: dict[str, Any] = {self.table: requests[start : start + 25]}
-            for _attempt in range(8):
-                response = self.ddb.batch_write_item(RequestItems=pending)
-                pending = response.get("UnprocessedItems") or {}
-                if not pending:
-                    break
-            if pending:
-                raise RuntimeError(f"DynamoDB left {len(pending[self.table])} writes unprocessed")

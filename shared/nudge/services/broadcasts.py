@@ -7,7 +7,6 @@ never sends anyone a second push.
 
 from __future__ import annotations
 
-import json
 import math
 import uuid
 from dataclasses import dataclass
@@ -153,7 +152,3 @@ class BroadcastService:
             return chosen, str(end) if end < len(broadcast.target.user_ids) else None
         users, cursor = self.audience.users_with_devices(broadcast.cursor, size)
         return users, cursor
-
-
-def encode_cursor(key: dict[str, Any] | None) -> str | None:
-    return json.dumps(key, sort_keys=True) if key else None
