@@ -42,10 +42,10 @@ class LocalContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
-# One invocation at a time in the whole process. The handlers share one interpreter here,
-# and Powertools keeps per-request state at class level (the resolver's current event, the
-# metric set): in Lambda each environment is its own process, so this is what keeps two
-# local requests from ever seeing each other's state.
+# One invocation at a time in the whole process. Handlers loaded in-process share one
+# interpreter, and Powertools keeps per-request state at class level (the resolver's current
+# event, the metric set); in Lambda, and in the local stack (workers.py), each environment is
+# its own process.
 _INVOCATION_LOCK = threading.Lock()
 
 
