@@ -8,6 +8,7 @@ each field path to its line, then let pydantic validate the plain data.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -38,6 +39,31 @@ class ConfigError(ValueError):
         super().__init__("\n".join(str(problem) for problem in problems))
 
 
+@lru_cache(maxsize=1)
+def _loader() -> Any:
+    """A SafeLoader with YAML 1.2 booleans: `on`, `yes`, `no` stay strings.
+
+    (In YAML 1.1, `on: enter` in a geofence trigger would silently become `True: enter`.)
+    """
+    import re
+
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.yaml_implicit_resolvers = {
+        first: [(tag, regex) for tag, regex in resolvers if tag != "tag:yaml.org,2002:bool"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    Loader.add_implicit_resolver(
+        "tag:yaml.org,2002:bool",
+        re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+        list("tTfF"),
+    )
+    return Loader
+
+
 def _line_map(node: Any, path: tuple[str, ...], lines: dict[tuple[str, ...], int]) -> None:
     import yaml
 
@@ -59,8 +85,9 @@ def parse_yaml(text: str, source: str) -> tuple[Any, dict[tuple[str, ...], int]]
     if len(text.encode("utf-8", "replace")) > MAX_CONFIG_BYTES:
         raise ConfigError([ConfigProblem(source, None, "", "file is larger than 512 KB")])
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        loader = _loader()
+        node = yaml.compose(text, Loader=loader)
+        data = yaml.load(text, Loader=loader)  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark
         line = mark.line + 1 if mark is not None else None

@@ -62,3 +62,14 @@ def test_top_level_must_be_a_mapping() -> None:
 def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"nope\.yaml"):
         load_config_file(str(tmp_path / "nope.yaml"), Sample)
+
+
+class Trigger(BaseModel):
+    on: str
+    enabled: bool
+
+
+def test_yaml_12_booleans_keep_on_and_yes_as_strings() -> None:
+    loaded = load_config("on: enter\nenabled: true\n", Trigger, "t.yaml")
+    assert (loaded.on, loaded.enabled) == ("enter", True)
+    assert load_config("on: yes\nenabled: false\n", Trigger, "t.yaml").on == "yes"

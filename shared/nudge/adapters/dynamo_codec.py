@@ -72,6 +72,12 @@ def _encode_agg(profile: Profile) -> str:
             ]
             for t in profile.transitions
         ]
+    if profile.attributes:
+        agg["u"] = {k: [a.value, a.at] for k, a in sorted(profile.attributes.items())}
+    if profile.location is not None:
+        agg["l"] = [profile.location.lat, profile.location.lng, profile.location.at]
+    if not profile.messaging.is_empty():
+        agg["m"] = profile.messaging.model_dump(mode="json", exclude_defaults=True)
     if profile.recent:
         groups: dict[int, list[str]] = {}
         for fingerprint, applied_at in sorted(profile.recent.items()):
@@ -105,6 +111,13 @@ def _decode_agg(text: str) -> dict[str, Any]:
             for i in range(0, len(hashes), FINGERPRINT_CHARS)
         },
     }
+    if "u" in agg:
+        data["attributes"] = {k: {"value": v, "at": at} for k, (v, at) in agg["u"].items()}
+    if "l" in agg:
+        lat, lng, at = agg["l"]
+        data["location"] = {"lat": lat, "lng": lng, "at": at}
+    if "m" in agg:
+        data["messaging"] = agg["m"]
     if "p" in agg:
         count, total, days = agg["p"]
         data["purchases"] = {

@@ -52,6 +52,98 @@ class Transition(BaseModel):
     cause: str  # "event" or "schedule"
 
 
+AttributeValue = str | int | float | bool
+
+
+class Attribute(BaseModel):
+    """One user attribute, last writer wins by the time it was observed (order-independent)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    value: AttributeValue
+    at: int
+
+
+class LastLocation(BaseModel):
+    """The last known area, coarsened to ~100 m; dropped after the location retention."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lat: float
+    lng: float
+    at: int
+
+
+class CampaignMark(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sends: int = 0
+    last_at: int = 0
+
+
+class SendRecord(BaseModel):
+    """A send this user received (kept 7 days): the global frequency caps count these."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    at: int
+    campaign: str
+    category: str
+
+
+class PendingTrigger(BaseModel):
+    """A trigger that fires later (delay, or a send window): evaluated when due."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    campaign: str
+    occurrence: str
+    due_at: int
+    since: int  # the triggering moment: 'unless' events after it cancel the send
+    data: dict[str, AttributeValue | None] = Field(default_factory=dict)
+
+
+class Exposure(BaseModel):
+    """A send (or a holdout's would-be send) waiting for its conversion goal."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    campaign: str
+    variant: str  # 'holdout' for the control group
+    goal: str
+    at: int
+    until: int
+
+
+class OutboxJob(BaseModel):
+    """A decided send, kept until its queue message is surely out (re-sent on redelivery)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    campaign: str
+    variant: str
+    occurrence: str
+    at: int
+    data: dict[str, AttributeValue | None] = Field(default_factory=dict)
+
+
+class Messaging(BaseModel):
+    """Per-user campaign state, written in the same conditional write as the profile."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    campaigns: dict[str, CampaignMark] = Field(default_factory=dict)
+    sends: list[SendRecord] = Field(default_factory=list)
+    pending: list[PendingTrigger] = Field(default_factory=list)
+    occurrences: dict[str, int] = Field(default_factory=dict)  # decided occurrence -> at
+    schedule_next: dict[str, int] = Field(default_factory=dict)  # campaign -> next slot
+    exposures: list[Exposure] = Field(default_factory=list)
+    outbox: list[OutboxJob] = Field(default_factory=list)
+
+    def is_empty(self) -> bool:
+        return not any(getattr(self, name) for name in type(self).model_fields)
+
+
 class Profile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -72,3 +164,6 @@ class Profile(BaseModel):
     due_at: int | None = None  # next stage check (epoch seconds, hour aligned)
     # Set when the user erased their data: events received before it are dropped, not revived.
     erased_at: int | None = None
+    attributes: dict[str, Attribute] = Field(default_factory=dict)
+    location: LastLocation | None = None
+    messaging: Messaging = Field(default_factory=Messaging)

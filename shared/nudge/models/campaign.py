@@ -1,0 +1,430 @@
+"""Campaign configs as marketers write them (YAML), validated before anything can send.
+
+`Campaign.model_json_schema()` is published as `schemas/campaign.schema.json` (a test keeps it
+current) so editors can validate and complete the YAML while it is being written.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+from nudge.clock import parse_duration
+from nudge.models.events import EventName
+from nudge.models.profile import Stage
+
+Category = Literal["transactional", "marketing", "product_updates", "internal"]
+CampaignId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_\-]{0,63}$")]
+SegmentName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_\-]{0,63}$")]
+ClockTime = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
+Duration = Annotated[str, StringConstraints(min_length=2, max_length=16)]
+Scalar = str | int | float | bool
+
+MAX_CAMPAIGN_DAYS = 90  # windows longer than the profile's memory could never be evaluated
+COUNT_WINDOW_DAYS = 30  # the profile keeps per-day counts this far back
+
+
+def seconds(text: str) -> int:
+    return int(parse_duration(text).total_seconds())
+
+
+def _duration(text: str, low: timedelta, high: timedelta, field: str) -> str:
+    value = parse_duration(text)  # ValueError names the format
+    if not low <= value <= high:
+        raise ValueError(f"{field} must be between {low} and {high}")
+    return text
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- triggers -------------------------------------------------------------------------------
+
+
+class PropertyTest(Strict):
+    """A test on an event property: equal to one of `in`, or a numeric range."""
+
+    in_: list[Scalar] | None = Field(default=None, alias="in", max_length=100)
+    gte: float | None = None
+    lte: float | None = None
+    exists: bool | None = None
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+PropertyFilter = dict[str, Scalar | PropertyTest]
+
+
+class EventTrigger(Strict):
+    name: EventName
+    where: PropertyFilter = Field(default_factory=dict, max_length=20)
+    delay: Duration | None = Field(default=None, description="e.g. 30m: evaluate this later")
+    unless: list[EventName] = Field(
+        default_factory=list,
+        max_length=10,
+        description="skip if any of these happened between the trigger and the send",
+    )
+
+    @field_validator("delay")
+    @classmethod
+    def _delay(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        return _duration(value, timedelta(minutes=1), timedelta(days=30), "delay")
+
+    @model_validator(mode="after")
+    def _unless_needs_delay(self) -> EventTrigger:
+        if self.unless and self.delay is None:
+            raise ValueError("'unless' needs a 'delay' (the time in which it may happen)")
+        return self
+
+
+class InactivityTrigger(Strict):
+    days: int = Field(ge=1, le=MAX_CAMPAIGN_DAYS)
+    event: EventName | None = Field(default=None, description="no such event (default: any)")
+
+
+class LifecycleTrigger(Strict):
+    to: Stage
+    from_: list[Stage] | None = Field(default=None, alias="from")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class ScheduleTrigger(Strict):
+    cron: str = Field(description="5 fields: minute hour day-of-month month day-of-week")
+    local_time: bool = Field(default=True, description="in each user's own time zone")
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        from croniter import croniter
+
+        fields = value.split()
+        if len(fields) != 5 or not croniter.is_valid(value):
+            raise ValueError(f"not a valid 5-field cron expression: {value!r}")
+        return value
+
+
+class GeofenceTrigger(Strict):
+    """Evaluated by the geofencing feature; accepted here so campaigns can be written now."""
+
+    tags: list[str] = Field(min_length=1, max_length=20)
+    on: Literal["enter", "exit", "dwell"] = "enter"
+    dwell_minutes: int | None = Field(default=None, ge=1, le=720)
+
+
+class Trigger(Strict):
+    event: EventTrigger | None = None
+    inactivity: InactivityTrigger | None = None
+    lifecycle: LifecycleTrigger | None = None
+    schedule: ScheduleTrigger | None = None
+    geofence: GeofenceTrigger | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Trigger:
+        given = [name for name in type(self).model_fields if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one trigger kind: event, inactivity, lifecycle, schedule, geofence"
+            )
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(name for name in type(self).model_fields if getattr(self, name) is not None)
+
+
+# --- audience (segments) --------------------------------------------------------------------
+
+
+class Behavior(Strict):
+    """Event counts in a rolling window: `count_gte`/`count_lte` times in `within_days`."""
+
+    event: EventName
+    count_gte: int | None = Field(default=None, ge=0)
+    count_lte: int | None = Field(default=None, ge=0)
+    within_days: int = Field(default=COUNT_WINDOW_DAYS, ge=1, le=COUNT_WINDOW_DAYS)
+
+    @model_validator(mode="after")
+    def _some_bound(self) -> Behavior:
+        if self.count_gte is None and self.count_lte is None:
+            raise ValueError("give count_gte and/or count_lte")
+        if (
+            self.count_gte is not None
+            and self.count_lte is not None
+            and (self.count_gte > self.count_lte)
+        ):
+            raise ValueError("count_gte is greater than count_lte: nobody can match")
+        return self
+
+
+class Recency(Strict):
+    """Last time of an event (or of any activity): within, or not within, N days."""
+
+    event: EventName | None = None
+    within_days: int | None = Field(default=None, ge=1, le=MAX_CAMPAIGN_DAYS)
+    not_within_days: int | None = Field(default=None, ge=1, le=MAX_CAMPAIGN_DAYS)
+
+    @model_validator(mode="after")
+    def _one(self) -> Recency:
+        if (self.within_days is None) == (self.not_within_days is None):
+            raise ValueError("give exactly one of within_days or not_within_days")
+        return self
+
+
+class DidNot(Strict):
+    """Did `did` but not `not_` within N days (e.g. viewed a product, did not buy)."""
+
+    did: EventName
+    not_: EventName = Field(alias="not")
+    within_days: int = Field(default=7, ge=1, le=COUNT_WINDOW_DAYS)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Purchases(Strict):
+    total_gte: float | None = Field(default=None, ge=0)
+    count_gte: int | None = Field(default=None, ge=0)
+    within_days: int = Field(default=COUNT_WINDOW_DAYS, ge=1, le=COUNT_WINDOW_DAYS)
+
+
+class Interests(Strict):
+    any: list[str] = Field(default_factory=list, max_length=50)
+    all: list[str] = Field(default_factory=list, max_length=50)
+    min_score: float = Field(default=0.5, ge=0)
+    top: int = Field(default=3, ge=1, le=50, description="only the user's top N interests count")
+
+    @model_validator(mode="after")
+    def _some(self) -> Interests:
+        if not self.any and not self.all:
+            raise ValueError("give 'any' and/or 'all'")
+        return self
+
+
+class Near(Strict):
+    lat: float = Field(ge=-90, le=90)
+    lng: float = Field(ge=-180, le=180)
+    radius_km: float = Field(gt=0, le=500)
+
+
+class LocationRule(Strict):
+    """The last known area: near a point, seen within N days."""
+
+    near: Near
+    seen_within_days: int = Field(default=7, ge=1, le=MAX_CAMPAIGN_DAYS)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+AttributeTest = list[Scalar] | PropertyTest
+
+
+class Segment(Strict):
+    """All conditions given must hold; `all`/`any`/`not` combine nested segments."""
+
+    segment: SegmentName | None = Field(default=None, description="a named segment")
+    lifecycle: list[Stage] | None = Field(default=None, min_length=1)
+    behavior: Behavior | list[Behavior] | None = None
+    recency: Recency | None = None
+    did_not: DidNot | None = None
+    purchases: Purchases | None = None
+    interests: Interests | None = None
+    attributes: dict[str, AttributeTest] | None = Field(default=None, max_length=20)
+    location: LocationRule | None = None
+    all: list[Segment] | None = Field(default=None, min_length=1, max_length=20)
+    any: list[Segment] | None = Field(default=None, min_length=1, max_length=20)
+    not_: Segment | None = Field(default=None, alias="not")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    def is_everyone(self) -> bool:
+        return all(getattr(self, name) is None for name in type(self).model_fields)
+
+    def event_names(self) -> set[str]:
+        names: set[str] = set()
+        for rule in _as_list(self.behavior):
+            names.add(rule.event)
+        if self.recency and self.recency.event:
+            names.add(self.recency.event)
+        if self.did_not:
+            names |= {self.did_not.did, self.did_not.not_}
+        for child in [*(self.all or []), *(self.any or []), *([self.not_] if self.not_ else [])]:
+            names |= child.event_names()
+        return names
+
+    def segment_names(self) -> set[str]:
+        names = {self.segment} if self.segment else set()
+        for child in [*(self.all or []), *(self.any or []), *([self.not_] if self.not_ else [])]:
+            names |= child.segment_names()
+        return names
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+class NamedSegments(Strict):
+    """A segments file: named audiences reused by campaigns and broadcasts."""
+
+    segments: dict[SegmentName, Segment] = Field(min_length=1, max_length=200)
+
+    @model_validator(mode="after")
+    def _no_cycles(self) -> NamedSegments:
+        for name in self.segments:
+            _walk(name, self.segments, ())
+        return self
+
+
+def _walk(name: str, segments: dict[str, Segment], path: tuple[str, ...]) -> None:
+    if name in path:
+        raise ValueError(f"segment {name!r} refers to itself: {' -> '.join((*path, name))}")
+    segment = segments.get(name)
+    if segment is None:
+        raise ValueError(f"unknown segment {name!r}" + (f" (used by {path[-1]!r})" if path else ""))
+    for child in sorted(segment.segment_names()):
+        _walk(child, segments, (*path, name))
+
+
+# --- content and delivery -------------------------------------------------------------------
+
+_TEMPLATE_VARS = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)")
+
+
+class Variant(Strict):
+    id: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_\-]{0,31}$")]
+    weight: int = Field(default=1, ge=0, le=10_000)
+    title: str = Field(min_length=1, max_length=200)
+    body: str = Field(min_length=1, max_length=1000)
+    image: str | None = Field(default=None, max_length=1000)
+    deep_link: str | None = Field(default=None, max_length=1000)
+
+
+class VariantText(Strict):
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+    body: str | None = Field(default=None, min_length=1, max_length=1000)
+    image: str | None = Field(default=None, max_length=1000)
+    deep_link: str | None = Field(default=None, max_length=1000)
+
+
+class LocaleOverrides(Strict):
+    variants: dict[str, VariantText] = Field(default_factory=dict)
+
+
+class SendWindow(Strict):
+    """Local clock times between which sends may happen (e.g. 09:00-20:00)."""
+
+    start: ClockTime
+    end: ClockTime
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> SendWindow:
+        if self.start == self.end:
+            raise ValueError("start and end are equal: the window is empty")
+        return self
+
+
+class DeliveryRules(Strict):
+    cooldown: Duration = Field(default="24h", description="per user, between two sends")
+    max_per_user: int = Field(default=10, ge=1, le=1000, description="sends per user, ever")
+    respect_quiet_hours: bool = True
+    ttl: Duration = Field(default="24h", description="a send not delivered by then is dropped")
+    send_window: SendWindow | None = None
+
+    @field_validator("cooldown")
+    @classmethod
+    def _cooldown(cls, value: str) -> str:
+        return _duration(value, timedelta(0), timedelta(days=MAX_CAMPAIGN_DAYS), "cooldown")
+
+    @field_validator("ttl")
+    @classmethod
+    def _ttl(cls, value: str) -> str:
+        return _duration(value, timedelta(minutes=1), timedelta(days=28), "ttl")
+
+
+class Goal(Strict):
+    """A send converts when `event` arrives within `within` of it."""
+
+    event: EventName
+    within: Duration = "3d"
+
+    @field_validator("within")
+    @classmethod
+    def _within(cls, value: str) -> str:
+        return _duration(value, timedelta(minutes=5), timedelta(days=30), "within")
+
+
+class Campaign(Strict):
+    id: CampaignId
+    name: str = Field(min_length=1, max_length=200)
+    category: Category = "marketing"
+    status: Literal["draft", "active", "paused", "archived"] = "draft"
+    priority: int = Field(default=0, ge=0, le=100, description="higher wins a contested slot")
+    trigger: Trigger
+    audience: Segment = Field(default_factory=Segment)
+    variants: list[Variant] = Field(min_length=1, max_length=10)
+    holdout_pct: float = Field(default=0, ge=0, le=50)
+    delivery: DeliveryRules = Field(default_factory=DeliveryRules)
+    goal: Goal | None = None
+    default_locale: str = Field(default="en", min_length=2, max_length=16)
+    localization: dict[str, LocaleOverrides] = Field(default_factory=dict, max_length=50)
+    allow_everyone: bool = Field(
+        default=False,
+        description="required to target every user: a safety catch for marketing campaigns",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Campaign:
+        ids = [variant.id for variant in self.variants]
+        if len(set(ids)) != len(ids):
+            raise ValueError("variant ids must be unique")
+        if sum(variant.weight for variant in self.variants) == 0:
+            raise ValueError("at least one variant needs a weight above 0")
+        for locale, overrides in self.localization.items():
+            unknown = set(overrides.variants) - set(ids)
+            if unknown:
+                raise ValueError(f"localization.{locale}: unknown variant(s) {sorted(unknown)}")
+        if (
+            self.category == "marketing"
+            and self.audience.is_everyone()
+            and self.trigger.kind in {"schedule", "inactivity"}
+            and not self.allow_everyone
+        ):
+            raise ValueError(
+                "this marketing campaign would reach every user on a timer: give an audience, "
+                "or set allow_everyone: true if that is really meant"
+            )
+        return self
+
+    def event_names(self) -> set[str]:
+        names = self.audience.event_names()
+        if self.trigger.event:
+            names |= {self.trigger.event.name, *self.trigger.event.unless}
+        if self.trigger.inactivity and self.trigger.inactivity.event:
+            names.add(self.trigger.inactivity.event)
+        if self.goal:
+            names.add(self.goal.event)
+        return names
+
+    def template_variables(self) -> set[str]:
+        """Top-level names the texts use (event, user, campaign...): checked at validation."""
+        found: set[str] = set()
+        texts = [v.title + v.body + (v.deep_link or "") for v in self.variants]
+        for overrides in self.localization.values():
+            texts += [(t.title or "") + (t.body or "") for t in overrides.variants.values()]
+        for text in texts:
+            found |= set(_TEMPLATE_VARS.findall(text))
+        return found
