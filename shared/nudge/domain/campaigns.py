@@ -215,14 +215,14 @@ def next_schedule_slot(cron: str, after: int, zone: str) -> int:
 
 def due_candidates(
     campaigns: Mapping[str, Campaign], profile: Profile, now: int
-) -> tuple[list[Candidate], list[tuple[str, str]]]:
+) -> tuple[list[Candidate], list[str]]:
     """Delayed triggers, inactivity and schedule slots that are due by `now`.
 
-    Returns the candidates, and (campaign, reason) for delayed triggers cancelled by an
-    `unless` event (recorded as suppressions).
+    Returns the candidates, and the campaigns whose delayed trigger an `unless` event
+    cancelled (removed from the profile's pending list here).
     """
     found: list[Candidate] = []
-    cancelled: list[tuple[str, str]] = []
+    cancelled: list[str] = []
     state = profile.messaging
     for pending in [p for p in state.pending if p.due_at <= now]:
         campaign = campaigns.get(pending.campaign)
@@ -233,7 +233,8 @@ def due_candidates(
                 if (counts := profile.counts.get(name)) and counts.last_at >= pending.since
             ]
             if late:
-                cancelled.append((campaign.id, f"unless:{late[0]}"))
+                cancelled.append(campaign.id)
+                state.pending.remove(pending)
             else:
                 data = {"event": dict(pending.data)}
                 found.append(Candidate(campaign, pending.occurrence, pending.due_at, data))
@@ -277,6 +278,10 @@ class Decision:
         return self.action if self.reason is None else f"{self.action}:{self.reason}"
 
 
+ConsentReader = Callable[[], Mapping[str, bool]]
+QuietReader = Callable[[], "tuple[time, time] | None"]
+
+
 @dataclass(frozen=True)
 class Context:
     """What decisions need beyond the profile; consent is read only if a candidate gets there."""
@@ -285,8 +290,8 @@ class Context:
     zone: str
     named: Mapping[str, Segment]
     caps: Mapping[str, CategoryCaps]
-    consent: Callable[[], Mapping[str, bool]]
-    quiet_hours: Callable[[], tuple[time, time] | None] = lambda: None
+    consent: ConsentReader
+    quiet_hours: QuietReader = lambda: None
 
 
 def _window_wait(campaign: Campaign, now: int, zone: str) -> int | None:
