@@ -334,3 +334,42 @@ def test_localized_variant_falls_back_to_the_default_text() -> None:
 def test_campaign_examples_parse_as_yaml() -> None:
     for path in EXAMPLES.glob("*.y*ml"):
         assert isinstance(yaml.safe_load(path.read_text()), dict)
+
+
+def test_preview_explains_the_verdict_and_renders_the_users_locale() -> None:
+    from nudge.domain.config import ConsentDefaults
+    from nudge.domain.consent import effective
+    from nudge.models.device import Device, Preferences
+
+    campaign = make(
+        variants=[{"id": "a", "title": "Hi {{ user.first_name }}", "body": "B"}],
+        localization={"nl": {"variants": {"a": {"title": "Hoi {{ user.first_name }}"}}}},
+    )
+    profile = user(attributes={"first_name": Attribute(value="Anna", at=NOW)})
+    prefs = effective(Preferences(user_id="ann", categories={"marketing": True}), ConsentDefaults())
+    device = Device.model_validate(
+        {
+            "user_id": "ann",
+            "device_id": "phone-1",
+            "token": "t" * 40,
+            "platform": "ios",
+            "locale": "nl-NL",
+            "timezone": "Europe/Amsterdam",
+            "push_enabled": True,
+            "created_at": NOW,
+            "updated_at": NOW,
+        }
+    )
+    shown = engine.preview(campaign, profile, prefs, [device], NOW, {}, {}, "UTC")
+    assert shown["verdict"] == "send"
+    assert shown["message"]["title"] == "Hoi Anna"
+    assert shown["zone"] == "Europe/Amsterdam (device)"
+    blocked = engine.preview(
+        campaign, profile, effective(None, ConsentDefaults()), [device], NOW, {}, {}, "UTC"
+    )
+    assert blocked["verdict"] == "suppress:consent"
+    assert blocked["rules"][-1] == {
+        "rule": "consent",
+        "passed": False,
+        "detail": "no consent for marketing",
+    }

@@ -19,9 +19,11 @@ from zoneinfo import ZoneInfo
 
 from nudge.clock import DAY
 from nudge.domain.config import CategoryCaps
+from nudge.domain.consent import EffectivePreferences
 from nudge.domain.segments import explain, test_value
 from nudge.domain.templates import MessageTemplate, MessageText, TemplateError, _compile
 from nudge.models.campaign import Campaign, NamedSegments, Segment, seconds
+from nudge.models.device import Device
 from nudge.models.events import IncomingEvent
 from nudge.models.profile import (
     CampaignMark,
@@ -528,3 +530,73 @@ def next_due(campaigns: Mapping[str, Campaign], profile: Profile, now: int) -> i
         moments.append(now + SCHEDULE_HEARTBEAT)
     future = [max(m, now + 60) for m in moments]  # never in the past: at least a minute on
     return min(future) if future else None
+
+
+# --- preview (marketers: "what would this user get, and why?") -----------------------------
+
+
+def preview(
+    campaign: Campaign,
+    profile: Profile,
+    preferences: EffectivePreferences,
+    devices: list[Device],
+    now: int,
+    named: Mapping[str, Segment],
+    caps: Mapping[str, CategoryCaps],
+    default_zone: str,
+    event: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The decision for one user right now, every rule with its reason, and the message."""
+    from nudge.domain.delivery_time import resolve_zone
+    from nudge.domain.templates import render
+
+    zone, zone_source = resolve_zone(
+        preferences.timezone,
+        [d.timezone for d in devices],
+        [d.locale for d in devices] + [_attribute(profile, "locale")],
+        default_zone,
+    )
+    quiet = preferences.quiet_hours
+    ctx = Context(
+        now=now,
+        zone=zone,
+        named=named,
+        caps=caps,
+        consent=lambda: dict(preferences.categories),
+        quiet_hours=lambda: (quiet.start, quiet.end) if quiet else None,
+    )
+    decision = decide(
+        Candidate(campaign, "preview", now, {"event": dict(event or {})}), profile, ctx
+    )
+    variant = decision.variant if decision.variant not in (None, "holdout") else None
+    variant = variant or pick_variant(campaign, profile.user_id)
+    locale = next((d.locale for d in devices if d.locale), None) or _attribute(profile, "locale")
+    data = {
+        "user": {name: a.value for name, a in profile.attributes.items()},
+        "event": dict(event or {}),
+        "campaign": {"id": campaign.id, "name": campaign.name},
+    }
+    message: dict[str, Any]
+    try:
+        rendered = render(campaign_template(campaign, variant), locale, data)
+        message = rendered.model_dump(exclude_none=True)
+    except TemplateError as error:
+        message = {"error": str(error)}
+    return {
+        "campaign": campaign.id,
+        "user_id": profile.user_id,
+        "verdict": decision.outcome,
+        "variant": decision.variant or variant,
+        "zone": f"{zone} ({zone_source})",
+        "rules": [
+            {"rule": rule.name, "passed": rule.passed, "detail": rule.detail}
+            for rule in decision.rules
+        ],
+        "message": message,
+        "devices": sum(1 for d in devices if d.push_enabled),
+    }
+
+
+def _attribute(profile: Profile, name: str) -> str | None:
+    attribute = profile.attributes.get(name)
+    return str(attribute.value) if attribute is not None else None
