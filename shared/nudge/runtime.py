@@ -177,4 +177,5 @@ def broadcast_service() -> BroadcastService:
         DynamoAudience(settings.devices_table),
         CLOCK,
         template_store(),
+        profiles=_stores()[0],
     )

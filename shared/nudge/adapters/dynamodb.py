@@ -170,6 +170,22 @@ class DynamoProfileStore(DynamoTable):
         self.meter.add(factor * (write_units(item) + len(updates)), index_units)
         return True
 
+    def get_many(self, user_ids: Sequence[str]) -> dict[str, Profile]:
+        """Profiles by id, 100 keys per BatchGetItem (a broadcast's segment filter)."""
+        found: dict[str, Profile] = {}
+        unique = sorted(set(user_ids))
+        for start in range(0, len(unique), 100):
+            keys = [{"user_id": {"S": user}} for user in unique[start : start + 100]]
+            request: dict[str, Any] = {self.table: {"Keys": keys, "ConsistentRead": False}}
+            while request:
+                response = self.ddb.batch_get_item(RequestItems=request)
+                for item in response.get("Responses", {}).get(self.table, []):
+                    profile = item_to_profile(item)
+                    if profile.erased_at is None or profile.first_seen is not None:
+                        found[profile.user_id] = profile
+                request = response.get("UnprocessedKeys") or {}
+        return found
+
     def counters(self, names: Sequence[str]) -> dict[str, dict[str, int]]:
         keys = [stats_key(f"c#{name}", shard) for name in names for shard in range(STATS_SHARDS)]
         totals: dict[str, dict[str, int]] = {}

@@ -60,6 +60,10 @@ class InMemoryProfileStore:
                 self.named_counters[name].update(deltas)
             return True
 
+    def get_many(self, user_ids: Sequence[str]) -> dict[str, Profile]:
+        with self._lock:
+            return {u: self.items[u].model_copy(deep=True) for u in user_ids if u in self.items}
+
     def counters(self, names: Sequence[str]) -> dict[str, dict[str, int]]:
         with self._lock:
             return {n: dict(self.named_counters[n]) for n in names if self.named_counters.get(n)}
