@@ -97,10 +97,13 @@ def privacy_service() -> PrivacyService:
 
 @lru_cache(maxsize=1)
 def devices_service() -> DevicesService:
+    from nudge.adapters.sqs import SqsEventPublisher
     from nudge.services.devices import DevicesService
 
     _, history = _stores()
-    return DevicesService(_device_store(), history, get_settings().engagement, CLOCK)
+    settings = get_settings()
+    events = SqsEventPublisher(settings.events_queue_url) if settings.events_queue_url else None
+    return DevicesService(_device_store(), history, settings.engagement, CLOCK, events)
 
 
 @lru_cache(maxsize=1)
