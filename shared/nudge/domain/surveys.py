@@ -180,7 +180,7 @@ def decide_prompt(
         prompt_id=prompt_id,
         survey_id=config.id,
         trigger_event_id=event.event_id,
-        created_at=now,
+        triggered_at=event_at,
         expires_at=expires_at,
     )
     updated = current.model_copy(

@@ -31,7 +31,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from nudge.models.survey import ResponseState, ThemesConfig
@@ -98,10 +98,12 @@ class Theme:
     average_score: float | None
     examples: tuple[str, ...]
     pinned: bool = False
+    members: tuple[int, ...] = ()  # positions of its comments in the input list
 
 
 @dataclass
 class _Doc:
+    index: int
     text: str
     score: int | None
     stems: list[str]  # in order, stopwords removed
@@ -151,7 +153,11 @@ def group_comments(
                 spelling.setdefault(stem, Counter())[word] += 1
         return result
 
-    docs = [_Doc(c.text, c.score, stems_of(c.text), {}) for c in comments if c.text.strip()]
+    docs = [
+        _Doc(i, c.text, c.score, stems_of(c.text), {})
+        for i, c in enumerate(comments)
+        if c.text.strip()
+    ]
     _weigh(docs)
     themes: list[Theme] = []
     remaining = list(range(len(docs)))
@@ -292,6 +298,7 @@ def _theme(
         average_score=sum(scores) / len(scores) if scores else None,
         examples=tuple(examples),
         pinned=pinned,
+        members=tuple(sorted(d.index for d in members)),
     )
 
 
@@ -321,14 +328,7 @@ def _rename(theme: Theme, rename: dict[str, str]) -> Theme:
         candidates.append(theme.keywords[0].lower())
     for candidate in candidates:
         if candidate in lowered:
-            return Theme(
-                lowered[candidate],
-                theme.keywords,
-                theme.size,
-                theme.average_score,
-                theme.examples,
-                theme.pinned,
-            )
+            return replace(theme, name=lowered[candidate])
     return theme
 
 

@@ -335,12 +335,15 @@ def survey_json_schema() -> dict[str, Any]:
 
 
 class PendingPrompt(_Strict):
-    """A prompt waiting for the app to show it (GET /v1/me/surveys/next)."""
+    """A prompt waiting for the app to show it (GET /v1/me/surveys/next).
+
+    A pure function of (survey, user, trigger event): deriving it again gives the same prompt.
+    """
 
     prompt_id: str
     survey_id: str
     trigger_event_id: str
-    created_at: int
+    triggered_at: int  # when the task was finished (the trigger event's own time)
     expires_at: int
 
 
