@@ -29,7 +29,12 @@ import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from nudge.domain.geofence_geometry import PolygonShape, build_polygon_shape, haversine_m
+from nudge.domain.geofence_geometry import (
+    EARTH_RADIUS_M,
+    PolygonShape,
+    build_polygon_shape,
+    haversine_m,
+)
 from nudge.models.geofence import (
     PLATFORM_REGION_LIMITS,
     CircleGeometry,
@@ -150,8 +155,7 @@ def build_index(sets: Iterable[FenceSet], *, near_m: float = DEFAULT_NEAR_M) -> 
         raise ValueError("near_m must be between 0 and 5000 metres")
     index = FenceIndex(near_m=near_m)
     edges = {res: _edge_m(res) for res in RESOLUTIONS}
-    centres: dict[int, tuple[float, float]] = {}  # cell centre cache: neighbours are shared
-    used: set[int] = set()
+    by_res: dict[int, list[int]] = {}
     for fence_set in sets:
         if fence_set.id in index.sets:
             raise ValueError(f"fence set {fence_set.id!r} given twice")
@@ -163,9 +167,7 @@ def build_index(sets: Iterable[FenceSet], *, near_m: float = DEFAULT_NEAR_M) -> 
             index.by_key[indexed.key] = position
             reach = indexed.radius_m + near_m
             res = next((r for r in RESOLUTIONS if edges[r] >= reach), RESOLUTIONS[-1])
-            used.add(res)
-            for cell in _cover(indexed.lat, indexed.lng, reach, res, edges[res], centres):
-                index.cells.setdefault(cell, []).append(position)
+            by_res.setdefault(res, []).append(position)
             large = indexed.radius_m > LARGE_FENCE_M
             prox = LARGE_PROXIMITY_RES if large else PROXIMITY_RES
             cell = h3.latlng_to_cell(indexed.lat, indexed.lng, prox)
@@ -173,7 +175,10 @@ def build_index(sets: Iterable[FenceSet], *, near_m: float = DEFAULT_NEAR_M) -> 
             index.proximity_reach[prox] = max(
                 index.proximity_reach.get(prox, 0.0), indexed.radius_m
             )
-    index.resolutions = tuple(sorted(used, reverse=True))
+    for res, positions in by_res.items():
+        for position, cell in _cover(index, positions, res, edges[res]):
+            index.cells.setdefault(cell, []).append(position)
+    index.resolutions = tuple(sorted(by_res, reverse=True))
     return index
 
 
@@ -209,27 +214,37 @@ def _indexed(set_id: str, fence: Fence) -> IndexedFence:
 
 
 def _cover(
-    lat: float,
-    lng: float,
-    reach: float,
-    res: int,
-    edge: float,
-    centres: dict[int, tuple[float, float]],
-) -> list[int]:
-    """H3 cells at `res` that can hold a point within `reach` metres of (lat, lng)."""
+    index: FenceIndex, positions: list[int], res: int, edge: float
+) -> Iterator[tuple[int, int]]:
+    """(fence position, H3 cell at `res`) for every cell that can hold a point within the
+    fence's reach (circumradius + near_m): candidates from a grid disk, kept when the cell's
+    centre is within reach + a cell's circumradius (vectorised haversine)."""
     import h3.api.basic_int as h3
+    import numpy as np
 
     cell_radius = CELL_RADIUS_FACTOR * edge
-    rings = math.ceil((reach + 2 * cell_radius) / (_RING_STEP * edge))
-    limit = reach + cell_radius
-    kept = []
-    for cell in h3.grid_disk(h3.latlng_to_cell(lat, lng, res), rings):
-        centre = centres.get(cell)
-        if centre is None:
-            centre = centres[cell] = h3.cell_to_latlng(cell)
-        if haversine_m(lat, lng, centre[0], centre[1]) <= limit:
-            kept.append(cell)
-    return kept
+    owners: list[int] = []
+    cells: list[int] = []
+    for position in positions:
+        fence = index.fences[position]
+        reach = fence.radius_m + index.near_m
+        rings = math.ceil((reach + 2 * cell_radius) / (_RING_STEP * edge))
+        disk = h3.grid_disk(h3.latlng_to_cell(fence.lat, fence.lng, res), rings)
+        owners.extend([position] * len(disk))
+        cells.extend(disk)
+    unique, inverse = np.unique(np.array(cells, dtype=np.uint64), return_inverse=True)
+    centres = np.radians(np.array([h3.cell_to_latlng(int(cell)) for cell in unique]))
+    owner = np.array(owners)
+    fence_lat = np.radians(np.array([f.lat for f in index.fences]))[owner]
+    fence_lng = np.radians(np.array([f.lng for f in index.fences]))[owner]
+    limit = np.array([f.radius_m for f in index.fences])[owner] + index.near_m + cell_radius
+    picked = centres[inverse.reshape(-1)]
+    d_lat = picked[:, 0] - fence_lat
+    d_lng = picked[:, 1] - fence_lng
+    h = np.sin(d_lat / 2) ** 2 + np.cos(fence_lat) * np.cos(picked[:, 0]) * np.sin(d_lng / 2) ** 2
+    distance = 2 * EARTH_RADIUS_M * np.arcsin(np.minimum(1.0, np.sqrt(h)))
+    for i in np.flatnonzero(distance <= limit).tolist():
+        yield owners[i], cells[i]
 
 
 def _ring(cell: int, k: int) -> list[int]:
@@ -250,10 +265,12 @@ def nearest(
     first (ties by key). Exact: the ring walk stops only when nothing unseen can be closer."""
     import h3.api.basic_int as h3
 
-    best: list[tuple[float, str, int]] = []  # max-heap by (-distance, key)
+    found: dict[int, float] = {}  # position → edge distance, everything seen in range
 
     def kth() -> float:
-        return -best[0][0] if len(best) >= limit else math.inf
+        if len(found) < limit:
+            return math.inf
+        return heapq.nsmallest(limit, found.values())[-1]
 
     for res, grid in index.proximity.items():
         edge = _edge_m(res)
@@ -263,22 +280,17 @@ def nearest(
         while True:
             for cell in _ring(origin, k):
                 for position in grid.get(cell, ()):
-                    fence = index.fences[position]
-                    distance = max(0.0, fence.signed_distance_m(lat, lng))
-                    if distance > max_distance_m:
-                        continue
-                    item = (-distance, fence.key, position)
-                    if len(best) < limit:
-                        heapq.heappush(best, item)
-                    elif item > best[0]:  # closer (or same distance, smaller key)
-                        heapq.heapreplace(best, item)
+                    distance = max(0.0, index.fences[position].signed_distance_m(lat, lng))
+                    if distance <= max_distance_m:
+                        found[position] = distance
             # Every centre within `covered` metres has now been seen.
             covered = k * _RING_STEP * edge - 2 * CELL_RADIUS_FACTOR * edge
             if covered - reach > min(kth(), max_distance_m):
                 break
             k += 1
-    ordered = sorted((-neg, key, position) for neg, key, position in best)
-    return [(distance, index.fences[position]) for distance, _, position in ordered]
+    # Unseen fences are strictly farther than the k-th: ties at the cut are all here.
+    ordered = sorted((distance, index.fences[p].key, p) for p, distance in found.items())
+    return [(distance, index.fences[p]) for distance, _, p in ordered[:limit]]
 
 
 def nearest_fences(
