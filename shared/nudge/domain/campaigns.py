@@ -195,7 +195,10 @@ def transition_candidates(
                 continue
             if trigger.from_ is not None and move.from_stage not in trigger.from_:
                 continue
-            data = {"from": move.from_stage.value if move.from_stage else None, "to": move.to_stage}
+            data = {
+                "from": move.from_stage.value if move.from_stage else None,
+                "to": move.to_stage.value,
+            }
             found.append(Candidate(campaign, f"t:{move.at}", move.at, {"event": data}))
     return found
 
@@ -241,7 +244,8 @@ def due_candidates(
                 data = {"event": dict(pending.data)}
                 found.append(Candidate(campaign, pending.occurrence, pending.due_at, data))
         elif campaign is not None:  # a send-window wait for any trigger kind
-            found.append(Candidate(campaign, pending.occurrence, pending.since, dict(pending.data)))
+            data = {"event": dict(pending.data)}
+            found.append(Candidate(campaign, pending.occurrence, pending.since, data))
     for campaign in campaigns.values():
         inactivity = campaign.trigger.inactivity
         if inactivity is not None:
@@ -426,7 +430,7 @@ def record(profile: Profile, candidate: Candidate, decision: Decision, now: int)
                 occurrence=candidate.occurrence,
                 due_at=decision.wait_until,
                 since=candidate.at,
-                data=dict(candidate.data),
+                data=_flat(candidate.data),
             )
         )
         return

@@ -1,0 +1,196 @@
+"""Campaign benchmarks: decision throughput of the pure domain with 50 active campaigns, and
+DynamoDB write units per event with campaigns active (moto, the same workload as run.py).
+
+    python -m tests.bench.campaigns
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+EXAMPLES = Path(__file__).parents[2] / "events" / "campaigns"
+NAMES = ["session_start", "screen_view", "search", "destination_viewed", "cart_updated",
+         "purchase", "ticket_purchased", "share", "rating", "favourite_added"]  # fmt: skip
+
+
+def fifty_campaigns() -> list[Any]:
+    """A realistic mix: event triggers with filters and audiences, delays, lifecycle, schedules."""
+    from nudge.models.campaign import Campaign
+
+    rng = random.Random(3)
+    campaigns = []
+    for i in range(50):
+        kind = i % 5
+        trigger: dict[str, Any]
+        if kind in (0, 1):
+            trigger = {"event": {"name": rng.choice(NAMES)}}
+            if kind == 1:
+                trigger["event"]["where"] = {"screen": ["home", "search"]}
+        elif kind == 2:
+            trigger = {"event": {"name": "cart_updated", "delay": "30m", "unless": ["purchase"]}}
+        elif kind == 3:
+            trigger = {"lifecycle": {"to": rng.choice(["at_risk", "loyal", "dormant"])}}
+        else:
+            trigger = {"schedule": {"cron": f"0 {8 + i % 10} * * *"}}
+        audience = rng.choice(
+            [
+                {"lifecycle": ["new", "active", "loyal"]},
+                {"behavior": {"event": "screen_view", "count_gte": 3, "within_days": 7}},
+                {"any": [{"purchases": {"total_gte": 10}}, {"lifecycle": ["loyal"]}]},
+                {"not": {"recency": {"event": "purchase", "within_days": 2}}},
+            ]
+        )
+        campaigns.append(
+            Campaign.model_validate(
+                {
+                    "id": f"c{i:02d}",
+                    "name": f"Campaign {i}",
+                    "status": "active",
+                    "priority": rng.randint(0, 10),
+                    "trigger": trigger,
+                    "audience": audience,
+                    "variants": [
+                        {"id": "a", "weight": 1, "title": "Hi", "body": "B"},
+                        {"id": "b", "weight": 1, "title": "Hey", "body": "B"},
+                    ],
+                    "holdout_pct": 10,
+                    "delivery": {"cooldown": "6h"},
+                    "goal": {"event": "purchase", "within": "2d"},
+                }
+            )
+        )
+    return campaigns
+
+
+def decision_throughput(events_count: int = 20_000) -> str:
+    from nudge.adapters.devices import InMemoryDeviceStore
+    from nudge.adapters.memory import InMemoryCampaignCatalog, InMemoryQueue
+    from nudge.domain.aggregates import apply_events
+    from nudge.domain.config import EngagementConfig
+    from nudge.domain.lifecycle import evaluate
+    from nudge.models.campaign import CampaignSet
+    from nudge.models.device import Preferences
+    from nudge.models.events import IncomingEvent
+    from nudge.models.profile import Profile
+    from nudge.services.campaigns import CampaignRunner
+
+    campaigns = fifty_campaigns()
+    config = EngagementConfig()
+    devices = InMemoryDeviceStore()
+    runner = CampaignRunner(
+        InMemoryCampaignCatalog(CampaignSet(campaigns={c.id: c for c in campaigns})),
+        devices,
+        InMemoryQueue(),
+        config,
+    )
+    rng = random.Random(5)
+    start = datetime(2026, 3, 2, 7, tzinfo=UTC)
+    users = [f"user-{i}" for i in range(200)]
+    for user in users:
+        devices.save_preferences(Preferences(user_id=user, categories={"marketing": True}), None)
+    profiles = {user: Profile(user_id=user) for user in users}
+    events = [
+        (
+            rng.choice(users),
+            IncomingEvent(
+                event_id=f"e{i}",
+                name=rng.choice(NAMES),
+                timestamp=start + timedelta(seconds=40 * i),
+                properties={"screen": rng.choice(["home", "search", "cart"]), "amount": 12.5},
+            ),
+        )
+        for i in range(events_count)
+    ]
+    decisions = sends = 0
+    started = time.perf_counter()
+    for user, event in events:
+        now = int(event.timestamp.timestamp()) + 5
+        profile = apply_events(profiles[user], [event], config, now)
+        profile, move = evaluate(profile, now, config.lifecycle, cause="event")
+        result = runner.decide(profile, now, [event], [move] if move else [])
+        decisions += len(result.decisions)
+        sends += sum(1 for d in result.decisions if d.action == "send")
+        profiles[user] = profile
+    elapsed = time.perf_counter() - started
+    return (
+        f"campaign decisions: {events_count / elapsed:,.0f} events/s on one core with 50 active "
+        f"campaigns (fold + lifecycle + triggers + decisions; {decisions:,} decisions, "
+        f"{sends:,} sends; target >= 5,000 events/s)"
+    )
+
+
+def write_units_with_campaigns() -> str:
+    from moto import mock_aws
+    from nudge.adapters.devices import InMemoryDeviceStore
+    from nudge.adapters.dynamodb import DynamoHistoryStore, DynamoProfileStore
+    from nudge.adapters.memory import InMemoryCampaignCatalog, InMemoryQueue
+    from nudge.adapters.metering import WriteMeter
+    from nudge.clock import ManualClock
+    from nudge.configfiles import load_config
+    from nudge.domain.config import EngagementConfig
+    from nudge.models.campaign import Campaign, CampaignSet, NamedSegments
+    from nudge.models.device import Preferences
+    from nudge.services.campaigns import CampaignRunner
+    from nudge.services.processing import EventProcessingService
+    from nudge.services.scheduler import SchedulerService
+
+    from tests.bench.run import moto_tables, workload
+
+    segments = load_config((EXAMPLES / "segments.yml").read_text(), NamedSegments, "segments")
+    examples = [
+        load_config(p.read_text(), Campaign, p.name) for p in sorted(EXAMPLES.glob("*.yaml"))
+    ]
+    # the workload's own event names trigger these two
+    extra = [
+        c.model_copy(update={"id": f"{c.id}-{n}"})
+        for n, c in enumerate(fifty_campaigns()[:10])
+        if c.trigger.event is not None
+    ]
+    published = CampaignSet(
+        campaigns={c.id: c for c in [*examples, *extra]}, segments=segments.segments
+    )
+    users, days = 200, 30
+    messages = workload(users, days)
+    unique = {e["event_id"] for _, b in messages for e in json.loads(b)["events"]}
+    with mock_aws():
+        ddb = moto_tables()
+        meter = WriteMeter()
+        profiles = DynamoProfileStore("ProfilesTable", meter, ddb)
+        history = DynamoHistoryStore("HistoryTable", meter, ddb)
+        clock = ManualClock(datetime(2026, 3, 2, tzinfo=UTC))
+        config = EngagementConfig()
+        devices, queue = InMemoryDeviceStore(), InMemoryQueue()
+        for u in range(users):
+            prefs = Preferences(user_id=f"user-{u:05d}", categories={"marketing": u % 3 > 0})
+            devices.save_preferences(prefs, None)
+        runner = CampaignRunner(InMemoryCampaignCatalog(published), devices, queue, config)
+        service = EventProcessingService(profiles, history, config, clock, campaigns=runner)
+        scheduler = SchedulerService(profiles, history, config, clock, campaigns=runner)
+        for index in range(0, len(messages), 10):
+            batch = messages[index : index + 10]
+            arrived = datetime.fromisoformat(max(json.loads(b)["received_at"] for _, b in batch))
+            while clock.now() + timedelta(hours=1) < arrived:
+                clock.advance(timedelta(hours=1))
+                scheduler.run()
+            clock.set(max(arrived, clock.now()))
+            assert not service.process(batch).failures
+    per_event = meter.total / len(unique)
+    return (
+        f"campaign write units: {per_event:.2f} WCU per unique event with "
+        f"{len(published.campaigns)} campaigns active ({len(queue.bodies):,} sends queued, "
+        f"scheduler hourly; campaign state and counters ride in the profile's write)"
+    )
+
+
+def run_campaign_bench() -> list[str]:
+    return [decision_throughput(), write_units_with_campaigns()]
+
+
+if __name__ == "__main__":
+    for line in run_campaign_bench():
+        print(line)
