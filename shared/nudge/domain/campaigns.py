@@ -14,6 +14,7 @@ import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -155,15 +156,41 @@ def _scalar_properties(event: IncomingEvent) -> dict[str, Any]:
     return {k: v for k, v in event.properties.items() if not isinstance(v, list)}
 
 
+@dataclass(frozen=True)
+class Playbook:
+    """The active campaigns, indexed by what wakes them (built once per published set)."""
+
+    campaigns: Mapping[str, Campaign]
+    by_event: Mapping[str, list[Campaign]]
+    on_transition: list[Campaign]
+    on_inactivity: list[Campaign]
+    on_schedule: list[Campaign]
+
+    @classmethod
+    def of(cls, campaigns: Iterable[Campaign]) -> Playbook:
+        active = {c.id: c for c in campaigns if c.status == "active"}
+        by_event: dict[str, list[Campaign]] = {}
+        for campaign in active.values():
+            if campaign.trigger.event is not None:
+                by_event.setdefault(campaign.trigger.event.name, []).append(campaign)
+        kinds = list(active.values())
+        return cls(
+            campaigns=active,
+            by_event=by_event,
+            on_transition=[c for c in kinds if c.trigger.lifecycle is not None],
+            on_inactivity=[c for c in kinds if c.trigger.inactivity is not None],
+            on_schedule=[c for c in kinds if c.trigger.schedule is not None],
+        )
+
+
 def event_candidates(
-    campaigns: Iterable[Campaign], events: Iterable[IncomingEvent]
+    playbook: Playbook, events: Iterable[IncomingEvent]
 ) -> tuple[list[Candidate], list[PendingTrigger]]:
     """Fresh events -> sends to decide now, and delayed ones to decide later."""
     now_list: list[Candidate] = []
     later: list[PendingTrigger] = []
-    events = list(events)
-    for campaign in campaigns:
-        for event in events:
+    for event in events:
+        for campaign in playbook.by_event.get(event.name, ()):
             if not _event_matches(campaign, event):
                 continue
             at = int(event.timestamp.timestamp())
@@ -182,11 +209,9 @@ def event_candidates(
     return now_list, later
 
 
-def transition_candidates(
-    campaigns: Iterable[Campaign], transitions: Iterable[Transition]
-) -> list[Candidate]:
+def transition_candidates(playbook: Playbook, transitions: Iterable[Transition]) -> list[Candidate]:
     found = []
-    for campaign in campaigns:
+    for campaign in playbook.on_transition:
         trigger = campaign.trigger.lifecycle
         if trigger is None:
             continue
@@ -211,7 +236,19 @@ def _last_activity(profile: Profile, event: str | None) -> int | None:
 
 
 def next_schedule_slot(cron: str, after: int, zone: str) -> int:
-    """The next cron time strictly after `after`, read on the user's local wall clock."""
+    """The next cron time strictly after `after`, read on the user's local wall clock.
+
+    Memoised from the start of the hour: every user reaching a slot in the same hour shares
+    one croniter computation (it is the costly part of planning schedules).
+    """
+    slot = _next_slot(cron, after - after % 3600, zone)
+    while slot <= after:
+        slot = _next_slot(cron, slot, zone)
+    return slot
+
+
+@lru_cache(maxsize=4096)
+def _next_slot(cron: str, after: int, zone: str) -> int:
     from croniter import croniter
 
     local = datetime.fromtimestamp(after, tz=ZoneInfo(zone))
@@ -219,7 +256,7 @@ def next_schedule_slot(cron: str, after: int, zone: str) -> int:
 
 
 def due_candidates(
-    campaigns: Mapping[str, Campaign], profile: Profile, now: int
+    playbook: Playbook, profile: Profile, now: int
 ) -> tuple[list[Candidate], list[str]]:
     """Delayed triggers, inactivity and schedule slots that are due by `now`.
 
@@ -230,7 +267,7 @@ def due_candidates(
     cancelled: list[str] = []
     state = profile.messaging
     for pending in [p for p in state.pending if p.due_at <= now]:
-        campaign = campaigns.get(pending.campaign)
+        campaign = playbook.campaigns.get(pending.campaign)
         if campaign is not None and campaign.trigger.event is not None:
             late = [
                 name
@@ -246,16 +283,16 @@ def due_candidates(
         elif campaign is not None:  # a send-window wait for any trigger kind
             data = {"event": dict(pending.data)}
             found.append(Candidate(campaign, pending.occurrence, pending.since, data))
-    for campaign in campaigns.values():
+    for campaign in playbook.on_inactivity:
         inactivity = campaign.trigger.inactivity
-        if inactivity is not None:
-            last = _last_activity(profile, inactivity.event)
-            if last is not None and last + inactivity.days * DAY <= now:
-                found.append(Candidate(campaign, f"i:{last}", last + inactivity.days * DAY))
-        if campaign.trigger.schedule is not None:
-            slot = state.schedule_next.get(campaign.id)
-            if slot is not None and slot <= now:
-                found.append(Candidate(campaign, f"s:{slot}", slot))
+        assert inactivity is not None
+        last = _last_activity(profile, inactivity.event)
+        if last is not None and last + inactivity.days * DAY <= now:
+            found.append(Candidate(campaign, f"i:{last}", last + inactivity.days * DAY))
+    for campaign in playbook.on_schedule:
+        slot = state.schedule_next.get(campaign.id)
+        if slot is not None and slot <= now:
+            found.append(Candidate(campaign, f"s:{slot}", slot))
     return found, cancelled
 
 
@@ -379,11 +416,9 @@ def decide(candidate: Candidate, profile: Profile, ctx: Context) -> Decision:
     rules.append(Rule("send_window", True))
     quiet = ctx.quiet_hours() if campaign.delivery.respect_quiet_hours else None
     if quiet is not None:
-        from nudge.domain.delivery_time import in_quiet_hours
-        from nudge.models.device import QuietHours
-
         local = datetime.fromtimestamp(now, tz=ZoneInfo(ctx.zone)).time()
-        quiet_now = in_quiet_hours(local, QuietHours(start=quiet[0], end=quiet[1]))
+        start, end = quiet
+        quiet_now = start <= local < end if start < end else (local >= start or local < end)
         note = "deferred by push_sender to the end of quiet hours" if quiet_now else ""
         rules.append(Rule("quiet_hours", True, note))
     decision.variant = pick_variant(campaign, profile.user_id)
@@ -488,19 +523,16 @@ def conversions(profile: Profile, events: Iterable[IncomingEvent]) -> list[Expos
     return converted
 
 
-def plan_schedules(
-    campaigns: Mapping[str, Campaign], profile: Profile, now: int, zone: str
-) -> None:
+def plan_schedules(playbook: Playbook, profile: Profile, now: int, zone: str) -> None:
     """Keep each schedule campaign's next local slot in the profile (the due index finds it)."""
     state = profile.messaging
     for campaign_id in list(state.schedule_next):
-        campaign = campaigns.get(campaign_id)
+        campaign = playbook.campaigns.get(campaign_id)
         if campaign is None or campaign.trigger.schedule is None:
             del state.schedule_next[campaign_id]
-    for campaign in campaigns.values():
+    for campaign in playbook.on_schedule:
         schedule = campaign.trigger.schedule
-        if schedule is None:
-            continue
+        assert schedule is not None
         slot = state.schedule_next.get(campaign.id)
         if slot is None or slot <= now:
             state.schedule_next[campaign.id] = next_schedule_slot(
@@ -519,18 +551,17 @@ def prune(profile: Profile, now: int) -> None:
     state.occurrences = dict(newest)
 
 
-def next_due(campaigns: Mapping[str, Campaign], profile: Profile, now: int) -> int | None:
+def next_due(playbook: Playbook, profile: Profile, now: int) -> int | None:
     """The earliest moment campaigns need this profile looked at again."""
     moments = [p.due_at for p in profile.messaging.pending]
     moments += list(profile.messaging.schedule_next.values())
-    for campaign in campaigns.values():
+    for campaign in playbook.on_inactivity:
         inactivity = campaign.trigger.inactivity
-        if inactivity is None:
-            continue
+        assert inactivity is not None
         last = _last_activity(profile, inactivity.event)
         if last is not None and f"{campaign.id}|i:{last}" not in profile.messaging.occurrences:
             moments.append(last + inactivity.days * DAY)
-    if any(c.trigger.schedule for c in campaigns.values()):
+    if playbook.on_schedule:
         moments.append(now + SCHEDULE_HEARTBEAT)
     future = [max(m, now + 60) for m in moments]  # never in the past: at least a minute on
     return min(future) if future else None

@@ -98,7 +98,7 @@ def evaluate(
     The due time only moves earlier on events (a later one is found by the scheduler when it
     wakes): that keeps the due-time index from being rewritten on every event batch.
     """
-    result = profile.model_copy(deep=True)
+    result = profile.model_copy()  # shallow: the fields below are replaced, never mutated
     stage = stage_at(result, now, thresholds)
     transition = None
     if stage is not None and stage != result.stage:

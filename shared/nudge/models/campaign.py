@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -34,7 +35,9 @@ MAX_CAMPAIGN_DAYS = 90  # windows longer than the profile's memory could never b
 COUNT_WINDOW_DAYS = 30  # the profile keeps per-day counts this far back
 
 
+@lru_cache(maxsize=1024)
 def seconds(text: str) -> int:
+    """A config duration in seconds (cached: the pipeline asks for the same few all the time)."""
     return int(parse_duration(text).total_seconds())
 
 
@@ -440,6 +443,3 @@ class CampaignSet(BaseModel):
     campaigns: dict[str, Campaign] = Field(default_factory=dict)
     segments: dict[str, Segment] = Field(default_factory=dict)
     version: str = ""
-
-    def active(self) -> dict[str, Campaign]:
-        return {cid: c for cid, c in self.campaigns.items() if c.status == "active"}

@@ -67,6 +67,7 @@ class CampaignRunner:
     devices: DeviceStore
     pushes: PushQueue
     config: EngagementConfig
+    _playbook: tuple[CampaignSet, engine.Playbook] | None = field(default=None, init=False)
 
     def published(self) -> CampaignSet:
         return self.catalog.current()
@@ -80,18 +81,20 @@ class CampaignRunner:
     ) -> CampaignPass:
         """Fold campaign work into `profile` (mutated): triggers, decisions, due time."""
         published = self.published()
-        active = published.active()
+        playbook = self.playbook(published)
+        active = playbook.campaigns
         result = CampaignPass()
         events = list(events)
         for exposure in engine.conversions(profile, events):
             result.count(exposure.campaign, now, f"converted.{exposure.variant}")
-        engine.prune(profile, now)
         if not active and not profile.messaging.pending and not profile.messaging.schedule_next:
+            engine.prune(profile, now)
             return result
         zone = user_zone(profile, self.config.consent.default_timezone)
-        candidates, delayed = engine.event_candidates(active.values(), events)
-        candidates += engine.transition_candidates(active.values(), transitions)
-        due, cancelled = engine.due_candidates(active, profile, now)
+        candidates, delayed = engine.event_candidates(playbook, events)
+        if transitions:
+            candidates += engine.transition_candidates(playbook, transitions)
+        due, cancelled = engine.due_candidates(playbook, profile, now)
         candidates += due
         for pending in delayed:
             profile.messaging.pending.append(pending)
@@ -122,12 +125,20 @@ class CampaignRunner:
                 result.count(decision.campaign_id, now, "holdout")
             else:
                 result.count(decision.campaign_id, now, f"suppressed.{decision.reason}")
-        engine.plan_schedules(active, profile, now, zone)
+        engine.plan_schedules(playbook, profile, now, zone)
         engine.prune(profile, now)
         return result
 
+    def playbook(self, published: CampaignSet) -> engine.Playbook:
+        """Built once per published set (the catalog hands out the same object until then)."""
+        cached = self._playbook
+        if cached is None or cached[0] is not published:
+            cached = (published, engine.Playbook.of(published.campaigns.values()))
+            self._playbook = cached
+        return cached[1]
+
     def next_due(self, profile: Profile, now: int) -> int | None:
-        return engine.next_due(self.published().active(), profile, now)
+        return engine.next_due(self.playbook(self.published()), profile, now)
 
     def flush(self, profile: Profile, decided: CampaignPass | None = None, since: int = 0) -> int:
         """Queue the sends of one pass (`decided`), or every outbox send since `since`.

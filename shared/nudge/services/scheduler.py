@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from nudge.adapters.ports import HistoryStore, ProfileStore
 from nudge.clock import Clock, to_epoch
-from nudge.domain.aggregates import DAY
+from nudge.domain.aggregates import DAY, clone
 from nudge.domain.config import EngagementConfig
 from nudge.domain.lifecycle import HOUR, evaluate
 from nudge.models.profile import Transition
@@ -83,6 +83,7 @@ class SchedulerService:
             decided = None
             if self.campaigns is not None:
                 moves = [transition] if transition else []
+                updated = clone(updated)  # the campaign state is changed in place
                 decided = self.campaigns.decide(updated, now, transitions=moves)
                 updated.due_at = earliest(updated.due_at, self.campaigns.next_due(updated, now))
             updated.version = previous.version + 1
