@@ -17,12 +17,15 @@ from collections.abc import Iterable
 from nudge.clock import DAY
 from nudge.domain.config import EngagementConfig
 from nudge.models.events import IncomingEvent
-from nudge.models.profile import InterestScore, NameCounts, Profile
+from nudge.models.profile import Attribute, InterestScore, LastLocation, NameCounts, Profile
 
 ACTIVITY_HORIZON_DAYS = 60  # enough to see a 30-day window and a return after a long gap
 COUNT_HORIZON_DAYS = 30
 RECENT_WINDOW_SECONDS = 30 * 60  # longer than SQS redelivery (visibility x receives)
 RECENT_MAX = 128
+ATTRIBUTES_EVENT = "user_attributes"  # the app (or devices_api) sets attributes with this event
+MAX_ATTRIBUTES = 30
+MAX_ATTRIBUTE_CHARS = 100
 
 
 def day_of(epoch: int) -> int:
@@ -92,6 +95,15 @@ def _fold(profile: Profile, event: IncomingEvent, config: EngagementConfig) -> N
         profile.purchases.total = round(profile.purchases.total + amount, 4)
         profile.purchases.days[day] = round(profile.purchases.days.get(day, 0.0) + amount, 4)
 
+    if event.name == ATTRIBUTES_EVENT:
+        _set_attributes(profile, event, at)
+    if event.location is not None:
+        current = profile.location
+        if current is None or (at, event.location.lat) > (current.at, current.lat):
+            profile.location = LastLocation(
+                lat=round(event.location.lat, 3), lng=round(event.location.lng, 3), at=at
+            )
+
     for rule in config.interests:
         if rule.event != event.name:
             continue
@@ -101,6 +113,23 @@ def _fold(profile: Profile, event: IncomingEvent, config: EngagementConfig) -> N
             interest = str(value).strip().lower()[:64] if isinstance(value, str) and value else None
         if interest:
             _add_interest(profile, interest, rule.weight, at, config.interest_half_life_days)
+
+
+def _set_attributes(profile: Profile, event: IncomingEvent, at: int) -> None:
+    """Last writer wins per key by event time (ties: the larger value), so order never matters."""
+    for key, value in event.properties.items():
+        if isinstance(value, list):
+            continue
+        current = profile.attributes.get(key)
+        if value is None:
+            if current is not None and current.at <= at:
+                del profile.attributes[key]
+            continue
+        if current is None or (at, str(value)) > (current.at, str(current.value)):
+            if current is None and len(profile.attributes) >= MAX_ATTRIBUTES:
+                continue
+            text = value[:MAX_ATTRIBUTE_CHARS] if isinstance(value, str) else value
+            profile.attributes[key] = Attribute(value=text, at=at)
 
 
 def _amount(value: object) -> float:
@@ -137,6 +166,9 @@ def _prune(profile: Profile, config: EngagementConfig) -> None:
     if len(profile.counts) > config.max_event_names:
         kept = sorted(profile.counts.items(), key=lambda item: (-item[1].last_at, item[0]))
         profile.counts = dict(kept[: config.max_event_names])
+    retention = config.location_retention_days * DAY
+    if profile.location is not None and profile.location.at < profile.last_seen - retention:
+        profile.location = None
     if len(profile.interests) > config.max_interests:
         ranked = sorted(
             profile.interests.items(),

@@ -57,6 +57,22 @@ class ConsentDefaults(BaseModel):
     default_timezone: str = "UTC"  # the app's own zone when nothing better is known
 
 
+class CategoryCaps(BaseModel):
+    """Across all campaigns of one category, per user."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    per_day: int | None = Field(default=None, ge=0)
+    per_week: int | None = Field(default=None, ge=0)
+
+
+def default_caps() -> dict[str, CategoryCaps]:
+    return {
+        "marketing": CategoryCaps(per_day=3, per_week=8),
+        "product_updates": CategoryCaps(per_day=2, per_week=5),
+    }
+
+
 class EngagementConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -79,3 +95,9 @@ class EngagementConfig(BaseModel):
     history_ttl_days: int = Field(default=90, ge=1)
     # Due-time index: spread each hour bucket over this many partitions.
     due_shards: int = Field(default=4, ge=1, le=64)
+    # The last known area is forgotten after this many days (privacy: no location trail).
+    location_retention_days: int = Field(default=30, ge=1, le=365)
+    # Per user, across all campaigns of a category (transactional is never capped).
+    caps: dict[str, CategoryCaps] = Field(default_factory=default_caps)
+    # When given, campaigns may only name these events (catches typos before they ship).
+    event_catalog: tuple[str, ...] = ()

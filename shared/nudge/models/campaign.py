@@ -59,6 +59,8 @@ class PropertyTest(Strict):
     gte: float | None = None
     lte: float | None = None
     exists: bool | None = None
+    version_gte: str | None = Field(default=None, max_length=32, description="e.g. app 2.10")
+    version_lt: str | None = Field(default=None, max_length=32)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -195,8 +197,8 @@ class DidNot(Strict):
 
 
 class Purchases(Strict):
-    total_gte: float | None = Field(default=None, ge=0)
-    count_gte: int | None = Field(default=None, ge=0)
+    total_gte: float | None = Field(default=None, ge=0, description="amount spent")
+    purchase_days_gte: int | None = Field(default=None, ge=0, description="days with a purchase")
     within_days: int = Field(default=COUNT_WINDOW_DAYS, ge=1, le=COUNT_WINDOW_DAYS)
 
 

@@ -1,0 +1,525 @@
+"""Campaign decisioning: which campaigns fire for a user now, and whether each may send.
+
+One sequence per candidate send, each step recorded with its reason:
+  active -> audience -> consent -> holdout -> per-campaign cap -> cooldown -> global caps
+  -> send window -> (quiet hours: deferred by push_sender, never dropped unless stale).
+Candidates that compete in one pass are decided in priority order, so a higher-priority
+campaign takes the last slot of a cap. Every decision is written into the profile in the same
+conditional write as the events that caused it: a redelivered event finds it already made.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from nudge.clock import DAY
+from nudge.domain.config import CategoryCaps
+from nudge.domain.segments import explain, test_value
+from nudge.domain.templates import MessageTemplate, MessageText, TemplateError, _compile
+from nudge.models.campaign import Campaign, NamedSegments, Segment, seconds
+from nudge.models.events import IncomingEvent
+from nudge.models.profile import (
+    CampaignMark,
+    Exposure,
+    OutboxJob,
+    PendingTrigger,
+    Profile,
+    SendRecord,
+    Transition,
+)
+
+WEEK = 7 * DAY
+OCCURRENCE_MEMORY = 35 * DAY  # longer than any inactivity or schedule period we re-check
+MAX_OCCURRENCES = 64
+MAX_PENDING = 16
+OUTBOX_KEEP = 30 * 60  # longer than SQS redelivery of the events that decided them
+SCHEDULE_HEARTBEAT = WEEK  # every profile is met at least weekly while schedules exist
+TEMPLATE_NAMES = frozenset({"user", "event", "campaign", "fence", "station"})
+
+
+# --- validation beyond the schema ------------------------------------------------------------
+
+
+def check_campaign(
+    campaign: Campaign,
+    segments: NamedSegments | None,
+    catalog: frozenset[str] | None = None,
+) -> list[str]:
+    """Problems the schema cannot see, as 'field: message'."""
+    problems = []
+    known = set(segments.segments) if segments else set()
+    for name in sorted(campaign.audience.segment_names() - known):
+        problems.append(f"audience: unknown segment {name!r}")
+    if catalog:
+        for name in sorted(campaign.event_names() - catalog):
+            problems.append(f"event {name!r} is not in the app's event catalog")
+    for name in sorted(campaign.template_variables() - TEMPLATE_NAMES):
+        allowed = ", ".join(sorted(TEMPLATE_NAMES))
+        problems.append(f"variants: unknown template variable {name!r} (use one of: {allowed})")
+    texts = [
+        (f"variants.{i}", v.title, v.body, v.deep_link) for i, v in enumerate(campaign.variants)
+    ]
+    for locale, overrides in campaign.localization.items():
+        for vid, text in overrides.variants.items():
+            texts.append((f"localization.{locale}.{vid}", text.title, text.body, text.deep_link))
+    for where, *sources in texts:
+        for source in sources:
+            if source:
+                try:
+                    _compile(source)
+                except TemplateError as error:
+                    problems.append(f"{where}: {error}")
+    fence = campaign.trigger.geofence
+    if fence is not None and fence.on == "dwell" and fence.dwell_minutes is None:
+        problems.append("trigger.geofence.dwell_minutes: needed when on: dwell")
+    return problems
+
+
+# --- deterministic assignment ---------------------------------------------------------------
+
+
+def _bucket(*parts: str, size: int = 10_000) -> int:
+    digest = hashlib.sha256("\x1f".join(parts).encode()).digest()
+    return int.from_bytes(digest[:8]) % size
+
+
+def in_holdout(campaign: Campaign, user_id: str) -> bool:
+    """Stable across versions: depends only on the campaign id and the user."""
+    return _bucket("holdout", campaign.id, user_id) < round(campaign.holdout_pct * 100)
+
+
+def pick_variant(campaign: Campaign, user_id: str) -> str:
+    total = sum(variant.weight for variant in campaign.variants)
+    point = _bucket("variant", campaign.id, user_id, size=total)
+    for variant in campaign.variants:
+        if point < variant.weight:
+            return variant.id
+        point -= variant.weight
+    raise AssertionError("weights sum to total")  # pragma: no cover
+
+
+def campaign_template(campaign: Campaign, variant_id: str) -> MessageTemplate:
+    """The variant as a message template: default text plus each locale's overrides."""
+    variant = next(v for v in campaign.variants if v.id == variant_id)
+    base = MessageText(
+        title=variant.title, body=variant.body, image=variant.image, deep_link=variant.deep_link
+    )
+    text = {campaign.default_locale: base}
+    for locale, overrides in campaign.localization.items():
+        override = overrides.variants.get(variant_id)
+        if override is not None:
+            text[locale] = base.model_copy(update=override.model_dump(exclude_none=True))
+    return MessageTemplate(
+        id=f"{campaign.id}.{variant_id}",
+        category=campaign.category,
+        default_locale=campaign.default_locale,
+        text=text,
+        respect_quiet_hours=campaign.delivery.respect_quiet_hours,
+    )
+
+
+# --- candidates -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Candidate:
+    campaign: Campaign
+    occurrence: str  # one per trigger occurrence: the unit of "exactly one send"
+    at: int  # the triggering moment
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return f"{self.campaign.id}|{self.occurrence}"
+
+
+def _event_matches(campaign: Campaign, event: IncomingEvent) -> bool:
+    trigger = campaign.trigger.event
+    if trigger is None or trigger.name != event.name:
+        return False
+    for key, test in trigger.where.items():
+        value = event.properties.get(key)
+        if isinstance(value, list) or not test_value(value, test):
+            return False
+    return True
+
+
+def _scalar_properties(event: IncomingEvent) -> dict[str, Any]:
+    return {k: v for k, v in event.properties.items() if not isinstance(v, list)}
+
+
+def event_candidates(
+    campaigns: Iterable[Campaign], events: Iterable[IncomingEvent]
+) -> tuple[list[Candidate], list[PendingTrigger]]:
+    """Fresh events -> sends to decide now, and delayed ones to decide later."""
+    now_list: list[Candidate] = []
+    later: list[PendingTrigger] = []
+    events = list(events)
+    for campaign in campaigns:
+        for event in events:
+            if not _event_matches(campaign, event):
+                continue
+            at = int(event.timestamp.timestamp())
+            occurrence = f"e:{event.event_id}"
+            data = _scalar_properties(event)
+            assert campaign.trigger.event is not None
+            if campaign.trigger.event.delay:
+                due = at + seconds(campaign.trigger.event.delay)
+                later.append(
+                    PendingTrigger(
+                        campaign=campaign.id, occurrence=occurrence, due_at=due, since=at, data=data
+                    )
+                )
+            else:
+                now_list.append(Candidate(campaign, occurrence, at, {"event": data}))
+    return now_list, later
+
+
+def transition_candidates(
+    campaigns: Iterable[Campaign], transitions: Iterable[Transition]
+) -> list[Candidate]:
+    found = []
+    for campaign in campaigns:
+        trigger = campaign.trigger.lifecycle
+        if trigger is None:
+            continue
+        for move in transitions:
+            if move.to_stage != trigger.to:
+                continue
+            if trigger.from_ is not None and move.from_stage not in trigger.from_:
+                continue
+            data = {"from": move.from_stage.value if move.from_stage else None, "to": move.to_stage}
+            found.append(Candidate(campaign, f"t:{move.at}", move.at, {"event": data}))
+    return found
+
+
+def _last_activity(profile: Profile, event: str | None) -> int | None:
+    if event is None:
+        return profile.last_seen
+    counts = profile.counts.get(event)
+    return counts.last_at if counts and counts.total else profile.first_seen
+
+
+def next_schedule_slot(cron: str, after: int, zone: str) -> int:
+    """The next cron time strictly after `after`, read on the user's local wall clock."""
+    from croniter import croniter
+
+    local = datetime.fromtimestamp(after, tz=ZoneInfo(zone))
+    return int(croniter(cron, local).get_next(datetime).timestamp())
+
+
+def due_candidates(
+    campaigns: Mapping[str, Campaign], profile: Profile, now: int
+) -> tuple[list[Candidate], list[tuple[str, str]]]:
+    """Delayed triggers, inactivity and schedule slots that are due by `now`.
+
+    Returns the candidates, and (campaign, reason) for delayed triggers cancelled by an
+    `unless` event (recorded as suppressions).
+    """
+    found: list[Candidate] = []
+    cancelled: list[tuple[str, str]] = []
+    state = profile.messaging
+    for pending in [p for p in state.pending if p.due_at <= now]:
+        campaign = campaigns.get(pending.campaign)
+        if campaign is not None and campaign.trigger.event is not None:
+            late = [
+                name
+                for name in campaign.trigger.event.unless
+                if (counts := profile.counts.get(name)) and counts.last_at >= pending.since
+            ]
+            if late:
+                cancelled.append((campaign.id, f"unless:{late[0]}"))
+            else:
+                data = {"event": dict(pending.data)}
+                found.append(Candidate(campaign, pending.occurrence, pending.due_at, data))
+        elif campaign is not None:  # a send-window wait for any trigger kind
+            found.append(Candidate(campaign, pending.occurrence, pending.since, dict(pending.data)))
+    for campaign in campaigns.values():
+        inactivity = campaign.trigger.inactivity
+        if inactivity is not None:
+            last = _last_activity(profile, inactivity.event)
+            if last is not None and last + inactivity.days * DAY <= now:
+                found.append(Candidate(campaign, f"i:{last}", last + inactivity.days * DAY))
+        if campaign.trigger.schedule is not None:
+            slot = state.schedule_next.get(campaign.id)
+            if slot is not None and slot <= now:
+                found.append(Candidate(campaign, f"s:{slot}", slot))
+    return found, cancelled
+
+
+# --- the decision sequence ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    passed: bool
+    detail: str = ""
+
+
+@dataclass
+class Decision:
+    campaign_id: str
+    occurrence: str
+    action: str  # send | holdout | suppress | wait
+    reason: str | None = None
+    variant: str | None = None
+    rules: list[Rule] = field(default_factory=list)
+    wait_until: int | None = None
+
+    @property
+    def outcome(self) -> str:
+        return self.action if self.reason is None else f"{self.action}:{self.reason}"
+
+
+@dataclass(frozen=True)
+class Context:
+    """What decisions need beyond the profile; consent is read only if a candidate gets there."""
+
+    now: int
+    zone: str
+    named: Mapping[str, Segment]
+    caps: Mapping[str, CategoryCaps]
+    consent: Callable[[], Mapping[str, bool]]
+    quiet_hours: Callable[[], tuple[time, time] | None] = lambda: None
+
+
+def _window_wait(campaign: Campaign, now: int, zone: str) -> int | None:
+    """When outside the send window: the next moment it opens (else None)."""
+    window = campaign.delivery.send_window
+    if window is None:
+        return None
+    local = datetime.fromtimestamp(now, tz=ZoneInfo(zone))
+    start, end = time.fromisoformat(window.start), time.fromisoformat(window.end)
+    clock = local.time().replace(tzinfo=None)
+    inside = start <= clock < end if start < end else (clock >= start or clock < end)
+    if inside:
+        return None
+    opening = local.replace(hour=start.hour, minute=start.minute, second=0, microsecond=0)
+    if opening <= local:
+        opening += timedelta(days=1)
+    return int(opening.astimezone(UTC).timestamp())
+
+
+def _sent_within(profile: Profile, category: str, since: int) -> int:
+    return sum(1 for s in profile.messaging.sends if s.category == category and s.at > since)
+
+
+def decide(candidate: Candidate, profile: Profile, ctx: Context) -> Decision:
+    campaign, now = candidate.campaign, ctx.now
+    decision = Decision(campaign.id, candidate.occurrence, "send")
+    rules = decision.rules
+
+    def stop(action: str, rule: str, detail: str) -> Decision:
+        rules.append(Rule(rule, False, detail))
+        decision.action, decision.reason = action, rule
+        return decision
+
+    if campaign.status != "active":
+        return stop("suppress", "inactive", f"campaign is {campaign.status}")
+    rules.append(Rule("active", True))
+    if now - candidate.at > seconds(campaign.delivery.ttl):
+        return stop("suppress", "expired", "the trigger is older than the message's ttl")
+    if candidate.key in profile.messaging.occurrences:
+        return stop("suppress", "duplicate", "this trigger occurrence was already decided")
+    why = explain(campaign.audience, profile, now, ctx.named)
+    if why:
+        return stop("suppress", "audience", why)
+    rules.append(Rule("audience", True))
+    if not ctx.consent().get(campaign.category, False):
+        return stop("suppress", "consent", f"no consent for {campaign.category}")
+    rules.append(Rule("consent", True, campaign.category))
+    if in_holdout(campaign, profile.user_id):
+        decision.variant = "holdout"
+        return stop("holdout", "holdout", f"in the {campaign.holdout_pct:g}% control group")
+    rules.append(Rule("holdout", True))
+    mark = profile.messaging.campaigns.get(campaign.id, CampaignMark())
+    sent = f"{mark.sends} of {campaign.delivery.max_per_user}"
+    if mark.sends >= campaign.delivery.max_per_user:
+        return stop("suppress", "max_per_user", sent)
+    rules.append(Rule("max_per_user", True, sent))
+    cooldown = seconds(campaign.delivery.cooldown)
+    if mark.sends and now - mark.last_at < cooldown:
+        ago, left = (now - mark.last_at) // 60, (mark.last_at + cooldown - now) // 60
+        return stop("suppress", "cooldown", f"last sent {ago} min ago; {left} min left")
+    rules.append(Rule("cooldown", True))
+    caps = ctx.caps.get(campaign.category)
+    if caps is not None:
+        day = _sent_within(profile, campaign.category, now - DAY)
+        week = _sent_within(profile, campaign.category, now - WEEK)
+        what = f"{campaign.category} sends"
+        if caps.per_day is not None and day >= caps.per_day:
+            return stop("suppress", "global_cap", f"{day} {what} in 24h (cap {caps.per_day})")
+        if caps.per_week is not None and week >= caps.per_week:
+            return stop("suppress", "global_cap", f"{week} {what} in 7d (cap {caps.per_week})")
+        rules.append(Rule("global_cap", True, f"{day}/day, {week}/week"))
+    opens = _window_wait(campaign, now, ctx.zone)
+    if opens is not None:
+        if opens - candidate.at > seconds(campaign.delivery.ttl):
+            return stop("suppress", "send_window", "the window opens after the message is stale")
+        rules.append(Rule("send_window", False, f"waits until {_local(opens, ctx.zone)}"))
+        decision.action, decision.reason, decision.wait_until = "wait", "send_window", opens
+        return decision
+    rules.append(Rule("send_window", True))
+    quiet = ctx.quiet_hours() if campaign.delivery.respect_quiet_hours else None
+    if quiet is not None:
+        from nudge.domain.delivery_time import in_quiet_hours
+        from nudge.models.device import QuietHours
+
+        local = datetime.fromtimestamp(now, tz=ZoneInfo(ctx.zone)).time()
+        quiet_now = in_quiet_hours(local, QuietHours(start=quiet[0], end=quiet[1]))
+        note = "deferred by push_sender to the end of quiet hours" if quiet_now else ""
+        rules.append(Rule("quiet_hours", True, note))
+    decision.variant = pick_variant(campaign, profile.user_id)
+    return decision
+
+
+def _local(epoch: int, zone: str) -> str:
+    return datetime.fromtimestamp(epoch, tz=ZoneInfo(zone)).strftime("%a %H:%M %Z")
+
+
+def decide_all(candidates: list[Candidate], profile: Profile, ctx: Context) -> list[Decision]:
+    """Decide in priority order; each send counts against the caps of the next candidate."""
+    ordered = sorted(candidates, key=lambda c: (-c.campaign.priority, c.at, c.campaign.id))
+    decisions = []
+    winners: list[str] = []
+    for candidate in ordered:
+        decision = decide(candidate, profile, ctx)
+        if decision.reason == "global_cap" and winners:
+            decision.reason = "outranked"
+            decision.rules[-1] = Rule("priority", False, f"slot taken by {', '.join(winners)}")
+        record(profile, candidate, decision, ctx.now)
+        if decision.action == "send":
+            winners.append(candidate.campaign.id)
+        decisions.append(decision)
+    return decisions
+
+
+def record(profile: Profile, candidate: Candidate, decision: Decision, now: int) -> None:
+    """Write the decision into the profile's campaign state (same write as the events)."""
+    state = profile.messaging
+    campaign = candidate.campaign
+    state.pending = [
+        p
+        for p in state.pending
+        if (p.campaign, p.occurrence) != (campaign.id, candidate.occurrence)
+    ]
+    if decision.reason == "duplicate":
+        return
+    if decision.action == "wait":
+        assert decision.wait_until is not None
+        state.pending.append(
+            PendingTrigger(
+                campaign=campaign.id,
+                occurrence=candidate.occurrence,
+                due_at=decision.wait_until,
+                since=candidate.at,
+                data=dict(candidate.data),
+            )
+        )
+        return
+    state.occurrences[candidate.key] = now
+    if decision.action in ("send", "holdout") and campaign.goal is not None:
+        state.exposures.append(
+            Exposure(
+                campaign=campaign.id,
+                variant=decision.variant or "holdout",
+                goal=campaign.goal.event,
+                at=now,
+                until=now + seconds(campaign.goal.within),
+            )
+        )
+    if decision.action == "send":
+        assert decision.variant is not None
+        mark = state.campaigns.setdefault(campaign.id, CampaignMark())
+        mark.sends += 1
+        mark.last_at = max(mark.last_at, now)
+        state.sends.append(SendRecord(at=now, campaign=campaign.id, category=campaign.category))
+        state.outbox.append(
+            OutboxJob(
+                campaign=campaign.id,
+                variant=decision.variant,
+                occurrence=candidate.occurrence,
+                at=now,
+                data=_flat(candidate.data),
+            )
+        )
+
+
+def _flat(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Template data kept in the outbox: the trigger event's scalar properties."""
+    event = data.get("event")
+    return dict(event) if isinstance(event, dict) else {}
+
+
+# --- conversions, bookkeeping, due time -----------------------------------------------------
+
+
+def conversions(profile: Profile, events: Iterable[IncomingEvent]) -> list[Exposure]:
+    """Exposures converted by these events (each exposure converts once, then leaves)."""
+    converted = []
+    remaining = []
+    by_name: dict[str, list[int]] = {}
+    for event in events:
+        by_name.setdefault(event.name, []).append(int(event.timestamp.timestamp()))
+    for exposure in profile.messaging.exposures:
+        times = by_name.get(exposure.goal, [])
+        if any(exposure.at <= t <= exposure.until for t in times):
+            converted.append(exposure)
+        else:
+            remaining.append(exposure)
+    profile.messaging.exposures = remaining
+    return converted
+
+
+def plan_schedules(
+    campaigns: Mapping[str, Campaign], profile: Profile, now: int, zone: str
+) -> None:
+    """Keep each schedule campaign's next local slot in the profile (the due index finds it)."""
+    state = profile.messaging
+    for campaign_id in list(state.schedule_next):
+        campaign = campaigns.get(campaign_id)
+        if campaign is None or campaign.trigger.schedule is None:
+            del state.schedule_next[campaign_id]
+    for campaign in campaigns.values():
+        schedule = campaign.trigger.schedule
+        if schedule is None:
+            continue
+        slot = state.schedule_next.get(campaign.id)
+        if slot is None or slot <= now:
+            state.schedule_next[campaign.id] = next_schedule_slot(
+                schedule.cron, now, zone if schedule.local_time else "UTC"
+            )
+
+
+def prune(profile: Profile, now: int) -> None:
+    state = profile.messaging
+    state.sends = [s for s in state.sends if now - s.at < WEEK]
+    state.exposures = [e for e in state.exposures if e.until >= now]
+    state.outbox = [job for job in state.outbox if now - job.at < OUTBOX_KEEP]
+    state.pending = sorted(state.pending, key=lambda p: p.due_at)[:MAX_PENDING]
+    recent = {k: at for k, at in state.occurrences.items() if now - at < OCCURRENCE_MEMORY}
+    newest = sorted(recent.items(), key=lambda item: -item[1])[:MAX_OCCURRENCES]
+    state.occurrences = dict(newest)
+
+
+def next_due(campaigns: Mapping[str, Campaign], profile: Profile, now: int) -> int | None:
+    """The earliest moment campaigns need this profile looked at again."""
+    moments = [p.due_at for p in profile.messaging.pending]
+    moments += list(profile.messaging.schedule_next.values())
+    for campaign in campaigns.values():
+        inactivity = campaign.trigger.inactivity
+        if inactivity is None:
+            continue
+        last = _last_activity(profile, inactivity.event)
+        if last is not None and f"{campaign.id}|i:{last}" not in profile.messaging.occurrences:
+            moments.append(last + inactivity.days * DAY)
+    if any(c.trigger.schedule for c in campaigns.values()):
+        moments.append(now + SCHEDULE_HEARTBEAT)
+    future = [max(m, now + 60) for m in moments]  # never in the past: at least a minute on
+    return min(future) if future else None

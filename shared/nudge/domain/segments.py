@@ -1,0 +1,236 @@
+"""Segments: does a profile belong to an audience? Pure, explainable, windows anchored on `now`.
+
+`explain` returns the first failing condition as a sentence a marketer can read, so previews
+say *why* someone is out, not just that they are.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+from nudge.clock import DAY
+from nudge.models.campaign import (
+    AttributeTest,
+    Behavior,
+    DidNot,
+    Interests,
+    LocationRule,
+    PropertyTest,
+    Purchases,
+    Recency,
+    Scalar,
+    Segment,
+)
+from nudge.models.profile import Profile
+
+EARTH_RADIUS_KM = 6371.0088
+
+
+class UnknownSegment(KeyError):
+    pass
+
+
+def matches(segment: Segment, profile: Profile, now: int, named: Mapping[str, Segment]) -> bool:
+    return explain(segment, profile, now, named) is None
+
+
+def explain(
+    segment: Segment, profile: Profile, now: int, named: Mapping[str, Segment]
+) -> str | None:
+    """None when the profile is in the segment, else the first reason it is not."""
+    if segment.segment is not None:
+        target = named.get(segment.segment)
+        if target is None:
+            raise UnknownSegment(segment.segment)
+        why = explain(target, profile, now, named)
+        if why:
+            return f"segment {segment.segment}: {why}"
+    if segment.lifecycle is not None and profile.stage not in segment.lifecycle:
+        wanted = ", ".join(stage.value for stage in segment.lifecycle)
+        return f"lifecycle is {profile.stage.value if profile.stage else 'unknown'}, not {wanted}"
+    behaviors = segment.behavior if isinstance(segment.behavior, list) else [segment.behavior]
+    for rule in behaviors:
+        if rule is not None and (why := _behavior(rule, profile, now)):
+            return why
+    checks = (
+        (segment.recency, _recency),
+        (segment.did_not, _did_not),
+        (segment.purchases, _purchases),
+        (segment.interests, _interests),
+        (segment.location, _location),
+    )
+    for rule, check in checks:
+        if rule is not None and (why := check(rule, profile, now)):
+            return why
+    for key, test in (segment.attributes or {}).items():
+        if why := _attribute(key, test, profile):
+            return why
+    for child in segment.all or []:
+        if why := explain(child, profile, now, named):
+            return why
+    if segment.any is not None and all(explain(c, profile, now, named) for c in segment.any):
+        return "none of the 'any' conditions hold"
+    if segment.not_ is not None and explain(segment.not_, profile, now, named) is None:
+        return "matches the 'not' condition"
+    return None
+
+
+def count_within(profile: Profile, event: str, days: int, now: int) -> int:
+    counts = profile.counts.get(event)
+    if counts is None:
+        return 0
+    today = now // DAY
+    return sum(n for day, n in counts.days.items() if today - days < day <= today)
+
+
+def _behavior(rule: Behavior, profile: Profile, now: int) -> str | None:
+    count = count_within(profile, rule.event, rule.within_days, now)
+    if rule.count_gte is not None and count < rule.count_gte:
+        return f"{rule.event} {count}x in {rule.within_days}d, needs at least {rule.count_gte}"
+    if rule.count_lte is not None and count > rule.count_lte:
+        return f"{rule.event} {count}x in {rule.within_days}d, allows at most {rule.count_lte}"
+    return None
+
+
+def _last(profile: Profile, event: str | None) -> int | None:
+    if event is None:
+        return profile.last_seen
+    counts = profile.counts.get(event)
+    return counts.last_at if counts and counts.total else None
+
+
+def _recency(rule: Recency, profile: Profile, now: int) -> str | None:
+    last = _last(profile, rule.event)
+    what = rule.event or "any activity"
+    if rule.within_days is not None and (last is None or now - last > rule.within_days * DAY):
+        return f"no {what} in the last {rule.within_days}d"
+    recent = last is not None and rule.not_within_days is not None
+    if recent and now - (last or 0) <= (rule.not_within_days or 0) * DAY:
+        return f"{what} within the last {rule.not_within_days}d"
+    return None
+
+
+def _did_not(rule: DidNot, profile: Profile, now: int) -> str | None:
+    if count_within(profile, rule.did, rule.within_days, now) == 0:
+        return f"no {rule.did} in the last {rule.within_days}d"
+    did_at = _last(profile, rule.did) or 0
+    not_at = _last(profile, rule.not_)
+    # 'not' counts only when it came after the 'did' (viewed, then bought: no longer a target)
+    if not_at is not None and not_at >= did_at and now - not_at <= rule.within_days * DAY:
+        return f"{rule.not_} happened after {rule.did}"
+    return None
+
+
+def _purchases(rule: Purchases, profile: Profile, now: int) -> str | None:
+    today = now // DAY
+    days = profile.purchases.days
+    total = sum(v for d, v in days.items() if today - rule.within_days < d <= today)
+    if rule.total_gte is not None and total < rule.total_gte:
+        return f"purchases {total:g} in {rule.within_days}d, needs {rule.total_gte:g}"
+    if rule.purchase_days_gte is not None:
+        count = sum(1 for d, v in days.items() if today - rule.within_days < d <= today and v)
+        if count < rule.purchase_days_gte:
+            return f"{count} purchase days in {rule.within_days}d, needs {rule.purchase_days_gte}"
+    return None
+
+
+def interest_scores(profile: Profile, now: int, half_life_days: float = 14.0) -> dict[str, float]:
+    """Scores decayed to `now` (stored scores are as of their own `as_of`)."""
+    scores = {}
+    for name, item in profile.interests.items():
+        age_days = max(0, now - item.as_of) / DAY
+        scores[name] = item.score * 0.5 ** (age_days / half_life_days)
+    return scores
+
+
+def _interests(rule: Interests, profile: Profile, now: int) -> str | None:
+    scores = interest_scores(profile, now)
+    top = sorted(scores, key=lambda name: (-scores[name], name))[: rule.top]
+    held = {name for name in top if scores[name] >= rule.min_score}
+    if rule.any and not held & set(rule.any):
+        return f"none of the interests {', '.join(rule.any)} among the top {rule.top}"
+    missing = [name for name in rule.all if name not in held]
+    if missing:
+        return f"interests {', '.join(missing)} missing"
+    return None
+
+
+def distance_km(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
+    """Great-circle distance (haversine)."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lng2 - lng1)
+    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
+
+
+def _location(rule: LocationRule, profile: Profile, now: int) -> str | None:
+    where = profile.location
+    if where is None or now - where.at > rule.seen_within_days * DAY:
+        return f"no known location in the last {rule.seen_within_days}d"
+    km = distance_km(where.lat, where.lng, rule.near.lat, rule.near.lng)
+    if km > rule.near.radius_km:
+        return f"last seen {km:.0f} km away (radius {rule.near.radius_km:g} km)"
+    return None
+
+
+def test_value(value: Scalar | None, test: AttributeTest | Scalar) -> bool:
+    """An attribute or event property against a list of values, one value, or a range."""
+    if isinstance(test, list):
+        return value in test or (value is not None and str(value) in map(str, test))
+    if not isinstance(test, PropertyTest):
+        return value == test
+    if test.exists is not None and (value is not None) != test.exists:
+        return False
+    if test.in_ is not None and value not in test.in_:
+        return False
+    if not _version_ok(value, test):
+        return False
+    if test.gte is not None or test.lte is not None:
+        number = _number(value)
+        if number is None:
+            return False
+        if test.gte is not None and number < test.gte:
+            return False
+        if test.lte is not None and number > test.lte:
+            return False
+    return True
+
+
+def _number(value: Scalar | None) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+def version_key(text: str) -> tuple[int, ...]:
+    """'2.10.1' -> (2, 10, 1): versions compare by their parts, not as decimals."""
+    parts = []
+    for part in text.strip().lstrip("vV").split("."):
+        digits = "".join(ch for ch in part if ch.isdigit())
+        parts.append(int(digits) if digits else 0)
+    return tuple(parts)
+
+
+def _version_ok(value: Scalar | None, test: PropertyTest) -> bool:
+    if test.version_gte is None and test.version_lt is None:
+        return True
+    if not isinstance(value, str | int | float) or isinstance(value, bool):
+        return False
+    key = version_key(str(value))
+    if test.version_gte is not None and key < version_key(test.version_gte):
+        return False
+    return test.version_lt is None or key < version_key(test.version_lt)
+
+
+def _attribute(key: str, test: AttributeTest, profile: Profile) -> str | None:
+    attribute = profile.attributes.get(key)
+    value = attribute.value if attribute is not None else None
+    if not test_value(value, test):
+        return f"attribute {key} is {value!r}"
+    return None
