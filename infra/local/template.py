@@ -81,8 +81,7 @@ class S3Source:
         if not (key.startswith(self.prefix) and key.endswith(self.suffix)):
             return False
         return any(
-            event_name == pattern
-            or (pattern.endswith("*") and event_name.startswith(pattern[:-1]))
+            event_name == pattern or (pattern.endswith("*") and event_name.startswith(pattern[:-1]))
             for pattern in self.events
         )
 

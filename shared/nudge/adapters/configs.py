@@ -333,9 +333,7 @@ class ConfigStore:
             return None
         head = self.table.get_head(kind, config_id)
         status = head.status if head else old.status
-        return self.publish(
-            kind, config_id, old.text, old.model, status, f"restore of v{version}"
-        )
+        return self.publish(kind, config_id, old.text, old.model, status, f"restore of v{version}")
 
     # ---- reads ----
     def current(self, kind: ConfigKind, config_id: str) -> ConfigHead | None:
@@ -460,3 +458,48 @@ class ConfigStore:
         )
         self._active = (revisions, result)
         return result
+
+
+class S3ConfigObjects:
+    """Reads uploaded config files from the configs bucket (config_loader)."""
+
+    MISSING = frozenset({"NoSuchKey", "NoSuchVersion", "404", "NotFound"})
+
+    def __init__(self, s3: Any = None) -> None:
+        self._s3 = s3
+
+    @property
+    def s3(self) -> Any:
+        if self._s3 is None:
+            from nudge.adapters.aws import client
+
+            self._s3 = client("s3")
+        return self._s3
+
+    def current_version(self, bucket: str, key: str) -> str | None:
+        """The version id of the object now under `key` ("null" unversioned); None if gone."""
+        try:
+            response = self.s3.head_object(Bucket=bucket, Key=key)
+        except Exception as error:
+            if _s3_code(error) in self.MISSING:
+                return None
+            raise
+        return str(response.get("VersionId") or "null")
+
+    def read(self, bucket: str, key: str, version_id: str | None) -> bytes | None:
+        """The object's bytes (that version, when given); None if it no longer exists."""
+        kwargs = {"Bucket": bucket, "Key": key}
+        if version_id and version_id != "null":
+            kwargs["VersionId"] = version_id
+        try:
+            response = self.s3.get_object(**kwargs)
+        except Exception as error:
+            if _s3_code(error) in self.MISSING:
+                return None
+            raise
+        return bytes(response["Body"].read())
+
+
+def _s3_code(error: Exception) -> str | None:
+    code = getattr(error, "response", {}).get("Error", {}).get("Code")
+    return str(code) if code is not None else None

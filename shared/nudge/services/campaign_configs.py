@@ -35,9 +35,7 @@ def _default_checker() -> Checker:
     return check_campaign
 
 
-def locate_messages(
-    messages: Iterable[str], text: str, source: str
-) -> list[ConfigProblem]:
+def locate_messages(messages: Iterable[str], text: str, source: str) -> list[ConfigProblem]:
     """'field.path: message' strings (domain checks) -> problems with the file's lines."""
     try:
         _, lines = parse_yaml(text, source)
@@ -201,7 +199,9 @@ class CampaignConfigService:
             return None
         versions = self.store.versions("campaign", campaign_id)
         current_text = next((v.text for v in versions if head and v.version == head.version), None)
-        described = _summary(head, error) if head else {"id": campaign_id, "status": "not loaded"}
+        described: dict[str, Any] = (
+            _summary(head, error) if head else {"id": campaign_id, "status": "not loaded"}
+        )
         if error and not head:
             described.update(errors=error.problems, errors_sha256=error.sha256)
         described["text"] = current_text
@@ -256,7 +256,9 @@ class CampaignConfigService:
     def _dangling(self, segments: Mapping[str, Segment]) -> list[str]:
         """Campaigns (not archived) whose named segments would no longer resolve."""
         problems = []
-        for campaign_id, entry in sorted(self.store.catalog("campaign", fresh=True).entries.items()):
+        for campaign_id, entry in sorted(
+            self.store.catalog("campaign", fresh=True).entries.items()
+        ):
             campaign = Campaign.model_validate(entry.model)
             for missing in sorted(campaign.audience.segment_names() - set(segments)):
                 problems.append(
