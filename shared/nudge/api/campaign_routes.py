@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools import Metrics
-from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
@@ -53,22 +53,26 @@ def _invalid(error: ConfigError) -> Response[Any]:
     return error_response(400, f"invalid config: {summary}", problems=problems)
 
 
-def _published(result: Any) -> dict[str, Any]:
-    return {
-        "id": result.head.config_id,
-        "version": result.version,
-        "created": result.created,
-        "current_version": result.head.version,
-        "status": result.head.status,
-    }
+def _ok(body: Any) -> Response[Any]:
+    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=body)
+
+
+def _published(result: Any) -> Response[Any]:
+    return _ok(
+        {
+            "id": result.head.config_id,
+            "version": result.version,
+            "created": result.created,
+            "current_version": result.head.version,
+            "status": result.head.status,
+        }
+    )
 
 
 @router.put(
     "/admin/v1/campaigns/<campaign_id>", summary="Publish a campaign version", tags=["campaigns"]
 )
-def put_campaign(
-    campaign_id: ConfigId, request: Annotated[ConfigText, Body()]
-) -> Response[Any] | dict[str, Any]:
+def put_campaign(campaign_id: ConfigId, request: Annotated[ConfigText, Body()]) -> Response[Any]:
     source = object_key("campaign", campaign_id)
     try:
         result = runtime.campaign_configs().publish_campaign(
@@ -105,14 +109,14 @@ def get_campaign(campaign_id: ConfigId) -> dict[str, Any]:
 )
 def campaign_status(
     campaign_id: ConfigId, request: Annotated[StatusChange, Body()]
-) -> Response[Any] | dict[str, Any]:
+) -> Response[Any]:
     try:
         head = runtime.campaign_configs().set_status(campaign_id, request.status)
     except ConfigError as error:
         return _invalid(error)
     if head is None:
         raise NotFoundError(f"campaign_id: no campaign {campaign_id!r}")
-    return {"id": head.config_id, "status": head.status, "version": head.version}
+    return _ok({"id": head.config_id, "status": head.status, "version": head.version})
 
 
 @router.post(
@@ -120,9 +124,7 @@ def campaign_status(
     summary="Make an earlier version current again (as a new version)",
     tags=["campaigns"],
 )
-def restore_campaign(
-    campaign_id: ConfigId, request: Annotated[Restore, Body()]
-) -> Response[Any] | dict[str, Any]:
+def restore_campaign(campaign_id: ConfigId, request: Annotated[Restore, Body()]) -> Response[Any]:
     try:
         result = runtime.campaign_configs().restore(campaign_id, request.version)
     except ConfigError as error:
@@ -141,7 +143,7 @@ def _checked(text: str) -> Campaign:
     summary="What a campaign would do for one user now (nothing is sent)",
     tags=["campaigns"],
 )
-def preview_campaign(request: Annotated[PreviewRequest, Body()]) -> Response[Any] | dict[str, Any]:
+def preview_campaign(request: Annotated[PreviewRequest, Body()]) -> Response[Any]:
     try:
         campaign = _checked(request.yaml)
     except ConfigError as error:
@@ -165,7 +167,7 @@ def preview_campaign(request: Annotated[PreviewRequest, Body()]) -> Response[Any
         runtime.campaign_catalog().named_segments(),
         engagement.caps,
     )
-    return result
+    return _ok(result)
 
 
 @router.post(
@@ -173,7 +175,7 @@ def preview_campaign(request: Annotated[PreviewRequest, Body()]) -> Response[Any
     summary="Audience size of a campaign (sampled; nothing is sent)",
     tags=["campaigns"],
 )
-def estimate_campaign(request: Annotated[ConfigText, Body()]) -> Response[Any] | dict[str, Any]:
+def estimate_campaign(request: Annotated[ConfigText, Body()]) -> Response[Any]:
     from nudge.domain.segments import matches
 
     try:
@@ -181,12 +183,14 @@ def estimate_campaign(request: Annotated[ConfigText, Body()]) -> Response[Any] |
     except ConfigError as error:
         return _invalid(error)
     metrics.add_metric("AudienceEstimates", MetricUnit.Count, 1)
-    return estimate_audience(
-        campaign,
-        runtime.profile_sampler(),
-        matches,
-        runtime.campaign_catalog().named_segments(),
-        int(runtime.CLOCK.now().timestamp()),
+    return _ok(
+        estimate_audience(
+            campaign,
+            runtime.profile_sampler(),
+            matches,
+            runtime.campaign_catalog().named_segments(),
+            int(runtime.CLOCK.now().timestamp()),
+        )
     )
 
 
@@ -195,9 +199,7 @@ def estimate_campaign(request: Annotated[ConfigText, Body()]) -> Response[Any] |
     summary="Publish a named segments file (segments/<name>.yaml)",
     tags=["campaigns"],
 )
-def put_segments(
-    name: ConfigId, request: Annotated[ConfigText, Body()]
-) -> Response[Any] | dict[str, Any]:
+def put_segments(name: ConfigId, request: Annotated[ConfigText, Body()]) -> Response[Any]:
     try:
         result = runtime.campaign_configs().publish_segments(
             name, request.yaml, object_key("segments", name), stored_source="admin-api"

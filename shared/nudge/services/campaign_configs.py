@@ -74,7 +74,9 @@ def check_campaign_text(
     """
     campaign = load_config(text, Campaign, source)
     check = checker or _default_checker()
-    messages = check(campaign, named(segments) if segments is not None else None, catalog)
+    if segments is None:  # unknown here: take every name the campaign uses as defined
+        segments = {name: Segment() for name in campaign.audience.segment_names()}
+    messages = check(campaign, named(segments), catalog)
     if messages:
         raise ConfigError(locate_messages(messages, text, source))
     return campaign
