@@ -116,9 +116,7 @@ class S3Watcher(threading.Thread):
         """Nothing uploaded or deleted that has not been delivered yet."""
         return self.sync() == 0
 
-    def _emit(
-        self, name: str, key: str, version: str | None, size: int, etag: str = ""
-    ) -> int:
+    def _emit(self, name: str, key: str, version: str | None, size: int, etag: str = "") -> int:
         emitted = 0
         for source in self.sources:
             if not source.matches(key, f"s3:{name}"):

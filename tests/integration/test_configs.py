@@ -58,9 +58,8 @@ def test_s3_uploads_become_versions_and_bad_files_load_errors(aws: Aws) -> None:
     assert (result["result"], result["version"]) == ("loaded", 1)
     (result,) = upload(aws, "campaigns/welcome.yaml", campaign_yaml(status="bogus"))["results"]
     assert result["result"] == "rejected"
-    assert result["problems"] == [
-        "campaigns/welcome.yaml:4: status: Input should be 'draft', 'active', 'paused' or 'archived'"
-    ]
+    (problem,) = result["problems"]
+    assert problem.startswith("campaigns/welcome.yaml:4: status: Input should be 'draft'")
     status, listed = admin(aws, "GET", "/admin/v1/campaigns")
     assert status == 200
     (row,) = listed["campaigns"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 from datetime import timedelta
@@ -19,8 +20,6 @@ from nudge.services.campaign_configs import (
     estimate_audience,
     wilson,
 )
-
-from tests.conftest import START
 
 
 def campaign_yaml(
@@ -95,9 +94,7 @@ def test_identical_reupload_is_a_no_op(service: CampaignConfigService) -> None:
     assert len(service.store.versions("campaign", "welcome")) == 1
 
 
-def test_concurrent_uploads_are_both_kept(
-    table: InMemoryConfigTable, clock: ManualClock
-) -> None:
+def test_concurrent_uploads_are_both_kept(table: InMemoryConfigTable, clock: ManualClock) -> None:
     # Both writers read "latest = v1" before either writes: one number is taken, the loser
     # retries with the next one. Neither upload is lost and the highest version is current.
     store = ConfigStore(table, clock)
@@ -108,10 +105,8 @@ def test_concurrent_uploads_are_both_kept(
     def racing_latest(kind: str, config_id: str):  # type: ignore[no-untyped-def]
         found = original(kind, config_id)
         if threading.current_thread().name.startswith("racer"):
-            try:
+            with contextlib.suppress(threading.BrokenBarrierError):
                 barrier.wait(timeout=2)
-            except threading.BrokenBarrierError:
-                pass
         return found
 
     table.latest_version = racing_latest  # type: ignore[method-assign]
@@ -141,7 +136,9 @@ def test_bad_file_records_located_errors_and_keeps_the_previous_version(
     service: CampaignConfigService,
 ) -> None:
     service.load_object(key(), campaign_yaml().encode(), None)
-    bad = campaign_yaml(title="Hi {{ usr.name }}").replace("category: transactional", "category: spam")
+    bad = campaign_yaml(title="Hi {{ usr.name }}").replace(
+        "category: transactional", "category: spam"
+    )
     outcome = service.load_object(key(), bad.encode(), None)
     assert outcome.result == "rejected"
     fields = {(p.field, p.line) for p in outcome.problems}
