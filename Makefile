@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: help install test test-fast lint demo up down bench openapi clean
+.PHONY: help install test test-fast lint demo up down bench openapi schemas clean
 
 help:
 	@echo "make demo   - local stack + 30 virtual days of users, report and charts"
@@ -51,6 +51,10 @@ bench: $(STAMP)
 
 openapi: $(STAMP)
 	$(PY) -c 'from nudge.api.openapi import write_mobile_openapi; write_mobile_openapi()'
+
+schemas: $(STAMP)  # JSON Schemas of the marketer config files, for editors and CI
+	$(PY) -c 'import json; from nudge.models.campaign import Campaign; \
+	open("schemas/campaign.schema.json", "w").write(json.dumps(Campaign.model_json_schema(by_alias=True), indent=2, sort_keys=True) + "\n")'
 
 clean:
 	rm -rf .nudge reports .pytest_cache .mypy_cache .ruff_cache

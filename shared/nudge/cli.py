@@ -6,7 +6,8 @@
     nudge template validate|put FILE.yaml          message templates
     nudge send --user U --template ID --data k=v   one message, once per dedupe key
     nudge message JOB_ID                           what happened to it, device by device
-    nudge broadcast --template ID --users a,b|--everyone --dedupe-key K
+    nudge broadcast --template ID --users a,b|--everyone|--where team=ops|--segment NAME
+                    --dedupe-key K
     nudge broadcast-status ID [--cancel]           progress, or stop it
     nudge campaign validate FILE... [--segments F] check campaign files offline (file:line)
     nudge campaign push FILE...                    validate, upload to the configs bucket, wait
@@ -117,12 +118,12 @@ def _load_template(path: str) -> dict[str, Any]:
         raise SystemExit(f"{path}: {describe_validation_error(error)}") from error
 
 
-def _pairs(pairs: list[str]) -> dict[str, str]:
+def _pairs(pairs: list[str], flag: str = "--data") -> dict[str, str]:
     data: dict[str, str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise SystemExit(f"--data {pair!r}: use KEY=VALUE")
+            raise SystemExit(f"{flag} {pair!r}: use KEY=VALUE")
         data[key] = value
     return data
 
@@ -136,6 +137,13 @@ def _broadcast(args: argparse.Namespace) -> int:
         else:
             users = [u.strip() for u in args.users.split(",") if u.strip()]
         target = {"user_ids": users}
+    elif args.where:
+        wanted: dict[str, list[str]] = {}
+        for key, value in _pairs(args.where, "--where").items():
+            wanted.setdefault(key, []).extend(v.strip() for v in value.split(","))
+        target = {"attributes": wanted}
+    elif args.segment:
+        target = {"segment_name": args.segment}
     body = {
         "template_id": args.template,
         "data": _pairs(args.data),
@@ -477,6 +485,13 @@ def main(argv: list[str] | None = None) -> int:
     who = broadcast.add_mutually_exclusive_group(required=True)
     who.add_argument("--users", help="comma-separated user ids, or @file with one per line")
     who.add_argument("--everyone", action="store_true", help="everyone with a device")
+    who.add_argument(
+        "--where",
+        action="append",
+        metavar="ATTR=V1,V2",
+        help="users whose attribute has one of the values (e.g. team=payments); repeatable",
+    )
+    who.add_argument("--segment", help="a named segment (see nudge segments push)")
     broadcast.add_argument("--data", action="append", default=[], metavar="KEY=VALUE")
     broadcast.add_argument("--dedupe-key", required=True, help="one push per user for this key")
     broadcast.add_argument("--rate", type=int, default=500_000, help="pushes per minute")

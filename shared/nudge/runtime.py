@@ -108,10 +108,13 @@ def privacy_service() -> PrivacyService:
 
 @lru_cache(maxsize=1)
 def devices_service() -> DevicesService:
+    from nudge.adapters.sqs import SqsEventPublisher
     from nudge.services.devices import DevicesService
 
     _, history = _stores()
-    return DevicesService(_device_store(), history, get_settings().engagement, CLOCK)
+    settings = get_settings()
+    events = SqsEventPublisher(settings.events_queue_url) if settings.events_queue_url else None
+    return DevicesService(_device_store(), history, settings.engagement, CLOCK, events)
 
 
 @lru_cache(maxsize=1)
@@ -188,6 +191,7 @@ def broadcast_service() -> BroadcastService:
         DynamoAudience(settings.devices_table),
         CLOCK,
         template_store(),
+        profiles=_stores()[0],
     )
 
 
@@ -202,7 +206,7 @@ def config_store() -> ConfigStore:
 
 
 def campaign_catalog() -> ConfigStore:
-    """The event pipeline's view: `campaign_catalog().active()` -> CampaignSet (cached)."""
+    """The CampaignCatalog port: `campaign_catalog().current()` -> CampaignSet (cached 30 s)."""
     return config_store()
 
 

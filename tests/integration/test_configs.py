@@ -72,7 +72,7 @@ def test_s3_uploads_become_versions_and_bad_files_load_errors(aws: Aws) -> None:
     late = s3_event("ObjectCreated:Put", bucket(aws), "campaigns/welcome.yaml", old["VersionId"], 5)
     (result,) = aws.invoke("ConfigLoaderFunction", late)["results"]
     assert result["result"] == "superseded"
-    head = runtime.config_store().current("campaign", "welcome")
+    head = runtime.config_store().head("campaign", "welcome")
     assert head is not None and head.version == 2
     # deleting the file archives the campaign
     (result,) = delete(aws, "campaigns/welcome.yaml")["results"]
@@ -96,9 +96,10 @@ def test_dynamo_store_and_the_active_set(aws: Aws) -> None:
     upload(aws, "segments/core.yaml", SEGMENTS)
     upload(aws, "campaigns/commute.yaml", with_segment())
     upload(aws, "campaigns/welcome.yaml", campaign_yaml(status="paused"))
-    active = runtime.campaign_catalog().active()
-    assert [c.id for c in active.campaigns] == ["commute"]
-    assert active.paused == ["welcome"] and set(active.segments) == {"commuters"}
+    published = runtime.campaign_catalog().current()
+    assert list(published.active()) == ["commute"]
+    assert published.campaigns["welcome"].status == "paused"
+    assert set(published.segments) == {"commuters"}
     store = runtime.config_store()
     store.publish("campaign", "commute", "raw", {"id": "commute"}, "active", "t")
     assert [v.version for v in store.versions("campaign", "commute")] == [1, 2]

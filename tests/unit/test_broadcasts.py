@@ -6,9 +6,11 @@ import json
 
 import pytest
 from nudge.adapters.broadcasts import InMemoryBroadcasts
+from nudge.adapters.memory import InMemoryCampaignCatalog, InMemoryProfileStore
 from nudge.clock import ManualClock
 from nudge.models.broadcast import BroadcastRequest, BroadcastStep
-from nudge.services.broadcasts import BroadcastService, fan_out_plan, step_plan
+from nudge.models.campaign import CampaignSet, Segment
+from nudge.services.broadcasts import BroadcastService, UnknownReference, fan_out_plan, step_plan
 from pydantic import ValidationError
 
 TEMPLATE = {
@@ -108,3 +110,56 @@ def test_bad_requests_are_refused(body: dict[str, object]) -> None:
 def test_unknown_step_is_skipped() -> None:
     svc, _ = service()
     assert svc.run_step(BroadcastStep(broadcast_id="nope", step=0)) == "skipped"
+
+
+def _profiles(teams: dict[str, str]) -> InMemoryProfileStore:
+    from nudge.models.profile import Attribute, Profile, Stage
+
+    from tests.conftest import START
+
+    store = InMemoryProfileStore()
+    at = int(START.timestamp())
+    for user, team in teams.items():
+        profile = Profile(
+            user_id=user,
+            first_seen=at,
+            last_seen=at,
+            stage=Stage.ACTIVE if team != "sales" else Stage.AT_RISK,
+            attributes={"team": Attribute(value=team, at=at)},
+        )
+        assert store.save(profile, None, 1)
+    return store
+
+
+def test_attribute_segment_and_named_segment_targets() -> None:
+    teams = {f"u{i:03d}": ("payments" if i % 3 == 0 else "sales") for i in range(300)}
+    payments = sorted(u for u, t in teams.items() if t == "payments")
+    named = CampaignSet(segments={"at-risk": Segment.model_validate({"lifecycle": ["at_risk"]})})
+    for target, expected in [
+        ({"attributes": {"team": ["payments"]}}, payments),
+        (
+            {"segment": {"not": {"attributes": {"team": ["payments"]}}}},
+            sorted(set(teams) - set(payments)),
+        ),
+        ({"segment_name": "at-risk"}, sorted(set(teams) - set(payments))),
+    ]:
+        svc, fake = service([*sorted(teams), "no-profile"])
+        svc.profiles = _profiles(teams)
+        svc.catalog = InMemoryCampaignCatalog(named)
+        broadcast = svc.create(request(**target))
+        run_all(svc, fake)
+        assert sorted(json.loads(job)["user_id"] for job in fake.jobs) == expected
+        done = fake.get(broadcast.broadcast_id)
+        assert done is not None and (done.enqueued, done.scanned) == (len(expected), 301)
+
+
+def test_unknown_named_segment_is_refused() -> None:
+    svc, _ = service(["u1"])
+    svc.catalog = InMemoryCampaignCatalog(CampaignSet())
+    with pytest.raises(UnknownReference, match="segment_name"):
+        svc.create(request(segment_name="nobody"))
+
+
+def test_a_target_must_be_exactly_one_kind() -> None:
+    with pytest.raises(ValidationError, match="exactly one of"):
+        request(all_users=True, attributes={"team": ["x"]})

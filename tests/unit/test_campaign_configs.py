@@ -127,7 +127,7 @@ def test_concurrent_uploads_are_both_kept(table: InMemoryConfigTable, clock: Man
     versions = store.versions("campaign", "c")
     assert [v.version for v in versions] == [1, 2, 3]
     assert {v.text for v in versions} == {"one", "two", "three"}
-    head = store.current("campaign", "c")
+    head = store.head("campaign", "c")
     assert head is not None and head.version == 3
     assert store.catalog("campaign", fresh=True).entries["c"].version == 3
 
@@ -177,15 +177,15 @@ def test_status_changes_and_restore(service: CampaignConfigService) -> None:
     service.load_object(key(), campaign_yaml(title="Two").encode(), None)
     paused = service.set_status("welcome", "paused")
     assert paused is not None and paused.status == "paused" and paused.version == 2
-    assert service.store.active().campaigns == []
+    assert service.store.current().active() == {}
     restored = service.restore("welcome", 1)
     assert restored is not None and restored.version == 3 and restored.created
-    head = service.store.current("campaign", "welcome")
+    head = service.store.head("campaign", "welcome")
     assert head is not None and head.status == "paused"  # a restore keeps the status
     assert service.store.get_version("campaign", "welcome", 3).text == campaign_yaml()  # type: ignore[union-attr]
     resumed = service.set_status("welcome", "active")
     assert resumed is not None and resumed.status == "active"
-    assert [c.id for c in service.store.active().campaigns] == ["welcome"]
+    assert list(service.store.current().active()) == ["welcome"]
     assert service.restore("welcome", 9) is None
     assert service.set_status("nope", "paused") is None
 
@@ -196,12 +196,12 @@ def test_deleting_the_file_archives_and_reuploading_brings_it_back(
     service.load_object(key(), campaign_yaml().encode(), None)
     outcome = service.object_removed(key())
     assert outcome.result == "archived"
-    head = service.store.current("campaign", "welcome")
+    head = service.store.head("campaign", "welcome")
     assert head is not None and head.status == "archived" and head.deleted
     assert service.store.catalog("campaign", fresh=True).entries == {}
     again = service.load_object(key(), campaign_yaml().encode(), None)
     assert again.result == "unchanged"
-    head = service.store.current("campaign", "welcome")
+    head = service.store.head("campaign", "welcome")
     assert head is not None and head.status == "active" and not head.deleted
 
 
@@ -211,8 +211,8 @@ def test_named_segments_are_checked_both_ways(service: CampaignConfigService) ->
     assert "unknown segment 'commuters'" in refused.problems[0].message
     assert service.load_object("segments/core.yaml", SEGMENTS.encode(), None).result == "loaded"
     assert service.load_object(key("commute"), with_segment().encode(), None).result == "loaded"
-    active = service.store.active()
-    assert [c.id for c in active.campaigns] == ["commute"] and "commuters" in active.segments
+    published = service.store.current()
+    assert list(published.active()) == ["commute"] and "commuters" in published.segments
     # a segments file that drops a segment an active campaign uses is refused, naming it
     dropped = service.load_object(
         "segments/core.yaml", b"segments:\n  others:\n    lifecycle: [new]\n", None
@@ -222,7 +222,7 @@ def test_named_segments_are_checked_both_ways(service: CampaignConfigService) ->
     # ...and so is deleting the file (it stays current)
     deleted = service.object_removed("segments/core.yaml")
     assert deleted.result == "rejected"
-    assert service.store.current("segments", "core").status == "active"  # type: ignore[union-attr]
+    assert service.store.head("segments", "core").status == "active"  # type: ignore[union-attr]
     # two files may not define the same name
     clash = service.load_object("segments/more.yaml", SEGMENTS.encode(), None)
     assert clash.result == "rejected" and "segments/core.yaml" in clash.problems[0].message
@@ -234,15 +234,15 @@ def test_the_catalog_is_cached_for_30_seconds(
 ) -> None:
     service.load_object(key(), campaign_yaml().encode(), None)
     reader = ConfigStore(table, clock, cache_ttl_s=30)  # another container
-    assert [c.id for c in reader.active().campaigns] == ["welcome"]
+    assert list(reader.current().active()) == ["welcome"]
     service.set_status("welcome", "paused")
     reads = table.catalog_reads
     for _ in range(5):
-        assert [c.id for c in reader.active().campaigns] == ["welcome"]
+        assert list(reader.current().active()) == ["welcome"]
     assert table.catalog_reads == reads  # no reads within the period
     clock.advance(timedelta(seconds=31))
-    first = reader.active()
-    assert first.campaigns == [] and first.paused == ["welcome"]
+    first = reader.current()
+    assert first.active() == {} and first.campaigns["welcome"].status == "paused"
     assert table.catalog_reads == reads + 1  # one read for both kinds
 
 

@@ -201,3 +201,33 @@ def test_quick_flips_keep_every_consent_record(service: DevicesService) -> None:
         )
     trail = [r["granted"] for r in service.history.list_user("ann") if r["type"] == "consent"]
     assert trail == [True, False, True]
+
+
+def test_device_facts_become_profile_attributes_once_per_change(clock: ManualClock) -> None:
+    from nudge.adapters.memory import InMemoryPublisher
+
+    publisher = InMemoryPublisher()
+    service = DevicesService(
+        InMemoryDeviceStore(), InMemoryHistoryStore(), EngagementConfig(), clock, publisher
+    )
+    registration = DeviceRegistration.model_validate(
+        {
+            "token": "t" * 40,
+            "platform": "android",
+            "app_version": "3.2.0",
+            "locale": "nl-BE",
+            "timezone": "Europe/Brussels",
+        }
+    )
+    service.register("ann", "phone/1 with spaces", registration)
+    service.register("ann", "phone/1 with spaces", registration)  # a refresh: nothing new
+    (batch,) = publisher.sent
+    (event,) = batch.events
+    assert (batch.user_id, event.name) == ("ann", "user_attributes")
+    assert event.properties == {
+        "platform": "android",
+        "app_version": "3.2.0",
+        "locale": "nl-BE",
+        "timezone": "Europe/Brussels",
+        "country": "BE",
+    }

@@ -10,7 +10,7 @@ Items (pk / sk):
 come from conditional creates (two uploads at once both get a number, neither is lost), the
 pointer moves with optimistic concurrency, and the catalog item is rewritten after every
 change, conditional on its own revision. The event pipeline reads the catalogs through
-`ConfigStore.active()`: one BatchGetItem at most every `cache_ttl_s` per container.
+`ConfigStore.current()` (the CampaignCatalog port): one BatchGetItem per `cache_ttl_s`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from nudge.adapters.dynamo_table import DynamoTable
@@ -38,7 +38,7 @@ from nudge.models.configs import (
 if TYPE_CHECKING:
     from nudge.adapters.ports import ConfigTable
     from nudge.clock import Clock
-    from nudge.models.campaign import Campaign, Segment
+    from nudge.models.campaign import CampaignSet, Segment
 
 log = logging.getLogger("nudge.configs")
 ERROR_TTL_S = 90 * 86_400
@@ -211,19 +211,6 @@ class PublishResult:
     created: bool  # False: identical to the current content, nothing stored
 
 
-@dataclass(frozen=True)
-class CampaignSet:
-    """What the event pipeline evaluates: the active campaigns and every named segment."""
-
-    campaigns: list[Campaign]  # status active, highest priority first
-    segments: dict[str, Segment]
-    version: str  # changes whenever either catalog changes ("c12.s3")
-    paused: list[str] = field(default_factory=list)  # ids of paused/draft campaigns
-
-    def by_id(self, campaign_id: str) -> Campaign | None:
-        return next((c for c in self.campaigns if c.id == campaign_id), None)
-
-
 class ConfigStore:
     """Versioned configs with a current pointer per config and a cached catalog per kind."""
 
@@ -232,7 +219,7 @@ class ConfigStore:
         self.clock = clock
         self.cache_ttl_s = cache_ttl_s
         self._cache: dict[str, tuple[float, Catalog]] = {}
-        self._active: tuple[tuple[int, int], CampaignSet] | None = None
+        self._published: tuple[tuple[int, int], CampaignSet] | None = None
 
     def _now(self) -> int:
         return int(self.clock.now().timestamp())
@@ -336,7 +323,8 @@ class ConfigStore:
         return self.publish(kind, config_id, old.text, old.model, status, f"restore of v{version}")
 
     # ---- reads ----
-    def current(self, kind: ConfigKind, config_id: str) -> ConfigHead | None:
+    def head(self, kind: ConfigKind, config_id: str) -> ConfigHead | None:
+        """The current pointer of one config (version, status)."""
         return self.table.get_head(kind, config_id)
 
     def versions(self, kind: ConfigKind, config_id: str) -> list[ConfigVersion]:
@@ -378,7 +366,7 @@ class ConfigStore:
             )
             if self.table.put_catalog(catalog, stored.revision if stored else None):
                 self._cache.pop(kind, None)
-                self._active = None
+                self._published = None
                 return catalog
             time.sleep(0.01 * (attempt + 1))
         raise RuntimeError(f"the {kind} catalog kept changing; try again")
@@ -424,40 +412,33 @@ class ConfigStore:
                 segments[name] = Segment.model_validate(raw)
         return segments
 
-    def active(self) -> CampaignSet:
-        """The active campaigns and the named segments: one BatchGetItem per cache period."""
-        from nudge.models.campaign import Campaign, Segment
+    def current(self) -> CampaignSet:
+        """The `CampaignCatalog` port: every non-archived campaign (with its status now) and
+        every named segment, from one BatchGetItem per cache period (`cache_ttl_s`)."""
+        from nudge.models.campaign import Campaign, CampaignSet, Segment
 
         catalogs = self._catalogs(KINDS, fresh=False)
         campaigns_catalog, segments_catalog = catalogs["campaign"], catalogs["segments"]
         revisions = (campaigns_catalog.revision, segments_catalog.revision)
-        if self._active is not None and self._active[0] == revisions:
-            return self._active[1]
-        campaigns: list[Campaign] = []
-        paused: list[str] = []
+        if self._published is not None and self._published[0] == revisions:
+            return self._published[1]
+        campaigns: dict[str, Campaign] = {}
         for config_id, entry in sorted(campaigns_catalog.entries.items()):
-            if entry.status != "active":
-                paused.append(config_id)
-                continue
             try:
                 campaign = Campaign.model_validate(entry.model)
             except ValueError:  # stored before a model change: skip it, loudly
                 log.exception("campaign %s v%s no longer parses", config_id, entry.version)
                 continue
-            campaigns.append(campaign.model_copy(update={"status": entry.status}))
-        campaigns.sort(key=lambda c: (-c.priority, c.id))
+            campaigns[config_id] = campaign.model_copy(update={"status": entry.status})
         segments: dict[str, Segment] = {}
         for entry in segments_catalog.entries.values():
             for name, raw in entry.model.get("segments", {}).items():
                 segments[name] = Segment.model_validate(raw)
-        result = CampaignSet(
-            campaigns=campaigns,
-            segments=segments,
-            version=f"c{revisions[0]}.s{revisions[1]}",
-            paused=paused,
+        published = CampaignSet(
+            campaigns=campaigns, segments=segments, version=f"c{revisions[0]}.s{revisions[1]}"
         )
-        self._active = (revisions, result)
-        return result
+        self._published = (revisions, published)
+        return published
 
 
 class S3ConfigObjects:

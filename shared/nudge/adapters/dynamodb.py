@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from nudge.adapters.dynamo_codec import item_to_profile, profile_to_item, write_units
@@ -40,6 +40,41 @@ def stats_key(name: str, shard: int) -> str:
 
 def stats_shard(user_id: str) -> int:
     return int.from_bytes(hashlib.blake2b(user_id.encode(), digest_size=2).digest()) % STATS_SHARDS
+
+
+def _named_counter_updates(
+    table: str, user_id: str, counters: Mapping[str, Mapping[str, int]]
+) -> list[dict[str, Any]]:
+    """ADD each field's delta to the user's shard of each named counter (expires on its own)."""
+    shard = stats_shard(user_id)
+    updates = []
+    for name, deltas in sorted(counters.items()):
+        fields = {f: d for f, d in sorted(deltas.items()) if d}
+        if not fields:
+            continue
+        names = {f"#f{i}": f for i, f in enumerate(fields)}
+        values: dict[str, Any] = {f":d{i}": {"N": str(d)} for i, d in enumerate(fields.values())}
+        values[":exp"] = {"N": str(_expiry_of(name))}
+        adds = ", ".join(f"#f{i} :d{i}" for i in range(len(fields)))
+        updates.append(
+            {
+                "Update": {
+                    "TableName": table,
+                    "Key": {"user_id": {"S": stats_key(f"c#{name}", shard)}},
+                    "UpdateExpression": f"ADD {adds} SET expires_at = :exp",
+                    "ExpressionAttributeNames": names,
+                    "ExpressionAttributeValues": values,
+                }
+            }
+        )
+    return updates
+
+
+def _expiry_of(name: str) -> int:
+    """Counters named '...#<day>' expire MOVES_TTL after that day; others after a year."""
+    last = name.rsplit("#", 1)[-1]
+    day = int(last) if last.isdigit() else 0
+    return day * 86_400 + MOVES_TTL if day else 2**31
 
 
 def _counter_updates(table: str, user_id: str, change: StageChange) -> list[dict[str, Any]]:
@@ -98,17 +133,22 @@ class DynamoProfileStore(DynamoTable):
         previous: Profile | None,
         due_shards: int,
         change: StageChange | None = None,
+        counters: Mapping[str, Mapping[str, int]] | None = None,
     ) -> bool:
         item = profile_to_item(profile, due_shards)
         condition = versioned("user_id", previous.version if previous else None)
-        counters = _counter_updates(self.table, profile.user_id, change) if change else []
+        named = _named_counter_updates(self.table, profile.user_id, counters or {})
+        updates = [
+            *(_counter_updates(self.table, profile.user_id, change) if change else []),
+            *named,
+        ]
         try:
-            if counters:
+            if updates:
                 put = {"Put": {"TableName": self.table, "Item": item, **condition}}
                 # one token per save: an SDK retry of a transaction that did commit is answered
                 # as a success instead of failing its own condition
                 self.ddb.transact_write_items(
-                    TransactItems=[put, *counters], ClientRequestToken=uuid.uuid4().hex
+                    TransactItems=[put, *updates], ClientRequestToken=uuid.uuid4().hex
                 )
             else:
                 self.ddb.put_item(TableName=self.table, Item=item, **condition)
@@ -126,9 +166,43 @@ class DynamoProfileStore(DynamoTable):
             else _INDEX_ENTRY_UNITS * ((old_bucket is not None) + (new_bucket is not None))
         )
         # a transaction bills two write units per item written (prepare and commit)
-        factor = 2 if counters else 1
-        self.meter.add(factor * (write_units(item) + len(counters)), index_units)
+        factor = 2 if updates else 1
+        self.meter.add(factor * (write_units(item) + len(updates)), index_units)
         return True
+
+    def get_many(self, user_ids: Sequence[str]) -> dict[str, Profile]:
+        """Profiles by id, 100 keys per BatchGetItem (a broadcast's segment filter)."""
+        found: dict[str, Profile] = {}
+        unique = sorted(set(user_ids))
+        for start in range(0, len(unique), 100):
+            keys = [{"user_id": {"S": user}} for user in unique[start : start + 100]]
+            request: dict[str, Any] = {self.table: {"Keys": keys, "ConsistentRead": False}}
+            while request:
+                response = self.ddb.batch_get_item(RequestItems=request)
+                for item in response.get("Responses", {}).get(self.table, []):
+                    profile = item_to_profile(item)
+                    if profile.erased_at is None or profile.first_seen is not None:
+                        found[profile.user_id] = profile
+                request = response.get("UnprocessedKeys") or {}
+        return found
+
+    def counters(self, names: Sequence[str]) -> dict[str, dict[str, int]]:
+        keys = [stats_key(f"c#{name}", shard) for name in names for shard in range(STATS_SHARDS)]
+        totals: dict[str, dict[str, int]] = {}
+        for start in range(0, len(keys), 100):
+            request: dict[str, Any] = {
+                self.table: {"Keys": [{"user_id": {"S": key}} for key in keys[start : start + 100]]}
+            }
+            while request:
+                response = self.ddb.batch_get_item(RequestItems=request)
+                for found in response.get("Responses", {}).get(self.table, []):
+                    name = found["user_id"]["S"].split("#c#", 1)[1].rsplit("#", 1)[0]
+                    target = totals.setdefault(name, {})
+                    for field, value in found.items():
+                        if "N" in value and field != "expires_at":
+                            target[field] = target.get(field, 0) + int(value["N"])
+                request = response.get("UnprocessedKeys") or {}
+        return totals
 
     def lifecycle_counts(self, first_day: int, last_day: int) -> LifecycleCounts:
         keys = [stats_key("stages", shard) for shard in range(STATS_SHARDS)]

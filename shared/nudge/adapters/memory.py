@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import threading
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from nudge.adapters.dynamo_codec import due_bucket
+from nudge.models.campaign import CampaignSet
 from nudge.models.device import ConsentChange
 from nudge.models.events import IncomingEvent, QueuedBatch
 from nudge.models.profile import Profile, Transition
@@ -23,6 +24,7 @@ class InMemoryProfileStore:
         self.fail_next_saves = 0  # fault injection
         self.stages: Counter[str] = Counter()
         self.moves: defaultdict[int, Counter[str]] = defaultdict(Counter)
+        self.named_counters: defaultdict[str, Counter[str]] = defaultdict(Counter)
 
     def get(self, user_id: str) -> Profile | None:
         with self._lock:
@@ -35,6 +37,7 @@ class InMemoryProfileStore:
         previous: Profile | None,
         due_shards: int,
         change: StageChange | None = None,
+        counters: Mapping[str, Mapping[str, int]] | None = None,
     ) -> bool:
         with self._lock:
             if self.fail_next_saves:
@@ -53,7 +56,17 @@ class InMemoryProfileStore:
                     self.stages[change.to_stage.value] += 1
                 if change.move is not None:
                     self.moves[change.at // 86_400][change.move] += 1
+            for name, deltas in (counters or {}).items():
+                self.named_counters[name].update(deltas)
             return True
+
+    def get_many(self, user_ids: Sequence[str]) -> dict[str, Profile]:
+        with self._lock:
+            return {u: self.items[u].model_copy(deep=True) for u in user_ids if u in self.items}
+
+    def counters(self, names: Sequence[str]) -> dict[str, dict[str, int]]:
+        with self._lock:
+            return {n: dict(self.named_counters[n]) for n in names if self.named_counters.get(n)}
 
     def lifecycle_counts(self, first_day: int, last_day: int) -> LifecycleCounts:
         with self._lock:
@@ -165,6 +178,24 @@ class InMemoryPublisher:
         failed = [i for i in range(len(batches)) if i in self.fail_indexes]
         self.sent.extend(b for i, b in enumerate(batches) if i not in self.fail_indexes)
         return failed
+
+
+class InMemoryCampaignCatalog:
+    """The published campaign set, held as given (tests swap it to publish a new version)."""
+
+    def __init__(self, published: CampaignSet | None = None) -> None:
+        self.published = published or CampaignSet()
+
+    def current(self) -> CampaignSet:
+        return self.published
+
+
+class InMemoryQueue:
+    def __init__(self) -> None:
+        self.bodies: list[str] = []
+
+    def enqueue(self, body: str) -> None:
+        self.bodies.append(body)
 
 
 class InMemoryConfigTable:

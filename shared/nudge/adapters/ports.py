@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # type hints only: a handler that needs none of these never imports them
+    from nudge.models.campaign import CampaignSet
     from nudge.models.configs import Catalog, ConfigHead, ConfigKind, ConfigVersion, LoadError
     from nudge.models.device import ConsentChange, Device, Preferences
     from nudge.models.events import IncomingEvent, QueuedBatch
@@ -23,14 +24,22 @@ class ProfileStore(Protocol):
         previous: Profile | None,
         due_shards: int,
         change: StageChange | None = None,
+        counters: Mapping[str, Mapping[str, int]] | None = None,
     ) -> bool:
         """Write if the stored item is still `previous` (by version); False on conflict.
 
-        With a `change`, the lifecycle counters move in the same transaction (exactly once).
+        With a `change`, the lifecycle counters move in the same transaction (exactly once);
+        `counters` (name -> field -> delta, e.g. a campaign's day) move with them.
         """
         ...
 
+    def counters(self, names: Sequence[str]) -> dict[str, dict[str, int]]:
+        """Totals of the named counters (summed over their shards)."""
+        ...
+
     def delete(self, user_id: str) -> bool: ...
+
+    def get_many(self, user_ids: Sequence[str]) -> dict[str, Profile]: ...
 
     def lifecycle_counts(self, first_day: int, last_day: int) -> LifecycleCounts:
         """Users per stage now, and stage moves per day in [first_day, last_day]."""
@@ -125,6 +134,16 @@ class DeliveryLog(Protocol):
         """Set `field` (opened_at or dismissed_at) on the job's records for this user, keeping
         the earliest time whatever the order events arrive in. Returns records marked."""
         ...
+
+
+class CampaignCatalog(Protocol):
+    def current(self) -> CampaignSet:
+        """The published campaigns and named segments (cached briefly per container)."""
+        ...
+
+
+class PushQueue(Protocol):
+    def enqueue(self, body: str) -> None: ...
 
 
 class ConfigTable(Protocol):

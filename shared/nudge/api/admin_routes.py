@@ -19,7 +19,7 @@ from nudge.domain.templates import MessageTemplate
 from nudge.models.broadcast import Broadcast, BroadcastRequest
 from nudge.models.keys import SYSTEM_PREFIX
 from nudge.models.push import PushJob
-from nudge.services.broadcasts import UnknownTemplate, fan_out_plan
+from nudge.services.broadcasts import UnknownReference, fan_out_plan
 
 router = APIGatewayHttpRouter()
 metrics = Metrics()  # shares the function's metric set; flushed by its log_metrics
@@ -149,7 +149,7 @@ def message_outcome(
 def create_broadcast(request: Annotated[BroadcastRequest, Body()]) -> Response[Any]:
     try:
         broadcast = runtime.broadcast_service().create(request)
-    except UnknownTemplate as error:
+    except UnknownReference as error:
         raise NotFoundError(str(error)) from error
     plan = fan_out_plan(len(request.target.user_ids or []), request.rate_per_minute)
     return Response(

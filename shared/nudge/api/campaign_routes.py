@@ -148,10 +148,9 @@ def preview_campaign(request: Annotated[PreviewRequest, Body()]) -> Response[Any
         campaign = _checked(request.yaml)
     except ConfigError as error:
         return _invalid(error)
-    try:
-        from nudge.domain.decisions import preview
-    except ImportError:  # pragma: no cover - until the decisions module is in this build
-        return error_response(501, "preview is not available in this build yet")
+    from nudge.domain.campaigns import preview
+    from nudge.domain.consent import effective
+
     profile = runtime.profile_store().get(request.user_id)
     if profile is None:
         raise NotFoundError(f"user_id: no profile for {request.user_id!r}")
@@ -161,11 +160,12 @@ def preview_campaign(request: Annotated[PreviewRequest, Body()]) -> Response[Any
     result: dict[str, Any] = preview(
         campaign,
         profile,
-        devices.preferences(request.user_id),
+        effective(devices.preferences(request.user_id), engagement.consent),
         devices.devices(request.user_id, now),
         now,
         runtime.campaign_catalog().named_segments(),
         engagement.caps,
+        engagement.consent.default_timezone,
     )
     return _ok(result)
 

@@ -19,9 +19,11 @@ from zoneinfo import ZoneInfo
 
 from nudge.clock import DAY
 from nudge.domain.config import CategoryCaps
+from nudge.domain.consent import EffectivePreferences
 from nudge.domain.segments import explain, test_value
 from nudge.domain.templates import MessageTemplate, MessageText, TemplateError, _compile
 from nudge.models.campaign import Campaign, NamedSegments, Segment, seconds
+from nudge.models.device import Device
 from nudge.models.events import IncomingEvent
 from nudge.models.profile import (
     CampaignMark,
@@ -215,14 +217,14 @@ def next_schedule_slot(cron: str, after: int, zone: str) -> int:
 
 def due_candidates(
     campaigns: Mapping[str, Campaign], profile: Profile, now: int
-) -> tuple[list[Candidate], list[tuple[str, str]]]:
+) -> tuple[list[Candidate], list[str]]:
     """Delayed triggers, inactivity and schedule slots that are due by `now`.
 
-    Returns the candidates, and (campaign, reason) for delayed triggers cancelled by an
-    `unless` event (recorded as suppressions).
+    Returns the candidates, and the campaigns whose delayed trigger an `unless` event
+    cancelled (removed from the profile's pending list here).
     """
     found: list[Candidate] = []
-    cancelled: list[tuple[str, str]] = []
+    cancelled: list[str] = []
     state = profile.messaging
     for pending in [p for p in state.pending if p.due_at <= now]:
         campaign = campaigns.get(pending.campaign)
@@ -233,7 +235,8 @@ def due_candidates(
                 if (counts := profile.counts.get(name)) and counts.last_at >= pending.since
             ]
             if late:
-                cancelled.append((campaign.id, f"unless:{late[0]}"))
+                cancelled.append(campaign.id)
+                state.pending.remove(pending)
             else:
                 data = {"event": dict(pending.data)}
                 found.append(Candidate(campaign, pending.occurrence, pending.due_at, data))
@@ -277,6 +280,10 @@ class Decision:
         return self.action if self.reason is None else f"{self.action}:{self.reason}"
 
 
+ConsentReader = Callable[[], Mapping[str, bool]]
+QuietReader = Callable[[], "tuple[time, time] | None"]
+
+
 @dataclass(frozen=True)
 class Context:
     """What decisions need beyond the profile; consent is read only if a candidate gets there."""
@@ -285,8 +292,8 @@ class Context:
     zone: str
     named: Mapping[str, Segment]
     caps: Mapping[str, CategoryCaps]
-    consent: Callable[[], Mapping[str, bool]]
-    quiet_hours: Callable[[], tuple[time, time] | None] = lambda: None
+    consent: ConsentReader
+    quiet_hours: QuietReader = lambda: None
 
 
 def _window_wait(campaign: Campaign, now: int, zone: str) -> int | None:
@@ -523,3 +530,73 @@ def next_due(campaigns: Mapping[str, Campaign], profile: Profile, now: int) -> i
         moments.append(now + SCHEDULE_HEARTBEAT)
     future = [max(m, now + 60) for m in moments]  # never in the past: at least a minute on
     return min(future) if future else None
+
+
+# --- preview (marketers: "what would this user get, and why?") -----------------------------
+
+
+def preview(
+    campaign: Campaign,
+    profile: Profile,
+    preferences: EffectivePreferences,
+    devices: list[Device],
+    now: int,
+    named: Mapping[str, Segment],
+    caps: Mapping[str, CategoryCaps],
+    default_zone: str,
+    event: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The decision for one user right now, every rule with its reason, and the message."""
+    from nudge.domain.delivery_time import resolve_zone
+    from nudge.domain.templates import render
+
+    zone, zone_source = resolve_zone(
+        preferences.timezone,
+        [d.timezone for d in devices],
+        [d.locale for d in devices] + [_attribute(profile, "locale")],
+        default_zone,
+    )
+    quiet = preferences.quiet_hours
+    ctx = Context(
+        now=now,
+        zone=zone,
+        named=named,
+        caps=caps,
+        consent=lambda: dict(preferences.categories),
+        quiet_hours=lambda: (quiet.start, quiet.end) if quiet else None,
+    )
+    decision = decide(
+        Candidate(campaign, "preview", now, {"event": dict(event or {})}), profile, ctx
+    )
+    variant = decision.variant if decision.variant not in (None, "holdout") else None
+    variant = variant or pick_variant(campaign, profile.user_id)
+    locale = next((d.locale for d in devices if d.locale), None) or _attribute(profile, "locale")
+    data = {
+        "user": {name: a.value for name, a in profile.attributes.items()},
+        "event": dict(event or {}),
+        "campaign": {"id": campaign.id, "name": campaign.name},
+    }
+    message: dict[str, Any]
+    try:
+        rendered = render(campaign_template(campaign, variant), locale, data)
+        message = rendered.model_dump(exclude_none=True)
+    except TemplateError as error:
+        message = {"error": str(error)}
+    return {
+        "campaign": campaign.id,
+        "user_id": profile.user_id,
+        "verdict": decision.outcome,
+        "variant": decision.variant or variant,
+        "zone": f"{zone} ({zone_source})",
+        "rules": [
+            {"rule": rule.name, "passed": rule.passed, "detail": rule.detail}
+            for rule in decision.rules
+        ],
+        "message": message,
+        "devices": sum(1 for d in devices if d.push_enabled),
+    }
+
+
+def _attribute(profile: Profile, name: str) -> str | None:
+    attribute = profile.attributes.get(name)
+    return str(attribute.value) if attribute is not None else None

@@ -7,21 +7,48 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from nudge.domain.templates import MessageTemplate
+from nudge.models.campaign import Scalar, Segment
 
 FCM_PROJECT_QUOTA_PER_MINUTE = 600_000
 
 
 class BroadcastTarget(BaseModel):
+    """Who gets it: a list of users, everyone with a device, or those of them in a segment."""
+
     model_config = ConfigDict(extra="forbid")
 
     user_ids: list[str] | None = Field(default=None, min_length=1, max_length=10_000)
     all_users: bool = Field(default=False, description="Everyone with a registered device")
+    attributes: dict[str, list[Scalar]] | None = Field(
+        default=None,
+        max_length=20,
+        description="Users whose attributes match, e.g. {team: [payments]}",
+    )
+    segment: Segment | None = Field(default=None, description="An audience, as in campaigns")
+    segment_name: str | None = Field(
+        default=None, max_length=64, description="A named segment (resolved when created)"
+    )
 
     @model_validator(mode="after")
     def _one(self) -> BroadcastTarget:
-        if (self.user_ids is not None) == self.all_users:
-            raise ValueError("give exactly one of user_ids or all_users: true")
+        given = [
+            self.user_ids is not None,
+            self.all_users,
+            self.attributes is not None,
+            self.segment is not None,
+            self.segment_name is not None,
+        ]
+        if sum(given) != 1:
+            raise ValueError(
+                "give exactly one of user_ids, all_users: true, attributes, segment, segment_name"
+            )
         return self
+
+    def audience(self) -> Segment | None:
+        """The filter applied to everyone with a device (None: no filter)."""
+        if self.attributes is not None:
+            return Segment.model_validate({"attributes": self.attributes})
+        return self.segment
 
 
 class BroadcastRequest(BaseModel):
@@ -62,6 +89,7 @@ class Broadcast(BaseModel):
     step: int = 0  # the next step to run; a redelivered older step is recognised and skipped
     cursor: str | None = None  # where the next step starts
     enqueued: int = 0
+    scanned: int = 0  # users looked at (a filtered broadcast enqueues fewer)
     finished_at: AwareDatetime | None = None
 
 

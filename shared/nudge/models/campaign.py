@@ -65,7 +65,7 @@ class PropertyTest(Strict):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
-PropertyFilter = dict[str, Scalar | PropertyTest]
+PropertyFilter = dict[str, Scalar | list[Scalar] | PropertyTest]
 
 
 class EventTrigger(Strict):
@@ -430,3 +430,16 @@ class Campaign(Strict):
         for text in texts:
             found |= set(_TEMPLATE_VARS.findall(text))
         return found
+
+
+class CampaignSet(BaseModel):
+    """The published configs the pipeline works with (non-archived campaigns, named segments)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    campaigns: dict[str, Campaign] = Field(default_factory=dict)
+    segments: dict[str, Segment] = Field(default_factory=dict)
+    version: str = ""
+
+    def active(self) -> dict[str, Campaign]:
+        return {cid: c for cid, c in self.campaigns.items() if c.status == "active"}

@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
+from nudge.adapters.ports import CampaignCatalog
 from nudge.clock import Clock
-from nudge.models.broadcast import Broadcast, BroadcastRequest, BroadcastStep
+from nudge.domain.segments import matches
+from nudge.models.broadcast import Broadcast, BroadcastRequest, BroadcastStep, BroadcastTarget
+from nudge.models.profile import Profile
 from nudge.models.push import PushJob
 
 STEP_MAX_JOBS = 1_000  # per invocation: well inside a Lambda's time
@@ -38,13 +43,21 @@ class JobQueue(Protocol):
     def enqueue_many(self, bodies: list[str]) -> None: ...
 
 
+class ProfileReader(Protocol):
+    def get_many(self, user_ids: Sequence[str]) -> dict[str, Profile]: ...
+
+
 class Audience(Protocol):
     def users_with_devices(
         self, cursor: str | None, limit: int
     ) -> tuple[list[str], str | None]: ...
 
 
-class UnknownTemplate(LookupError):
+class UnknownReference(LookupError):
+    """A request names something (a template, a segment) that does not exist."""
+
+
+class UnknownTemplate(UnknownReference):
     pass
 
 
@@ -76,6 +89,8 @@ class BroadcastService:
     audience: Audience
     clock: Clock
     templates: Any = None  # a template store (get by id), when requests name one
+    profiles: ProfileReader | None = None  # for segment targets
+    catalog: CampaignCatalog | None = None  # named segments
 
     def create(self, request: BroadcastRequest) -> Broadcast:
         template = request.template
@@ -83,11 +98,19 @@ class BroadcastService:
             template = self.templates.get(request.template_id) if self.templates else None
             if template is None:
                 raise UnknownTemplate(f"template_id: no template {request.template_id!r}")
+        target = request.target
+        if target.segment_name is not None:
+            named = self.catalog.current().segments if self.catalog else {}
+            if target.segment_name not in named:
+                raise UnknownReference(f"target.segment_name: no segment {target.segment_name!r}")
+            # resolved now: editing the segment later does not change a running broadcast
+            target = BroadcastTarget(segment=named[target.segment_name])
         broadcast = Broadcast(
             broadcast_id=uuid.uuid4().hex,
             template=template,
             created_at=self.clock.now(),
-            **request.model_dump(exclude={"template", "template_id"}),
+            target=target,
+            **request.model_dump(exclude={"template", "template_id", "target"}),
         )
         self.store.create(broadcast)
         self.steps.schedule(BroadcastStep(broadcast_id=broadcast.broadcast_id, step=0), 0)
@@ -99,7 +122,9 @@ class BroadcastService:
             return "skipped"  # cancelled, finished, or this step was already done
         size, delay = step_plan(broadcast.rate_per_minute)
         users, cursor = self._next_users(broadcast, size)
+        scanned = len(users)
         now = self.clock.now()
+        users = self._in_audience(broadcast, users, now)
         self.jobs.enqueue_many(
             [
                 PushJob(
@@ -120,6 +145,7 @@ class BroadcastService:
                 "step": step.step + 1,
                 "cursor": cursor,
                 "enqueued": broadcast.enqueued + len(users),
+                "scanned": broadcast.scanned + scanned,
                 "status": "running" if cursor is not None else "done",
                 "finished_at": None if cursor is not None else now,
             }
@@ -143,6 +169,22 @@ class BroadcastService:
             if self.store.advance(cancelled, broadcast.step):
                 return cancelled
         return self.store.get(broadcast_id)
+
+    def _in_audience(self, broadcast: Broadcast, users: list[str], now: datetime) -> list[str]:
+        audience = broadcast.target.audience()
+        if audience is None or not users:
+            return users
+        if self.profiles is None:
+            raise RuntimeError("a segment target needs the profiles store")
+        named = self.catalog.current().segments if self.catalog else {}
+        profiles = self.profiles.get_many(users)
+        epoch = int(now.timestamp())
+        return [
+            user
+            for user in users
+            if (profile := profiles.get(user)) is not None
+            and matches(audience, profile, epoch, named)
+        ]
 
     def _next_users(self, broadcast: Broadcast, size: int) -> tuple[list[str], str | None]:
         if broadcast.target.user_ids is not None:

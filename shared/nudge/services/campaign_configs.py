@@ -145,7 +145,7 @@ class CampaignConfigService:
 
     def set_status(self, campaign_id: str, status: ConfigStatus) -> ConfigHead | None:
         if status in ("active", "paused", "draft"):
-            head = self.store.current("campaign", campaign_id)
+            head = self.store.head("campaign", campaign_id)
             if head is not None and head.status == "archived":
                 # bringing an archived campaign back: its segments must still exist
                 campaign = Campaign.model_validate(head.model)
@@ -195,7 +195,7 @@ class CampaignConfigService:
         return rows
 
     def describe(self, campaign_id: str) -> dict[str, Any] | None:
-        head = self.store.current("campaign", campaign_id)
+        head = self.store.head("campaign", campaign_id)
         error = self.store.errors().get(object_key("campaign", campaign_id))
         if head is None and error is None:
             return None

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from nudge.adapters.ports import DeviceStore, HistoryStore
+from aws_lambda_powertools import Logger
+
+from nudge.adapters.ports import DeviceStore, EventPublisher, HistoryStore
 from nudge.clock import DAY, Clock, to_epoch
+from nudge.domain.aggregates import ATTRIBUTES_EVENT
 from nudge.domain.config import EngagementConfig
 from nudge.domain.consent import consent_changes, effective
 from nudge.models.device import (
@@ -16,9 +21,29 @@ from nudge.models.device import (
     Preferences,
     PreferencesUpdate,
 )
+from nudge.models.events import IncomingEvent, QueuedBatch
 from nudge.services.retry import MAX_WRITE_ATTEMPTS, pause_before_retry
 
 MAX_DEVICES_PER_USER = 20
+logger = Logger(child=True)  # the handler's logger: same service name and context
+
+
+def _short_hash(text: str) -> str:
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
+def _facts(device: Device) -> dict[str, str | None]:
+    country = None
+    if device.locale:
+        regions = [p for p in device.locale.replace("_", "-").split("-")[1:] if len(p) == 2]
+        country = regions[0].upper() if regions else None
+    return {
+        "platform": device.platform,
+        "app_version": device.app_version,
+        "locale": device.locale,
+        "timezone": device.timezone,
+        "country": country,
+    }
 
 
 class PreferencesBusy(RuntimeError):
@@ -31,6 +56,7 @@ class DevicesService:
     history: HistoryStore
     config: EngagementConfig
     clock: Clock
+    events: EventPublisher | None = None  # device facts become profile attributes
 
     def register(self, user_id: str, device_id: str, registration: DeviceRegistration) -> Device:
         now = to_epoch(self.clock.now())
@@ -54,7 +80,31 @@ class DevicesService:
             if holder != (user_id, device_id):
                 self.store.delete_device(*holder, only_if_token=registration.token)
         self.store.put_device(device)
+        if previous is None or _facts(previous) != _facts(device):
+            self._publish_facts(device)
         return device
+
+    def _publish_facts(self, device: Device) -> None:
+        """Platform, app version, locale, zone and country reach the profile as an event.
+
+        Best effort: the registration itself has succeeded; the next refresh sends them again.
+        """
+        if self.events is None:
+            return
+        facts = {k: v for k, v in _facts(device).items() if v is not None}
+        event = IncomingEvent(
+            event_id=f"device.{_short_hash(device.device_id)}.{device.updated_at}",
+            name=ATTRIBUTES_EVENT,
+            timestamp=datetime.fromtimestamp(device.updated_at, tz=UTC),
+            properties=facts,
+        )
+        batch = QueuedBatch(user_id=device.user_id, received_at=self.clock.now(), events=[event])
+        try:
+            failed = self.events.publish([batch])
+        except Exception:  # the queue is down: the device is registered all the same
+            failed = [0]
+        if failed:
+            logger.warning("device facts not queued; they are sent again on the next refresh")
 
     def unregister(self, user_id: str, device_id: str) -> bool:
         return self.store.delete_device(user_id, device_id)

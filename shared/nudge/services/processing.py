@@ -20,13 +20,15 @@ from pydantic import ValidationError
 
 from nudge.adapters.ports import DeliveryLog, HistoryStore, ProfileStore
 from nudge.clock import Clock, to_epoch
-from nudge.domain.aggregates import DAY, RECENT_MAX, apply_events, epoch_of
+from nudge.domain.aggregates import DAY, RECENT_MAX, apply_events, epoch_of, event_hash
+from nudge.domain.campaigns import OUTBOX_KEEP
 from nudge.domain.config import EngagementConfig
 from nudge.domain.ingest import describe_validation_error
 from nudge.domain.lifecycle import evaluate
 from nudge.models.events import IncomingEvent, QueuedBatch
 from nudge.models.profile import Profile, Transition
 from nudge.models.stats import StageChange
+from nudge.services.campaigns import CampaignRunner, earliest
 from nudge.services.retry import MAX_WRITE_ATTEMPTS, pause_before_retry
 
 PUSH_ENGAGEMENT = {"push_opened": "opened_at", "push_dismissed": "dismissed_at"}
@@ -46,6 +48,7 @@ class BatchOutcome:
     applied_events: int = 0
     duplicate_events: int = 0
     transitions: list[tuple[str, Transition]] = field(default_factory=list)
+    pushes: int = 0  # campaign sends queued
 
 
 @dataclass
@@ -55,6 +58,7 @@ class EventProcessingService:
     config: EngagementConfig
     clock: Clock
     deliveries: DeliveryLog | None = None  # links push_opened / push_dismissed to sends
+    campaigns: CampaignRunner | None = None
 
     def process(self, messages: list[tuple[str, str]]) -> BatchOutcome:
         outcome = BatchOutcome()
@@ -130,14 +134,27 @@ class EventProcessingService:
                 for event, received_at in fresh.values()
                 if profile.erased_at is None or received_at > profile.erased_at
             ]
+            new = [e for e in events if event_hash(e.event_id) not in profile.recent]
             updated = apply_events(profile, events, self.config, now, confirmed)
             updated, transition = evaluate(updated, now, thresholds, cause="event")
+            decided = None
+            if self.campaigns is not None and new:
+                moves = [transition] if transition else []
+                decided = self.campaigns.decide(updated, now, new, moves)
+                updated.due_at = earliest(updated.due_at, self.campaigns.next_due(updated, now))
             if updated.model_dump(exclude={"recent"}) == profile.model_dump(exclude={"recent"}):
-                break  # everything here was already applied (a redelivery after a crash)
+                # everything here was already applied (a redelivery after a crash): the sends
+                # it decided may not have been queued yet (push_sender dedupes them)
+                if self.campaigns is not None:
+                    self.campaigns.flush(profile, since=now - OUTBOX_KEEP)
+                break
             updated.version = profile.version + 1
             change = StageChange.of(transition) if transition else None
-            if self.profiles.save(updated, previous, self.config.due_shards, change):
+            counters = decided.counters if decided else None
+            if self.profiles.save(updated, previous, self.config.due_shards, change, counters):
                 outcome.applied_events += len(events)
+                if self.campaigns is not None:
+                    outcome.pushes += self.campaigns.flush(updated, decided)
                 break
         else:
             raise ConcurrentUpdate(f"profile kept changing under us ({MAX_WRITE_ATTEMPTS} tries)")

@@ -20,6 +20,7 @@ from nudge.domain.config import EngagementConfig
 from nudge.domain.lifecycle import HOUR, evaluate
 from nudge.models.profile import Transition
 from nudge.models.stats import StageChange
+from nudge.services.campaigns import CampaignRunner, earliest
 from nudge.services.retry import MAX_WRITE_ATTEMPTS, pause_before_retry
 
 CURSOR = "scheduler-cursor"
@@ -41,6 +42,7 @@ class SchedulerService:
     history: HistoryStore
     config: EngagementConfig
     clock: Clock
+    campaigns: CampaignRunner | None = None
 
     def run(self, max_users: int = 10_000) -> SchedulerReport:
         now = to_epoch(self.clock.now())
@@ -64,7 +66,8 @@ class SchedulerService:
                     break
             if not report.complete:
                 break
-            report.cursor = hour + 1
+            # the current hour is read again next time: campaign times fall within hours
+            report.cursor = min(hour + 1, current_hour)
         self.profiles.set_cursor(CURSOR, report.cursor)
         return report
 
@@ -77,11 +80,20 @@ class SchedulerService:
             moments = (previous.due_at, previous.last_seen or 0, previous.stage_since or 0)
             as_of = min(now, max(moments))
             updated, transition = evaluate(previous, as_of, self.config.lifecycle, cause="schedule")
+            decided = None
+            if self.campaigns is not None:
+                moves = [transition] if transition else []
+                decided = self.campaigns.decide(updated, now, transitions=moves)
+                updated.due_at = earliest(updated.due_at, self.campaigns.next_due(updated, now))
             updated.version = previous.version + 1
             change = StageChange.of(transition) if transition else None
-            if self.profiles.save(updated, previous, self.config.due_shards, change):
+            if self.profiles.save(
+                updated, previous, self.config.due_shards, change, decided and decided.counters
+            ):
                 if transition is not None:
                     expires_at = as_of + self.config.history_ttl_days * DAY
                     self.history.put_transition(user_id, transition, expires_at)
+                if self.campaigns is not None and decided is not None:
+                    self.campaigns.flush(updated, decided)
                 return transition
         raise RuntimeError(f"could not update {user_id} after {MAX_WRITE_ATTEMPTS} tries")

@@ -1,0 +1,471 @@
+"""In-product NPS: the survey config marketers write, a user's survey state, and responses.
+
+The config is YAML validated by `nudge.configfiles.load_config(text, SurveyConfig, source)`,
+so every problem names the file, the line and the field. `survey_json_schema()` is the JSON
+schema editors and CI can check configs against.
+
+Times in state and responses are epoch seconds (like the profile), except `answered_at`,
+which the app sends as an ISO 8601 timestamp with an offset.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    AliasChoices,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+from nudge.clock import parse_duration
+from nudge.models.events import EventId, EventName, PropertyKey, Scalar
+from nudge.models.profile import Stage
+
+MAX_COMMENT_CHARS = 1_000
+MAX_QUESTION_CHARS = 300
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+SurveyId = Annotated[
+    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_\-]*$")
+]
+QuestionText = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_QUESTION_CHARS)
+]
+LocaleTag = Annotated[
+    str,
+    StringConstraints(
+        min_length=2, max_length=35, pattern=r"^[A-Za-z]{2,3}([_-][A-Za-z0-9]{2,8})*$"
+    ),
+]
+ThemeName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
+SNS_TOPIC_ARN = re.compile(
+    r"^arn:aws[a-z\-]*:sns:[a-z0-9\-]+:\d{12}:[A-Za-z0-9_\-]{1,256}(\.fifo)?$"
+)
+
+
+class SurveyStatus(StrEnum):
+    DRAFT = "draft"
+    ACTIVE = "active"
+    PAUSED = "paused"
+    ARCHIVED = "archived"
+
+
+class Category(StrEnum):
+    """NPS buckets: promoters 9-10, passives 7-8, detractors 0-6."""
+
+    PROMOTER = "promoter"
+    PASSIVE = "passive"
+    DETRACTOR = "detractor"
+
+
+def category_of(score: int) -> Category:
+    if not 0 <= score <= 10:
+        raise ValueError(f"score {score} is outside 0-10")
+    if score >= 9:
+        return Category.PROMOTER
+    if score >= 7:
+        return Category.PASSIVE
+    return Category.DETRACTOR
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- config ------------------------------------------------------------------------------
+
+
+def _same(actual: Any, wanted: Any) -> bool:
+    """Equality for property filters; a bool never equals a number (True == 1 in Python)."""
+    if isinstance(actual, bool) or isinstance(wanted, bool):
+        return type(actual) is type(wanted) and actual == wanted
+    return bool(actual == wanted)
+
+
+class Trigger(_Strict):
+    """An event marking a finished task; `properties` must all match (a list: any of)."""
+
+    event: EventName = Field(description="Event name, e.g. trip_completed")
+    properties: dict[PropertyKey, Scalar | list[Scalar]] = Field(
+        default_factory=dict, max_length=20, description="Property filters, all must match"
+    )
+
+    def matches(self, name: str, properties: dict[str, Any]) -> bool:
+        if name != self.event:
+            return False
+        for key, wanted in self.properties.items():
+            if key not in properties:
+                return False
+            options = wanted if isinstance(wanted, list) else [wanted]
+            if not any(_same(properties[key], option) for option in options):
+                return False
+        return True
+
+
+class Eligibility(_Strict):
+    min_tenure_days: int = Field(default=0, ge=0, le=3650, description="Days since first seen")
+    min_events: int = Field(default=0, ge=0, description="Events recorded for the user")
+    lifecycle: list[Stage] = Field(
+        default_factory=list, description="Lifecycle stages that may be asked; empty: any"
+    )
+    segment: str | None = Field(
+        default=None, max_length=64, description="A named segment (reserved: not evaluated yet)"
+    )
+
+
+class ReasonByCategory(_Strict):
+    promoter: QuestionText
+    passive: QuestionText
+    detractor: QuestionText
+
+
+class Questions(_Strict):
+    score: QuestionText = Field(description="The 0-10 question")
+    reason: QuestionText | ReasonByCategory | None = Field(
+        default=None, description="The open question: one text, or one per NPS category"
+    )
+    follow_up: QuestionText | None = None
+
+
+class PartialReason(_Strict):
+    promoter: QuestionText | None = None
+    passive: QuestionText | None = None
+    detractor: QuestionText | None = None
+
+
+class QuestionOverrides(_Strict):
+    """One locale's texts; anything left out falls back to the language, then the default."""
+
+    score: QuestionText | None = None
+    reason: QuestionText | PartialReason | None = None
+    follow_up: QuestionText | None = None
+
+
+class ResolvedQuestions(BaseModel):
+    """The texts to show for one locale (see `SurveyConfig.questions_for`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    locale: str
+    score: str
+    reason: dict[Category, str] | None  # one text per category (the same text when shared)
+    follow_up: str | None
+
+
+def _check_webhook(url: str) -> str:
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if not host:
+        raise ValueError("webhook must be an absolute URL with a host")
+    if parts.username or parts.password:
+        raise ValueError("webhook must not embed credentials (user:password@)")
+    if parts.scheme == "https":
+        return url
+    if parts.scheme == "http" and host in LOCAL_HOSTS:
+        return url
+    raise ValueError("webhook must use https (http only for 127.0.0.1 or localhost)")
+
+
+class DetractorRouting(_Strict):
+    """Where a detractor's answer is sent in real time (at least one destination)."""
+
+    webhook: Annotated[str, Field(max_length=2048)] | None = None
+    sns_topic_arn: str | None = None
+
+    @field_validator("webhook")
+    @classmethod
+    def _webhook(cls, value: str | None) -> str | None:
+        return None if value is None else _check_webhook(value)
+
+    @field_validator("sns_topic_arn")
+    @classmethod
+    def _arn(cls, value: str | None) -> str | None:
+        if value is not None and not SNS_TOPIC_ARN.match(value):
+            raise ValueError("not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)")
+        return value
+
+    @model_validator(mode="after")
+    def _one_destination(self) -> DetractorRouting:
+        if self.webhook is None and self.sns_topic_arn is None:
+            raise ValueError("give a webhook, an sns_topic_arn, or both")
+        return self
+
+
+class PromoterAction(_Strict):
+    """After a promoter's answer, emit an app event (e.g. to show the store review prompt)."""
+
+    emit_event: EventName
+    min_score: int = Field(default=9, ge=9, le=10)
+
+
+class PinnedTheme(_Strict):
+    name: ThemeName
+    keywords: list[Annotated[str, StringConstraints(min_length=1, max_length=60)]] = Field(
+        min_length=1, max_length=50, description="A comment mentioning any keyword belongs here"
+    )
+
+
+class ThemesConfig(_Strict):
+    pin: list[PinnedTheme] = Field(default_factory=list, max_length=30)
+    rename: dict[str, ThemeName] = Field(
+        default_factory=dict, description="Generated theme label (or its first keyword) -> name"
+    )
+
+
+class SurveyConfig(_Strict):
+    """One NPS survey, as marketers write it in YAML."""
+
+    id: SurveyId
+    name: str | None = Field(default=None, max_length=200)
+    status: SurveyStatus = SurveyStatus.DRAFT
+    trigger: list[Trigger] = Field(
+        min_length=1, max_length=20, description="One trigger or a list: any of them fires"
+    )
+    eligibility: Eligibility = Field(default_factory=Eligibility)
+    sample_pct: float = Field(default=100, ge=0, le=100, allow_inf_nan=False)
+    recontact_after_days: int = Field(default=90, ge=0, le=3650, description="After an answer")
+    dismiss_cooldown_days: int = Field(default=14, ge=0, le=3650, description="After 'not now'")
+    max_prompts_per_user: int = Field(default=3, ge=1, le=1000)
+    prompt_ttl: str = Field(default="3d", description="How long a pending prompt stays valid")
+    questions: Questions
+    localization: dict[LocaleTag, QuestionOverrides] = Field(
+        default_factory=dict, validation_alias=AliasChoices("localization", "localisation")
+    )
+    on_detractor: DetractorRouting | None = None
+    on_promoter: PromoterAction | None = None
+    themes: ThemesConfig = Field(default_factory=ThemesConfig)
+
+    @field_validator("trigger", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, dict) else value
+
+    @field_validator("prompt_ttl")
+    @classmethod
+    def _ttl(cls, value: str) -> str:
+        ttl = parse_duration(value)
+        if not timedelta(minutes=1) <= ttl <= timedelta(days=90):
+            raise ValueError("prompt_ttl must be between 1m and 90d")
+        return value
+
+    @field_validator("localization")
+    @classmethod
+    def _normalise_locales(cls, value: dict[str, QuestionOverrides]) -> dict[str, Any]:
+        normalised = {normalise_locale(key): texts for key, texts in value.items()}
+        if len(normalised) != len(value):
+            raise ValueError("the same locale is given twice (compare case and - vs _)")
+        return normalised
+
+    @property
+    def prompt_ttl_seconds(self) -> int:
+        return int(parse_duration(self.prompt_ttl).total_seconds())
+
+    def triggered_by(self, name: str, properties: dict[str, Any]) -> bool:
+        return any(t.matches(name, properties) for t in self.trigger)
+
+    def questions_for(self, locale: str | None) -> ResolvedQuestions:
+        """Texts for `locale`, falling back field by field: nl-BE -> nl -> the default."""
+        chain: list[QuestionOverrides] = []
+        tag = normalise_locale(locale) if locale else ""
+        while tag:
+            if tag in self.localization:
+                chain.append(self.localization[tag])
+            tag = tag.rpartition("-")[0]
+        base = self.questions
+
+        def pick(field: Literal["score", "follow_up"]) -> str | None:
+            for overrides in chain:
+                text = getattr(overrides, field)
+                if text is not None:
+                    return str(text)
+            return getattr(base, field)
+
+        reason: dict[Category, str] | None = None
+        if base.reason is not None:
+            reason = {}
+            for category in Category:
+                text: str | None = None
+                for overrides in chain:
+                    given = overrides.reason
+                    if isinstance(given, str):
+                        text = given
+                    elif given is not None:
+                        text = getattr(given, category.value)
+                    if text is not None:
+                        break
+                if text is None:
+                    text = (
+                        base.reason
+                        if isinstance(base.reason, str)
+                        else getattr(base.reason, category.value)
+                    )
+                reason[category] = text
+        return ResolvedQuestions(
+            locale=normalise_locale(locale) if locale else "",
+            score=pick("score") or base.score,
+            reason=reason,
+            follow_up=pick("follow_up"),
+        )
+
+
+def normalise_locale(tag: str) -> str:
+    return tag.strip().replace("_", "-").lower()
+
+
+def survey_json_schema() -> dict[str, Any]:
+    """JSON schema of a survey config file (for editors and CI; the integrator writes it)."""
+    schema = SurveyConfig.model_json_schema(mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "Nudge NPS survey config"
+    return schema
+
+
+# --- per-user state ----------------------------------------------------------------------
+
+
+class PendingPrompt(_Strict):
+    """A prompt waiting for the app to show it (GET /v1/me/surveys/next).
+
+    A pure function of (survey, user, trigger event): deriving it again gives the same prompt.
+    """
+
+    prompt_id: str
+    survey_id: str
+    trigger_event_id: str
+    triggered_at: int  # when the task was finished (the trigger event's own time)
+    expires_at: int
+
+
+class SurveyState(_Strict):
+    """One user's history with one survey (small: it sits next to the profile).
+
+    `last_prompt_any_survey_at` is the user's latest prompt across all surveys (global
+    fatigue): the store reads it from the user-level record and fills it in.
+    """
+
+    user_id: str
+    survey_id: str
+    prompts: int = Field(default=0, ge=0, description="Prompts created for this user")
+    last_prompt_id: str | None = None
+    last_prompt_at: int | None = None
+    last_answered_at: int | None = None
+    last_dismissed_at: int | None = None
+    pending: PendingPrompt | None = None
+    last_prompt_any_survey_at: int | None = None
+
+
+# --- responses ---------------------------------------------------------------------------
+
+Comment = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_COMMENT_CHARS)
+]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=32)]
+Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
+Platform = Literal["ios", "android", "web"]
+
+
+class ResponseSubmission(_Strict):
+    """Body of POST /v1/surveys/{id}/responses: a whole answer or one part of it.
+
+    Parts of one answer share `prompt_id` (the score first, comments later, in any order);
+    `response_id` identifies one submission and a retry reuses it. At least one of score,
+    reason and follow_up is required.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    response_id: EventId = Field(description="Client-generated id of this submission")
+    prompt_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    answered_at: AwareDatetime = Field(description="When the user answered, on the device")
+    score: Annotated[StrictInt, Field(ge=0, le=10)] | None = Field(
+        default=None, description="0-10, an integer (true/false, 7.0 or '7' are refused)"
+    )
+    reason: Comment | None = None
+    follow_up: Comment | None = None
+    locale: LocaleTag | None = None
+    platform: Platform | None = None
+    app_version: ShortText | None = None
+    country: Country | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> ResponseSubmission:
+        if self.score is None and self.reason is None and self.follow_up is None:
+            raise ValueError("give a score, a reason or a follow_up")
+        return self
+
+
+class ResponsePart(_Strict):
+    """A submission as the service stores and merges it: who, which survey, stage then."""
+
+    user_id: str
+    survey_id: str
+    response_id: str
+    prompt_id: str
+    at: int = Field(description="answered_at in epoch seconds (orders the parts)")
+    score: Annotated[StrictInt, Field(ge=0, le=10)] | None = None
+    reason: Comment | None = None
+    follow_up: Comment | None = None
+    locale: str | None = None
+    platform: str | None = None
+    app_version: str | None = None
+    country: str | None = None
+    stage: Stage | None = Field(default=None, description="Lifecycle stage when answered")
+
+    @classmethod
+    def of(
+        cls, submission: ResponseSubmission, user_id: str, survey_id: str, stage: Stage | None
+    ) -> ResponsePart:
+        return cls(
+            user_id=user_id,
+            survey_id=survey_id,
+            stage=stage,
+            at=int(submission.answered_at.timestamp()),
+            **submission.model_dump(exclude={"answered_at"}),
+        )
+
+
+class Stamped(_Strict):
+    """A field value with the (at, response_id) of the part that set it: latest wins."""
+
+    at: int
+    response_id: str
+
+
+class ResponseState(_Strict):
+    """The merged answer to one prompt. Each field keeps the latest part that set it."""
+
+    prompt_id: str
+    user_id: str
+    survey_id: str
+    score: int | None = None
+    score_set: Stamped | None = None
+    reason: str | None = None
+    reason_set: Stamped | None = None
+    follow_up: str | None = None
+    follow_up_set: Stamped | None = None
+    # Segment facts travel with the score (they are what the score is counted under).
+    locale: str | None = None
+    platform: str | None = None
+    app_version: str | None = None
+    country: str | None = None
+    stage: Stage | None = None
+    parts: int = 0  # parts that changed something (for the record)
+
+    @property
+    def answered_at(self) -> int | None:
+        return self.score_set.at if self.score_set else None
+
+    @property
+    def category(self) -> Category | None:
+        return None if self.score is None else category_of(self.score)
