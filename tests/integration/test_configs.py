@@ -179,3 +179,22 @@ def test_admin_api_publish_status_restore_and_estimate(aws: Aws) -> None:
         {"name": "core"},
     )
     assert status == 200 and body["version"] == 1
+
+
+def test_admin_preview_explains_the_decision_for_one_user(aws: Aws) -> None:
+    from tests.integration.test_handlers import good_event, post_events
+
+    post_events(aws, [good_event(1, aws)], user="ann")
+    from tests.integration.test_handlers import deliver
+
+    deliver(aws)
+    status, body = admin(
+        aws, "POST", "/admin/v1/campaigns/preview", {"yaml": campaign_yaml(), "user_id": "ann"}
+    )
+    assert status == 200, body
+    assert body["campaign"] == "welcome" and body["user_id"] == "ann"
+    assert body["rules"] and "verdict" in body
+    status, body = admin(
+        aws, "POST", "/admin/v1/campaigns/preview", {"yaml": campaign_yaml(), "user_id": "nobody"}
+    )
+    assert status == 404 and "user_id" in body["message"]
