@@ -80,8 +80,10 @@ def create_resources(spec: StackSpec, resolver: Resolver, ddb: Any, sqs: Any, s3
             "Arn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}",
         }
     for name, props in spec.resources("AWS::S3::Bucket").items():
-        bucket = props.get("BucketName") or f"nudge-local-{name.lower()}"
+        bucket = str(resolver.resolve(props.get("BucketName") or f"nudge-local-{name.lower()}"))
         s3.create_bucket(Bucket=bucket)
+        if props.get("VersioningConfiguration", {}).get("Status") == "Enabled":
+            s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
         resolver.physical[name] = {"Ref": bucket, "Arn": f"arn:aws:s3:::{bucket}"}
 
 

@@ -27,6 +27,7 @@ from nudge_local.auth import (
 from nudge_local.fcm_emulator import PROJECT_ID, FcmEmulator, service_account
 from nudge_local.gateway import start_gateway
 from nudge_local.resources import REGION, Resolver, create_resources, template_parameters
+from nudge_local.s3_events import S3Watcher
 from nudge_local.sqs_events import SqsPoller
 from nudge_local.template import PROJECT_ROOT, Route, read_stack
 from nudge_local.workers import SharedOffsetClock, WorkerFunction, new_offset
@@ -67,6 +68,7 @@ class LocalStack:
         self.spec = read_stack()
         self.functions: dict[str, WorkerFunction] = {}
         self.pollers: list[SqsPoller] = []
+        self.watchers: list[S3Watcher] = []
         self.latencies: dict[str, list[float]] = defaultdict(list)
         self._stop = threading.Event()
         self._clock_lock = threading.RLock()
@@ -90,7 +92,7 @@ class LocalStack:
         session = boto3.session.Session(region_name=REGION)
         self.sqs = session.client("sqs", endpoint_url=self.moto_url)
         self.ddb = session.client("dynamodb", endpoint_url=self.moto_url)
-        s3 = session.client("s3", endpoint_url=self.moto_url)
+        s3 = self.s3 = session.client("s3", endpoint_url=self.moto_url)
 
         parameters = template_parameters(
             self.spec,
@@ -157,6 +159,16 @@ class LocalStack:
                 )
                 poller.start()
                 self.pollers.append(poller)
+        for bucket in sorted({source.bucket for source in self.spec.s3_sources}):
+            watcher = S3Watcher(
+                self.resolver.physical[bucket]["Ref"],
+                [source for source in self.spec.s3_sources if source.bucket == bucket],
+                self.functions,
+                s3,
+                self._stop,
+            )
+            watcher.start()
+            self.watchers.append(watcher)
         now = int(self.clock.now().timestamp())
         for schedule in self.spec.schedules:
             self._last_tick[schedule.function] = now - now % schedule.every_seconds
@@ -206,6 +218,11 @@ class LocalStack:
                 n: p["Ref"]
                 for n, p in self.resolver.physical.items()
                 if ":dynamodb:" in p.get("Arn", "")
+            },
+            "buckets": {
+                n: p["Ref"]
+                for n, p in self.resolver.physical.items()
+                if ":s3:::" in p.get("Arn", "")
             },
             "fcm_url": self.fcm.url,
             "started_at": datetime.now(UTC).isoformat(),
@@ -272,9 +289,10 @@ class LocalStack:
         consumed = {source.queue for source in self.spec.sqs_sources}
         deadline = time.monotonic() + timeout_s
         while True:
+            settled = all(watcher.settled() for watcher in self.watchers)  # config uploads
             depths = self.queue_depths(consumed)
             pending = sum(d["visible"] + d["in_flight"] + d["delayed"] for d in depths.values())
-            if pending == 0 and not any(p.busy for p in self.pollers):
+            if settled and pending == 0 and not any(p.busy for p in self.pollers):
                 return {"drained": True, "queues": depths}
             if time.monotonic() >= deadline:
                 return {"drained": False, "queues": depths}
@@ -369,6 +387,7 @@ class LocalStack:
                 }
                 for queue in {p.source.queue for p in self.pollers}
             },
+            "buckets": {w.bucket: {"events": w.events, "errors": w.errors} for w in self.watchers},
             "latency_ms_p50": {
                 name: round(sorted(s)[len(s) // 2] * 1000, 2)
                 for name, s in self.latencies.items()

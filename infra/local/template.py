@@ -67,6 +67,26 @@ class SqsSource:
 
 
 @dataclass
+class S3Source:
+    """An S3 notification (SAM `Type: S3`): object events under a prefix/suffix of a bucket."""
+
+    function: str
+    bucket: str  # logical id
+    events: list[str]  # e.g. ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"]
+    prefix: str = ""
+    suffix: str = ""
+
+    def matches(self, key: str, event_name: str) -> bool:
+        """Does an event (`s3:ObjectCreated:Put`) on `key` reach this function?"""
+        if not (key.startswith(self.prefix) and key.endswith(self.suffix)):
+            return False
+        return any(
+            event_name == pattern or (pattern.endswith("*") and event_name.startswith(pattern[:-1]))
+            for pattern in self.events
+        )
+
+
+@dataclass
 class Schedule:
     function: str
     expression: str
@@ -97,6 +117,7 @@ class StackSpec:
     routes: list[Route] = field(default_factory=list)
     sqs_sources: list[SqsSource] = field(default_factory=list)
     schedules: list[Schedule] = field(default_factory=list)
+    s3_sources: list[S3Source] = field(default_factory=list)
 
     def resources(self, kind: str) -> dict[str, dict[str, Any]]:
         return {
@@ -146,6 +167,19 @@ def read_stack(path: Path = TEMPLATE_PATH) -> StackSpec:
                         batching_window_s=int(eprops.get("MaximumBatchingWindowInSeconds", 0)),
                         report_failures="ReportBatchItemFailures"
                         in eprops.get("FunctionResponseTypes", []),
+                    )
+                )
+            elif event["Type"] == "S3":
+                rules = eprops.get("Filter", {}).get("S3Key", {}).get("Rules", [])
+                filters = {rule["Name"].lower(): rule["Value"] for rule in rules}
+                events = eprops["Events"]
+                spec.s3_sources.append(
+                    S3Source(
+                        function=name,
+                        bucket=eprops["Bucket"]["Ref"],
+                        events=[events] if isinstance(events, str) else list(events),
+                        prefix=filters.get("prefix", ""),
+                        suffix=filters.get("suffix", ""),
                     )
                 )
             elif event["Type"] in ("Schedule", "ScheduleV2"):

@@ -9,6 +9,14 @@
     nudge broadcast --template ID --users a,b|--everyone|--where team=ops|--segment NAME
                     --dedupe-key K
     nudge broadcast-status ID [--cancel]           progress, or stop it
+    nudge campaign validate FILE... [--segments F] check campaign files offline (file:line)
+    nudge campaign push FILE...                    validate, upload to the configs bucket, wait
+    nudge campaign list | show ID                  status, version, load errors
+    nudge campaign pause|resume|archive ID         in-flight sends are unaffected
+    nudge campaign restore ID --version N          an earlier version, as a new version
+    nudge campaign preview FILE --user U           what it would do for one user (no send)
+    nudge campaign estimate FILE                   audience size (sampled; no send)
+    nudge segments push FILE                       a named segments file (segments/<name>.yaml)
 
 Admin commands call the admin API with SigV4: against AWS with your usual AWS credentials
 (`--api-url` or NUDGE_API_URL), or against the local stack with its local admin credential.
@@ -176,6 +184,277 @@ def _send(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- campaigns -------------------------------------------------------------------------------
+
+PUSH_WAIT_S = 20.0
+
+
+def _read_text(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except OSError as error:
+        raise SystemExit(f"{path}: {error.strerror}") from error
+    except UnicodeDecodeError as error:
+        raise SystemExit(f"{path}: file is not UTF-8 text") from error
+
+
+def _print_problems(problems: list[Any]) -> None:
+    for problem in problems:
+        print(f"  ✗ {problem}", file=sys.stderr)
+
+
+def _validate_files(files: list[str], segments_file: str | None) -> list[tuple[str, str, Any]]:
+    """(path, text, campaign) per file; prints located problems and exits 1 on any."""
+    from nudge.configfiles import ConfigError, load_config
+    from nudge.models.campaign import NamedSegments
+    from nudge.services.campaign_configs import check_campaign_text
+
+    segments = None
+    if segments_file:
+        try:
+            segments = load_config(_read_text(segments_file), NamedSegments, segments_file).segments
+        except ConfigError as error:
+            print(f"{segments_file}: not valid", file=sys.stderr)
+            _print_problems(error.problems)
+            raise SystemExit(1) from error
+    checked, failed = [], False
+    for path in files:
+        text = _read_text(path)
+        try:
+            campaign = check_campaign_text(text, path, segments)
+        except ConfigError as error:
+            failed = True
+            print(f"{path}: {len(error.problems)} problem(s)", file=sys.stderr)
+            _print_problems(error.problems)
+            continue
+        checked.append((path, text, campaign))
+    if failed:
+        raise SystemExit(1)
+    return checked
+
+
+def _configs_bucket(args: argparse.Namespace) -> tuple[Any, str]:
+    """(s3 client, bucket): the local stack's moto bucket, or --bucket / NUDGE_CONFIGS_BUCKET."""
+    import boto3
+
+    bucket = args.bucket or os.environ.get("NUDGE_CONFIGS_BUCKET")
+    if args.api_url or os.environ.get("NUDGE_API_URL"):
+        if not bucket:
+            raise SystemExit(
+                "give --bucket (or NUDGE_CONFIGS_BUCKET): the stack's ConfigsBucketName"
+            )
+        return boto3.session.Session().client("s3"), bucket
+    state_file = Path(args.state_dir) / "local.json"
+    if not state_file.exists():
+        raise SystemExit("give --api-url and --bucket, or start the local stack: make up")
+    state = json.loads(state_file.read_text())
+    session = boto3.session.Session(
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",  # noqa: S106 - moto's, local only
+        region_name=state["region"],
+    )
+    s3 = session.client("s3", endpoint_url=state["moto_url"])
+    return s3, bucket or state["buckets"]["ConfigsBucket"]
+
+
+def _wait_loaded(
+    args: argparse.Namespace, path: str, digest: str, what: str
+) -> tuple[int | None, list[Any]]:
+    """Poll the admin API until this content is current (its version) or was rejected."""
+    import time
+
+    deadline = time.monotonic() + PUSH_WAIT_S
+    while True:
+        row = _admin_call_optional(args, "GET", path)
+        if what == "segments":
+            row = next((r for r in (row or {}).get("segments", []) if r["sha256"] == digest), row)
+        if isinstance(row, dict):
+            if row.get("sha256") == digest:
+                return row["version"], []
+            if row.get("errors_sha256") == digest and row.get("errors"):
+                return None, row["errors"]
+        if time.monotonic() > deadline:
+            raise SystemExit(
+                f"not loaded within {PUSH_WAIT_S:.0f}s; check `nudge campaign list` later"
+            )
+        time.sleep(0.3)
+
+
+def _admin_call_optional(args: argparse.Namespace, method: str, path: str) -> Any:
+    try:
+        return _admin_call(args, method, path)
+    except SystemExit as error:
+        if " 404 " in str(error):
+            return None
+        raise
+
+
+def _format_problem(problem: dict[str, Any]) -> str:
+    where = f"{problem['source']}:{problem['line']}" if problem.get("line") else problem["source"]
+    field = f"{problem['field']}: " if problem.get("field") else ""
+    return f"{where}: {field}{problem['message']}"
+
+
+def _campaign_push(args: argparse.Namespace) -> int:
+    import hashlib
+    from urllib.parse import quote
+
+    checked = _validate_files(args.files, args.segments)
+    s3, bucket = _configs_bucket(args)
+    failed = False
+    for path, text, campaign in checked:
+        key = f"campaigns/{campaign.id}.yaml"
+        s3.put_object(Bucket=bucket, Key=key, Body=text.encode("utf-8"))
+        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        version, errors = _wait_loaded(
+            args, f"/admin/v1/campaigns/{quote(campaign.id)}", digest, "campaign"
+        )
+        if errors:
+            failed = True
+            print(f"{path}: uploaded to s3://{bucket}/{key} but not loaded:", file=sys.stderr)
+            for problem in errors:
+                print(f"  ✗ {_format_problem(problem)}", file=sys.stderr)
+            print("  the previous version stays current", file=sys.stderr)
+        else:
+            print(f"{path}: campaign {campaign.id!r} is live as version {version}")
+    return 1 if failed else 0
+
+
+def _segments_push(args: argparse.Namespace) -> int:
+    import hashlib
+    import re
+
+    from nudge.configfiles import ConfigError, load_config
+    from nudge.models.campaign import NamedSegments
+
+    name = Path(args.file).stem
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_\-]{0,63}", name):
+        raise SystemExit(f"{args.file}: name the file like segments-name.yaml (a-z, 0-9, - and _)")
+    text = _read_text(args.file)
+    try:
+        load_config(text, NamedSegments, args.file)
+    except ConfigError as error:
+        print(f"{args.file}: {len(error.problems)} problem(s)", file=sys.stderr)
+        _print_problems(error.problems)
+        return 1
+    s3, bucket = _configs_bucket(args)
+    s3.put_object(Bucket=bucket, Key=f"segments/{name}.yaml", Body=text.encode("utf-8"))
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    version, errors = _wait_loaded(args, "/admin/v1/segments", digest, "segments")
+    if errors:
+        print(f"{args.file}: not loaded:", file=sys.stderr)
+        for problem in errors:
+            print(f"  ✗ {_format_problem(problem)}", file=sys.stderr)
+        return 1
+    print(f"{args.file}: segments {name!r} are live as version {version}")
+    return 0
+
+
+def _print_campaigns(rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        print("No campaigns yet: nudge campaign push FILE.yaml")
+        return
+    print(f"{'campaign':<28} {'status':<11} {'version':>7}  {'trigger':<10} name")
+    for row in rows:
+        version = row["version"] if row["version"] is not None else "-"
+        print(
+            f"{row['id']:<28} {row['status']:<11} {version!s:>7}  "
+            f"{row.get('trigger') or '-':<10} {row.get('name') or ''}"
+        )
+        for problem in row.get("errors") or []:
+            print(f"    ✗ {_format_problem(problem)}")
+
+
+def _print_estimate(result: dict[str, Any]) -> None:
+    low, high = result["interval_95"]
+    exact = "exact" if result["complete"] else f"95% interval {low:,}-{high:,}"
+    print(f"Audience of {result['campaign']!r}: about {result['estimate']:,} users ({exact})")
+    print(
+        f"  matched {result['matched']:,} of {result['scanned']:,} profiles read "
+        f"({result['sampled_segments']} of {result['total_segments']} scan segments; "
+        f"{result['users']:,} users in all)"
+    )
+    for stage, counts in result["by_stage"].items():
+        print(f"  {stage:<12} {counts['estimate']:>9,}")
+
+
+def _campaign(args: argparse.Namespace) -> int:
+    from urllib.parse import quote
+
+    action = args.campaign_action
+    if action == "validate":
+        for path, _, campaign in _validate_files(args.files, args.segments):
+            print(f"✓ {path}: campaign {campaign.id!r} is valid")
+        return 0
+    if action == "push":
+        return _campaign_push(args)
+    if action == "list":
+        rows = _admin_call(args, "GET", "/admin/v1/campaigns")["campaigns"]
+        print(json.dumps(rows, indent=2)) if args.json else _print_campaigns(rows)
+        return 0
+    if action == "show":
+        print(
+            json.dumps(_admin_call(args, "GET", f"/admin/v1/campaigns/{quote(args.id)}"), indent=2)
+        )
+        return 0
+    if action in ("pause", "resume", "archive"):
+        status = {"pause": "paused", "resume": "active", "archive": "archived"}[action]
+        done = _admin_call(
+            args, "POST", f"/admin/v1/campaigns/{quote(args.id)}/status", {"status": status}
+        )
+        print(f"campaign {done['id']!r} is {done['status']} (version {done['version']})")
+        return 0
+    if action == "restore":
+        done = _admin_call(
+            args, "POST", f"/admin/v1/campaigns/{quote(args.id)}/restore", {"version": args.version}
+        )
+        print(
+            f"campaign {done['id']!r}: version {args.version} restored as version {done['version']}"
+        )
+        return 0
+    text = _read_text(args.file)
+    if action == "preview":
+        result = _admin_call(
+            args, "POST", "/admin/v1/campaigns/preview", {"yaml": text, "user_id": args.user}
+        )
+        print(json.dumps(result, indent=2))
+        return 0
+    result = _admin_call(args, "POST", "/admin/v1/campaigns/estimate", {"yaml": text})
+    print(json.dumps(result, indent=2)) if args.json else _print_estimate(result)
+    return 0
+
+
+def _campaign_commands(sub: argparse._SubParsersAction) -> None:
+    campaign = sub.add_parser("campaign", help="campaign configs").add_subparsers(
+        dest="campaign_action", required=True
+    )
+    for action, text in (("validate", "check files offline"), ("push", "validate and publish")):
+        p = campaign.add_parser(action, help=text)
+        p.add_argument("files", nargs="+", metavar="FILE")
+        p.add_argument("--segments", help="a named segments file to check references against")
+        p.add_argument("--bucket", help="the configs bucket (default: the local stack's)")
+    campaign.add_parser("list", help="every campaign").add_argument("--json", action="store_true")
+    campaign.add_parser("show", help="one campaign, every version").add_argument("id")
+    for action in ("pause", "resume", "archive"):
+        campaign.add_parser(action, help=f"{action} a campaign").add_argument("id")
+    restore = campaign.add_parser("restore", help="make an earlier version current again")
+    restore.add_argument("id")
+    restore.add_argument("--version", type=int, required=True)
+    preview = campaign.add_parser("preview", help="what it would do for one user now")
+    preview.add_argument("file")
+    preview.add_argument("--user", required=True)
+    estimate = campaign.add_parser("estimate", help="audience size (sampled)")
+    estimate.add_argument("file")
+    estimate.add_argument("--json", action="store_true")
+    segments = sub.add_parser("segments", help="named segments").add_subparsers(
+        dest="segments_action", required=True
+    )
+    push = segments.add_parser("push", help="publish segments/<file name>.yaml")
+    push.add_argument("file")
+    push.add_argument("--bucket", help="the configs bucket (default: the local stack's)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="nudge", description=__doc__.split("\n\n")[0])
     parser.add_argument("--api-url", help="admin API base URL (default: the local stack)")
@@ -220,7 +499,13 @@ def main(argv: list[str] | None = None) -> int:
     progress.add_argument("broadcast_id")
     progress.add_argument("--cancel", action="store_true")
 
+    _campaign_commands(sub)
+
     args = parser.parse_args(argv)
+    if args.command == "campaign":
+        return _campaign(args)
+    if args.command == "segments":
+        return _segments_push(args)
     if args.command == "local":
         if getattr(args, "local_missing", False):
             print("the local stack is dev tooling: pip install -e '.[dev]'", file=sys.stderr)

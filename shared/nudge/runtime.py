@@ -8,17 +8,20 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from nudge.clock import Clock, SystemClock
 from nudge.settings import get_settings
 
 if TYPE_CHECKING:
+    from nudge.adapters.configs import ConfigStore
     from nudge.adapters.delivery_log import DynamoDeliveryLog
     from nudge.adapters.devices import DynamoDeviceStore
+    from nudge.adapters.profile_sample import DynamoProfileSampler
     from nudge.adapters.sqs import SqsPushQueue
     from nudge.adapters.templates_store import DynamoTemplateStore
     from nudge.services.broadcasts import BroadcastService
+    from nudge.services.campaign_configs import CampaignConfigService
     from nudge.services.devices import DevicesService
     from nudge.services.ingest import IngestService
     from nudge.services.privacy import PrivacyService
@@ -79,6 +82,14 @@ def scheduler_service() -> SchedulerService:
 
     profiles, history = _stores()
     return SchedulerService(profiles, history, get_settings().engagement, CLOCK)
+
+
+def profile_store() -> Any:
+    return _stores()[0]
+
+
+def device_store() -> DynamoDeviceStore:
+    return _device_store()
 
 
 def _device_store() -> DynamoDeviceStore:
@@ -182,3 +193,33 @@ def broadcast_service() -> BroadcastService:
         template_store(),
         profiles=_stores()[0],
     )
+
+
+CATALOG_CACHE_S = 30.0  # the processor reads the active campaigns at most this often
+
+
+@lru_cache(maxsize=1)
+def config_store() -> ConfigStore:
+    from nudge.adapters.configs import ConfigStore, DynamoConfigTable
+
+    return ConfigStore(DynamoConfigTable(get_settings().configs_table), CLOCK, CATALOG_CACHE_S)
+
+
+def campaign_catalog() -> ConfigStore:
+    """The CampaignCatalog port: `campaign_catalog().current()` -> CampaignSet (cached 30 s)."""
+    return config_store()
+
+
+@lru_cache(maxsize=1)
+def campaign_configs() -> CampaignConfigService:
+    from nudge.services.campaign_configs import CampaignConfigService
+
+    catalog = get_settings().engagement.event_catalog
+    return CampaignConfigService(config_store(), CLOCK, frozenset(catalog) if catalog else None)
+
+
+@lru_cache(maxsize=1)
+def profile_sampler() -> DynamoProfileSampler:
+    from nudge.adapters.profile_sample import DynamoProfileSampler
+
+    return DynamoProfileSampler(get_settings().profiles_table)

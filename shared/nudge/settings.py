@@ -19,6 +19,7 @@ class Settings(BaseSettings):
     delivery_table: str = "nudge-deliveries"
     templates_table: str = "nudge-templates"
     broadcasts_table: str = "nudge-broadcasts"
+    configs_table: str = "nudge-configs"
     broadcasts_queue_url: str = ""
     pushes_queue_url: str = ""
     fcm_project_id: str = ""

@@ -65,6 +65,9 @@ def _reset_caches() -> None:
         runtime.broadcast_service,
         runtime.template_store,
         runtime.delivery_log,
+        runtime.config_store,
+        runtime.campaign_configs,
+        runtime.profile_sampler,
     ):
         factory.cache_clear()
 

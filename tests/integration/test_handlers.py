@@ -24,6 +24,7 @@ FUNCTION_BY_DIR = {
     "admin_api": "AdminApiFunction",
     "push_sender": "PushSenderFunction",
     "broadcaster": "BroadcasterFunction",
+    "config_loader": "ConfigLoaderFunction",
 }
 
 

@@ -59,12 +59,33 @@ def test_policies_are_least_privilege(name: str) -> None:
         assert statement["Resource"] != "*"
 
 
-def test_only_the_broadcaster_can_scan_and_only_devices() -> None:
+def test_only_batch_jobs_can_scan() -> None:
+    """Scans stay off the hot path: the broadcaster pages through devices (a paced batch job),
+    and the admin API's campaign estimate samples profiles (a bounded, parallel, admin-only
+    Scan evaluating a Segment). No event-path function may scan."""
+    allowed = {
+        "BroadcasterFunction": {"Fn::GetAtt": ["DevicesTable", "Arn"]},
+        "AdminApiFunction": {"Fn::GetAtt": ["ProfilesTable", "Arn"]},
+    }
     for name, props in of_type("AWS::Serverless::Function").items():
         for statement in _statements(props):
             if "dynamodb:Scan" in statement["Action"]:
-                assert name == "BroadcasterFunction"
-                assert statement["Resource"] == {"Fn::GetAtt": ["DevicesTable", "Arn"]}
+                assert name in allowed, name
+                assert statement["Resource"] == allowed[name]
+
+
+def test_configs_bucket_is_versioned_private_and_notifies_the_loader() -> None:
+    bucket = of_type("AWS::S3::Bucket")["ConfigsBucket"]
+    assert bucket["VersioningConfiguration"]["Status"] == "Enabled"
+    assert bucket["BucketEncryption"]
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    sources = {(s.function, s.prefix) for s in SPEC.s3_sources}
+    assert sources == {
+        ("ConfigLoaderFunction", "campaigns/"),
+        ("ConfigLoaderFunction", "segments/"),
+    }
+    loader = of_type("AWS::Serverless::Function")["ConfigLoaderFunction"]
+    assert loader["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]["Type"] == "SQS"
 
 
 def test_queue_has_dlq_redrive_and_long_visibility() -> None:

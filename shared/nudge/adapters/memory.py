@@ -196,3 +196,82 @@ class InMemoryQueue:
 
     def enqueue(self, body: str) -> None:
         self.bodies.append(body)
+
+
+class InMemoryConfigTable:
+    """The ConfigTable port in memory, with the same conditional writes."""
+
+    def __init__(self) -> None:
+        from nudge.models.configs import Catalog, ConfigHead, ConfigVersion, LoadError
+
+        self.versions_: dict[tuple[str, str, int], ConfigVersion] = {}
+        self.heads_: dict[tuple[str, str], ConfigHead] = {}
+        self.errors_: dict[str, LoadError] = {}
+        self.catalogs: dict[str, Catalog] = {}
+        self.catalog_reads = 0
+        self._lock = threading.RLock()
+
+    def put_version(self, version: Any) -> bool:
+        with self._lock:
+            key = (version.kind, version.config_id, version.version)
+            if key in self.versions_:
+                return False
+            self.versions_[key] = version
+            return True
+
+    def get_version(self, kind: str, config_id: str, version: int) -> Any:
+        with self._lock:
+            return self.versions_.get((kind, config_id, version))
+
+    def latest_version(self, kind: str, config_id: str) -> Any:
+        found = self.versions(kind, config_id)
+        return found[-1] if found else None
+
+    def versions(self, kind: str, config_id: str) -> list[Any]:
+        with self._lock:
+            return [
+                v
+                for (k, c, _), v in sorted(self.versions_.items(), key=lambda kv: kv[0][2])
+                if (k, c) == (kind, config_id)
+            ]
+
+    def get_head(self, kind: str, config_id: str) -> Any:
+        with self._lock:
+            return self.heads_.get((kind, config_id))
+
+    def heads(self, kind: str) -> list[Any]:
+        with self._lock:
+            return [h for (k, _), h in sorted(self.heads_.items()) if k == kind]
+
+    def put_head(self, head: Any, expected: Any) -> bool:
+        with self._lock:
+            stored = self.heads_.get((head.kind, head.config_id))
+            if (stored.rev if stored else None) != (expected.rev if expected else None):
+                return False
+            self.heads_[(head.kind, head.config_id)] = head
+            return True
+
+    def put_error(self, error: Any) -> None:
+        with self._lock:
+            self.errors_[error.key] = error
+
+    def delete_error(self, key: str) -> None:
+        with self._lock:
+            self.errors_.pop(key, None)
+
+    def errors(self) -> list[Any]:
+        with self._lock:
+            return list(self.errors_.values())
+
+    def get_catalogs(self, kinds: Sequence[str]) -> dict[str, Any]:
+        with self._lock:
+            self.catalog_reads += 1
+            return {kind: self.catalogs[kind] for kind in kinds if kind in self.catalogs}
+
+    def put_catalog(self, catalog: Any, expected_revision: int | None) -> bool:
+        with self._lock:
+            stored = self.catalogs.get(catalog.kind)
+            if (stored.revision if stored else None) != expected_revision:
+                return False
+            self.catalogs[catalog.kind] = catalog
+            return True

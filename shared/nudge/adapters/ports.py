@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # type hints only: a handler that needs none of these never imports them
     from nudge.models.campaign import CampaignSet
+    from nudge.models.configs import Catalog, ConfigHead, ConfigKind, ConfigVersion, LoadError
     from nudge.models.device import ConsentChange, Device, Preferences
     from nudge.models.events import IncomingEvent, QueuedBatch
     from nudge.models.profile import Profile, Transition
@@ -143,3 +144,49 @@ class CampaignCatalog(Protocol):
 
 class PushQueue(Protocol):
     def enqueue(self, body: str) -> None: ...
+
+
+class ConfigTable(Protocol):
+    """Campaign and segment configs: versions, current pointers, load errors, catalogs.
+
+    The primitives with their conditions; `nudge.adapters.configs.ConfigStore` builds the
+    versioning, restore and catalog rules on top of any implementation.
+    """
+
+    def put_version(self, version: ConfigVersion) -> bool:
+        """Create the version; False (nothing written) if that number is already taken."""
+        ...
+
+    def get_version(
+        self, kind: ConfigKind, config_id: str, version: int
+    ) -> ConfigVersion | None: ...
+
+    def latest_version(self, kind: ConfigKind, config_id: str) -> ConfigVersion | None: ...
+
+    def versions(self, kind: ConfigKind, config_id: str) -> list[ConfigVersion]:
+        """Every version, oldest first."""
+        ...
+
+    def get_head(self, kind: ConfigKind, config_id: str) -> ConfigHead | None: ...
+
+    def heads(self, kind: ConfigKind) -> list[ConfigHead]:
+        """Every config's current pointer (archived included), strongly consistent."""
+        ...
+
+    def put_head(self, head: ConfigHead, expected: ConfigHead | None) -> bool:
+        """Write the pointer if the stored one is still `expected` (by version, status, time)."""
+        ...
+
+    def put_error(self, error: LoadError) -> None: ...
+
+    def delete_error(self, key: str) -> None: ...
+
+    def errors(self) -> list[LoadError]: ...
+
+    def get_catalogs(self, kinds: Sequence[ConfigKind]) -> dict[str, Catalog]:
+        """The catalog items of these kinds in one read (absent kinds are left out)."""
+        ...
+
+    def put_catalog(self, catalog: Catalog, expected_revision: int | None) -> bool:
+        """Write if the stored revision is still `expected_revision` (None: none stored)."""
+        ...

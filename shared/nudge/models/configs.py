@@ -1,0 +1,88 @@
+"""Stored campaign and segment configs: versions, the current pointer, load errors, catalogs."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ConfigKind = Literal["campaign", "segments"]
+ConfigStatus = Literal["draft", "active", "paused", "archived"]
+KINDS: tuple[ConfigKind, ...] = ("campaign", "segments")
+# Where each kind lives in the configs bucket: campaigns/<id>.yaml, segments/<name>.yaml
+PREFIXES: dict[ConfigKind, str] = {"campaign": "campaigns/", "segments": "segments/"}
+SUFFIX = ".yaml"
+
+
+def object_key(kind: ConfigKind, config_id: str) -> str:
+    return f"{PREFIXES[kind]}{config_id}{SUFFIX}"
+
+
+def parse_key(key: str) -> tuple[ConfigKind, str] | None:
+    """`campaigns/x.yaml` -> ("campaign", "x"); None for keys that are not configs."""
+    for kind, prefix in PREFIXES.items():
+        if key.startswith(prefix) and key.endswith(SUFFIX):
+            config_id = key[len(prefix) : -len(SUFFIX)]
+            if config_id and "/" not in config_id:
+                return kind, config_id
+    return None
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ConfigVersion(_Record):
+    """One stored version: the text as uploaded, and its parsed model (JSON)."""
+
+    kind: ConfigKind
+    config_id: str
+    version: int = Field(ge=1)
+    sha256: str
+    text: str
+    model: dict[str, Any]
+    status: ConfigStatus  # the status this version was published with
+    source: str  # the object key, "admin-api", or "restore of v3"
+    created_at: int
+    s3_version_id: str | None = None
+
+
+class ConfigHead(_Record):
+    """The current pointer of one config: which version is live, and its status now."""
+
+    kind: ConfigKind
+    config_id: str
+    version: int
+    sha256: str
+    status: ConfigStatus
+    model: dict[str, Any]
+    updated_at: int
+    # the bucket object was deleted: the config was archived because of that
+    deleted: bool = False
+    rev: int = 1  # bumped by every write of the pointer (optimistic concurrency)
+
+
+class LoadError(_Record):
+    """Why the last upload of an object key could not be loaded (kept until a good upload)."""
+
+    key: str
+    sha256: str
+    problems: list[dict[str, Any]]  # ConfigProblem fields: source, line, field, message
+    at: int
+    s3_version_id: str | None = None
+
+
+class CatalogEntry(_Record):
+    version: int
+    status: ConfigStatus
+    sha256: str
+    model: dict[str, Any]
+
+
+class Catalog(_Record):
+    """The current non-archived configs of one kind, as one item (read in one GetItem)."""
+
+    kind: ConfigKind
+    revision: int = 0  # bumped by every rewrite (the conditional write's version)
+    entries: dict[str, CatalogEntry] = Field(default_factory=dict)
+    updated_at: int = 0
