@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from nudge.adapters.templates_store import DynamoTemplateStore
     from nudge.services.broadcasts import BroadcastService
     from nudge.services.campaign_configs import CampaignConfigService
+    from nudge.services.campaigns import CampaignRunner
     from nudge.services.devices import DevicesService
     from nudge.services.ingest import IngestService
     from nudge.services.privacy import PrivacyService
@@ -72,7 +73,20 @@ def processing_service() -> EventProcessingService:
     profiles, history = _stores()
     settings = get_settings()
     return EventProcessingService(
-        profiles, history, settings.engagement, CLOCK, DynamoDeliveryLog(settings.delivery_table)
+        profiles,
+        history,
+        settings.engagement,
+        CLOCK,
+        DynamoDeliveryLog(settings.delivery_table),
+        campaign_runner(),
+    )
+
+
+def campaign_runner() -> CampaignRunner:
+    from nudge.services.campaigns import CampaignRunner
+
+    return CampaignRunner(
+        campaign_catalog(), _device_store(), push_queue(), get_settings().engagement
     )
 
 
@@ -81,7 +95,9 @@ def scheduler_service() -> SchedulerService:
     from nudge.services.scheduler import SchedulerService
 
     profiles, history = _stores()
-    return SchedulerService(profiles, history, get_settings().engagement, CLOCK)
+    return SchedulerService(
+        profiles, history, get_settings().engagement, CLOCK, campaigns=campaign_runner()
+    )
 
 
 def profile_store() -> Any:
@@ -192,6 +208,7 @@ def broadcast_service() -> BroadcastService:
         CLOCK,
         template_store(),
         profiles=_stores()[0],
+        catalog=campaign_catalog(),
     )
 
 

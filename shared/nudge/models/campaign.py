@@ -443,3 +443,6 @@ class CampaignSet(BaseModel):
     campaigns: dict[str, Campaign] = Field(default_factory=dict)
     segments: dict[str, Segment] = Field(default_factory=dict)
     version: str = ""
+
+    def active(self) -> dict[str, Campaign]:
+        return {cid: c for cid, c in self.campaigns.items() if c.status == "active"}
