@@ -159,7 +159,7 @@ def part_streams(draw: st.DrawFn) -> list[ResponsePart]:
     return parts
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(parts=part_streams(), data=st.data())
 def test_incremental_aggregates_equal_a_recount(
     parts: list[ResponsePart], data: st.DataObject
