@@ -113,6 +113,7 @@ class FcmEmulator:
         self._config.keep_alive_timeout = _KEEP_ALIVE_S
         self._config.keep_alive_max_requests = _MAX_REQUESTS_PER_CONNECTION
         self._config.graceful_timeout = 1
+        self._config.include_date_header = self._config.include_server_header = False
         self._config.errorlog = logging.getLogger("devstack.fcm")
         listener = socket.create_server((host, port))  # bound and listening now: no race
         self.url = f"https://{host}:{listener.getsockname()[1]}"

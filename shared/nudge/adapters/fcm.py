@@ -25,11 +25,12 @@ MAX_PER_CALL = 500  # send_each_async's limit per call
 # (queueing for a free stream there, never opening a second one), so the sender keeps
 # CONNECTIONS pools of one connection each and hands each request to the least busy. Sends go
 # in calls of STREAMS_PER_CONNECTION messages, CONNECTIONS calls at a time: at most
-# CONNECTIONS x 100 requests in flight, exactly the streams open to us, so nothing queues in
-# httpx's pool (whose bookkeeping grows with the square of the queue) and FCM sees a bounded,
-# steady load from each Lambda environment. 8 connections (limit: 20) give 800 streams: at
-# FCM's ~50 ms per send that is ~16,000 msg/s, above what one Lambda's CPU can encode.
-CONNECTIONS = 8
+# CONNECTIONS x 100 requests in flight, the streams open to us, so nothing queues in httpx's
+# pool (whose bookkeeping grows with the square of its queue) and FCM sees a bounded load from
+# each Lambda environment. 4 connections (limit: 20) give 400 streams, ~8,000 msg/s at FCM's
+# ~50 ms per send: beyond what one Python process can encode and frame (~1-3 ms of CPU per
+# message in firebase-admin, httpx and h2), while more streams in flight only cost more CPU.
+CONNECTIONS = 4
 STREAMS_PER_CONNECTION = 100
 CALL_SIZE = min(MAX_PER_CALL, STREAMS_PER_CONNECTION)
 
