@@ -31,9 +31,8 @@ class LeastBusy(httpx.AsyncBaseTransport):
         index = min(range(len(self._pools)), key=self._busy.__getitem__)
         self._busy[index] += 1
         try:
-            response = await self._pools[index].handle_async_request(request)
-            await response.aread()  # done with the stream before its slot counts as free
-            return response
+            # busy until the response's headers are in: its body follows at once
+            return await self._pools[index].handle_async_request(request)
         finally:
             self._busy[index] -= 1
 
