@@ -6,8 +6,8 @@ sender (the warm Lambda environment): the connections it opened stay usable for 
 invocation, which a fresh `asyncio.run` per call would throw away.
 
 The SDK's own retries are cut: a 429 or 503 is handed back to SQS (visibility timeout, with
-FCM's Retry-After) instead of sleeping in Lambda; only a failed connect is retried (at once,
-on another connection: nothing was sent).
+FCM's Retry-After) instead of sleeping in Lambda; only a failed connect is retried, once and
+at once (nothing was sent).
 """
 
 from __future__ import annotations
@@ -115,7 +115,7 @@ def _bound_retries(messaging: Any, app: Any) -> None:
     from nudge.adapters.fcm_transport import CachedCredentialAuth, LeastBusy
 
     service = messaging._get_messaging_service(app)
-    wrapper = service._async_client  # the SDK's HttpxAsyncClient: keeps its auth and errors
+    wrapper = service._async_client  # the SDK's HttpxAsyncClient: keeps its error handling
     wrapper._async_client = httpx.AsyncClient(
         http2=True,
         timeout=wrapper.timeout,
