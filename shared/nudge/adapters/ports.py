@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # type hints only: a handler that needs none of these never imports them
+    from nudge.domain.geofence_index import FenceIndex
     from nudge.models.campaign import CampaignSet
     from nudge.models.configs import Catalog, ConfigHead, ConfigKind, ConfigVersion, LoadError
     from nudge.models.device import ConsentChange, Device, Preferences
@@ -139,6 +140,23 @@ class DeliveryLog(Protocol):
 class CampaignCatalog(Protocol):
     def current(self) -> CampaignSet:
         """The published campaigns and named segments (cached briefly per container)."""
+        ...
+
+
+class FenceCatalog(Protocol):
+    def current_index(self) -> FenceIndex | None:
+        """One FenceIndex over every active fence set (None: none published). Cached per
+        container; rebuilt only when the sets' versions change (checked every 30 s)."""
+        ...
+
+
+class FenceObjects(Protocol):
+    """Published fence sets as whole objects (too large for a DynamoDB item)."""
+
+    def put(self, key: str, data: bytes) -> None: ...
+
+    def get(self, key: str) -> bytes | None:
+        """The object's bytes; None if there is no such object."""
         ...
 
 
