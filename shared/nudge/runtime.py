@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from nudge.adapters.configs import ConfigStore
     from nudge.adapters.delivery_log import DynamoDeliveryLog
     from nudge.adapters.devices import DynamoDeviceStore
+    from nudge.adapters.geofences import S3FenceObjects, StoredFenceCatalog
     from nudge.adapters.profile_sample import DynamoProfileSampler
     from nudge.adapters.sqs import SqsPushQueue
     from nudge.adapters.templates_store import DynamoTemplateStore
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from nudge.services.campaign_configs import CampaignConfigService
     from nudge.services.campaigns import CampaignRunner
     from nudge.services.devices import DevicesService
+    from nudge.services.geofence_sets import FenceSetService
     from nudge.services.ingest import IngestService
     from nudge.services.privacy import PrivacyService
     from nudge.services.processing import EventProcessingService
@@ -240,3 +242,29 @@ def profile_sampler() -> DynamoProfileSampler:
     from nudge.adapters.profile_sample import DynamoProfileSampler
 
     return DynamoProfileSampler(get_settings().profiles_table)
+
+
+FENCE_CHECK_S = 30.0  # the fence index checks the published set versions at most this often
+
+
+@lru_cache(maxsize=1)
+def fence_objects() -> S3FenceObjects:
+    from nudge.adapters.geofences import S3FenceObjects
+
+    return S3FenceObjects(get_settings().configs_bucket)
+
+
+@lru_cache(maxsize=1)
+def fence_catalog() -> StoredFenceCatalog:
+    """The FenceCatalog port: `fence_catalog().current_index()` -> FenceIndex | None, one
+    index over every active fence set, rebuilt per container only when a set changes."""
+    from nudge.adapters.geofences import StoredFenceCatalog
+
+    return StoredFenceCatalog(config_store(), fence_objects(), CLOCK, FENCE_CHECK_S)
+
+
+@lru_cache(maxsize=1)
+def fence_sets() -> FenceSetService:
+    from nudge.services.geofence_sets import FenceSetService
+
+    return FenceSetService(config_store(), fence_objects(), CLOCK)

@@ -68,6 +68,9 @@ def _reset_caches() -> None:
         runtime.config_store,
         runtime.campaign_configs,
         runtime.profile_sampler,
+        runtime.fence_objects,
+        runtime.fence_catalog,
+        runtime.fence_sets,
     ):
         factory.cache_clear()
 
