@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from nudge.services.broadcasts import BroadcastService
     from nudge.services.campaign_configs import CampaignConfigService
     from nudge.services.campaigns import CampaignRunner
+    from nudge.services.geofencing import GeoTracker
     from nudge.services.devices import DevicesService
     from nudge.services.geofence_sets import FenceSetService
     from nudge.services.ingest import IngestService
@@ -81,7 +82,18 @@ def processing_service() -> EventProcessingService:
         CLOCK,
         DynamoDeliveryLog(settings.delivery_table),
         campaign_runner(),
+        geo_tracker(),
     )
+
+
+def geo_tracker() -> GeoTracker | None:
+    """Location events -> fence transitions; off where no configs bucket is configured."""
+    from nudge.services.geofencing import GeoTracker
+
+    settings = get_settings()
+    if not settings.configs_bucket:
+        return None
+    return GeoTracker(fence_catalog(), _device_store(), settings.engagement)
 
 
 def campaign_runner() -> CampaignRunner:
@@ -98,7 +110,12 @@ def scheduler_service() -> SchedulerService:
 
     profiles, history = _stores()
     return SchedulerService(
-        profiles, history, get_settings().engagement, CLOCK, campaigns=campaign_runner()
+        profiles,
+        history,
+        get_settings().engagement,
+        CLOCK,
+        campaigns=campaign_runner(),
+        geo=geo_tracker(),
     )
 
 
