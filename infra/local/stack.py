@@ -322,6 +322,13 @@ class LocalStack:
             if settled and pending == 0 and not any(p.busy for p in self.pollers):
                 return {"drained": True, "queues": depths}
             if time.monotonic() >= deadline:
+                log.warning(
+                    "drain timed out: queues %s, parked %s, watchers settled %s, busy pollers %s",
+                    depths,
+                    parked,
+                    settled,
+                    [p.source.queue for p in self.pollers if p.busy],
+                )
                 return {"drained": False, "queues": depths}
             time.sleep(0.02)
 
