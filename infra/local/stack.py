@@ -312,8 +312,11 @@ class LocalStack:
         """
         consumed = {source.queue for source in self.spec.sqs_sources}
         deadline = time.monotonic() + timeout_s
+        settled, listed_at = False, 0.0
         while True:
-            settled = all(watcher.settled() for watcher in self.watchers)  # config uploads
+            if not settled or time.monotonic() - listed_at > 0.5:  # a listing costs moto
+                settled = all(watcher.settled() for watcher in self.watchers)  # config uploads
+                listed_at = time.monotonic()
             depths = self.queue_depths(consumed)
             parked = self.parked_counts()
             pending = sum(
@@ -331,7 +334,7 @@ class LocalStack:
                     [p.source.queue for p in self.pollers if p.busy],
                 )
                 return {"drained": False, "queues": depths}
-            time.sleep(0.02)
+            time.sleep(0.05)
 
     def parked_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
