@@ -108,7 +108,7 @@ def _print_lifecycle(report: dict[str, Any]) -> None:
 def print_campaigns(report: dict[str, Any]) -> None:
     """Campaigns as a marketer scans them: one line per variant, then why others were not sent."""
     print(f"Campaigns, last {report['days']} days")
-    header = f"{'campaign':<22}{'variant':<10}{'sent':>7}{'conv.':>7}{'conv %':>8}"
+    header = f"{'campaign':<28}{'variant':<10}{'sent':>7}{'conv.':>7}{'conv %':>8}"
     print(header + f"{'targeted':>10}  suppressed (top reasons)")
     for cid, row in report["campaigns"].items():
         reasons = ", ".join(f"{k} {v}" for k, v in list(row["suppressed"].items())[:4]) or "-"
@@ -124,7 +124,7 @@ def print_campaigns(report: dict[str, Any]) -> None:
             name = f"{cid} ({row['status']})" if i == 0 else ""
             rate = "-" if pct is None else f"{pct:.1f}"
             tail = f"{row['targeted']:>10}  {reasons}" if i == 0 else ""
-            print(f"{name:<22}{variant:<10}{sent:>7}{converted:>7}{rate:>8}{tail}")
+            print(f"{name:<28}{variant:<10}{sent:>7}{converted:>7}{rate:>8}{tail}")
 
 
 def _load_template(path: str) -> dict[str, Any]:
