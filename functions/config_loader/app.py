@@ -1,4 +1,5 @@
-"""config_loader: S3 uploads of campaign and segment configs become versions (or load errors).
+"""config_loader: S3 uploads of campaign, segment and survey configs become versions
+(or load errors).
 
 A bad file is not an error of this function: its problems are recorded on the object key
 (`nudge campaign list`, GET /admin/v1/campaigns), logged and counted, and the previous version
@@ -15,6 +16,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from nudge import runtime
 from nudge.adapters.configs import S3ConfigObjects
+from nudge.models.configs import PREFIXES
 
 logger = Logger()
 tracer = Tracer()
@@ -36,7 +38,9 @@ def _handle(record: dict[str, Any]) -> dict[str, Any]:
     bucket = s3["bucket"]["name"]
     key = unquote_plus(s3["object"]["key"])
     version_id = s3["object"].get("versionId")
-    service = runtime.campaign_configs()
+    service: Any = runtime.campaign_configs()
+    if key.startswith(PREFIXES["survey"]):
+        service = runtime.survey_configs()
     current = objects.current_version(bucket, key)
     if record["eventName"].startswith("ObjectRemoved"):
         if current is not None:  # uploaded again since: that upload has its own event

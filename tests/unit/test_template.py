@@ -83,6 +83,7 @@ def test_configs_bucket_is_versioned_private_and_notifies_the_loader() -> None:
     assert sources == {
         ("ConfigLoaderFunction", "campaigns/"),
         ("ConfigLoaderFunction", "segments/"),
+        ("ConfigLoaderFunction", "surveys/"),
     }
     loader = of_type("AWS::Serverless::Function")["ConfigLoaderFunction"]
     assert loader["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]["Type"] == "SQS"
@@ -165,3 +166,32 @@ def test_cfn_lint_reports_no_errors() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_detractors_queue_retries_then_dead_letters_with_alarms() -> None:
+    queue = of_type("AWS::SQS::Queue")["DetractorsQueue"]
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {
+        "Fn::GetAtt": ["DetractorsDLQ", "Arn"]
+    }
+    router = SPEC.functions["DetractorRouterFunction"]
+    assert queue["VisibilityTimeout"] >= 6 * router.timeout
+    (source,) = [s for s in SPEC.sqs_sources if s.queue == "DetractorsQueue"]
+    assert source.report_failures and source.function == "DetractorRouterFunction"
+    alarmed = {
+        a["Dimensions"][0]["Value"].get("Fn::GetAtt", [None])[0]
+        for a in of_type("AWS::CloudWatch::Alarm").values()
+        if a["Namespace"] == "AWS/SQS"
+    }
+    assert {"DetractorsDLQ", "DetractorsQueue"} <= alarmed
+
+
+def test_survey_routes_use_the_jwt_and_admin_survey_routes_iam() -> None:
+    routes = {(r.method, r.path): (r.auth, r.function) for r in SPEC.routes}
+    for route in (
+        ("GET", "/v1/me/surveys/next"),
+        ("POST", "/v1/surveys/{survey_id}/responses"),
+        ("POST", "/v1/surveys/{survey_id}/dismissals"),
+    ):
+        assert routes[route] == ("jwt", "SurveysApiFunction")
+    assert routes[("GET", "/admin/v1/reports/nps/{survey_id}")] == ("iam", "AdminApiFunction")
+    assert routes[("PUT", "/admin/v1/surveys/{survey_id}")] == ("iam", "AdminApiFunction")

@@ -6,11 +6,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-ConfigKind = Literal["campaign", "segments"]
+ConfigKind = Literal["campaign", "segments", "survey"]
 ConfigStatus = Literal["draft", "active", "paused", "archived"]
-KINDS: tuple[ConfigKind, ...] = ("campaign", "segments")
-# Where each kind lives in the configs bucket: campaigns/<id>.yaml, segments/<name>.yaml
-PREFIXES: dict[ConfigKind, str] = {"campaign": "campaigns/", "segments": "segments/"}
+KINDS: tuple[ConfigKind, ...] = ("campaign", "segments")  # what the campaign pipeline reads
+# Where each kind lives in the configs bucket: campaigns/<id>.yaml, segments/<name>.yaml,
+# surveys/<id>.yaml (NPS surveys, nudge.services.survey_configs)
+PREFIXES: dict[ConfigKind, str] = {
+    "campaign": "campaigns/",
+    "segments": "segments/",
+    "survey": "surveys/",
+}
 SUFFIX = ".yaml"
 
 

@@ -30,6 +30,7 @@ from nudge.models.profile import Profile, Transition
 from nudge.models.stats import StageChange
 from nudge.services.campaigns import CampaignRunner, earliest
 from nudge.services.retry import MAX_WRITE_ATTEMPTS, pause_before_retry
+from nudge.services.surveys import SurveyService
 
 PUSH_ENGAGEMENT = {"push_opened": "opened_at", "push_dismissed": "dismissed_at"}
 
@@ -59,6 +60,7 @@ class EventProcessingService:
     clock: Clock
     deliveries: DeliveryLog | None = None  # links push_opened / push_dismissed to sends
     campaigns: CampaignRunner | None = None
+    surveys: SurveyService | None = None  # NPS prompts for events that finish a task
 
     def process(self, messages: list[tuple[str, str]]) -> BatchOutcome:
         outcome = BatchOutcome()
@@ -147,6 +149,8 @@ class EventProcessingService:
                 # it decided may not have been queued yet (push_sender dedupes them)
                 if self.campaigns is not None:
                     self.campaigns.flush(profile, since=now - OUTBOX_KEEP)
+                if self.surveys is not None:  # prompts are deterministic, created once
+                    self.surveys.on_events(profile, events, now)
                 break
             updated.version = profile.version + 1
             change = StageChange.of(transition) if transition else None
@@ -155,6 +159,8 @@ class EventProcessingService:
                 outcome.applied_events += len(events)
                 if self.campaigns is not None:
                     outcome.pushes += self.campaigns.flush(updated, decided)
+                if self.surveys is not None:
+                    self.surveys.on_events(updated, events, now)
                 break
         else:
             raise ConcurrentUpdate(f"profile kept changing under us ({MAX_WRITE_ATTEMPTS} tries)")
