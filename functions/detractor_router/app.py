@@ -18,7 +18,8 @@ from nudge import runtime
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-processor = BatchProcessor(event_type=EventType.SQS)
+# a batch that failed entirely is reported record by record too (not raised): same retries
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 def route(record: SQSRecord) -> None:

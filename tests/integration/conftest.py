@@ -68,6 +68,11 @@ def _reset_caches() -> None:
         runtime.config_store,
         runtime.campaign_configs,
         runtime.profile_sampler,
+        runtime.survey_configs,
+        runtime.survey_store,
+        runtime.survey_service,
+        runtime.nps_reports,
+        runtime.detractor_router,
     ):
         factory.cache_clear()
 

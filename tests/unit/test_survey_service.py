@@ -238,9 +238,12 @@ def test_dismissal_clears_the_prompt_and_is_idempotent(env: Env) -> None:
 def test_the_processor_creates_prompts_after_saving_the_profile(clock: ManualClock) -> None:
     env = Env(clock, survey(eligibility={"min_events": 2}))
     processing = EventProcessingService(
-        InMemoryProfileStore(), InMemoryHistoryStore(), EngagementConfig(), clock,
+        InMemoryProfileStore(),
+        InMemoryHistoryStore(),
+        EngagementConfig(),
+        clock,
         surveys=env.service,
-    )  # fmt: skip
+    )
     body = QueuedBatch(
         user_id="ann",
         received_at=START,
@@ -264,9 +267,13 @@ def test_report_trend_breakdown_themes_and_csv(clock: ManualClock) -> None:
         prompt_id = env.prompt(user)
         reason = comments[i % 4]
         env.answer(
-            prompt_id, user=user, response_id=f"r{i}", score=i % 11, platform="ios",
+            prompt_id,
+            user=user,
+            response_id=f"r{i}",
+            score=i % 11,
+            platform="ios",
             **({"reason": reason} if reason else {}),
-        )  # fmt: skip
+        )
     reports = NpsReportService(env.store, clock)
     report = reports.report(survey(), "weekly", "platform", 30, min_responses=5)
     assert report["overall"]["n"] == 12

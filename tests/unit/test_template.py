@@ -170,9 +170,7 @@ def test_cfn_lint_reports_no_errors() -> None:
 
 def test_detractors_queue_retries_then_dead_letters_with_alarms() -> None:
     queue = of_type("AWS::SQS::Queue")["DetractorsQueue"]
-    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {
-        "Fn::GetAtt": ["DetractorsDLQ", "Arn"]
-    }
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["DetractorsDLQ", "Arn"]}
     router = SPEC.functions["DetractorRouterFunction"]
     assert queue["VisibilityTimeout"] >= 6 * router.timeout
     (source,) = [s for s in SPEC.sqs_sources if s.queue == "DetractorsQueue"]

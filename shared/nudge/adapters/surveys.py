@@ -37,7 +37,8 @@ STATE_TTL_S = 3 * 365 * 86_400  # refreshed by every write; longer than any reco
 RESPONSE_TTL_S = 2 * 365 * 86_400
 COUNTER_TTL_S = 3 * 365 * 86_400
 RESPONSES_INDEX = "responses-index"
-RETRYABLE = frozenset({"TransactionConflictException", "ConditionalCheckFailedException"})
+# cancellation reasons that mean "changed since read": re-read and decide again
+RETRYABLE = frozenset({"ConditionalCheckFailed", "TransactionConflict"})
 
 
 def counter_shard(prompt_id: str) -> int:
@@ -331,7 +332,7 @@ def _cancelled_retryably(error: Exception) -> bool:
         return False
     reasons = getattr(error, "response", {}).get("CancellationReasons") or []
     codes = {reason.get("Code") for reason in reasons} - {"None", None}
-    if not codes:  # moto leaves the reasons out: the message names them
+    if not codes:  # no reasons given: the message names them
         message = json.dumps(getattr(error, "response", {}).get("Error", {}))
         return any(code in message for code in RETRYABLE)
     return codes <= RETRYABLE
