@@ -51,9 +51,13 @@ class SqsPoller(threading.Thread):
                 continue
             messages: list[dict[str, Any]] = []
             try:
-                self.busy = True
+                # Busy only while it holds messages: received ones are in flight (counted by
+                # the drain's depth read), so an idle poll need not block a drain. With many
+                # queues, pollers that were "busy" during every empty poll rarely all rested
+                # at once, and drains timed out with every queue empty.
                 messages = self._receive()
                 if messages:
+                    self.busy = True
                     self._deliver(messages)
             except Exception:
                 log.exception("poller %s failed; continuing", self.source.queue)

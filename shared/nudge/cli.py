@@ -194,7 +194,7 @@ def _send(args: argparse.Namespace) -> int:
 
 # --- campaigns -------------------------------------------------------------------------------
 
-PUSH_WAIT_S = 20.0
+PUSH_WAIT_S = 60.0  # a cold config_loader on a busy laptop can take a while
 
 
 def _read_text(path: str) -> str:

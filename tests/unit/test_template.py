@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -193,3 +194,23 @@ def test_survey_routes_use_the_jwt_and_admin_survey_routes_iam() -> None:
         assert routes[route] == ("jwt", "SurveysApiFunction")
     assert routes[("GET", "/admin/v1/reports/nps/{survey_id}")] == ("iam", "AdminApiFunction")
     assert routes[("PUT", "/admin/v1/surveys/{survey_id}")] == ("iam", "AdminApiFunction")
+
+
+def test_only_the_nps_functions_see_the_surveys_table() -> None:
+    readers = {
+        name
+        for name, spec in SPEC.functions.items()
+        if spec.environment.get("NUDGE_SURVEYS_TABLE") == {"Ref": "SurveysTable"}
+    }
+    granted = {
+        name
+        for name, props in of_type("AWS::Serverless::Function").items()
+        if "SurveysTable" in json.dumps(_statements(props))
+    }
+    expected = {
+        "EventProcessorFunction",
+        "SurveysApiFunction",
+        "DetractorRouterFunction",
+        "AdminApiFunction",
+    }
+    assert readers == granted == expected
