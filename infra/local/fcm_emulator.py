@@ -2,26 +2,31 @@
 
 It records every message and can be told to answer a token with UNREGISTERED, QUOTA_EXCEEDED
 (429 with Retry-After), UNAVAILABLE (503), INTERNAL (500) or INVALID_ARGUMENT, or to be slow.
-Speaks HTTP/1.1 (what `send_each` uses); `send_each_async`'s HTTP/2 is not emulated.
+Like FCM it speaks HTTP/2 (ALPN h2, what `send_each_async` uses, many streams per connection)
+and HTTP/1.1 (`send_each`): hypercorn serves a tiny ASGI app on its own event loop in a
+thread, so latency is an `asyncio.sleep` per request and never holds up the others. It counts
+the TCP connections it accepts (TLS handshakes), so a benchmark can say how many it used.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
+import asyncio
 import json
+import logging
 import re
+import socket
 import ssl
 import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections import Counter
+from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+import trustme
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
+from hypercorn.asyncio import serve
+from hypercorn.config import Config
 from nudge_local.auth import write_secret
 
 PROJECT_ID = "nudge-local"
@@ -33,66 +38,27 @@ _ERRORS = {
     "INTERNAL": (500, "INTERNAL", "INTERNAL"),
 }
 _SEND_PATH = re.compile(r"^/v1/projects/([^/]+)/messages:send$")
+# FCM's front end keeps connections open for long; the stack's push_sender keeps its pool
+# between invocations, so idle connections are not closed under it (hypercorn's default is 5 s),
+# nor after hypercorn's default of 1,000 requests (its GOAWAY then fails the streams in flight).
+_KEEP_ALIVE_S = 600
+_MAX_REQUESTS_PER_CONNECTION = 10**9
 
-
-def _pem_key(key: rsa.RSAPrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+Reply = tuple[int, dict[str, Any], dict[str, str]]
 
 
 def make_certificates(directory: Path) -> tuple[Path, Path, Path]:
-    """A CA and a certificate for 127.0.0.1 signed by it: (ca.pem, cert.pem, key.pem)."""
-    now = dt.datetime.now(dt.UTC)
-    ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "nudge local CA")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=2))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                key_cert_sign=True,
-                crl_sign=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=2))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
+    """A throwaway CA (trustme) and a certificate for 127.0.0.1 and localhost signed by it:
+    (ca.pem, cert.pem, key.pem). Nothing but the stack's FCM-using functions trusts the CA."""
+    ca = trustme.CA(organization_name="nudge local CA")
+    leaf = ca.issue_cert("127.0.0.1", "localhost")
     paths = (directory / "fcm-ca.pem", directory / "fcm-cert.pem", directory / "fcm-key.pem")
-    write_secret(paths[0], ca.public_bytes(serialization.Encoding.PEM))
-    write_secret(paths[1], cert.public_bytes(serialization.Encoding.PEM))
-    write_secret(paths[2], _pem_key(key))
+    write_secret(paths[0], ca.cert_pem.bytes())
+    write_secret(paths[1], b"".join(blob.bytes() for blob in leaf.cert_chain_pems))
+    write_secret(paths[2], leaf.private_key_pem.bytes())
     return paths
 
 
@@ -100,12 +66,15 @@ def service_account(token_uri: str) -> str:
     """A throwaway service account. A non-Google universe makes google-auth sign its own
     access tokens, so nothing ever asks an OAuth server (or the internet) for one."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     return json.dumps(
         {
             "type": "service_account",
             "project_id": PROJECT_ID,
             "private_key_id": "local",
-            "private_key": _pem_key(key).decode(),
+            "private_key": pem.decode(),
             "client_email": f"nudge@{PROJECT_ID}.iam.gserviceaccount.com",
             "client_id": "1",
             "token_uri": token_uri,
@@ -114,26 +83,63 @@ def service_account(token_uri: str) -> str:
     )
 
 
+class _CountingConfig(Config):
+    """hypercorn's config, whose TLS context reports every handshake: one per TCP connection
+    (every connection is TLS; OpenSSL calls the SNI callback whether or not a name is sent)."""
+
+    def __init__(self, on_handshake: Callable[[], None]) -> None:
+        super().__init__()
+        self._on_handshake = on_handshake
+
+    def create_ssl_context(self) -> ssl.SSLContext | None:
+        context = super().create_ssl_context()
+        if context is not None:
+            context.sni_callback = lambda *_: self._on_handshake()
+        return context
+
+
 class FcmEmulator:
     def __init__(self, host: str, port: int, state_dir: Path) -> None:
         self.messages: list[dict[str, Any]] = []
         self.faults: dict[str, list[str]] = {}  # token -> codes to answer, in order
         self.latency_s = 0.0
+        self.connections = 0  # TCP connections accepted (TLS handshakes started)
+        self.requests: Counter[str] = Counter()  # by HTTP version: "2", "1.1"
         self._lock = threading.Lock()
         ca, cert, key = make_certificates(state_dir)
         self.ca_path = ca
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(cert, key)
-        self.server = ThreadingHTTPServer((host, port), _handler(self))
-        self.server.daemon_threads = True
-        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
-        self.url = f"https://{host}:{self.server.server_address[1]}"
+        self._config = _CountingConfig(self._count_connection)
+        self._config.certfile, self._config.keyfile = str(cert), str(key)
+        self._config.keep_alive_timeout = _KEEP_ALIVE_S
+        self._config.keep_alive_max_requests = _MAX_REQUESTS_PER_CONNECTION
+        self._config.graceful_timeout = 1
+        self._config.include_date_header = self._config.include_server_header = False
+        self._config.errorlog = logging.getLogger("devstack.fcm")
+        listener = socket.create_server((host, port))  # bound and listening now: no race
+        self.url = f"https://{host}:{listener.getsockname()[1]}"
+        self._config.bind = [f"fd://{listener.detach()}"]  # hypercorn owns the socket now
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping: asyncio.Event | None = None
+        self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        threading.Thread(target=self.server.serve_forever, name="fcm", daemon=True).start()
+        self._thread = threading.Thread(target=asyncio.run, args=(self._serve(),), daemon=True)
+        self._thread.name = "fcm"
+        self._thread.start()
+        if not self._ready.wait(timeout=30):
+            raise RuntimeError("the FCM emulator did not start within 30 s")
 
     def stop(self) -> None:
-        self.server.shutdown()
+        if self._loop is not None and self._stopping is not None:
+            self._loop.call_soon_threadsafe(self._stopping.set)
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    async def _serve(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stopping = asyncio.Event()
+        await serve(self._app, self._config, shutdown_trigger=self._stopping.wait)  # type: ignore[arg-type]
 
     def inject(self, token: str, codes: list[str], latency_ms: int | None = None) -> None:
         unknown = [c for c in codes if c.split(":")[0] not in _ERRORS]
@@ -146,11 +152,32 @@ class FcmEmulator:
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
-            return {"messages": list(self.messages), "faults": dict(self.faults)}
+            return {
+                "messages": list(self.messages),
+                "faults": dict(self.faults),
+                **self._stats(),
+            }
 
-    def _answer(self, message: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+    def stats(self) -> dict[str, Any]:
+        """Counters only (cheap): connections accepted, requests by HTTP version, messages."""
+        with self._lock:
+            return self._stats()
+
+    def _stats(self) -> dict[str, Any]:
+        return {
+            "connections": self.connections,
+            "requests": dict(self.requests),
+            "delivered": len(self.messages),
+            "latency_ms": round(self.latency_s * 1000, 3),
+        }
+
+    def _count_connection(self) -> None:
+        with self._lock:
+            self.connections += 1
+
+    async def _answer(self, message: dict[str, Any]) -> Reply:
         if self.latency_s:
-            time.sleep(self.latency_s)
+            await asyncio.sleep(self.latency_s)  # this request only: other streams go on
         with self._lock:
             queued = self.faults.get(message.get("token", ""), [])
             if queued:
@@ -174,42 +201,57 @@ class FcmEmulator:
             self.messages.append(message)
             return 200, {"name": f"projects/{PROJECT_ID}/messages/{len(self.messages)}"}, {}
 
+    async def _handle(self, method: str, path: str, headers: dict[str, str], raw: bytes) -> Reply:
+        if method != "POST":
+            return 405, {"error": {"code": 405, "status": "METHOD_NOT_ALLOWED"}}, {}
+        if path == "/token":
+            return 200, {"access_token": "local", "expires_in": 3600}, {}
+        if not _SEND_PATH.match(path):
+            return 404, {"error": {"code": 404, "status": "NOT_FOUND"}}, {}
+        if not headers.get("authorization", "").startswith("Bearer "):
+            return 401, {"error": {"code": 401, "status": "UNAUTHENTICATED"}}, {}
+        try:
+            message = json.loads(raw)["message"]
+        except (ValueError, KeyError, TypeError):
+            return 400, {"error": {"code": 400, "status": "INVALID_ARGUMENT"}}, {}
+        return await self._answer(message)
 
-def _handler(emulator: FcmEmulator) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:
+    async def _app(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                event = await receive()
+                if event["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                    self._ready.set()
+                elif event["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
             return
-
-        def _reply(self, status: int, body: dict[str, Any], headers: dict[str, str]) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(data)))
-            for key, value in headers.items():
-                self.send_header(key, value)
-            self.end_headers()
-            self.wfile.write(data)
-
-        def do_POST(self) -> None:
-            length = int(self.headers.get("content-length") or 0)
-            raw = self.rfile.read(length)
-            if self.path == "/token":
-                self._reply(200, {"access_token": "local", "expires_in": 3600}, {})
+        with self._lock:
+            self.requests[scope["http_version"]] += 1
+        chunks = []
+        while True:
+            event = await receive()
+            if event["type"] == "http.disconnect":
                 return
-            match = _SEND_PATH.match(self.path)
-            if not match:
-                self._reply(404, {"error": {"code": 404, "status": "NOT_FOUND"}}, {})
-                return
-            if not (self.headers.get("authorization") or "").startswith("Bearer "):
-                self._reply(401, {"error": {"code": 401, "status": "UNAUTHENTICATED"}}, {})
-                return
-            try:
-                message = json.loads(raw)["message"]
-            except (ValueError, KeyError, TypeError):
-                self._reply(400, {"error": {"code": 400, "status": "INVALID_ARGUMENT"}}, {})
-                return
-            self._reply(*emulator._answer(message))
-
-    return Handler
+            chunks.append(event.get("body", b""))
+            if not event.get("more_body"):
+                break
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        status, body, extra = await self._handle(
+            scope["method"], scope["path"], headers, b"".join(chunks)
+        )
+        data = json.dumps(body).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(data)).encode()),
+                    *((k.lower().encode(), v.encode()) for k, v in extra.items()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": data})

@@ -29,7 +29,7 @@ from nudge_local.gateway import start_gateway
 from nudge_local.resources import REGION, Resolver, create_resources, template_parameters
 from nudge_local.s3_events import S3Watcher
 from nudge_local.sqs_events import SqsPoller
-from nudge_local.template import PROJECT_ROOT, Route, read_stack
+from nudge_local.template import PROJECT_ROOT, Route, StackSpec, read_stack
 from nudge_local.workers import SharedOffsetClock, WorkerFunction, new_offset
 
 log = logging.getLogger("devstack")
@@ -41,6 +41,33 @@ MOTO_MAIN = (
     "import logging, sys; logging.getLogger('werkzeug').setLevel(logging.ERROR); "
     "from moto.server import main; main(sys.argv[1:])"
 )
+
+
+def fcm_environment(fcm: FcmEmulator) -> dict[str, str]:
+    """For functions that talk to FCM: the emulator, trusted through its CA. Only their
+    processes get the CA (httpx reads SSL_CERT_FILE, requests REQUESTS_CA_BUNDLE): never the
+    stack's own environment, nor any other function's."""
+    return {
+        "NUDGE_FCM_PROJECT_ID": PROJECT_ID,
+        "NUDGE_FCM_ENDPOINT": fcm.url,
+        "NUDGE_FCM_CREDENTIALS_JSON": service_account(f"{fcm.url}/token"),
+        "REQUESTS_CA_BUNDLE": str(fcm.ca_path),
+        "SSL_CERT_FILE": str(fcm.ca_path),
+    }
+
+
+def function_environments(
+    spec: StackSpec, resolver: Resolver, base_env: dict[str, str], fcm_env: dict[str, str]
+) -> dict[str, dict[str, str]]:
+    """Each function's environment: the template's variables over `base_env`, plus `fcm_env`
+    for the functions whose template declares NUDGE_FCM_PROJECT_ID."""
+    environments = {}
+    for name, function in spec.functions.items():
+        env = {k: str(v) for k, v in resolver.resolve(function.environment).items()}
+        if "NUDGE_FCM_PROJECT_ID" in env:
+            env.update(fcm_env)
+        environments[name] = {**base_env, **env}
+    return environments
 
 
 def free_port(host: str) -> int:
@@ -120,18 +147,11 @@ class LocalStack:
         base_env["POWERTOOLS_TRACE_DISABLED"] = "true"  # no X-Ray daemon locally
         self.fcm = FcmEmulator(self.host, 0, self.state_dir)
         self.fcm.start()
-        fcm_env = {  # for functions that talk to FCM: the emulator, trusted through its CA
-            "NUDGE_FCM_PROJECT_ID": PROJECT_ID,
-            "NUDGE_FCM_ENDPOINT": self.fcm.url,
-            "NUDGE_FCM_CREDENTIALS_JSON": service_account(f"{self.fcm.url}/token"),
-            "REQUESTS_CA_BUNDLE": str(self.fcm.ca_path),
-            "SSL_CERT_FILE": str(self.fcm.ca_path),
-        }
-        for name, spec in self.spec.functions.items():
-            env = {k: str(v) for k, v in self.resolver.resolve(spec.environment).items()}
-            if "NUDGE_FCM_PROJECT_ID" in env:
-                env.update(fcm_env)
-            self.functions[name] = WorkerFunction(spec, {**base_env, **env}, self.clock._offset)
+        environments = function_environments(
+            self.spec, self.resolver, base_env, fcm_environment(self.fcm)
+        )
+        for name, function in self.spec.functions.items():
+            self.functions[name] = WorkerFunction(function, environments[name], self.clock._offset)
         starters = [threading.Thread(target=f.start) for f in self.functions.values()]
         for starter in starters:
             starter.start()

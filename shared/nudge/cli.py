@@ -2,6 +2,7 @@
 
     nudge local up|down|status|token|clock|drain   the embedded local stack (dev install)
     nudge report lifecycle [--days 30]             users per stage and recent transitions
+    nudge report campaigns [--days 30]             sends, suppressions, conversions per variant
     nudge user export|erase USER_ID                a user's data (admin API, SigV4-signed)
     nudge template validate|put FILE.yaml          message templates
     nudge send --user U --template ID --data k=v   one message, once per dedupe key
@@ -104,6 +105,28 @@ def _print_lifecycle(report: dict[str, Any]) -> None:
     print(f"\nTransitions in the last {report['transitions_window_days']} days:")
     for move, count in report["transitions"].items() or {"(none)": 0}.items():
         print(f"  {move:<28} {count:>6}")
+
+
+def print_campaigns(report: dict[str, Any]) -> None:
+    """Campaigns as a marketer scans them: one line per variant, then why others were not sent."""
+    print(f"Campaigns, last {report['days']} days")
+    header = f"{'campaign':<22}{'variant':<10}{'sent':>7}{'conv.':>7}{'conv %':>8}"
+    print(header + f"{'targeted':>10}  suppressed (top reasons)")
+    for cid, row in report["campaigns"].items():
+        reasons = ", ".join(f"{k} {v}" for k, v in list(row["suppressed"].items())[:4]) or "-"
+        lines = [
+            (vid, v["sent"], v["converted"], v["conversion_pct"])
+            for vid, v in row["variants"].items()
+        ]
+        if row["holdout"]:
+            lines.append(
+                ("holdout", row["holdout"], row["holdout_converted"], row["holdout_conversion_pct"])
+            )
+        for i, (variant, sent, converted, pct) in enumerate(lines or [("-", 0, 0, None)]):
+            name = f"{cid} ({row['status']})" if i == 0 else ""
+            rate = "-" if pct is None else f"{pct:.1f}"
+            tail = f"{row['targeted']:>10}  {reasons}" if i == 0 else ""
+            print(f"{name:<22}{variant:<10}{sent:>7}{converted:>7}{rate:>8}{tail}")
 
 
 def _load_template(path: str) -> dict[str, Any]:
@@ -644,6 +667,9 @@ def main(argv: list[str] | None = None) -> int:
     lifecycle = report.add_parser("lifecycle", help="users per lifecycle stage")
     lifecycle.add_argument("--days", type=int, default=30)
     lifecycle.add_argument("--json", action="store_true")
+    campaigns_report = report.add_parser("campaigns", help="sends, suppressions, conversions")
+    campaigns_report.add_argument("--days", type=int, default=30)
+    campaigns_report.add_argument("--json", action="store_true")
     user = sub.add_parser("user", help="a user's data").add_subparsers(dest="action", required=True)
     for action in ("export", "erase"):
         user.add_parser(action).add_argument("user_id")
@@ -698,8 +724,9 @@ def main(argv: list[str] | None = None) -> int:
 
         return run(args)
     if args.command == "report":
-        data = _admin_call(args, "GET", f"/admin/v1/reports/lifecycle?days={args.days}")
-        print(json.dumps(data, indent=2)) if args.json else _print_lifecycle(data)
+        data = _admin_call(args, "GET", f"/admin/v1/reports/{args.report}?days={args.days}")
+        printer = _print_lifecycle if args.report == "lifecycle" else print_campaigns
+        print(json.dumps(data, indent=2)) if args.json else printer(data)
         return 0
     from urllib.parse import quote
 

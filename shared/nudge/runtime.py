@@ -143,7 +143,7 @@ def reports_service() -> ReportsService:
     from nudge.services.reports import ReportsService
 
     profiles, _ = _stores()
-    return ReportsService(profiles, CLOCK)
+    return ReportsService(profiles, CLOCK, campaign_catalog())
 
 
 @lru_cache(maxsize=1)

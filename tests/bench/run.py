@@ -5,7 +5,10 @@
 2. DynamoDB write units per ingested event for a mixed workload with duplicates, counted
    from the items actually written (item size rounded up per KB, plus index writes);
 3. throughput of the pure domain fold, and of the processor over moto (moto is far slower
-   than DynamoDB: read it as a ratio, not as production latency).
+   than DynamoDB: read it as a ratio, not as production latency);
+4. write units per push, and push_sender's FirebaseSender.send (send_each_async, HTTP/2)
+   against the FCM emulator at 50 ms latency, each in its own process: throughput, the
+   connections used and the CPU per message on each side.
 """
 
 from __future__ import annotations
@@ -284,20 +287,16 @@ def domain_throughput() -> None:
 
 
 def push_figures() -> None:
-    """Write units per push (moto), and send_each throughput against the local emulator."""
-    import tempfile as _tempfile
-
+    """Write units per push (moto), then the sender's throughput against the emulator."""
     from moto import mock_aws
     from nudge.adapters.delivery_log import DynamoDeliveryLog, FakeFcm
     from nudge.adapters.devices import DynamoDeviceStore
-    from nudge.adapters.fcm import FirebaseSender
     from nudge.adapters.metering import WriteMeter
     from nudge.clock import ManualClock
     from nudge.domain.config import EngagementConfig
     from nudge.models.device import Device
     from nudge.models.push import PushJob
     from nudge.services.push import PushService
-    from nudge_local.fcm_emulator import PROJECT_ID, FcmEmulator, service_account
 
     now = datetime(2026, 3, 2, 12, tzinfo=UTC)
     template = {
@@ -347,29 +346,127 @@ def push_figures() -> None:
             "(claim + outcome in the delivery log; one device each)"
         )
 
-    with _tempfile.TemporaryDirectory() as scratch:
+    push_throughput()
+
+
+PUSH_MESSAGES = 10_000
+EMULATOR_LATENCY_MS = 50
+
+
+def _emulator_process(conn: Any, latency_ms: int) -> None:
+    """FCM's stand-in in a process of its own, as FCM is not in the sender's process (the
+    local stack's push_sender has its own process too): commands come over a pipe."""
+    from nudge_local.fcm_emulator import FcmEmulator
+
+    with tempfile.TemporaryDirectory() as scratch:
         emulator = FcmEmulator("127.0.0.1", 0, Path(scratch))
         emulator.start()
-        emulator.latency_s = 0.05
-        os.environ["REQUESTS_CA_BUNDLE"] = str(emulator.ca_path)
-        sender = FirebaseSender(
-            lambda: service_account(f"{emulator.url}/token"), PROJECT_ID, emulator.url
+        emulator.latency_s = latency_ms / 1000
+        conn.send((emulator.url, str(emulator.ca_path)))
+        while (command := conn.recv()) != "stop":
+            assert command == "stats"
+            times = os.times()
+            conn.send({**emulator.stats(), "cpu_s": times.user + times.system})
+        emulator.stop()
+
+
+def _bare_httpx(url: str, ca_path: str, messages: list[dict[str, Any]]) -> tuple[float, float]:
+    """The floor under any sender here: plain httpx requests, no SDK, no auth (req/s, CPU s)."""
+    import asyncio
+    import ssl
+
+    import httpx
+
+    async def run() -> tuple[float, float]:
+        trust = ssl.create_default_context(cafile=ca_path)
+        streams = asyncio.Semaphore(100)
+        async with httpx.AsyncClient(http2=True, verify=trust) as client:
+
+            async def post(message: dict[str, Any]) -> None:
+                async with streams:
+                    await client.post(
+                        f"{url}/v1/projects/p/messages:send",
+                        json={"message": message},
+                        headers={"authorization": "Bearer local"},
+                    )
+
+            await asyncio.gather(*(post(m) for m in messages[:100]))  # connect, warm up
+            cpu, started = os.times(), time.perf_counter()
+            await asyncio.gather(*(post(m) for m in messages))
+            elapsed, spent = time.perf_counter() - started, os.times()
+        return len(messages) / elapsed, (spent.user + spent.system - cpu.user - cpu.system) / len(
+            messages
         )
+
+    return asyncio.run(run())
+
+
+def push_throughput() -> None:
+    """FirebaseSender.send (send_each_async over HTTP/2) against the emulator at 50 ms."""
+    import multiprocessing
+
+    from nudge.adapters import fcm
+    from nudge.adapters.fcm import FirebaseSender
+    from nudge_local.fcm_emulator import PROJECT_ID, service_account
+
+    context = multiprocessing.get_context("spawn")
+    here, there = context.Pipe()
+    child = context.Process(target=_emulator_process, args=(there, EMULATOR_LATENCY_MS))
+    child.start()
+    try:
+        url, ca_path = here.recv()
+        os.environ["SSL_CERT_FILE"] = ca_path  # this process only, as the stack does
+        sender = FirebaseSender(lambda: service_account(f"{url}/token"), PROJECT_ID, url)
         messages = [
-            {"token": f"t{i}", "notification": {"title": "t", "body": "b"}, "data": {}}
-            for i in range(500)
+            {
+                "token": f"token-{i:06d}",
+                "notification": {"title": f"Order {i} shipped", "body": "On its way"},
+                "data": {"job_id": f"j{i}", "order": str(i)},
+                "android": {"priority": "HIGH", "ttl": "86400s"},
+                "apns": {"payload": {"aps": {"sound": "default"}}},
+            }
+            for i in range(PUSH_MESSAGES)
         ]
-        sender.send(messages[:5])  # warm-up: app, credentials, connections
+        bare_rate, bare_cpu = _bare_httpx(url, ca_path, messages[:2000])
+        here.send("stats")
+        fresh = here.recv()
+        sender.send(messages[:50])  # warm-up: app, credentials, connections
+        here.send("stats")
+        before = here.recv()
+        cpu = os.times()
         started = time.perf_counter()
         results = sender.send(messages)
         elapsed = time.perf_counter() - started
-        emulator.stop()
-        ok = sum(r.ok for r in results)
-        print(
-            f"   push throughput: {ok / elapsed:,.0f} msg/s with send_each (HTTP/1.1, a thread "
-            f"per message, pool of 50 connections) at 50 ms emulator latency; the issue's "
-            f"target needs HTTP/2 multiplexing (send_each_async), not built yet\n"
-        )
+        cpu_after = os.times()
+        here.send("stats")
+        after = here.recv()
+        sender.close()
+    finally:
+        here.send("stop")
+        child.join(timeout=10)
+    ok = sum(r.ok for r in results)
+    sender_cpu = (cpu_after.user + cpu_after.system) - (cpu.user + cpu.system)
+    emulator_cpu = after["cpu_s"] - before["cpu_s"]
+    http2 = after["requests"].get("2", 0) - before["requests"].get("2", 0)
+    connections = after["connections"] - fresh["connections"]  # all the sender's
+    print(
+        f"   FirebaseSender.send of {len(messages):,} messages: {ok:,} sent in {elapsed:.2f} s "
+        f"with send_each_async ({fcm.CALL_SIZE} per call, {fcm.CONNECTIONS} calls at a time), "
+        f"{http2:,} requests over HTTP/2"
+    )
+    print(
+        f"   CPU per message: sender {sender_cpu / len(messages) * 1000:.2f} ms, emulator "
+        f"{emulator_cpu / len(messages) * 1000:.2f} ms (each its own process; "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)"
+    )
+    print(
+        f"   for scale: bare httpx, one HTTP/2 connection, 100 streams, no SDK: {bare_rate:,.0f} "
+        f"req/s at {bare_cpu * 1000:.2f} ms of CPU per request"
+    )
+    print(
+        f"push throughput: {ok / elapsed:.0f} msg/s ({connections} connections, "
+        f"{EMULATOR_LATENCY_MS} ms emulator latency)\n"
+    )
 
 
 def main() -> int:

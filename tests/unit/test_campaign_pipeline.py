@@ -280,3 +280,27 @@ def test_a_crash_before_queueing_is_repaired_by_the_redelivery(clock: ManualCloc
     assert p.processor.process([("m1", body)]).failures == {}  # SQS redelivers the message
     assert len(p.jobs("ann")) == 1
     assert json.loads(p.queue.bodies[0])["dedupe_key"].startswith("c:welcome:")
+
+
+def test_campaign_report_sums_days_and_explains_suppressions(clock: ManualClock) -> None:
+    from nudge.services.reports import ReportsService
+
+    p = Pipeline(clock, campaign(WELCOME, holdout_pct=30))
+    users = [f"u{i}" for i in range(30)]
+    for user in users[:20]:
+        p.consent(user)
+    for user in users:
+        p.act(user, "signup_completed")
+    clock.advance(timedelta(days=1))
+    for user in users:
+        p.act(user, "purchase", amount=5)
+    report = ReportsService(p.profiles, clock, p.catalog).campaigns(days=7)
+    row = report["campaigns"]["welcome"]
+    assert row["targeted"] == 30
+    assert row["suppressed"] == {"consent": 10}
+    assert row["sent"] + row["holdout"] == 20
+    assert row["variants"]["a"]["converted"] == row["sent"]
+    assert row["variants"]["a"]["conversion_pct"] == 100.0
+    assert row["holdout_converted"] == row["holdout"]
+    empty = ReportsService(p.profiles, clock, p.catalog).campaigns(days=1)
+    assert empty["campaigns"]["welcome"]["variants"] == {}  # no sends today: no rates, no NaN

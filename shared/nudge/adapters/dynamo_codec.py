@@ -76,6 +76,8 @@ def _encode_agg(profile: Profile) -> str:
         agg["u"] = {k: [a.value, a.at] for k, a in sorted(profile.attributes.items())}
     if profile.location is not None:
         agg["l"] = [profile.location.lat, profile.location.lng, profile.location.at]
+    if profile.geo is not None:
+        agg["g"] = profile.geo
     if not profile.messaging.is_empty():
         agg["m"] = profile.messaging.model_dump(mode="json", exclude_defaults=True)
     if profile.recent:
@@ -118,6 +120,8 @@ def _decode_agg(text: str) -> dict[str, Any]:
         data["location"] = {"lat": lat, "lng": lng, "at": at}
     if "m" in agg:
         data["messaging"] = agg["m"]
+    if "g" in agg:
+        data["geo"] = agg["g"]
     if "p" in agg:
         count, total, days = agg["p"]
         data["purchases"] = {

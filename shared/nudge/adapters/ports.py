@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # type hints only: a handler that needs none of these never imports them
+    from nudge.domain.geofence_index import FenceIndex
     from nudge.domain.nps import Delta, NpsAggregates
     from nudge.models.campaign import CampaignSet
     from nudge.models.configs import Catalog, ConfigHead, ConfigKind, ConfigVersion, LoadError
@@ -192,6 +193,12 @@ class ConfigTable(Protocol):
 
     def put_catalog(self, catalog: Catalog, expected_revision: int | None) -> bool:
         """Write if the stored revision is still `expected_revision` (None: none stored)."""
+        ...
+
+
+class FenceCatalog(Protocol):
+    def current_index(self) -> FenceIndex | None:
+        """The index of every active fence set (built once per container and version)."""
         ...
 
 

@@ -65,6 +65,18 @@ def lifecycle_report(
     return runtime.reports_service().lifecycle(days)
 
 
+@router.get(
+    "/admin/v1/reports/campaigns",
+    summary="Sends, suppressions by reason, holdout and conversions per campaign and variant",
+    tags=["reports"],
+)
+def campaigns_report(
+    days: Annotated[int, Query(ge=1, le=400, description="Window in days (today included)")] = 30,
+) -> dict[str, Any]:
+    metrics.add_metric("ReportsServed", MetricUnit.Count, 1)
+    return runtime.reports_service().campaigns(days)
+
+
 class MessageRequest(BaseModel):
     """Send one message (transactional or internal) to one user through the push pipeline."""
 

@@ -165,6 +165,7 @@ class Playbook:
     on_transition: list[Campaign]
     on_inactivity: list[Campaign]
     on_schedule: list[Campaign]
+    on_fence: list[Campaign]
 
     @classmethod
     def of(cls, campaigns: Iterable[Campaign]) -> Playbook:
@@ -180,6 +181,7 @@ class Playbook:
             on_transition=[c for c in kinds if c.trigger.lifecycle is not None],
             on_inactivity=[c for c in kinds if c.trigger.inactivity is not None],
             on_schedule=[c for c in kinds if c.trigger.schedule is not None],
+            on_fence=[c for c in kinds if c.trigger.geofence is not None],
         )
 
 
@@ -225,6 +227,24 @@ def transition_candidates(playbook: Playbook, transitions: Iterable[Transition])
                 "to": move.to_stage.value,
             }
             found.append(Candidate(campaign, f"t:{move.at}", move.at, {"event": data}))
+    return found
+
+
+def fence_candidates(playbook: Playbook, transitions: Iterable[Any]) -> list[Candidate]:
+    """Geofence transitions (enter / exit / dwell at a fence with the campaign's tags)."""
+    found = []
+    for move in transitions:
+        for campaign in playbook.on_fence:
+            trigger = campaign.trigger.geofence
+            assert trigger is not None
+            if move.kind != trigger.on or not set(trigger.tags) & set(move.tags):
+                continue
+            if move.kind == "dwell" and move.dwell_minutes != trigger.dwell_minutes:
+                continue
+            place = {"id": move.fence_id, "name": move.name, "set": move.set_id}
+            at = int(move.at.timestamp())
+            data = {"fence": place, "station": place, "event": {"fence": move.fence_id}}
+            found.append(Candidate(campaign, f"g:{move.transition_id}", at, data))
     return found
 
 
@@ -278,10 +298,10 @@ def due_candidates(
                 cancelled.append(campaign.id)
                 state.pending.remove(pending)
             else:
-                data = {"event": dict(pending.data)}
+                data = template_data(pending.data)
                 found.append(Candidate(campaign, pending.occurrence, pending.due_at, data))
         elif campaign is not None:  # a send-window wait for any trigger kind
-            data = {"event": dict(pending.data)}
+            data = template_data(pending.data)
             found.append(Candidate(campaign, pending.occurrence, pending.since, data))
     for campaign in playbook.on_inactivity:
         inactivity = campaign.trigger.inactivity
@@ -498,9 +518,24 @@ def record(profile: Profile, candidate: Candidate, decision: Decision, now: int)
 
 
 def _flat(data: Mapping[str, Any]) -> dict[str, Any]:
-    """Template data kept in the outbox: the trigger event's scalar properties."""
+    """Template data kept in the outbox: the trigger event's scalar properties (and the
+    fence's id, name and set as `fence.*` for geofence triggers)."""
     event = data.get("event")
-    return dict(event) if isinstance(event, dict) else {}
+    flat = dict(event) if isinstance(event, dict) else {}
+    fence = data.get("fence")
+    if isinstance(fence, dict):
+        flat.update({f"fence.{key}": value for key, value in fence.items()})
+    return flat
+
+
+def template_data(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """The inverse of `_flat`: {'event': {...}, 'fence': {...}, 'station': {...}}."""
+    event = {k: v for k, v in flat.items() if not k.startswith("fence.")}
+    fence = {k.removeprefix("fence."): v for k, v in flat.items() if k.startswith("fence.")}
+    data: dict[str, Any] = {"event": event}
+    if fence:
+        data["fence"] = data["station"] = fence
+    return data
 
 
 # --- conversions, bookkeeping, due time -----------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -167,3 +168,6 @@ class Profile(BaseModel):
     attributes: dict[str, Attribute] = Field(default_factory=dict)
     location: LastLocation | None = None
     messaging: Messaging = Field(default_factory=Messaging)
+    # Fences the user is in (a GeofenceState as JSON: no positions, it expires). Parsed only
+    # where geofences are handled, so other handlers' cold starts skip its models.
+    geo: dict[str, Any] | None = None

@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
+from typing import Any
 
 from nudge.adapters.ports import CampaignCatalog, DeviceStore, PushQueue
 from nudge.clock import DAY
@@ -78,6 +79,7 @@ class CampaignRunner:
         now: int,
         events: Iterable[IncomingEvent] = (),
         transitions: Iterable[Transition] = (),
+        fence_transitions: Iterable[Any] = (),
     ) -> CampaignPass:
         """Fold campaign work into `profile` (mutated): triggers, decisions, due time."""
         published = self.published()
@@ -94,6 +96,7 @@ class CampaignRunner:
         candidates, delayed = engine.event_candidates(playbook, events)
         if transitions:
             candidates += engine.transition_candidates(playbook, transitions)
+        candidates += engine.fence_candidates(playbook, fence_transitions)
         due, cancelled = engine.due_candidates(playbook, profile, now)
         candidates += due
         for pending in delayed:
@@ -137,6 +140,9 @@ class CampaignRunner:
             self._playbook = cached
         return cached[1]
 
+    def fence_campaigns(self) -> list[Campaign]:
+        return self.playbook(self.published()).on_fence
+
     def next_due(self, profile: Profile, now: int) -> int | None:
         return engine.next_due(self.playbook(self.published()), profile, now)
 
@@ -174,7 +180,7 @@ class CampaignRunner:
             template=engine.campaign_template(campaign, job.variant),
             data={
                 "user": user,
-                "event": dict(job.data),
+                **engine.template_data(job.data),
                 "campaign": {"id": campaign.id, "name": campaign.name},
             },
             dedupe_key=key[:200],

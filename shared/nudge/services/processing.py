@@ -29,6 +29,7 @@ from nudge.models.events import IncomingEvent, QueuedBatch
 from nudge.models.profile import Profile, Transition
 from nudge.models.stats import StageChange
 from nudge.services.campaigns import CampaignRunner, earliest
+from nudge.services.geofencing import GeoTracker
 from nudge.services.retry import MAX_WRITE_ATTEMPTS, pause_before_retry
 from nudge.services.surveys import SurveyService
 
@@ -60,6 +61,7 @@ class EventProcessingService:
     clock: Clock
     deliveries: DeliveryLog | None = None  # links push_opened / push_dismissed to sends
     campaigns: CampaignRunner | None = None
+    geo: GeoTracker | None = None
     surveys: SurveyService | None = None  # NPS prompts for events that finish a task
 
     def process(self, messages: list[tuple[str, str]]) -> BatchOutcome:
@@ -139,10 +141,16 @@ class EventProcessingService:
             new = [e for e in events if event_hash(e.event_id) not in profile.recent]
             updated = apply_events(profile, events, self.config, now, confirmed)
             updated, transition = evaluate(updated, now, thresholds, cause="event")
-            decided = None
+            decided, fence_moves = None, []
+            fence_campaigns = self.campaigns.fence_campaigns() if self.campaigns else []
+            if self.geo is not None and new:
+                fence_moves = self.geo.track(updated, new, now, fence_campaigns)
+                updated.due_at = earliest(
+                    updated.due_at, self.geo.next_due(updated, fence_campaigns)
+                )
             if self.campaigns is not None and new:
                 moves = [transition] if transition else []
-                decided = self.campaigns.decide(updated, now, new, moves)
+                decided = self.campaigns.decide(updated, now, new, moves, fence_moves)
                 updated.due_at = earliest(updated.due_at, self.campaigns.next_due(updated, now))
             if updated.model_dump(exclude={"recent"}) == profile.model_dump(exclude={"recent"}):
                 # everything here was already applied (a redelivery after a crash): the sends

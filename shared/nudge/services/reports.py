@@ -2,19 +2,78 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from nudge.adapters.ports import ProfileStore
+from nudge.adapters.ports import CampaignCatalog, ProfileStore
 from nudge.clock import Clock, to_epoch
 from nudge.domain.aggregates import day_of
 from nudge.models.profile import Stage
+
+
+def campaign_summary(counters: dict[str, int]) -> dict[str, Any]:
+    """One campaign's counters (summed over days) as a marketer reads them."""
+    sent = {k.split(".", 1)[1]: v for k, v in counters.items() if k.startswith("sent.")}
+    converted = {k.split(".", 1)[1]: v for k, v in counters.items() if k.startswith("converted.")}
+    suppressed = {
+        k.split(".", 1)[1]: v for k, v in counters.items() if k.startswith("suppressed.") and v
+    }
+    holdout = counters.get("holdout", 0)
+    variants = {
+        variant: {
+            "sent": count,
+            "converted": converted.get(variant, 0),
+            "conversion_pct": round(100 * converted.get(variant, 0) / count, 1) if count else None,
+        }
+        for variant, count in sorted(sent.items())
+    }
+    return {
+        "targeted": counters.get("targeted", 0),
+        "sent": sum(sent.values()),
+        "holdout": holdout,
+        "holdout_converted": converted.get("holdout", 0),
+        "holdout_conversion_pct": (
+            round(100 * converted.get("holdout", 0) / holdout, 1) if holdout else None
+        ),
+        "suppressed": dict(sorted(suppressed.items(), key=lambda item: (-item[1], item[0]))),
+        "waiting": counters.get("waiting", 0),
+        "variants": variants,
+    }
 
 
 @dataclass
 class ReportsService:
     profiles: ProfileStore
     clock: Clock
+    catalog: CampaignCatalog | None = None
+
+    def campaigns(self, days: int) -> dict[str, Any]:
+        """Per campaign over the last `days` days: sends per variant, suppressions by reason,
+        holdout, conversions (from counters kept with each profile write; no scans)."""
+        now = to_epoch(self.clock.now())
+        today = day_of(now)
+        published = self.catalog.current().campaigns if self.catalog else {}
+        names = {
+            f"campaign#{cid}#{day}": cid
+            for cid in published
+            for day in range(today - days + 1, today + 1)
+        }
+        totals: dict[str, Counter[str]] = {cid: Counter() for cid in published}
+        for name, counts in self.profiles.counters(list(names)).items():
+            totals[names[name]].update(counts)
+        return {
+            "as_of": now,
+            "days": days,
+            "campaigns": {
+                cid: {
+                    "name": published[cid].name,
+                    "status": published[cid].status,
+                    **campaign_summary(dict(totals[cid])),
+                }
+                for cid in sorted(published)
+            },
+        }
 
     def lifecycle(self, days: int) -> dict[str, Any]:
         """Users per stage now, and the stage moves of the last `days` days (today included)."""

@@ -21,6 +21,7 @@ from nudge.domain.lifecycle import HOUR, evaluate
 from nudge.models.profile import Transition
 from nudge.models.stats import StageChange
 from nudge.services.campaigns import CampaignRunner, earliest
+from nudge.services.geofencing import GeoTracker
 from nudge.services.retry import MAX_WRITE_ATTEMPTS, pause_before_retry
 
 CURSOR = "scheduler-cursor"
@@ -43,6 +44,7 @@ class SchedulerService:
     config: EngagementConfig
     clock: Clock
     campaigns: CampaignRunner | None = None
+    geo: GeoTracker | None = None
 
     def run(self, max_users: int = 10_000) -> SchedulerReport:
         now = to_epoch(self.clock.now())
@@ -81,10 +83,16 @@ class SchedulerService:
             as_of = min(now, max(moments))
             updated, transition = evaluate(previous, as_of, self.config.lifecycle, cause="schedule")
             decided = None
+            if self.campaigns is not None or self.geo is not None:
+                updated = clone(updated)  # campaign and fence state are changed in place
+            fence_moves = []
+            if self.geo is not None:
+                fences = self.campaigns.fence_campaigns() if self.campaigns else []
+                fence_moves = self.geo.due(updated, now, fences)
+                updated.due_at = earliest(updated.due_at, self.geo.next_due(updated, fences))
             if self.campaigns is not None:
                 moves = [transition] if transition else []
-                updated = clone(updated)  # the campaign state is changed in place
-                decided = self.campaigns.decide(updated, now, transitions=moves)
+                decided = self.campaigns.decide(updated, now, (), moves, fence_moves)
                 updated.due_at = earliest(updated.due_at, self.campaigns.next_due(updated, now))
             updated.version = previous.version + 1
             change = StageChange.of(transition) if transition else None

@@ -1,0 +1,48 @@
+"""No handler loads firebase-admin, gRPC or httpx when its module is imported (a cold start):
+push_sender loads them on its first send, and the other handlers never."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+HEAVY = ("firebase_admin", "grpc", "httpx", "httpcore", "h2", "google.auth")
+
+PROBE = """
+import importlib.util, json, sys
+loaded = {}
+for path in sys.argv[1:]:
+    name = "fn_" + path.split("/")[-2]
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    loaded[name] = [m for m in %r if m in sys.modules]
+print(json.dumps(loaded))
+"""
+
+
+def test_handlers_import_without_firebase_grpc_or_httpx() -> None:
+    handlers = sorted(str(p) for p in (ROOT / "functions").glob("*/app.py"))
+    assert any("push_sender" in h for h in handlers)
+    env = {
+        **os.environ,
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "NUDGE_EVENTS_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/EventsQueue",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE % (HEAVY,), *handlers],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        check=True,
+        timeout=120,
+    )
+    loaded = json.loads(out.stdout.strip().splitlines()[-1])
+    assert len(loaded) == len(handlers)
+    assert {name: mods for name, mods in loaded.items() if mods} == {}
