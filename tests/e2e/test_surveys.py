@@ -78,6 +78,8 @@ on_detractor: {{ webhook: "{webhook.url}" }}
     result = nudge(stack_dir, "survey", "push", str(config))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "live as version 1" in result.stdout
+    # the processor reads the survey catalog at most every 30 s (on the virtual clock)
+    client.advance("1m")
 
     user = f"rider-{uuid.uuid4().hex[:8]}"
     trip = {"event_id": f"trip-{user}", "name": "trip_completed", "timestamp": client.now()}
