@@ -1,5 +1,7 @@
-"""config_loader: S3 uploads of campaign, segment and survey configs become versions
-(or load errors).
+"""config_loader: S3 uploads of configs become versions (or load errors): campaigns/<id>.yaml,
+segments/<name>.yaml, NPS surveys surveys/<id>.yaml and fence sets
+geofences/<set_id>.geojson|.csv (whose validated, normalized fences are written back under
+published/geofences/, which notifies nothing).
 
 A bad file is not an error of this function: its problems are recorded on the object key
 (`nudge campaign list`, GET /admin/v1/campaigns), logged and counted, and the previous version
@@ -16,7 +18,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from nudge import runtime
 from nudge.adapters.configs import S3ConfigObjects
-from nudge.models.configs import PREFIXES
+from nudge.models.configs import parse_key
 
 logger = Logger()
 tracer = Tracer()
@@ -38,9 +40,15 @@ def _handle(record: dict[str, Any]) -> dict[str, Any]:
     bucket = s3["bucket"]["name"]
     key = unquote_plus(s3["object"]["key"])
     version_id = s3["object"].get("versionId")
-    service: Any = runtime.campaign_configs()
-    if key.startswith(PREFIXES["survey"]):
-        service = runtime.survey_configs()
+    parsed = parse_key(key)
+    kind = parsed[0] if parsed is not None else None
+    service: Any = (
+        runtime.fence_sets()
+        if kind == "geofences"
+        else runtime.survey_configs()
+        if kind == "survey"
+        else runtime.campaign_configs()
+    )
     current = objects.current_version(bucket, key)
     if record["eventName"].startswith("ObjectRemoved"):
         if current is not None:  # uploaded again since: that upload has its own event

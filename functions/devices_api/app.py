@@ -1,4 +1,5 @@
-"""devices_api: the caller's devices, preferences and own data (export and erase)."""
+"""devices_api: the caller's devices, preferences, own data (export and erase) and the nearest
+geofences to monitor."""
 
 from typing import Any
 
@@ -6,7 +7,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from nudge.api import devices_routes, me_routes
+from nudge.api import devices_routes, geofence_routes, me_routes
 from nudge.api.http import install_error_handlers, reject_unreadable_body
 
 logger = Logger()
@@ -17,6 +18,7 @@ app = APIGatewayHttpResolver(enable_validation=True)
 install_error_handlers(app)
 app.include_router(devices_routes.router)
 app.include_router(me_routes.router)
+app.include_router(geofence_routes.router)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

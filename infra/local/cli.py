@@ -14,14 +14,21 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     def state_dir(p: argparse.ArgumentParser) -> None:
         p.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
 
-    p = sub.add_parser("serve", help="run the stack in the foreground")
-    state_dir(p)
-    p.add_argument("--port", type=int, default=0)
-    p.add_argument("--start", help="virtual clock start (ISO 8601 with offset)")
-    p = sub.add_parser("up", help="start the stack in the background")
-    state_dir(p)
-    p.add_argument("--port", type=int, default=0)
-    p.add_argument("--start", help="virtual clock start (ISO 8601 with offset)")
+    for name, purpose in (
+        ("serve", "run the stack in the foreground"),
+        ("up", "start the stack in the background"),
+    ):
+        p = sub.add_parser(name, help=purpose)
+        state_dir(p)
+        p.add_argument("--port", type=int, default=0)
+        p.add_argument("--start", help="virtual clock start (ISO 8601 with offset)")
+        p.add_argument(
+            "--parameter",
+            action="append",
+            default=[],
+            metavar="NAME=VALUE",
+            help="a template.yaml parameter, e.g. EngagementConfig='{...}' (repeatable)",
+        )
     p = sub.add_parser("down", help="stop the background stack")
     state_dir(p)
     p = sub.add_parser("status", help="queues, function counters and the virtual time")
@@ -42,11 +49,18 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from nudge_local import process
 
+    if args.local_command in ("serve", "up"):
+        parameters = {}
+        for pair in args.parameter:
+            name, sep, value = pair.partition("=")
+            if not sep or not name:
+                raise SystemExit(f"--parameter {pair!r}: use NAME=VALUE")
+            parameters[name] = value
     if args.local_command == "serve":
-        process.serve(args.state_dir, args.port, args.start)
+        process.serve(args.state_dir, args.port, args.start, parameters)
         return 0
     if args.local_command == "up":
-        state = process.up(args.state_dir, args.port, args.start)
+        state = process.up(args.state_dir, args.port, args.start, parameters)
         print(f"local stack running at {state['api_url']} (pid {state['pid']})")
         print(f"state: {args.state_dir / 'local.json'}")
         return 0

@@ -2,17 +2,21 @@
 
 Personas (seeded, so every run tells the same story):
   commuters  - weekday mornings and evenings: sessions, tickets     -> active, then loyal
-  shoppers   - a few evenings a week: browsing by category, buying  -> active
+  planners   - a few evenings a week: browsing weekend trips, buying -> active
   lapsing    - keen for a week, then gone                           -> at_risk
   returning  - a few days, away for two weeks, then back            -> reactivated
   one-shot   - open the app once                                    -> at_risk, then dormant
-The demo also retries requests (duplicates), sends a few malformed events, and ends with a
-lifecycle report, transition counts and charts in reports/demo/.
+Four campaigns from events/campaigns/ run throughout (pushed with the `nudge` CLI): onboarding
+for new users, a win-back for at_risk past buyers, an interest-based weekend-trip idea and a
+Monday 09:00-local digest. The demo also retries requests (duplicates), sends a few malformed
+events, and ends with lifecycle and campaign reports and charts in reports/demo/.
 """
 
 from __future__ import annotations
 
+import json
 import random
+import subprocess
 import sys
 import time
 import uuid
@@ -23,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from nudge.cli import print_campaigns
 from nudge_local import process
 from nudge_local.client import LocalClient
 from nudge_local.template import PROJECT_ROOT
@@ -33,6 +38,13 @@ START = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)  # a Monday
 DAYS = 30
 SLOTS = (8, 13, 19)  # hours of the day when users may open the app
 SEED = 20261123
+CAMPAIGNS = PROJECT_ROOT / "events" / "campaigns"
+# The app's interest mapping: a viewed destination's theme is an interest (weekend_trips...).
+ENGAGEMENT = {"interests": [{"event": "destination_viewed", "from_property": "theme"}]}
+DESTINATIONS = {
+    "weekend_trips": ["Bruges", "Maastricht", "Giethoorn"],
+    "city_breaks": ["Paris", "London", "Cologne"],
+}
 
 
 @dataclass
@@ -43,6 +55,8 @@ class User:
     slots: tuple[int, ...]
     sent: int = 0
     opted_in: bool = False
+    signed_up: bool = False
+    theme: str = "weekend_trips"
 
 
 ZONES = ["Europe/Amsterdam", "Europe/Brussels", "Europe/London", "America/New_York", "Asia/Tokyo"]
@@ -73,12 +87,13 @@ def make_users(rng: random.Random) -> list[User]:
                     persona,
                     set(chosen),
                     slots,
+                    theme=rng.choice(sorted(DESTINATIONS)),
                 )
             )
 
     weekdays = [d for d in range(DAYS) if d % 7 < 5]
     add("commuter", 45, lambda r: [d for d in weekdays if r.random() < 0.9], (8, 19))
-    add("shopper", 40, lambda r: [d for d in range(DAYS) if r.random() < 0.35], (19,))
+    add("planner", 40, lambda r: [d for d in range(DAYS) if r.random() < 0.35], (19,))
     add("lapsing", 25, lambda r: [d for d in range(8) if r.random() < 0.8] + [0], (13,))
     add(
         "returning",
@@ -100,17 +115,28 @@ def session_events(user: User, now: datetime, rng: random.Random) -> list[dict[s
         }
 
     events = [event("session_start", 6, app_version="4.2.0")]
+    if not user.signed_up:
+        events.append(event("signup_completed", 6))
+        user.signed_up = True
     if user.persona == "commuter":
         events.append(event("ticket_purchased", 5, amount=round(rng.uniform(2.5, 9), 2)))
         events += [event("screen_view", 4, screen="departures") for _ in range(rng.randint(1, 3))]
-    elif user.persona == "shopper":
-        category = rng.choice(["shoes", "bags", "outdoor", "kitchen"])
+    elif user.persona == "planner":
+        theme = user.theme
         events += [
-            event("product_viewed", 5 - i, category=category) for i in range(rng.randint(2, 4))
+            event(
+                "destination_viewed",
+                5 - i,
+                theme=theme,
+                destination=rng.choice(DESTINATIONS[theme]),
+            )
+            for i in range(rng.randint(1, 3))
         ]
-        if rng.random() < 0.4:
-            events.append(event("purchase", 1, amount=round(rng.uniform(15, 120), 2)))
+        if rng.random() < 0.3:
+            events.append(event("ticket_purchased", 1, amount=round(rng.uniform(15, 120), 2)))
     else:
+        if user.persona == "lapsing" and rng.random() < 0.5:
+            events.append(event("ticket_purchased", 4, amount=round(rng.uniform(2.5, 9), 2)))
         events += [event("screen_view", 3, screen="home") for _ in range(rng.randint(1, 2))]
     return events
 
@@ -185,6 +211,29 @@ def opt_out(client: LocalClient, user: User, tally: Tally) -> None:
     update = {"categories": {"marketing": False}}
     if client.request("PUT", "/v1/me/preferences", user=user.user_id, json_body=update).ok:
         tally.marketing_opt_outs += 1
+
+
+def publish_campaigns(state_dir: Path) -> list[str]:
+    """What a marketer does: validate, then push the segments and campaigns with the CLI."""
+    nudge = str(Path(sys.executable).with_name("nudge"))
+    files = sorted(str(p) for p in CAMPAIGNS.glob("*.yaml"))
+    segments = str(CAMPAIGNS / "segments.yml")
+    steps = [
+        ["campaign", "validate", "--segments", segments, *files],
+        ["segments", "push", segments],
+        ["campaign", "push", *files],
+    ]
+    for step in steps:
+        result = subprocess.run(
+            [nudge, "--state-dir", str(state_dir), *step],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"nudge {' '.join(step)} failed:\n{result.stdout}{result.stderr}")
+    return [Path(f).stem for f in files]
 
 
 def progress(day: int, started: float) -> None:
@@ -308,7 +357,7 @@ def report(
     seconds: float,
     stats: dict[str, Any],
     queues: dict[str, Any],
-    pushes: int,
+    pushes: list[dict[str, Any]],
 ) -> None:
     print(f"\nLifecycle after {DAYS} virtual days ({final['users']} users)")
     print(f"  {'stage':<12}{'users':>7}{'share':>8}")
@@ -323,8 +372,16 @@ def report(
     print(f"  marketing opt-ins      {tally.marketing_opt_ins} (consent mode: opt-in)")
     print(f"  marketing opt-outs     {tally.marketing_opt_outs} (each one in the audit trail)")
     print("\nPushes")
+    by_source = Counter(
+        "campaign " + p["data"]["template_id"].split(".")[0]
+        if "." in p["data"]["template_id"]
+        else p["data"]["template_id"]
+        for p in pushes
+    )
     print(f"  messages queued        {tally.messages_queued} (each sent twice by its backend)")
-    print(f"  delivered to FCM       {pushes} (emulator inbox: once per device)")
+    print(f"  delivered to FCM       {len(pushes)} (emulator inbox: once per device)")
+    for source, count in sorted(by_source.items()):
+        print(f"    {source:<28}{count:>5}")
     print("\nTraffic")
     print(f"  users by persona       {dict(personas)}")
     print(f"  HTTP requests          {tally.requests}")
@@ -342,15 +399,25 @@ def main() -> int:
     started = time.monotonic()
     print("Starting the embedded local stack (moto, gateway, SQS pollers, virtual clock)...")
     process.down(DEMO_STATE)
-    state = process.up(DEMO_STATE, start=START.isoformat())
+    state = process.up(
+        DEMO_STATE, start=START.isoformat(), parameters={"EngagementConfig": json.dumps(ENGAGEMENT)}
+    )
     try:
         client = LocalClient(state)
         print(f"  API at {client.api_url}; playing {DAYS} days from {START:%Y-%m-%d}")
+        published = publish_campaigns(DEMO_STATE)
+        print(f"  campaigns pushed with the CLI: {', '.join(published)}")
+        client.advance("1m")  # the pipeline reads the published set within 30 s
         snapshots, tally, users, final = play(client)
+        campaigns = client.request(
+            "GET", f"/admin/v1/reports/campaigns?days={DAYS + 1}", admin=True
+        ).json()
         stats = client.session.get(f"{client.api_url}/_local/stats", timeout=10).json()
         inbox = client.session.get(f"{client.api_url}/_fcm/inbox", timeout=10).json()
         seconds = time.monotonic() - started
-        report(final, tally, users, seconds, stats, client.queues(), len(inbox["messages"]))
+        report(final, tally, users, seconds, stats, client.queues(), inbox["messages"])
+        print()
+        print_campaigns(campaigns)
         paths = charts(snapshots, final)
         print("\nCharts")
         for path in paths:

@@ -19,13 +19,19 @@ from nudge_local.stack import DEFAULT_STATE_DIR, LocalStack
 START_TIMEOUT_S = 90
 
 
-def serve(state_dir: Path, port: int = 0, start: str | None = None) -> None:
+def serve(
+    state_dir: Path,
+    port: int = 0,
+    start: str | None = None,
+    parameters: dict[str, str] | None = None,
+) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     stack = LocalStack(
         state_dir=state_dir,
         port=port,
         start=datetime.fromisoformat(start) if start else None,
+        parameters=parameters,
     )
     state = stack.start()
     logging.getLogger("devstack").info("local stack up at %s", state["api_url"])
@@ -70,7 +76,10 @@ def running_state(state_dir: Path) -> dict[str, object] | None:
 
 
 def up(
-    state_dir: Path = DEFAULT_STATE_DIR, port: int = 0, start: str | None = None
+    state_dir: Path = DEFAULT_STATE_DIR,
+    port: int = 0,
+    start: str | None = None,
+    parameters: dict[str, str] | None = None,
 ) -> dict[str, object]:
     existing = running_state(state_dir)
     if existing:
@@ -82,6 +91,8 @@ def up(
         command += ["--port", str(port)]
     if start:
         command += ["--start", start]
+    for name, value in (parameters or {}).items():
+        command += ["--parameter", f"{name}={value}"]
     with log_path.open("ab") as log:
         process = subprocess.Popen(
             command,

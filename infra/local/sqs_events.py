@@ -4,6 +4,10 @@ Batches of up to BatchSize, `batchItemFailures` honoured (only those records ret
 queue), a handler error fails the whole batch, failed records become visible again after the
 (locally shortened) visibility timeout, and moto's redrive moves a record to the DLQ once it
 has been received maxReceiveCount times.
+
+A function that hides its failed records itself (push_sender defers a push to the end of the
+user's quiet hours, in *virtual* time) keeps its visibility: those records are "parked" until
+the virtual clock moves, then released so the function looks at them again at the new time.
 """
 
 from __future__ import annotations
@@ -43,6 +47,8 @@ class SqsPoller(threading.Thread):
         self.batches = 0
         self.failed_records = 0
         self.paused = threading.Event()
+        self.parked: dict[str, str] = {}  # message id -> receipt handle (hidden by the function)
+        self._parked_lock = threading.Lock()
 
     def run(self) -> None:
         while not self.stop_event.is_set():
@@ -82,9 +88,25 @@ class SqsPoller(threading.Thread):
             messages.extend(batch)
         return messages
 
+    def release_parked(self) -> int:
+        """The virtual clock moved: parked records become visible to be looked at again."""
+        with self._parked_lock:
+            parked, self.parked = self.parked, {}
+        for receipt in parked.values():
+            try:
+                self.sqs.change_message_visibility(
+                    QueueUrl=self.queue_url, ReceiptHandle=receipt, VisibilityTimeout=0
+                )
+            except Exception:  # received again meanwhile (a new receipt): nothing to do
+                log.debug("parked record already back on %s", self.source.queue)
+        return len(parked)
+
     def _deliver(self, messages: list[dict[str, Any]]) -> None:
         event = {"Records": [self._record(m) for m in messages]}
         ids = {m["MessageId"] for m in messages}
+        with self._parked_lock:
+            for message_id in ids:
+                self.parked.pop(message_id, None)
         try:
             result = self.function.invoke(event)
             if self.source.report_failures and isinstance(result, dict):
@@ -112,7 +134,10 @@ class SqsPoller(threading.Thread):
                 ],
             )
         for message in messages:
-            if message["MessageId"] in failed:
+            if message["MessageId"] in failed and self.source.hides_itself:
+                with self._parked_lock:
+                    self.parked[message["MessageId"]] = message["ReceiptHandle"]
+            elif message["MessageId"] in failed:
                 self.sqs.change_message_visibility(
                     QueueUrl=self.queue_url,
                     ReceiptHandle=message["ReceiptHandle"],

@@ -64,6 +64,22 @@ class SqsSource:
     batch_size: int
     batching_window_s: int
     report_failures: bool
+    # The function sets its failed records' visibility itself (it may call
+    # sqs:ChangeMessageVisibility on the queue): the event source must not override it.
+    hides_itself: bool = False
+
+
+def _may_change_visibility(function: dict[str, Any], queue: str) -> bool:
+    for policy in function.get("Policies", []):
+        for statement in policy.get("Statement", []) if isinstance(policy, dict) else []:
+            actions = statement.get("Action", [])
+            actions = [actions] if isinstance(actions, str) else actions
+            resource = statement.get("Resource")
+            if "sqs:ChangeMessageVisibility" in actions and resource == {
+                "Fn::GetAtt": [queue, "Arn"]
+            }:
+                return True
+    return False
 
 
 @dataclass
@@ -167,6 +183,7 @@ def read_stack(path: Path = TEMPLATE_PATH) -> StackSpec:
                         batching_window_s=int(eprops.get("MaximumBatchingWindowInSeconds", 0)),
                         report_failures="ReportBatchItemFailures"
                         in eprops.get("FunctionResponseTypes", []),
+                        hides_itself=_may_change_visibility(props, queue),
                     )
                 )
             elif event["Type"] == "S3":

@@ -22,6 +22,12 @@
     nudge survey list | show ID | pause|resume|archive ID
     nudge nps report SURVEY [--period weekly|daily] [--by lifecycle] [--since 30d]
     nudge nps export SURVEY --out FILE.csv [--since 90d] [--include-user-id]
+    nudge geofences validate FILE...               check fence sets offline (GeoJSON or CSV)
+    nudge geofences push FILE [--set-id ID]        upload to geofences/<set_id>.geojson|.csv, wait
+    nudge geofences list                           sets: status, version, fence count, errors
+    nudge geofences archive|activate ID            take a set out of (or back into) use
+    nudge geofences near --lat L --lng L [--limit N] [--platform ios|android]
+                                                   what the app would be told to monitor there
 
 Admin commands call the admin API with SigV4: against AWS with your usual AWS credentials
 (`--api-url` or NUDGE_API_URL), or against the local stack with its local admin credential.
@@ -657,6 +663,153 @@ def _survey_commands(sub: argparse._SubParsersAction) -> None:
     export.add_argument("--include-user-id", action="store_true")
 
 
+# --- geofences ------------------------------------------------------------------------------
+
+GEOFENCE_SUFFIXES = {".geojson": ".geojson", ".json": ".geojson", ".csv": ".csv"}
+
+
+def _validate_fence_file(path: str, set_id: str | None) -> Any:
+    """The parsed FenceSet; prints located problems and exits 1 when the file is bad."""
+    from nudge.configfiles import ConfigError
+    from nudge.domain.geofence_import import load_fence_set_file
+
+    try:
+        return load_fence_set_file(path, set_id=set_id)
+    except ConfigError as error:
+        print(f"{path}: {len(error.problems)} problem(s)", file=sys.stderr)
+        _print_problems(error.problems)
+        raise SystemExit(1) from error
+
+
+def _wait_fence_set(args: argparse.Namespace, set_id: str, digest: str, raw_digest: str) -> Any:
+    """Poll the admin API until the set is current with this content, or was rejected."""
+    import time
+
+    deadline = time.monotonic() + PUSH_WAIT_S
+    while True:
+        rows = _admin_call(args, "GET", "/admin/v1/geofences")["sets"]
+        row = next((r for r in rows if r["id"] == set_id), None)
+        if row is not None:
+            if row.get("sha256") == digest and row.get("status") == "active":
+                return row["version"], []
+            if row.get("errors_sha256") == raw_digest and row.get("errors"):
+                return None, row["errors"]
+        if time.monotonic() > deadline:
+            raise SystemExit(
+                f"not loaded within {PUSH_WAIT_S:.0f}s; check `nudge geofences list` later"
+            )
+        time.sleep(0.3)
+
+
+def _geofences_push(args: argparse.Namespace) -> int:
+    import hashlib
+
+    suffix = GEOFENCE_SUFFIXES.get(Path(args.file).suffix.lower())
+    if suffix is None:
+        raise SystemExit(f"{args.file}: expected a .geojson, .json or .csv file")
+    fence_set = _validate_fence_file(args.file, args.set_id)
+    text = _read_text(args.file)
+    s3, bucket = _configs_bucket(args)
+    key = f"geofences/{fence_set.id}{suffix}"
+    s3.put_object(Bucket=bucket, Key=key, Body=text.encode("utf-8"))
+    raw_digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    version, errors = _wait_fence_set(args, fence_set.id, fence_set.content_hash, raw_digest)
+    if errors:
+        print(f"{args.file}: uploaded to s3://{bucket}/{key} but not loaded:", file=sys.stderr)
+        for problem in errors:
+            print(f"  ✗ {_format_problem(problem)}", file=sys.stderr)
+        print("  the previous version stays current", file=sys.stderr)
+        return 1
+    print(
+        f"{args.file}: fence set {fence_set.id!r} ({len(fence_set.fences)} fences) is live "
+        f"as version {version}"
+    )
+    return 0
+
+
+def _print_fence_sets(rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        print("No fence sets yet: nudge geofences push FILE.geojson")
+        return
+    print(f"{'set':<28} {'status':<11} {'version':>7} {'fences':>7}  name")
+    for row in rows:
+        version = row["version"] if row["version"] is not None else "-"
+        fences = row["fences"] if row.get("fences") is not None else "-"
+        print(
+            f"{row['id']:<28} {row['status']:<11} {version!s:>7} {fences!s:>7}  "
+            f"{row.get('name') or ''}"
+        )
+        for problem in row.get("errors") or []:
+            print(f"    ✗ {_format_problem(problem)}")
+
+
+def _geofences(args: argparse.Namespace) -> int:
+    from urllib.parse import quote, urlencode
+
+    action = args.geofences_action
+    if action == "validate":
+        for path in args.files:
+            fence_set = _validate_fence_file(path, args.set_id)
+            tags = sorted({tag for fence in fence_set.fences for tag in fence.tags})
+            print(
+                f"✓ {path}: fence set {fence_set.id!r} is valid: {len(fence_set.fences)} fences"
+                + (f", tags {', '.join(tags)}" if tags else "")
+            )
+        return 0
+    if action == "push":
+        return _geofences_push(args)
+    if action == "list":
+        rows = _admin_call(args, "GET", "/admin/v1/geofences")["sets"]
+        print(json.dumps(rows, indent=2)) if args.json else _print_fence_sets(rows)
+        return 0
+    if action in ("archive", "activate"):
+        status = "archived" if action == "archive" else "active"
+        done = _admin_call(
+            args, "POST", f"/admin/v1/geofences/{quote(args.id)}/status", {"status": status}
+        )
+        print(f"fence set {done['id']!r} is {done['status']} (version {done['version']})")
+        return 0
+    query = {"lat": args.lat, "lng": args.lng, "platform": args.platform}
+    if args.limit is not None:
+        query["limit"] = args.limit
+    result = _admin_call(args, "GET", f"/admin/v1/geofences/near?{urlencode(query)}")
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    for fence in result["fences"]:
+        shape = "polygon" if fence["circumscribed"] else "circle"
+        print(
+            f"{fence['distance_m']:>9.1f} m  {fence['id']:<40} {fence['name']} "
+            f"({shape}, r={fence['radius_m']:.0f} m)"
+        )
+    if not result["fences"]:
+        print("No fences within 25 km (or none published)")
+    print(f"ask again after moving {result['refresh_radius_m']:.0f} m")
+    return 0
+
+
+def _geofence_commands(sub: argparse._SubParsersAction) -> None:
+    geofences = sub.add_parser("geofences", help="fence sets (GeoJSON or CSV)").add_subparsers(
+        dest="geofences_action", required=True
+    )
+    validate = geofences.add_parser("validate", help="check fence set files offline")
+    validate.add_argument("files", nargs="+", metavar="FILE")
+    validate.add_argument("--set-id", help="default: the file name")
+    push = geofences.add_parser("push", help="validate, upload to the configs bucket, wait")
+    push.add_argument("file")
+    push.add_argument("--set-id", help="default: the file name (lowercase)")
+    push.add_argument("--bucket", help="the configs bucket (default: the local stack's)")
+    geofences.add_parser("list", help="every fence set").add_argument("--json", action="store_true")
+    for action in ("archive", "activate"):
+        geofences.add_parser(action, help=f"{action} a fence set").add_argument("id")
+    near = geofences.add_parser("near", help="the fences the app would monitor at a point")
+    near.add_argument("--lat", type=float, required=True)
+    near.add_argument("--lng", type=float, required=True)
+    near.add_argument("--limit", type=int, help="default: the platform's most (20 / 100)")
+    near.add_argument("--platform", choices=["ios", "android"], default="ios")
+    near.add_argument("--json", action="store_true")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="nudge", description=__doc__.split("\n\n")[0])
     parser.add_argument("--api-url", help="admin API base URL (default: the local stack)")
@@ -706,6 +859,7 @@ def main(argv: list[str] | None = None) -> int:
 
     _campaign_commands(sub)
     _survey_commands(sub)
+    _geofence_commands(sub)
 
     args = parser.parse_args(argv)
     if args.command == "campaign":
@@ -714,6 +868,8 @@ def main(argv: list[str] | None = None) -> int:
         return _survey(args)
     if args.command == "nps":
         return _nps(args)
+    if args.command == "geofences":
+        return _geofences(args)
     if args.command == "segments":
         return _segments_push(args)
     if args.command == "local":

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from nudge.adapters.configs import ConfigStore
     from nudge.adapters.delivery_log import DynamoDeliveryLog
     from nudge.adapters.devices import DynamoDeviceStore
+    from nudge.adapters.geofences import S3FenceObjects, StoredFenceCatalog
     from nudge.adapters.profile_sample import DynamoProfileSampler
     from nudge.adapters.sqs import SqsPushQueue
     from nudge.adapters.templates_store import DynamoTemplateStore
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
     from nudge.services.campaigns import CampaignRunner
     from nudge.services.detractors import DetractorRouter
     from nudge.services.devices import DevicesService
+    from nudge.services.geofence_sets import FenceSetService
+    from nudge.services.geofencing import GeoTracker
     from nudge.services.ingest import IngestService
     from nudge.services.nps_reports import NpsReportService
     from nudge.services.privacy import PrivacyService
@@ -83,8 +86,19 @@ def processing_service() -> EventProcessingService:
         CLOCK,
         DynamoDeliveryLog(settings.delivery_table),
         campaign_runner(),
+        geo=geo_tracker(),
         surveys=survey_service(),
     )
+
+
+def geo_tracker() -> GeoTracker | None:
+    """Location events -> fence transitions; off where no configs bucket is configured."""
+    from nudge.services.geofencing import GeoTracker
+
+    settings = get_settings()
+    if not settings.configs_bucket:
+        return None
+    return GeoTracker(fence_catalog(), _device_store(), settings.engagement)
 
 
 def campaign_runner() -> CampaignRunner:
@@ -101,7 +115,12 @@ def scheduler_service() -> SchedulerService:
 
     profiles, history = _stores()
     return SchedulerService(
-        profiles, history, get_settings().engagement, CLOCK, campaigns=campaign_runner()
+        profiles,
+        history,
+        get_settings().engagement,
+        CLOCK,
+        campaigns=campaign_runner(),
+        geo=geo_tracker(),
     )
 
 
@@ -308,3 +327,29 @@ def detractor_router() -> DetractorRouter:
     return DetractorRouter(
         survey_store(), UrllibPoster(), CLOCK, lru_cache(maxsize=1)(secret), SnsTopics()
     )
+
+
+FENCE_CHECK_S = 30.0  # the fence index checks the published set versions at most this often
+
+
+@lru_cache(maxsize=1)
+def fence_objects() -> S3FenceObjects:
+    from nudge.adapters.geofences import S3FenceObjects
+
+    return S3FenceObjects(get_settings().configs_bucket)
+
+
+@lru_cache(maxsize=1)
+def fence_catalog() -> StoredFenceCatalog:
+    """The FenceCatalog port: `fence_catalog().current_index()` -> FenceIndex | None, one
+    index over every active fence set, rebuilt per container only when a set changes."""
+    from nudge.adapters.geofences import StoredFenceCatalog
+
+    return StoredFenceCatalog(config_store(), fence_objects(), CLOCK, FENCE_CHECK_S)
+
+
+@lru_cache(maxsize=1)
+def fence_sets() -> FenceSetService:
+    from nudge.services.geofence_sets import FenceSetService
+
+    return FenceSetService(config_store(), fence_objects(), CLOCK)

@@ -20,6 +20,7 @@ class Settings(BaseSettings):
     templates_table: str = "nudge-templates"
     broadcasts_table: str = "nudge-broadcasts"
     configs_table: str = "nudge-configs"
+    configs_bucket: str = ""  # published fence sets (published/geofences/...)
     broadcasts_queue_url: str = ""
     pushes_queue_url: str = ""
     fcm_project_id: str = ""

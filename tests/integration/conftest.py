@@ -73,6 +73,9 @@ def _reset_caches() -> None:
         runtime.survey_service,
         runtime.nps_reports,
         runtime.detractor_router,
+        runtime.fence_objects,
+        runtime.fence_catalog,
+        runtime.fence_sets,
     ):
         factory.cache_clear()
 

@@ -160,6 +160,7 @@ def test_preference_updates_merge_and_audit(service: DevicesService, clock: Manu
         "marketing": False,
         "product_updates": True,
         "internal": True,
+        "location": False,  # off until granted in opt_in mode
     }
     assert view["quiet_hours"] is None
     trail = [r for r in service.history.list_user("ann") if r["type"] == "consent"]

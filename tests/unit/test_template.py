@@ -80,12 +80,19 @@ def test_configs_bucket_is_versioned_private_and_notifies_the_loader() -> None:
     assert bucket["VersioningConfiguration"]["Status"] == "Enabled"
     assert bucket["BucketEncryption"]
     assert all(bucket["PublicAccessBlockConfiguration"].values())
-    sources = {(s.function, s.prefix) for s in SPEC.s3_sources}
+    sources = {(s.function, s.prefix, s.suffix) for s in SPEC.s3_sources}
     assert sources == {
-        ("ConfigLoaderFunction", "campaigns/"),
-        ("ConfigLoaderFunction", "segments/"),
-        ("ConfigLoaderFunction", "surveys/"),
+        ("ConfigLoaderFunction", "campaigns/", ".yaml"),
+        ("ConfigLoaderFunction", "segments/", ".yaml"),
+        ("ConfigLoaderFunction", "geofences/", ".geojson"),
+        ("ConfigLoaderFunction", "geofences/", ".csv"),
+        ("ConfigLoaderFunction", "surveys/", ".yaml"),
     }
+    # the loader writes normalized fence sets back under a prefix that notifies nothing
+    assert not any(
+        s.matches("published/geofences/x/h.json.gz", "s3:ObjectCreated:Put")
+        for s in SPEC.s3_sources
+    )
     loader = of_type("AWS::Serverless::Function")["ConfigLoaderFunction"]
     assert loader["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]["Type"] == "SQS"
 
@@ -136,6 +143,26 @@ def test_routes_and_auth() -> None:
     assert all(auth == "iam" for (_, path), auth in routes.items() if path.startswith("/admin/"))
     jwt = SPEC.jwt_config
     assert jwt["issuer"] == {"Ref": "JwtIssuer"} and jwt["audience"] == {"Ref": "JwtAudience"}
+
+
+def test_fence_set_objects_are_reachable_only_where_needed() -> None:
+    """Published fence sets: the loader and the admin API write them; devices_api reads."""
+    s3_actions: dict[str, set[str]] = {}
+    for name, props in of_type("AWS::Serverless::Function").items():
+        for statement in _statements(props):
+            resource = json.dumps(statement["Resource"])
+            if "published/geofences/*" in resource:
+                s3_actions.setdefault(name, set()).update(statement["Action"])
+    writers = {
+        "ConfigLoaderFunction": {"s3:PutObject"},
+        "AdminApiFunction": {"s3:GetObject", "s3:PutObject"},
+    }
+    assert {n: a for n, a in s3_actions.items() if n in writers} == writers
+    readers = {n: a for n, a in s3_actions.items() if n not in writers}
+    assert "DevicesApiFunction" in readers  # plus the processor/scheduler once they use it
+    assert all(actions == {"s3:GetObject"} for actions in readers.values()), readers
+    routes = {(r.method, r.path): r.function for r in SPEC.routes}
+    assert routes[("GET", "/v1/me/geofences")] == "DevicesApiFunction"
 
 
 def test_scheduler_runs_on_an_eventbridge_schedule() -> None:

@@ -1,4 +1,4 @@
-"""Campaign and segment configs in DynamoDB (ConfigsTable), and the rules on top of them.
+"""Configs in DynamoDB (ConfigsTable): campaigns, segments and fence sets, and the rules on top.
 
 Items (pk / sk):
   `<kind>#<id>` / `v#0000000007`   one version: the uploaded text and its parsed model
@@ -234,12 +234,15 @@ class ConfigStore:
         status: ConfigStatus,
         source: str,
         s3_version_id: str | None = None,
+        digest: str | None = None,
     ) -> PublishResult:
         """Store `text` as the next version and make it current (identical content: no-op).
 
         Concurrent publishes each get their own version number; the highest is current.
+        `digest` identifies the content when `text` is not all of it (a fence set keeps its
+        fences in S3 and passes their content hash); by default the sha256 of `text`.
         """
-        digest = sha256(text)
+        digest = digest or sha256(text)
         written: ConfigVersion | None = None
         created = False
         for _attempt in range(MAX_ATTEMPTS):
@@ -320,7 +323,15 @@ class ConfigStore:
             return None
         head = self.table.get_head(kind, config_id)
         status = head.status if head else old.status
-        return self.publish(kind, config_id, old.text, old.model, status, f"restore of v{version}")
+        return self.publish(
+            kind,
+            config_id,
+            old.text,
+            old.model,
+            status,
+            f"restore of v{version}",
+            digest=old.sha256,
+        )
 
     # ---- reads ----
     def head(self, kind: ConfigKind, config_id: str) -> ConfigHead | None:

@@ -277,6 +277,39 @@ class InMemoryConfigTable:
             return True
 
 
+class InMemoryFenceObjects:
+    """The FenceObjects port in memory (published fence sets)."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+        self.reads = 0
+
+    def put(self, key: str, data: bytes) -> None:
+        self.objects[key] = bytes(data)
+
+    def get(self, key: str) -> bytes | None:
+        self.reads += 1
+        return self.objects.get(key)
+
+
+class InMemoryFenceCatalog:
+    """The FenceCatalog port held as given: fence sets (indexed on first use) or an index."""
+
+    def __init__(self, sets: Sequence[Any] = (), index: Any = None) -> None:
+        self.sets = list(sets)
+        self.index = index
+
+    def publish(self, sets: Sequence[Any]) -> None:
+        self.sets, self.index = list(sets), None
+
+    def current_index(self) -> Any:
+        if self.index is None and self.sets:
+            from nudge.domain.geofence_index import build_index
+
+            self.index = build_index(self.sets)
+        return self.index
+
+
 class InMemorySurveyStore:
     """The SurveyStore port in memory: the same version conditions and all-or-nothing writes."""
 

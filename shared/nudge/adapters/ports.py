@@ -146,6 +146,23 @@ class CampaignCatalog(Protocol):
         ...
 
 
+class FenceCatalog(Protocol):
+    def current_index(self) -> FenceIndex | None:
+        """One FenceIndex over every active fence set (None: none published). Cached per
+        container; rebuilt only when the sets' versions change (checked every 30 s)."""
+        ...
+
+
+class FenceObjects(Protocol):
+    """Published fence sets as whole objects (too large for a DynamoDB item)."""
+
+    def put(self, key: str, data: bytes) -> None: ...
+
+    def get(self, key: str) -> bytes | None:
+        """The object's bytes; None if there is no such object."""
+        ...
+
+
 class PushQueue(Protocol):
     def enqueue(self, body: str) -> None: ...
 
@@ -193,12 +210,6 @@ class ConfigTable(Protocol):
 
     def put_catalog(self, catalog: Catalog, expected_revision: int | None) -> bool:
         """Write if the stored revision is still `expected_revision` (None: none stored)."""
-        ...
-
-
-class FenceCatalog(Protocol):
-    def current_index(self) -> FenceIndex | None:
-        """The index of every active fence set (built once per container and version)."""
         ...
 
 

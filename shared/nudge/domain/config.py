@@ -45,7 +45,8 @@ class InterestRule(BaseModel):
 
 
 class ConsentDefaults(BaseModel):
-    """What a user who never said anything gets. `opt_in`: marketing is off until granted."""
+    """What a user who never said anything gets. `opt_in`: marketing and location (geofence
+    tracking) are off until granted; `opt_out`: on until refused."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

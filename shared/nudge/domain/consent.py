@@ -26,6 +26,8 @@ def default_categories(defaults: ConsentDefaults) -> dict[Category, bool]:
         "marketing": defaults.mode == "opt_out",
         "product_updates": defaults.product_updates,
         "internal": defaults.internal,
+        # geofence tracking follows the consent mode, like marketing: off until granted
+        "location": defaults.mode == "opt_out",
     }
 
 

@@ -1,4 +1,5 @@
-"""Stored campaign and segment configs: versions, the current pointer, load errors, catalogs."""
+"""Stored configs (campaigns, named segments, geofence sets, NPS surveys): versions, the
+current pointer, load errors, catalogs."""
 
 from __future__ import annotations
 
@@ -6,30 +7,46 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-ConfigKind = Literal["campaign", "segments", "survey"]
+ConfigKind = Literal["campaign", "segments", "geofences", "survey"]
 ConfigStatus = Literal["draft", "active", "paused", "archived"]
-KINDS: tuple[ConfigKind, ...] = ("campaign", "segments")  # what the campaign pipeline reads
+# What the campaign pipeline reads in one BatchGetItem (CampaignCatalog); fence sets are read
+# by the FenceCatalog on their own schedule, surveys by the SurveyCatalog.
+KINDS: tuple[ConfigKind, ...] = ("campaign", "segments")
 # Where each kind lives in the configs bucket: campaigns/<id>.yaml, segments/<name>.yaml,
-# surveys/<id>.yaml (NPS surveys, nudge.services.survey_configs)
+# geofences/<set_id>.geojson or .csv, surveys/<id>.yaml (NPS surveys,
+# nudge.services.survey_configs)
 PREFIXES: dict[ConfigKind, str] = {
     "campaign": "campaigns/",
     "segments": "segments/",
+    "geofences": "geofences/",
     "survey": "surveys/",
 }
 SUFFIX = ".yaml"
+SUFFIXES: dict[ConfigKind, tuple[str, ...]] = {
+    "campaign": (SUFFIX,),
+    "segments": (SUFFIX,),
+    "geofences": (".geojson", ".csv"),
+    "survey": (SUFFIX,),
+}
 
 
-def object_key(kind: ConfigKind, config_id: str) -> str:
-    return f"{PREFIXES[kind]}{config_id}{SUFFIX}"
+def object_key(kind: ConfigKind, config_id: str, suffix: str | None = None) -> str:
+    return f"{PREFIXES[kind]}{config_id}{suffix or SUFFIXES[kind][0]}"
+
+
+def object_keys(kind: ConfigKind, config_id: str) -> list[str]:
+    """Every object key a config can be uploaded as (a fence set: .geojson or .csv)."""
+    return [object_key(kind, config_id, suffix) for suffix in SUFFIXES[kind]]
 
 
 def parse_key(key: str) -> tuple[ConfigKind, str] | None:
     """`campaigns/x.yaml` -> ("campaign", "x"); None for keys that are not configs."""
     for kind, prefix in PREFIXES.items():
-        if key.startswith(prefix) and key.endswith(SUFFIX):
-            config_id = key[len(prefix) : -len(SUFFIX)]
-            if config_id and "/" not in config_id:
-                return kind, config_id
+        for suffix in SUFFIXES[kind]:
+            if key.startswith(prefix) and key.endswith(suffix):
+                config_id = key[len(prefix) : -len(suffix)]
+                if config_id and "/" not in config_id:
+                    return kind, config_id
     return None
 
 

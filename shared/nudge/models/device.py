@@ -20,8 +20,16 @@ from pydantic import (
 
 _HH_MM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d(:00)?$")
 Platform = Literal["ios", "android", "web"]
-Category = Literal["transactional", "marketing", "product_updates", "internal"]
-CATEGORIES: tuple[Category, ...] = ("transactional", "marketing", "product_updates", "internal")
+# Consent categories: the four message categories, and `location` (geofence tracking: a user
+# without it is never tracked - no fences to monitor, no location updates used).
+Category = Literal["transactional", "marketing", "product_updates", "internal", "location"]
+CATEGORIES: tuple[Category, ...] = (
+    "transactional",
+    "marketing",
+    "product_updates",
+    "internal",
+    "location",
+)
 DeviceId = Annotated[
     str, StringConstraints(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:\-]+$")
 ]

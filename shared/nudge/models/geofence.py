@@ -22,14 +22,18 @@ from pydantic import (
     model_validator,
 )
 
+# The app's side (GET /v1/me/geofences) lives in a small module the devices API can import
+# alone at cold start; re-exported here.
+from nudge.models.geofence_regions import PLATFORM_REGION_LIMITS as PLATFORM_REGION_LIMITS
+from nudge.models.geofence_regions import MonitoredRegion as MonitoredRegion
+from nudge.models.geofence_regions import NearbyFences as NearbyFences
+
 MIN_RADIUS_M = 10.0  # smaller than GPS noise: it could never be entered reliably
 MAX_RADIUS_M = 50_000.0  # a 50 km "place" is a region, not a geofence
 MAX_FENCES_PER_SET = 100_000
 MAX_RING_POSITIONS = 2_000
 MAX_TAGS = 20
 MAX_METADATA_KEYS = 30
-# What the OS can monitor at once per app: iOS Core Location 20 regions, Android 100 geofences.
-PLATFORM_REGION_LIMITS: dict[str, int] = {"ios": 20, "android": 100}
 
 SetId = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_\-]*$")
@@ -241,33 +245,3 @@ class GeofenceState(BaseModel):
     fix_at: AwareDatetime | None = None
     fix_id: str | None = None
     expires_at: AwareDatetime
-
-
-# --- what the app registers with the OS (GET /v1/me/geofences) ---------------------------
-
-
-class MonitoredRegion(BaseModel):
-    """A circle for the OS to monitor. Polygons are sent as their circumscribing circle
-    (`circumscribed: true`); the server decides real containment from reported fixes."""
-
-    model_config = ConfigDict(frozen=True)
-
-    id: str = Field(description="Region identifier to register: `set_id/fence_id`")
-    name: str
-    lat: float
-    lng: float
-    radius_m: float
-    circumscribed: bool = Field(description="True when the fence is a polygon")
-    tags: list[str]
-    distance_m: float = Field(description="From the query point to the fence's edge (0 inside)")
-
-
-class NearbyFences(BaseModel):
-    """Response of GET /v1/me/geofences: monitor these; ask again after moving
-    `refresh_radius_m` from the query point (e.g. by monitoring that circle as a region,
-    which then takes one of the platform's region slots)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    fences: list[MonitoredRegion]
-    refresh_radius_m: float

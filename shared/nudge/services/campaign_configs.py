@@ -285,8 +285,8 @@ class CampaignConfigService:
         from nudge.adapters.configs import sha256
 
         parsed = parse_key(key)
-        if parsed is None:
-            return LoadOutcome(key, "ignored")
+        if parsed is None or parsed[0] not in ("campaign", "segments"):
+            return LoadOutcome(key, "ignored")  # fence sets: FenceSetService
         kind, config_id = parsed
         try:
             try:
@@ -320,8 +320,8 @@ class CampaignConfigService:
         then it stays current and the deletion is reported as a load error on the key.
         """
         parsed = parse_key(key)
-        if parsed is None:
-            return LoadOutcome(key, "ignored")
+        if parsed is None or parsed[0] not in ("campaign", "segments"):
+            return LoadOutcome(key, "ignored")  # fence sets: FenceSetService
         kind, config_id = parsed
         if kind == "segments":
             others = {

@@ -15,6 +15,7 @@ from nudge.domain.aggregates import ATTRIBUTES_EVENT
 from nudge.domain.config import EngagementConfig
 from nudge.domain.consent import consent_changes, effective
 from nudge.models.device import (
+    Category,
     ConsentRecord,
     Device,
     DeviceRegistration,
@@ -116,6 +117,11 @@ class DevicesService:
     def preferences(self, user_id: str) -> dict[str, Any]:
         view = effective(self.store.preferences(user_id), self.config.consent)
         return view.model_dump(mode="json")
+
+    def consents_to(self, user_id: str, category: Category) -> bool:
+        """The user's effective choice for one category (defaults filled in)."""
+        view = effective(self.store.preferences(user_id), self.config.consent)
+        return bool(view.categories.get(category, False))
 
     def update_preferences(
         self, user_id: str, update: PreferencesUpdate, source: str = "app"
