@@ -475,7 +475,25 @@ def main() -> int:
     write_units()
     domain_throughput()
     push_figures()
+    feature_figures()
     return 0
+
+
+def feature_figures() -> None:
+    """Campaigns, geofences and NPS: each module prints its own measured lines."""
+    from tests.bench.campaigns import run_campaign_bench
+    from tests.bench.geo import run_geo_bench
+    from tests.bench.nps import run_nps_bench
+
+    for title, run in (
+        ("5. Campaigns", run_campaign_bench),
+        ("6. Geofences", run_geo_bench),
+        ("7. NPS", run_nps_bench),
+    ):
+        print(title)
+        for line in run():
+            print(f"   {line}")
+        print()
 
 
 if __name__ == "__main__":
