@@ -55,6 +55,8 @@ openapi: $(STAMP)
 schemas: $(STAMP)  # JSON Schemas of the marketer config files, for editors and CI
 	$(PY) -c 'import json; from nudge.models.campaign import Campaign; \
 	open("schemas/campaign.schema.json", "w").write(json.dumps(Campaign.model_json_schema(by_alias=True), indent=2, sort_keys=True) + "\n")'
+	$(PY) -c 'import json; from nudge.models.survey import survey_json_schema; \
+	open("schemas/survey.schema.json", "w").write(json.dumps(survey_json_schema(), indent=2, sort_keys=True) + "\n")'
 
 clean:
 	rm -rf .nudge reports .pytest_cache .mypy_cache .ruff_cache

@@ -6,7 +6,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from nudge.api import admin_routes, campaign_routes, geofence_admin_routes
+from nudge.api import admin_routes, campaign_routes, geofence_admin_routes, nps_routes
 from nudge.api.http import install_error_handlers, reject_unreadable_body
 
 logger = Logger()
@@ -17,6 +17,7 @@ app = APIGatewayHttpResolver(enable_validation=True)
 install_error_handlers(app)
 app.include_router(admin_routes.router)
 app.include_router(campaign_routes.router)
+app.include_router(nps_routes.router)
 app.include_router(geofence_admin_routes.router)
 
 

@@ -1,6 +1,7 @@
 """config_loader: S3 uploads of configs become versions (or load errors): campaigns/<id>.yaml,
-segments/<name>.yaml and fence sets geofences/<set_id>.geojson|.csv (whose validated,
-normalized fences are written back under published/geofences/, which notifies nothing).
+segments/<name>.yaml, NPS surveys surveys/<id>.yaml and fence sets
+geofences/<set_id>.geojson|.csv (whose validated, normalized fences are written back under
+published/geofences/, which notifies nothing).
 
 A bad file is not an error of this function: its problems are recorded on the object key
 (`nudge campaign list`, GET /admin/v1/campaigns), logged and counted, and the previous version
@@ -40,9 +41,12 @@ def _handle(record: dict[str, Any]) -> dict[str, Any]:
     key = unquote_plus(s3["object"]["key"])
     version_id = s3["object"].get("versionId")
     parsed = parse_key(key)
+    kind = parsed[0] if parsed is not None else None
     service: Any = (
         runtime.fence_sets()
-        if parsed is not None and parsed[0] == "geofences"
+        if kind == "geofences"
+        else runtime.survey_configs()
+        if kind == "survey"
         else runtime.campaign_configs()
     )
     current = objects.current_version(bucket, key)

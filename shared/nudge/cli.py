@@ -18,6 +18,10 @@
     nudge campaign preview FILE --user U           what it would do for one user (no send)
     nudge campaign estimate FILE                   audience size (sampled; no send)
     nudge segments push FILE                       a named segments file (segments/<name>.yaml)
+    nudge survey validate|push FILE...             NPS survey configs (surveys/<id>.yaml)
+    nudge survey list | show ID | pause|resume|archive ID
+    nudge nps report SURVEY [--period weekly|daily] [--by lifecycle] [--since 30d]
+    nudge nps export SURVEY --out FILE.csv [--since 90d] [--include-user-id]
     nudge geofences validate FILE...               check fence sets offline (GeoJSON or CSV)
     nudge geofences push FILE [--set-id ID]        upload to geofences/<set_id>.geojson|.csv, wait
     nudge geofences list                           sets: status, version, fence count, errors
@@ -73,6 +77,10 @@ def _admin_target(args: argparse.Namespace) -> tuple[str, Any, str]:
 
 
 def _admin_call(args: argparse.Namespace, method: str, path: str, body: Any = None) -> Any:
+    return json.loads(_admin_raw(args, method, path, body) or b"null")
+
+
+def _admin_raw(args: argparse.Namespace, method: str, path: str, body: Any = None) -> bytes:
     from botocore.auth import SigV4Auth
     from botocore.awsrequest import AWSRequest
 
@@ -89,7 +97,7 @@ def _admin_call(args: argparse.Namespace, method: str, path: str, body: Any = No
     )
     try:
         with urllib.request.urlopen(http_request, timeout=60) as response:  # noqa: S310
-            return json.loads(response.read() or b"null")
+            return bytes(response.read())
     except urllib.error.HTTPError as error:
         detail = error.read().decode(errors="replace")
         raise SystemExit(f"{method} {path} failed: {error.code} {detail}") from error
@@ -215,7 +223,7 @@ def _send(args: argparse.Namespace) -> int:
 
 # --- campaigns -------------------------------------------------------------------------------
 
-PUSH_WAIT_S = 20.0
+PUSH_WAIT_S = 60.0  # a cold config_loader on a busy laptop can take a while
 
 
 def _read_text(path: str) -> str:
@@ -484,6 +492,177 @@ def _campaign_commands(sub: argparse._SubParsersAction) -> None:
     push.add_argument("--bucket", help="the configs bucket (default: the local stack's)")
 
 
+# --- surveys (NPS) ---------------------------------------------------------------------------
+
+
+def _validate_surveys(files: list[str]) -> list[tuple[str, str, Any]]:
+    from nudge.configfiles import ConfigError
+    from nudge.services.survey_configs import check_survey_text
+
+    checked, failed = [], False
+    for path in files:
+        text = _read_text(path)
+        try:
+            survey = check_survey_text(text, path)
+        except ConfigError as error:
+            failed = True
+            print(f"{path}: {len(error.problems)} problem(s)", file=sys.stderr)
+            _print_problems(error.problems)
+            continue
+        checked.append((path, text, survey))
+    if failed:
+        raise SystemExit(1)
+    return checked
+
+
+def _survey_push(args: argparse.Namespace) -> int:
+    import hashlib
+    from urllib.parse import quote
+
+    checked = _validate_surveys(args.files)
+    s3, bucket = _configs_bucket(args)
+    failed = False
+    for path, text, survey in checked:
+        key = f"surveys/{survey.id}.yaml"
+        s3.put_object(Bucket=bucket, Key=key, Body=text.encode("utf-8"))
+        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        version, errors = _wait_loaded(
+            args, f"/admin/v1/surveys/{quote(survey.id)}", digest, "survey"
+        )
+        if errors:
+            failed = True
+            print(f"{path}: uploaded to s3://{bucket}/{key} but not loaded:", file=sys.stderr)
+            for problem in errors:
+                print(f"  ✗ {_format_problem(problem)}", file=sys.stderr)
+        else:
+            print(f"{path}: survey {survey.id!r} is live as version {version} ({survey.status})")
+    return 1 if failed else 0
+
+
+def _survey(args: argparse.Namespace) -> int:
+    from urllib.parse import quote
+
+    action = args.survey_action
+    if action == "validate":
+        for path, _, survey in _validate_surveys(args.files):
+            print(f"✓ {path}: survey {survey.id!r} is valid")
+        return 0
+    if action == "push":
+        return _survey_push(args)
+    if action == "list":
+        rows = _admin_call(args, "GET", "/admin/v1/surveys")["surveys"]
+        if args.json:
+            print(json.dumps(rows, indent=2))
+        elif not rows:
+            print("No surveys yet: nudge survey push FILE.yaml")
+        else:
+            print(f"{'survey':<28} {'status':<11} {'version':>7}  {'sample':>6}  trigger")
+            for row in rows:
+                version = row["version"] if row["version"] is not None else "-"
+                sample = f"{row['sample_pct']:g}%" if row.get("sample_pct") is not None else "-"
+                print(
+                    f"{row['id']:<28} {row['status']:<11} {version!s:>7}  {sample:>6}  "
+                    f"{row.get('trigger') or '-'}"
+                )
+                for problem in row.get("errors") or []:
+                    print(f"    ✗ {_format_problem(problem)}")
+        return 0
+    if action == "show":
+        path = f"/admin/v1/surveys/{quote(args.id)}"
+        print(json.dumps(_admin_call(args, "GET", path), indent=2))
+        return 0
+    status = {"pause": "paused", "resume": "active", "archive": "archived"}[action]
+    done = _admin_call(
+        args, "POST", f"/admin/v1/surveys/{quote(args.id)}/status", {"status": status}
+    )
+    print(f"survey {done['id']!r} is {done['status']} (version {done['version']})")
+    return 0
+
+
+def _fmt_nps(row: dict[str, Any]) -> str:
+    if row["nps"] is None:
+        return f"{'-':>6} {row['n']:>6}  {'':<15}"
+    ci = f"[{row['ci_low']:.0f}, {row['ci_high']:.0f}]"
+    flag = "  (not enough responses)" if row["not_enough_responses"] else ""
+    return f"{row['nps']:>6.1f} {row['n']:>6}  {ci:<15}{flag}"
+
+
+def _print_nps(report: dict[str, Any]) -> None:
+    overall = report["overall"]
+    print(
+        f"NPS of {report['survey_id']!r} ({report['status']}), {report['since']} to "
+        f"{report['until']}: {overall['label']}"
+    )
+    print(f"\n{'period':<12} {'NPS':>6} {'n':>6}  95% CI")
+    for point in report["trend"]:
+        print(f"{point['period']:<12} {_fmt_nps(point)}")
+    if report.get("breakdown") is not None:
+        print(f"\nby {report['by']}:")
+        print(f"{'value':<16} {'NPS':>6} {'n':>6}  95% CI")
+        for row in report["breakdown"]:
+            print(f"{row['value']:<16} {_fmt_nps(row)}")
+    themes = report.get("themes")
+    if themes:
+        print(
+            f"\nthemes ({themes['comments']} comments from the last "
+            f"{themes['responses_read']} responses):"
+        )
+        for theme in themes["themes"]:
+            avg = theme["average_score"]
+            score = f"avg {avg:.1f}" if avg is not None else ""
+            print(f"  {theme['name']:<32} {theme['size']:>5}  {score}")
+            for example in theme["examples"][:2]:
+                print(f"      “{example}”")
+
+
+def _nps(args: argparse.Namespace) -> int:
+    from urllib.parse import quote, urlencode
+
+    if args.nps_action == "report":
+        query = {"period": args.period, "since": args.since}
+        if args.by:
+            query["by"] = args.by
+        path = f"/admin/v1/reports/nps/{quote(args.survey)}?{urlencode(query)}"
+        report = _admin_call(args, "GET", path)
+        print(json.dumps(report, indent=2)) if args.json else _print_nps(report)
+        return 0
+    query = {"since": args.since}
+    if args.include_user_id:
+        query["include_user_id"] = "true"
+    path = f"/admin/v1/surveys/{quote(args.survey)}/responses.csv?{urlencode(query)}"
+    data = _admin_raw(args, "GET", path)
+    Path(args.out).write_bytes(data)
+    rows = max(0, data.count(b"\r\n") - 1)
+    print(f"wrote {rows} responses to {args.out}")
+    return 0
+
+
+def _survey_commands(sub: argparse._SubParsersAction) -> None:
+    survey = sub.add_parser("survey", help="NPS survey configs").add_subparsers(
+        dest="survey_action", required=True
+    )
+    for action, text in (("validate", "check files offline"), ("push", "validate and publish")):
+        p = survey.add_parser(action, help=text)
+        p.add_argument("files", nargs="+", metavar="FILE")
+        p.add_argument("--bucket", help="the configs bucket (default: the local stack's)")
+    survey.add_parser("list", help="every survey").add_argument("--json", action="store_true")
+    survey.add_parser("show", help="one survey, every version").add_argument("id")
+    for action in ("pause", "resume", "archive"):
+        survey.add_parser(action, help=f"{action} a survey").add_argument("id")
+    nps = sub.add_parser("nps", help="NPS reports").add_subparsers(dest="nps_action", required=True)
+    report = nps.add_parser("report", help="trend, breakdown and comment themes")
+    report.add_argument("survey")
+    report.add_argument("--period", choices=["weekly", "daily"], default="weekly")
+    report.add_argument("--by", choices=["lifecycle", "platform", "app_version", "country"])
+    report.add_argument("--since", default="30d", help="e.g. 30d, 90d (max 730d)")
+    report.add_argument("--json", action="store_true")
+    export = nps.add_parser("export", help="the answers as CSV")
+    export.add_argument("survey")
+    export.add_argument("--out", required=True)
+    export.add_argument("--since", default="90d")
+    export.add_argument("--include-user-id", action="store_true")
+
+
 # --- geofences ------------------------------------------------------------------------------
 
 GEOFENCE_SUFFIXES = {".geojson": ".geojson", ".json": ".geojson", ".csv": ".csv"}
@@ -679,11 +858,16 @@ def main(argv: list[str] | None = None) -> int:
     progress.add_argument("--cancel", action="store_true")
 
     _campaign_commands(sub)
+    _survey_commands(sub)
     _geofence_commands(sub)
 
     args = parser.parse_args(argv)
     if args.command == "campaign":
         return _campaign(args)
+    if args.command == "survey":
+        return _survey(args)
+    if args.command == "nps":
+        return _nps(args)
     if args.command == "geofences":
         return _geofences(args)
     if args.command == "segments":

@@ -24,15 +24,19 @@ if TYPE_CHECKING:
     from nudge.services.broadcasts import BroadcastService
     from nudge.services.campaign_configs import CampaignConfigService
     from nudge.services.campaigns import CampaignRunner
-    from nudge.services.geofencing import GeoTracker
+    from nudge.services.detractors import DetractorRouter
     from nudge.services.devices import DevicesService
     from nudge.services.geofence_sets import FenceSetService
+    from nudge.services.geofencing import GeoTracker
     from nudge.services.ingest import IngestService
+    from nudge.services.nps_reports import NpsReportService
     from nudge.services.privacy import PrivacyService
     from nudge.services.processing import EventProcessingService
     from nudge.services.push import PushService
     from nudge.services.reports import ReportsService
     from nudge.services.scheduler import SchedulerService
+    from nudge.services.survey_configs import SurveyConfigService
+    from nudge.services.surveys import SurveyService
 
 _clock: Clock = SystemClock()
 
@@ -82,7 +86,8 @@ def processing_service() -> EventProcessingService:
         CLOCK,
         DynamoDeliveryLog(settings.delivery_table),
         campaign_runner(),
-        geo_tracker(),
+        geo=geo_tracker(),
+        surveys=survey_service(),
     )
 
 
@@ -259,6 +264,69 @@ def profile_sampler() -> DynamoProfileSampler:
     from nudge.adapters.profile_sample import DynamoProfileSampler
 
     return DynamoProfileSampler(get_settings().profiles_table)
+
+
+# --- NPS surveys --------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def survey_configs() -> SurveyConfigService:
+    """Survey configs (ConfigsTable, kind "survey"); also the SurveyCatalog port (cached)."""
+    from nudge.services.survey_configs import SurveyConfigService
+
+    return SurveyConfigService(config_store(), CLOCK)
+
+
+@lru_cache(maxsize=1)
+def survey_store() -> Any:
+    from nudge.adapters.surveys import DynamoSurveyStore
+
+    return DynamoSurveyStore(get_settings().surveys_table)
+
+
+@lru_cache(maxsize=1)
+def survey_service() -> SurveyService:
+    """Prompts (event_processor), next survey, answers and dismissals (surveys_api)."""
+    from nudge.adapters.sqs import SqsEventPublisher, SqsPushQueue
+    from nudge.services.surveys import SurveyService
+
+    settings = get_settings()
+    return SurveyService(
+        survey_store(),
+        survey_configs(),
+        CLOCK,
+        detractors=(
+            SqsPushQueue(settings.detractors_queue_url) if settings.detractors_queue_url else None
+        ),
+        events=(
+            SqsEventPublisher(settings.events_queue_url) if settings.events_queue_url else None
+        ),
+        profiles=_stores()[0] if settings.profiles_table else None,
+    )
+
+
+@lru_cache(maxsize=1)
+def nps_reports() -> NpsReportService:
+    from nudge.services.nps_reports import NpsReportService
+
+    return NpsReportService(survey_store(), CLOCK)
+
+
+@lru_cache(maxsize=1)
+def detractor_router() -> DetractorRouter:
+    from nudge.adapters.webhooks import SnsTopics, UrllibPoster
+    from nudge.services.detractors import DetractorRouter
+
+    settings = get_settings()
+
+    def secret() -> str:
+        if settings.detractor_secret:
+            return settings.detractor_secret
+        return _secret(settings.detractor_secret_arn) if settings.detractor_secret_arn else ""
+
+    return DetractorRouter(
+        survey_store(), UrllibPoster(), CLOCK, lru_cache(maxsize=1)(secret), SnsTopics()
+    )
 
 
 FENCE_CHECK_S = 30.0  # the fence index checks the published set versions at most this often

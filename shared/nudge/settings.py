@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     fcm_credentials_json: str = ""  # local stack only: the JSON itself
     fcm_endpoint: str = ""  # local stack only: the FCM emulator
     events_queue_url: str = ""
+    surveys_table: str = "nudge-surveys"
+    detractors_queue_url: str = ""
+    detractor_secret_arn: str = ""  # Secrets Manager id of the webhook signing secret
+    detractor_secret: str = ""  # local stack / tests only: the secret itself
     # Lifecycle thresholds, interest mapping, purchase events: JSON in NUDGE_ENGAGEMENT.
     engagement: EngagementConfig = Field(default_factory=EngagementConfig)
 

@@ -86,6 +86,7 @@ def test_configs_bucket_is_versioned_private_and_notifies_the_loader() -> None:
         ("ConfigLoaderFunction", "segments/", ".yaml"),
         ("ConfigLoaderFunction", "geofences/", ".geojson"),
         ("ConfigLoaderFunction", "geofences/", ".csv"),
+        ("ConfigLoaderFunction", "surveys/", ".yaml"),
     }
     # the loader writes normalized fence sets back under a prefix that notifies nothing
     assert not any(
@@ -193,3 +194,50 @@ def test_cfn_lint_reports_no_errors() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_detractors_queue_retries_then_dead_letters_with_alarms() -> None:
+    queue = of_type("AWS::SQS::Queue")["DetractorsQueue"]
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["DetractorsDLQ", "Arn"]}
+    router = SPEC.functions["DetractorRouterFunction"]
+    assert queue["VisibilityTimeout"] >= 6 * router.timeout
+    (source,) = [s for s in SPEC.sqs_sources if s.queue == "DetractorsQueue"]
+    assert source.report_failures and source.function == "DetractorRouterFunction"
+    alarmed = {
+        a["Dimensions"][0]["Value"].get("Fn::GetAtt", [None])[0]
+        for a in of_type("AWS::CloudWatch::Alarm").values()
+        if a["Namespace"] == "AWS/SQS"
+    }
+    assert {"DetractorsDLQ", "DetractorsQueue"} <= alarmed
+
+
+def test_survey_routes_use_the_jwt_and_admin_survey_routes_iam() -> None:
+    routes = {(r.method, r.path): (r.auth, r.function) for r in SPEC.routes}
+    for route in (
+        ("GET", "/v1/me/surveys/next"),
+        ("POST", "/v1/surveys/{survey_id}/responses"),
+        ("POST", "/v1/surveys/{survey_id}/dismissals"),
+    ):
+        assert routes[route] == ("jwt", "SurveysApiFunction")
+    assert routes[("GET", "/admin/v1/reports/nps/{survey_id}")] == ("iam", "AdminApiFunction")
+    assert routes[("PUT", "/admin/v1/surveys/{survey_id}")] == ("iam", "AdminApiFunction")
+
+
+def test_only_the_nps_functions_see_the_surveys_table() -> None:
+    readers = {
+        name
+        for name, spec in SPEC.functions.items()
+        if spec.environment.get("NUDGE_SURVEYS_TABLE") == {"Ref": "SurveysTable"}
+    }
+    granted = {
+        name
+        for name, props in of_type("AWS::Serverless::Function").items()
+        if "SurveysTable" in json.dumps(_statements(props))
+    }
+    expected = {
+        "EventProcessorFunction",
+        "SurveysApiFunction",
+        "DetractorRouterFunction",
+        "AdminApiFunction",
+    }
+    assert readers == granted == expected

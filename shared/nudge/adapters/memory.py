@@ -308,3 +308,138 @@ class InMemoryFenceCatalog:
 
             self.index = build_index(self.sets)
         return self.index
+
+
+class InMemorySurveyStore:
+    """The SurveyStore port in memory: the same version conditions and all-or-nothing writes."""
+
+    def __init__(self) -> None:
+        from nudge.domain.nps import NpsAggregates
+
+        self.states: dict[tuple[str, str], tuple[Any, int]] = {}
+        self.last_prompt: dict[str, int] = {}
+        self.responses: dict[tuple[str, str, str], Any] = {}
+        self.counters = NpsAggregates()
+        self.fail_next_saves = 0  # fault injection: a lost write (the caller retries)
+        self._lock = threading.RLock()
+
+    def user_surveys(self, user_id: str) -> Any:
+        from nudge.models.nps_store import StoredState, UserSurveys
+
+        with self._lock:
+            states = {
+                survey: StoredState(state, version)
+                for (user, survey), (state, version) in self.states.items()
+                if user == user_id
+            }
+            return UserSurveys(states, self.last_prompt.get(user_id))
+
+    def _state_ok(self, user_id: str, survey_id: str, expected: int) -> bool:
+        stored = self.states.get((user_id, survey_id))
+        return (stored[1] if stored else 0) == expected
+
+    def create_prompt(
+        self, state: Any, expected_version: int, last_prompt_read: int | None, now: int
+    ) -> bool:
+        with self._lock:
+            if not self._state_ok(state.user_id, state.survey_id, expected_version):
+                return False
+            if self.last_prompt.get(state.user_id) != last_prompt_read:
+                return False
+            self.states[(state.user_id, state.survey_id)] = (state, expected_version + 1)
+            self.last_prompt[state.user_id] = now
+            return True
+
+    def save_state(self, state: Any, expected_version: int, now: int) -> bool:
+        with self._lock:
+            if not self._state_ok(state.user_id, state.survey_id, expected_version):
+                return False
+            self.states[(state.user_id, state.survey_id)] = (state, expected_version + 1)
+            return True
+
+    def get_response(self, user_id: str, survey_id: str, prompt_id: str) -> Any:
+        with self._lock:
+            return self.responses.get((user_id, survey_id, prompt_id))
+
+    def save_response(
+        self, response: Any, expected_version: int, delta: Any, state: Any, now: int
+    ) -> bool:
+        from dataclasses import replace
+
+        with self._lock:
+            if self.fail_next_saves:
+                self.fail_next_saves -= 1
+                raise ConnectionError("injected DynamoDB failure")
+            r = response.state
+            key = (r.user_id, r.survey_id, r.prompt_id)
+            stored = self.responses.get(key)
+            if (stored.version if stored else 0) != expected_version:
+                return False
+            if state is not None and not self._state_ok(
+                state.state.user_id, state.state.survey_id, state.version
+            ):
+                return False
+            self.responses[key] = replace(response, version=expected_version + 1)
+            if state is not None:
+                self.states[(state.state.user_id, state.state.survey_id)] = (
+                    state.state,
+                    state.version + 1,
+                )
+            self.counters.apply(delta)
+            return True
+
+    def done_action(self, user_id: str, survey_id: str, prompt_id: str, action: str) -> None:
+        from dataclasses import replace
+
+        with self._lock:
+            key = (user_id, survey_id, prompt_id)
+            stored = self.responses.get(key)
+            if stored is not None:
+                self.responses[key] = replace(stored, actions=stored.actions - {action})
+
+    def day_counts(self, survey_id: str, first_day: str, last_day: str) -> Any:
+        from nudge.domain.nps import NpsAggregates
+
+        with self._lock:
+            return NpsAggregates(
+                {
+                    cell: list(counts)
+                    for cell, counts in self.counters.cells.items()
+                    if cell.survey_id == survey_id and first_day <= cell.period <= last_day
+                }
+            )
+
+    def recent_responses(
+        self, survey_id: str, limit: int, since: int | None = None, until: int | None = None
+    ) -> list[Any]:
+        from nudge.adapters.surveys import answered_key
+
+        with self._lock:
+            found = [
+                stored.state
+                for (_, survey, _), stored in self.responses.items()
+                if survey == survey_id
+            ]
+        low = f"{max(since or 0, 0):011d}"
+        high = f"{until if until is not None else 99_999_999_999:011d}#\uffff"
+        found = [s for s in found if low <= answered_key(s) <= high]
+        return sorted(found, key=answered_key, reverse=True)[:limit]
+
+    def delete_user(self, user_id: str) -> int:
+        with self._lock:
+            keys = [k for k in self.states if k[0] == user_id]
+            rkeys = [k for k in self.responses if k[0] == user_id]
+            for key in keys:
+                del self.states[key]
+            for rkey in rkeys:
+                del self.responses[rkey]
+            self.last_prompt.pop(user_id, None)
+            return len(keys) + len(rkeys)
+
+
+class InMemorySurveyCatalog:
+    def __init__(self, surveys: dict[str, Any] | None = None) -> None:
+        self.published: dict[str, Any] = dict(surveys or {})
+
+    def surveys(self, fresh: bool = False) -> dict[str, Any]:
+        return self.published

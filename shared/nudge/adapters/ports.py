@@ -7,13 +7,16 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # type hints only: a handler that needs none of these never imports them
     from nudge.domain.geofence_index import FenceIndex
+    from nudge.domain.nps import Delta, NpsAggregates
     from nudge.models.campaign import CampaignSet
     from nudge.models.configs import Catalog, ConfigHead, ConfigKind, ConfigVersion, LoadError
     from nudge.models.device import ConsentChange, Device, Preferences
     from nudge.models.events import IncomingEvent, QueuedBatch
+    from nudge.models.nps_store import StoredResponse, StoredState, UserSurveys
     from nudge.models.profile import Profile, Transition
     from nudge.models.push import Delivery
     from nudge.models.stats import LifecycleCounts, StageChange
+    from nudge.models.survey import ResponseState, SurveyConfig, SurveyState
 
 
 class ProfileStore(Protocol):
@@ -207,4 +210,65 @@ class ConfigTable(Protocol):
 
     def put_catalog(self, catalog: Catalog, expected_revision: int | None) -> bool:
         """Write if the stored revision is still `expected_revision` (None: none stored)."""
+        ...
+
+
+class SurveyStore(Protocol):
+    """Survey state, pending prompts, responses and NPS day counters (SurveysTable).
+
+    Every write is conditional on the version read (0: the item must not exist yet); False
+    means nothing was written: re-read and decide again.
+    """
+
+    def user_surveys(self, user_id: str) -> UserSurveys:
+        """Every survey state of the user and their last prompt at any survey (one Query)."""
+        ...
+
+    def create_prompt(
+        self, state: SurveyState, expected_version: int, last_prompt_read: int | None, now: int
+    ) -> bool:
+        """The state with its new pending prompt, and the user's last prompt time, at once."""
+        ...
+
+    def save_state(self, state: SurveyState, expected_version: int, now: int) -> bool: ...
+
+    def get_response(
+        self, user_id: str, survey_id: str, prompt_id: str
+    ) -> StoredResponse | None: ...
+
+    def save_response(
+        self,
+        response: StoredResponse,
+        expected_version: int,
+        delta: Delta,
+        state: StoredState | None,
+        now: int,
+    ) -> bool:
+        """The merged response, its counter delta and the survey state, all or nothing."""
+        ...
+
+    def done_action(self, user_id: str, survey_id: str, prompt_id: str, action: str) -> None: ...
+
+    def day_counts(self, survey_id: str, first_day: str, last_day: str) -> NpsAggregates:
+        """The survey's day cells between two ISO dates (inclusive)."""
+        ...
+
+    def recent_responses(
+        self, survey_id: str, limit: int, since: int | None = None, until: int | None = None
+    ) -> list[ResponseState]:
+        """Up to `limit` responses, newest first, answered in [since, until] if given."""
+        ...
+
+    def delete_user(self, user_id: str) -> int: ...
+
+
+class SurveyCatalog(Protocol):
+    def surveys(self, fresh: bool = False) -> dict[str, SurveyConfig]:
+        """Every non-archived survey with its status now (cached briefly per container)."""
+        ...
+
+
+class WebhookPoster(Protocol):
+    def post(self, url: str, body: bytes, headers: dict[str, str]) -> int:
+        """POST and return the HTTP status; raise on timeouts and connection errors."""
         ...

@@ -19,13 +19,14 @@ MOBILE_TITLE = "Nudge mobile API"
 def build_mobile_openapi() -> str:
     from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
-    from nudge.api import devices_routes, events_routes, geofence_routes, me_routes
+    from nudge.api import devices_routes, events_routes, geofence_routes, me_routes, surveys_routes
 
     app = APIGatewayHttpResolver(enable_validation=True)
     app.include_router(events_routes.router)
     app.include_router(devices_routes.router)
     app.include_router(me_routes.router)
     app.include_router(geofence_routes.router)
+    app.include_router(surveys_routes.router)
     schema = json.loads(
         app.get_openapi_json_schema(
             title=MOBILE_TITLE,

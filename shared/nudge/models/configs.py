@@ -1,5 +1,5 @@
-"""Stored configs (campaigns, named segments, geofence sets): versions, the current pointer,
-load errors, catalogs."""
+"""Stored configs (campaigns, named segments, geofence sets, NPS surveys): versions, the
+current pointer, load errors, catalogs."""
 
 from __future__ import annotations
 
@@ -7,23 +7,26 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-ConfigKind = Literal["campaign", "segments", "geofences"]
+ConfigKind = Literal["campaign", "segments", "geofences", "survey"]
 ConfigStatus = Literal["draft", "active", "paused", "archived"]
 # What the campaign pipeline reads in one BatchGetItem (CampaignCatalog); fence sets are read
-# by the FenceCatalog on their own schedule.
+# by the FenceCatalog on their own schedule, surveys by the SurveyCatalog.
 KINDS: tuple[ConfigKind, ...] = ("campaign", "segments")
 # Where each kind lives in the configs bucket: campaigns/<id>.yaml, segments/<name>.yaml,
-# geofences/<set_id>.geojson or .csv
+# geofences/<set_id>.geojson or .csv, surveys/<id>.yaml (NPS surveys,
+# nudge.services.survey_configs)
 PREFIXES: dict[ConfigKind, str] = {
     "campaign": "campaigns/",
     "segments": "segments/",
     "geofences": "geofences/",
+    "survey": "surveys/",
 }
 SUFFIX = ".yaml"
 SUFFIXES: dict[ConfigKind, tuple[str, ...]] = {
     "campaign": (SUFFIX,),
     "segments": (SUFFIX,),
     "geofences": (".geojson", ".csv"),
+    "survey": (SUFFIX,),
 }
 
 

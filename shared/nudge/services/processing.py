@@ -31,6 +31,7 @@ from nudge.models.stats import StageChange
 from nudge.services.campaigns import CampaignRunner, earliest
 from nudge.services.geofencing import GeoTracker
 from nudge.services.retry import MAX_WRITE_ATTEMPTS, pause_before_retry
+from nudge.services.surveys import SurveyService
 
 PUSH_ENGAGEMENT = {"push_opened": "opened_at", "push_dismissed": "dismissed_at"}
 
@@ -61,6 +62,7 @@ class EventProcessingService:
     deliveries: DeliveryLog | None = None  # links push_opened / push_dismissed to sends
     campaigns: CampaignRunner | None = None
     geo: GeoTracker | None = None
+    surveys: SurveyService | None = None  # NPS prompts for events that finish a task
 
     def process(self, messages: list[tuple[str, str]]) -> BatchOutcome:
         outcome = BatchOutcome()
@@ -155,6 +157,8 @@ class EventProcessingService:
                 # it decided may not have been queued yet (push_sender dedupes them)
                 if self.campaigns is not None:
                     self.campaigns.flush(profile, since=now - OUTBOX_KEEP)
+                if self.surveys is not None:  # prompts are deterministic, created once
+                    self.surveys.on_events(profile, events, now)
                 break
             updated.version = profile.version + 1
             change = StageChange.of(transition) if transition else None
@@ -163,6 +167,8 @@ class EventProcessingService:
                 outcome.applied_events += len(events)
                 if self.campaigns is not None:
                     outcome.pushes += self.campaigns.flush(updated, decided)
+                if self.surveys is not None:
+                    self.surveys.on_events(updated, events, now)
                 break
         else:
             raise ConcurrentUpdate(f"profile kept changing under us ({MAX_WRITE_ATTEMPTS} tries)")

@@ -1,0 +1,348 @@
+"""SurveysTable: survey state, pending prompts, responses and NPS day counters (DynamoDB).
+
+Items (pk / sk):
+  USER#<user> / SURVEY                 the user's latest prompt at any survey (global fatigue)
+  USER#<user> / SURVEY#<survey>        SurveyState (pending prompt inside), version `v`
+  USER#<user> / NPS#<survey>#<prompt>  the merged ResponseState of one prompt, version `v`;
+                                       `survey_id` + `answered_key` feed the sparse
+                                       responses-index (time-ordered per survey: themes, CSV)
+  NPSAGG#<survey>#<shard> / <day>#<dimension>#<value>
+                                       counters s0..s10 (answers per score) for one day cell
+
+A user's items share a partition: one Query reads every survey state at once, and erasing a
+user is one Query + deletes. Counters are split over `COUNTER_SHARDS` partitions by prompt
+(hash), so concurrent answers to one survey rarely contend for the same item inside their
+transactions; a report reads the shards with one Query each over a range of days, and sums.
+
+Writes are conditional: a prompt is created with the state's version condition (and the
+user record's last prompt time as read); a response part is merged with the response item's
+version condition, and its aggregate delta moves the counters in the same TransactWriteItems,
+so the counters always equal a recount of the stored answers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from typing import Any
+
+from nudge.adapters.dynamo_table import DynamoTable, condition_failed, error_code
+from nudge.domain.nps import SCORES, Cell, Delta, NpsAggregates
+from nudge.models.nps_store import StoredResponse, StoredState, UserSurveys
+from nudge.models.survey import ResponseState, SurveyState
+
+COUNTER_SHARDS = 4
+STATE_TTL_S = 3 * 365 * 86_400  # refreshed by every write; longer than any recontact wait
+RESPONSE_TTL_S = 2 * 365 * 86_400
+COUNTER_TTL_S = 3 * 365 * 86_400
+RESPONSES_INDEX = "responses-index"
+# cancellation reasons that mean "changed since read": re-read and decide again
+RETRYABLE = frozenset({"ConditionalCheckFailed", "TransactionConflict"})
+
+
+def counter_shard(prompt_id: str) -> int:
+    return int.from_bytes(hashlib.sha256(prompt_id.encode()).digest()[:4], "big") % COUNTER_SHARDS
+
+
+def user_pk(user_id: str) -> str:
+    return f"USER#{user_id}"
+
+
+def response_sk(survey_id: str, prompt_id: str) -> str:
+    return f"NPS#{survey_id}#{prompt_id}"
+
+
+def answered_key(state: ResponseState) -> str:
+    """Orders a survey's responses by time: the score's time, else the first comment's."""
+    stamps = [s.at for s in (state.score_set, state.reason_set, state.follow_up_set) if s]
+    at = state.score_set.at if state.score_set else min(stamps, default=0)
+    return f"{max(at, 0):011d}#{state.prompt_id}"
+
+
+def group_delta(delta: Delta) -> dict[Cell, dict[int, int]]:
+    cells: dict[Cell, dict[int, int]] = defaultdict(dict)
+    for (cell, score), change in delta.items():
+        if change:
+            cells[cell][score] = cells[cell].get(score, 0) + change
+    return dict(cells)
+
+
+class DynamoSurveyStore(DynamoTable):
+    """The `SurveyStore` port over SurveysTable."""
+
+    # ---- prompts and survey state ----
+    def user_surveys(self, user_id: str) -> UserSurveys:
+        states: dict[str, StoredState] = {}
+        last: int | None = None
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {
+                ":pk": {"S": user_pk(user_id)},
+                ":prefix": {"S": "SURVEY"},
+            },
+            "ConsistentRead": True,
+        }
+        while True:
+            response = self.ddb.query(**kwargs)
+            for item in response.get("Items", []):
+                if item["sk"]["S"] == "SURVEY":
+                    last = int(item["last_prompt_at"]["N"])
+                    continue
+                state = SurveyState.model_validate_json(item["body"]["S"])
+                states[state.survey_id] = StoredState(state, int(item["v"]["N"]))
+            if "LastEvaluatedKey" not in response:
+                return UserSurveys(states, last)
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def _state_put(self, state: SurveyState, expected_version: int, now: int) -> dict[str, Any]:
+        item = {
+            "pk": {"S": user_pk(state.user_id)},
+            "sk": {"S": f"SURVEY#{state.survey_id}"},
+            "body": {"S": state.model_dump_json(exclude={"last_prompt_any_survey_at"})},
+            "v": {"N": str(expected_version + 1)},
+            "expires_at": {"N": str(now + STATE_TTL_S)},
+        }
+        put: dict[str, Any] = {"TableName": self.table, "Item": item}
+        if expected_version == 0:
+            put["ConditionExpression"] = "attribute_not_exists(pk)"
+        else:
+            put["ConditionExpression"] = "v = :v"
+            put["ExpressionAttributeValues"] = {":v": {"N": str(expected_version)}}
+        return put
+
+    def create_prompt(
+        self, state: SurveyState, expected_version: int, last_prompt_read: int | None, now: int
+    ) -> bool:
+        """Store the state holding a new pending prompt and move the user's last prompt time,
+        both only if unchanged since read (False: re-read and decide again)."""
+        update: dict[str, Any] = {
+            "TableName": self.table,
+            "Key": {"pk": {"S": user_pk(state.user_id)}, "sk": {"S": "SURVEY"}},
+            "UpdateExpression": "SET last_prompt_at = :now, expires_at = :exp",
+            "ExpressionAttributeValues": {
+                ":now": {"N": str(now)},
+                ":exp": {"N": str(now + STATE_TTL_S)},
+            },
+        }
+        if last_prompt_read is None:
+            update["ConditionExpression"] = "attribute_not_exists(last_prompt_at)"
+        else:
+            update["ConditionExpression"] = "last_prompt_at = :read"
+            update["ExpressionAttributeValues"][":read"] = {"N": str(last_prompt_read)}
+        return self._transact(
+            [{"Put": self._state_put(state, expected_version, now)}, {"Update": update}],
+            units=2,
+        )
+
+    def save_state(self, state: SurveyState, expected_version: int, now: int) -> bool:
+        put = self._state_put(state, expected_version, now)
+        return self.put_if(
+            put["Item"],
+            ConditionExpression=put["ConditionExpression"],
+            **(
+                {"ExpressionAttributeValues": put["ExpressionAttributeValues"]}
+                if "ExpressionAttributeValues" in put
+                else {}
+            ),
+        )
+
+    # ---- responses ----
+    def get_response(self, user_id: str, survey_id: str, prompt_id: str) -> StoredResponse | None:
+        item = self.ddb.get_item(
+            TableName=self.table,
+            Key={"pk": {"S": user_pk(user_id)}, "sk": {"S": response_sk(survey_id, prompt_id)}},
+            ConsistentRead=True,
+        ).get("Item")
+        return _response(item) if item else None
+
+    def save_response(
+        self,
+        response: StoredResponse,
+        expected_version: int,
+        delta: Delta,
+        state: StoredState | None,
+        now: int,
+    ) -> bool:
+        """Write the merged response if its version is still `expected_version`, with the
+        counters moved by `delta` and the survey state (if given, version-checked), at once."""
+        put = self._response_put(response, expected_version, now)
+        operations: list[dict[str, Any]] = [{"Put": put}]
+        if state is not None:
+            operations.append({"Put": self._state_put(state.state, state.version, now)})
+        shard = counter_shard(response.state.prompt_id)
+        for cell, changes in sorted(group_delta(delta).items()):
+            names = {f"#s{score}": f"s{score}" for score in changes}
+            values = {f":s{score}": {"N": str(change)} for score, change in changes.items()}
+            values[":exp"] = {"N": str(now + COUNTER_TTL_S)}
+            operations.append(
+                {
+                    "Update": {
+                        "TableName": self.table,
+                        "Key": {
+                            "pk": {"S": f"NPSAGG#{cell.survey_id}#{shard}"},
+                            "sk": {"S": f"{cell.period}#{cell.dimension}#{cell.value}"},
+                        },
+                        "UpdateExpression": "SET expires_at = :exp ADD "
+                        + ", ".join(f"#s{score} :s{score}" for score in changes),
+                        "ExpressionAttributeNames": names,
+                        "ExpressionAttributeValues": values,
+                    }
+                }
+            )
+        if len(operations) == 1:
+            return self.put_if(
+                put["Item"],
+                ConditionExpression=put["ConditionExpression"],
+                **(
+                    {"ExpressionAttributeValues": put["ExpressionAttributeValues"]}
+                    if "ExpressionAttributeValues" in put
+                    else {}
+                ),
+            )
+        return self._transact(operations, units=len(operations))
+
+    def _response_put(
+        self, response: StoredResponse, expected_version: int, now: int
+    ) -> dict[str, Any]:
+        state = response.state
+        item: dict[str, Any] = {
+            "pk": {"S": user_pk(state.user_id)},
+            "sk": {"S": response_sk(state.survey_id, state.prompt_id)},
+            "body": {"S": state.model_dump_json(exclude_none=True)},
+            "v": {"N": str(expected_version + 1)},
+            "survey_id": {"S": state.survey_id},
+            "answered_key": {"S": answered_key(state)},
+            "routed": {"BOOL": response.routed},
+            "promoted": {"BOOL": response.promoted},
+            "expires_at": {"N": str(now + RESPONSE_TTL_S)},
+        }
+        if response.actions:
+            item["actions"] = {"SS": sorted(response.actions)}
+        put: dict[str, Any] = {"TableName": self.table, "Item": item}
+        if expected_version == 0:
+            put["ConditionExpression"] = "attribute_not_exists(pk)"
+        else:
+            put["ConditionExpression"] = "v = :v"
+            put["ExpressionAttributeValues"] = {":v": {"N": str(expected_version)}}
+        return put
+
+    def done_action(self, user_id: str, survey_id: str, prompt_id: str, action: str) -> None:
+        """A follow-up was done (queued): take it off the item (the version does not move)."""
+        self.ddb.update_item(
+            TableName=self.table,
+            Key={"pk": {"S": user_pk(user_id)}, "sk": {"S": response_sk(survey_id, prompt_id)}},
+            UpdateExpression="DELETE actions :a",
+            ExpressionAttributeValues={":a": {"SS": [action]}},
+        )
+
+    # ---- reports ----
+    def day_counts(self, survey_id: str, first_day: str, last_day: str) -> NpsAggregates:
+        """Every day cell of the survey from `first_day` to `last_day` (ISO dates), summed
+        over the shards: one Query per shard."""
+        aggregates = NpsAggregates()
+        for shard in range(COUNTER_SHARDS):
+            kwargs: dict[str, Any] = {
+                "TableName": self.table,
+                "KeyConditionExpression": "pk = :pk AND sk BETWEEN :a AND :b",
+                "ExpressionAttributeValues": {
+                    ":pk": {"S": f"NPSAGG#{survey_id}#{shard}"},
+                    ":a": {"S": first_day},
+                    ":b": {"S": f"{last_day}#\uffff"},
+                },
+            }
+            while True:
+                response = self.ddb.query(**kwargs)
+                for item in response.get("Items", []):
+                    day, dimension, value = item["sk"]["S"].split("#", 2)
+                    cell = Cell(survey_id, day, dimension, value)
+                    counts = aggregates.cells.setdefault(cell, [0] * SCORES)
+                    for score in range(SCORES):
+                        attribute = item.get(f"s{score}")
+                        if attribute:
+                            counts[score] += int(attribute["N"])
+                if "LastEvaluatedKey" not in response:
+                    break
+                kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return aggregates
+
+    def recent_responses(
+        self, survey_id: str, limit: int, since: int | None = None, until: int | None = None
+    ) -> list[ResponseState]:
+        """Up to `limit` responses of the survey, newest first (a Query on the time index)."""
+        condition = "survey_id = :s"
+        values: dict[str, Any] = {":s": {"S": survey_id}}
+        if since is not None or until is not None:
+            condition += " AND answered_key BETWEEN :a AND :b"
+            values[":a"] = {"S": f"{max(since or 0, 0):011d}"}
+            values[":b"] = {"S": f"{until if until is not None else 99_999_999_999:011d}#\uffff"}
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": RESPONSES_INDEX,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": values,
+            "ScanIndexForward": False,
+            "Limit": min(limit, 1000),
+        }
+        found: list[ResponseState] = []
+        while len(found) < limit:
+            response = self.ddb.query(**kwargs)
+            for item in response.get("Items", []):
+                found.append(ResponseState.model_validate_json(item["body"]["S"]))
+            if "LastEvaluatedKey" not in response:
+                break
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+            kwargs["Limit"] = min(limit - len(found), 1000)
+        return found[:limit]
+
+    # ---- privacy ----
+    def delete_user(self, user_id: str) -> int:
+        keys: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": user_pk(user_id)}},
+            "ProjectionExpression": "pk, sk",
+        }
+        while True:
+            response = self.ddb.query(**kwargs)
+            keys.extend(response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                break
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        self.batch_write([{"DeleteRequest": {"Key": key}} for key in keys])
+        return len(keys)
+
+    def _transact(self, operations: list[dict[str, Any]], units: int) -> bool:
+        try:
+            self.ddb.transact_write_items(TransactItems=operations)
+        except Exception as error:
+            if condition_failed(error) or _cancelled_retryably(error):
+                return False
+            raise
+        self.meter.add(2 * units)
+        return True
+
+
+def _cancelled_retryably(error: Exception) -> bool:
+    if error_code(error) == "TransactionConflictException":
+        return True
+    if error_code(error) != "TransactionCanceledException":
+        return False
+    reasons = getattr(error, "response", {}).get("CancellationReasons") or []
+    codes = {reason.get("Code") for reason in reasons} - {"None", None}
+    if not codes:  # no reasons given: the message names them
+        message = json.dumps(getattr(error, "response", {}).get("Error", {}))
+        return any(code in message for code in RETRYABLE)
+    return codes <= RETRYABLE
+
+
+def _response(item: dict[str, Any]) -> StoredResponse:
+    return StoredResponse(
+        state=ResponseState.model_validate_json(item["body"]["S"]),
+        version=int(item["v"]["N"]),
+        actions=frozenset(item.get("actions", {}).get("SS", [])),
+        routed=bool(item.get("routed", {}).get("BOOL", False)),
+        promoted=bool(item.get("promoted", {}).get("BOOL", False)),
+    )

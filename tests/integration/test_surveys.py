@@ -1,0 +1,308 @@
+"""NPS over moto with the tables and queues of template.yaml, through the real handlers."""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from nudge import runtime
+from nudge.clock import to_epoch
+from nudge.domain.nps import aggregate
+from nudge.models.nps_store import DetractorJob
+from nudge.models.profile import Profile, Stage
+from nudge.models.survey import ResponsePart, SurveyConfig
+
+from tests.conftest import START, make_event
+from tests.integration.conftest import Aws
+from tests.integration.test_handlers import api_event
+
+pytestmark = pytest.mark.integration
+
+
+def survey_yaml(survey_id: str = "nps-after-trip", webhook: str = "https://t.example.com/h") -> str:
+    return f"""\
+id: {survey_id}
+name: After a trip
+status: active
+trigger: {{ event: trip_completed }}
+sample_pct: 100
+questions:
+  score: How likely are you to recommend us?
+  reason: {{ promoter: "Love?", passive: "A 10?", detractor: "What went wrong?" }}
+localization:
+  nl: {{ score: "Hoe waarschijnlijk?" }}
+on_detractor: {{ webhook: "{webhook}" }}
+"""
+
+
+def publish(aws: Aws, text: str) -> SurveyConfig:
+    result = runtime.survey_configs().publish(text, "surveys/test.yaml")
+    return runtime.survey_configs().surveys(fresh=True)[result.head.config_id]
+
+
+def prompt_for(aws: Aws, user: str = "ann") -> str:
+    now = to_epoch(aws.clock.now())
+    created = runtime.survey_service().on_events(
+        Profile(user_id=user, first_seen=now - 86_400, stage=Stage.LOYAL),
+        [make_event("trip_completed", at=aws.clock.now())],
+        now,
+    )
+    assert len(created) == 1
+    return created[0].prompt_id
+
+
+def call(
+    aws: Aws,
+    method: str,
+    path: str,
+    body: Any = None,
+    user: str = "ann",
+    query: str = "",
+    route: str | None = None,
+    params: dict[str, str] | None = None,
+) -> Any:
+    function = "AdminApiFunction" if path.startswith("/admin/") else "SurveysApiFunction"
+    event = api_event(
+        method, path, json.dumps(body) if body is not None else None, user, route, params, query
+    )
+    return aws.invoke(function, event)
+
+
+def respond(aws: Aws, prompt_id: str, user: str = "ann", **fields: Any) -> Any:
+    body = {"prompt_id": prompt_id, "answered_at": aws.clock.now().isoformat(), **fields}
+    return call(
+        aws,
+        "POST",
+        "/v1/surveys/nps-after-trip/responses",
+        body,
+        user,
+        route="POST /v1/surveys/{survey_id}/responses",
+        params={"survey_id": "nps-after-trip"},
+    )
+
+
+def test_prompt_creation_is_idempotent_in_dynamodb(aws: Aws) -> None:
+    publish(aws, survey_yaml())
+    trip = make_event("trip_completed", at=aws.clock.now())
+    profile = Profile(user_id="ann", first_seen=to_epoch(aws.clock.now()) - 86_400)
+    service = runtime.survey_service()
+    now = to_epoch(aws.clock.now())
+    (created,) = service.on_events(profile, [trip], now)
+    assert service.on_events(profile, [trip], now) == []
+    stored = runtime.survey_store().user_surveys("ann")
+    assert stored.last_prompt_at == now
+    state = stored.states["nps-after-trip"]
+    assert state.version == 1 and state.state.pending == created
+    # a concurrent writer who read before us loses the condition and decides again
+    assert not runtime.survey_store().create_prompt(state.state, 0, None, now)
+
+
+def test_counters_equal_a_recount_under_shuffles_and_duplicates(aws: Aws) -> None:
+    config = publish(aws, survey_yaml())
+    service = runtime.survey_service()
+    rng = random.Random(7)
+    parts: list[ResponsePart] = []
+    for u in range(8):
+        base = to_epoch(START) + u * 40_000  # answers spread over several days
+        for k in range(rng.randint(1, 4)):
+            fields: dict[str, Any] = {}
+            roll = rng.random()
+            if roll < 0.6:
+                fields["score"] = rng.randint(0, 10)
+            if roll > 0.4:
+                fields["reason"] = rng.choice(["late trains", "great app", "crashes"])
+            parts.append(
+                ResponsePart(
+                    user_id=f"u{u}",
+                    survey_id=config.id,
+                    response_id=f"r{u}-{k}",
+                    prompt_id=f"p{u}",
+                    at=base + rng.randint(-90_000, 90_000),
+                    platform=rng.choice(["ios", "android"]),
+                    stage=rng.choice([Stage.ACTIVE, Stage.LOYAL, None]),
+                    country=rng.choice(["NL", "BE"]),
+                    **fields,
+                )
+            )
+    stream = parts + rng.sample(parts, len(parts) // 2)  # duplicates
+    rng.shuffle(stream)
+    for part in stream:
+        service.apply_part(part, config)
+    store = runtime.survey_store()
+    finals = [
+        r.state
+        for u in range(8)
+        if (r := store.get_response(f"u{u}", config.id, f"p{u}")) is not None
+    ]
+    counted = store.day_counts(config.id, "2026-01-01", "2026-12-31")
+    assert counted.nonzero() == aggregate(finals, ("day",)).nonzero()
+    assert sum(c for counts in counted.nonzero().values() for c in counts) > 0
+
+
+def test_api_parts_merge_detractor_enqueued_once_and_errors_are_4xx(aws: Aws) -> None:
+    publish(aws, survey_yaml())
+    prompt_id = prompt_for(aws)
+    nxt = call(aws, "GET", "/v1/me/surveys/next", query="locale=nl-NL")
+    assert nxt["statusCode"] == 200
+    shown = json.loads(nxt["body"])
+    assert shown["prompt_id"] == prompt_id and shown["questions"]["score"] == "Hoe waarschijnlijk?"
+    assert call(aws, "GET", "/v1/me/surveys/next", user="bob")["statusCode"] == 204
+
+    bad = respond(aws, prompt_id, response_id="r0", score=11)
+    assert bad["statusCode"] == 400 and "score" in json.loads(bad["body"])["message"]
+    bad = respond(aws, prompt_id, response_id="r0", score="7")
+    assert bad["statusCode"] == 400 and "score" in json.loads(bad["body"])["message"]
+    first = respond(aws, prompt_id, response_id="r1", score=2)
+    assert first["statusCode"] == 200, first
+    assert json.loads(first["body"])["category"] == "detractor"
+    retry = respond(aws, prompt_id, response_id="r1", score=2)
+    assert json.loads(retry["body"])["duplicate"] is True
+    comment = respond(aws, prompt_id, response_id="r2", reason="Delays")
+    assert comment["statusCode"] == 200
+    conflict = respond(aws, prompt_id, response_id="r3", score=9)
+    assert conflict["statusCode"] == 409
+    assert respond(aws, prompt_id, user="mallory", response_id="x", score=1)["statusCode"] == 404
+    unknown = call(
+        aws,
+        "POST",
+        "/v1/surveys/nope/responses",
+        {"prompt_id": prompt_id, "response_id": "r", "answered_at": START.isoformat(), "score": 1},
+        route="POST /v1/surveys/{survey_id}/responses",
+        params={"survey_id": "nope"},
+    )
+    assert unknown["statusCode"] == 404
+
+    jobs = aws.receive_all("DetractorsQueue")
+    assert len(jobs) == 1
+    job = DetractorJob.model_validate_json(jobs[0]["Body"])
+    assert job.prompt_id == prompt_id and job.webhook == "https://t.example.com/h"
+    assert call(aws, "GET", "/v1/me/surveys/next")["statusCode"] == 204
+
+    report = call(
+        aws,
+        "GET",
+        "/admin/v1/reports/nps/nps-after-trip",
+        query="period=daily&by=lifecycle&since=7d",
+        route="GET /admin/v1/reports/nps/{survey_id}",
+        params={"survey_id": "nps-after-trip"},
+    )
+    assert report["statusCode"] == 200, report
+    data = json.loads(report["body"])
+    assert data["overall"]["n"] == 1 and data["overall"]["nps"] == -100
+    assert [row["value"] for row in data["breakdown"]] == ["unknown"]  # ann has no profile
+    assert data["themes"]["comments"] == 1
+    csv_response = call(
+        aws,
+        "GET",
+        "/admin/v1/surveys/nps-after-trip/responses.csv",
+        route="GET /admin/v1/surveys/{survey_id}/responses.csv",
+        params={"survey_id": "nps-after-trip"},
+    )
+    assert csv_response["statusCode"] == 200
+    assert "Delays" in csv_response["body"] and csv_response["body"].count("\r\n") == 2
+    missing = call(
+        aws,
+        "GET",
+        "/admin/v1/reports/nps/nope",
+        route="GET /admin/v1/reports/nps/{survey_id}",
+        params={"survey_id": "nope"},
+    )
+    assert missing["statusCode"] == 404
+
+
+def test_dismissal_through_the_handler(aws: Aws) -> None:
+    publish(aws, survey_yaml())
+    prompt_id = prompt_for(aws)
+    for _ in range(2):
+        done = call(
+            aws,
+            "POST",
+            "/v1/surveys/nps-after-trip/dismissals",
+            {"prompt_id": prompt_id},
+            route="POST /v1/surveys/{survey_id}/dismissals",
+            params={"survey_id": "nps-after-trip"},
+        )
+        assert done["statusCode"] == 200
+    assert call(aws, "GET", "/v1/me/surveys/next")["statusCode"] == 204
+
+
+# --- the router against a real HTTP receiver on loopback --------------------------------------
+
+
+class Receiver:
+    def __init__(self, fail_first: int) -> None:
+        self.fail_left = fail_first
+        self.requests: list[tuple[dict[str, str], dict[str, Any]]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["content-length"]))
+                receiver.requests.append((dict(self.headers.items()), json.loads(body)))
+                status = 503 if receiver.fail_left > 0 else 204
+                receiver.fail_left -= 1
+                self.send_response(status)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    server = Receiver(fail_first=1)
+    yield server
+    server.server.shutdown()
+    server.server.server_close()
+
+
+def sqs_event(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:1:DetractorsQueue",
+                "awsRegion": "us-east-1",
+            }
+            for m in messages
+        ]
+    }
+
+
+def test_router_fails_the_record_on_a_failing_webhook_then_delivers(
+    aws: Aws, receiver: Receiver
+) -> None:
+    publish(aws, survey_yaml(webhook=receiver.url))
+    prompt_id = prompt_for(aws)
+    respond(aws, prompt_id, response_id="r1", score=4, platform="android", app_version="5.2.0")
+    respond(aws, prompt_id, response_id="r2", follow_up="Fewer ads")
+    (message,) = aws.receive_all("DetractorsQueue")
+    failed = aws.invoke("DetractorRouterFunction", sqs_event([message]))
+    assert failed == {"batchItemFailures": [{"itemIdentifier": message["MessageId"]}]}
+    delivered = aws.invoke("DetractorRouterFunction", sqs_event([message]))
+    assert delivered == {"batchItemFailures": []}
+    assert len(receiver.requests) == 2
+    headers, payload = receiver.requests[-1]
+    assert headers["X-Nudge-Idempotency-Key"] == prompt_id == payload["idempotency_key"]
+    assert (payload["score"], payload["follow_up"], payload["platform"]) == (
+        4,
+        "Fewer ads",
+        "android",
+    )
+    assert payload["lifecycle_stage"] is None  # no profile stored for ann in this test
