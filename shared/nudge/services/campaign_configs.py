@@ -282,36 +282,17 @@ class CampaignConfigService:
     # ---- the configs bucket (config_loader) ----
     def load_object(self, key: str, body: bytes, s3_version_id: str | None) -> LoadOutcome:
         """A new or changed object: publish it, or record why it cannot be loaded."""
-        from nudge.adapters.configs import sha256
-
         parsed = parse_key(key)
         if parsed is None or parsed[0] not in ("campaign", "segments"):
             return LoadOutcome(key, "ignored")  # fence sets: FenceSetService
         kind, config_id = parsed
-        try:
-            try:
-                text = body.decode("utf-8")
-            except UnicodeDecodeError as error:
-                raise ConfigError(
-                    [ConfigProblem(key, None, "", f"file is not UTF-8 text (byte {error.start})")]
-                ) from error
+
+        def publish(text: str) -> Any:
             if kind == "campaign":
-                result = self.publish_campaign(text, key, config_id, key, s3_version_id)
-            else:
-                result = self.publish_segments(config_id, text, key, key, s3_version_id)
-        except ConfigError as error:
-            self.store.record_error(
-                LoadError(
-                    key=key,
-                    sha256=sha256(body.decode("utf-8", "replace")),
-                    problems=[_problem(p) for p in error.problems],
-                    at=self._now(),
-                    s3_version_id=s3_version_id,
-                )
-            )
-            return LoadOutcome(key, "rejected", problems=list(error.problems))
-        self.store.clear_error(key)
-        return LoadOutcome(key, "loaded" if result.created else "unchanged", result.version)
+                return self.publish_campaign(text, key, config_id, key, s3_version_id)
+            return self.publish_segments(config_id, text, key, key, s3_version_id)
+
+        return load_config_object(self.store, key, body, s3_version_id, self._now(), publish)
 
     def object_removed(self, key: str) -> LoadOutcome:
         """A deleted campaign file archives the campaign (in-flight sends are unaffected).
@@ -348,6 +329,41 @@ class CampaignConfigService:
         head = self.store.set_status(kind, config_id, "archived", deleted=True)
         self.store.clear_error(key)
         return LoadOutcome(key, "archived" if head else "ignored", head.version if head else None)
+
+
+def load_config_object(
+    store: Any,
+    key: str,
+    body: bytes,
+    s3_version_id: str | None,
+    now: int,
+    publish: Callable[[str], Any],
+) -> LoadOutcome:
+    """Any config kind's S3 object: decode and publish it, or record on its key why not
+    (the previous version stays live); a good load clears the key's old errors."""
+    from nudge.adapters.configs import sha256
+
+    try:
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise ConfigError(
+                [ConfigProblem(key, None, "", f"file is not UTF-8 text (byte {error.start})")]
+            ) from error
+        result = publish(text)
+    except ConfigError as error:
+        store.record_error(
+            LoadError(
+                key=key,
+                sha256=sha256(body.decode("utf-8", "replace")),
+                problems=[_problem(p) for p in error.problems],
+                at=now,
+                s3_version_id=s3_version_id,
+            )
+        )
+        return LoadOutcome(key, "rejected", problems=list(error.problems))
+    store.clear_error(key)
+    return LoadOutcome(key, "loaded" if result.created else "unchanged", result.version)
 
 
 def _problem(problem: ConfigProblem) -> dict[str, Any]:

@@ -12,11 +12,11 @@ the previous version stays current.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from nudge.configfiles import ConfigError, ConfigProblem
 from nudge.models.configs import LoadError, object_keys, parse_key
+from nudge.services.campaign_configs import LoadOutcome, load_config_object
 
 if TYPE_CHECKING:
     from nudge.adapters.configs import ConfigStore, PublishResult
@@ -35,14 +35,6 @@ def parse_fence_set(text: str, fmt: FenceFormat, source: str, set_id: str) -> Fe
 
     parse = parse_csv if fmt == "csv" else parse_geojson
     return parse(text, source=source, set_id=set_id)
-
-
-@dataclass(frozen=True)
-class LoadOutcome:
-    key: str
-    result: str  # loaded | unchanged | rejected | archived | ignored
-    version: int | None = None
-    problems: list[ConfigProblem] | None = None
 
 
 class FenceSetService:
@@ -123,35 +115,17 @@ class FenceSetService:
 
     # ---- the configs bucket (config_loader) ----
     def load_object(self, key: str, body: bytes, s3_version_id: str | None) -> LoadOutcome:
-        from nudge.adapters.configs import sha256
-
         parsed = parse_key(key)
         if parsed is None or parsed[0] != "geofences":
             return LoadOutcome(key, "ignored")
         set_id = parsed[1]
         fmt = FORMATS[key[key.rindex(".") :]]
-        try:
-            try:
-                text = body.decode("utf-8")
-            except UnicodeDecodeError as error:
-                raise ConfigError(
-                    [ConfigProblem(key, None, "", f"file is not UTF-8 text (byte {error.start})")]
-                ) from error
+
+        def publish(text: str) -> Any:
             _check_set_id(set_id, key)
-            result, _ = self.publish(set_id, text, fmt, key, key, s3_version_id)
-        except ConfigError as error:
-            self.store.record_error(
-                LoadError(
-                    key=key,
-                    sha256=sha256(body.decode("utf-8", "replace")),
-                    problems=[_problem(p) for p in error.problems],
-                    at=self._now(),
-                    s3_version_id=s3_version_id,
-                )
-            )
-            return LoadOutcome(key, "rejected", problems=list(error.problems))
-        self.store.clear_error(key)
-        return LoadOutcome(key, "loaded" if result.created else "unchanged", result.version)
+            return self.publish(set_id, text, fmt, key, key, s3_version_id)[0]
+
+        return load_config_object(self.store, key, body, s3_version_id, self._now(), publish)
 
     def object_removed(self, key: str) -> LoadOutcome:
         """A deleted file archives its set - unless the set's current version came from the
@@ -189,15 +163,6 @@ def _check_set_id(set_id: str, source: str) -> None:
                 )
             ]
         )
-
-
-def _problem(problem: ConfigProblem) -> dict[str, Any]:
-    return {
-        "source": problem.source,
-        "line": problem.line,
-        "field": problem.field,
-        "message": problem.message,
-    }
 
 
 def _summary(head: ConfigHead, error: LoadError | None) -> dict[str, Any]:

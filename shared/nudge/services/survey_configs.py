@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from nudge.configfiles import ConfigError, ConfigProblem, load_config
+from nudge.configfiles import ConfigError, load_config
 from nudge.models.configs import ConfigHead, ConfigStatus, LoadError, object_key, parse_key
 from nudge.models.survey import SurveyConfig, SurveyStatus
-from nudge.services.campaign_configs import LoadOutcome, _problem, locate_messages
+from nudge.services.campaign_configs import LoadOutcome, load_config_object, locate_messages
 
 if TYPE_CHECKING:
     from nudge.adapters.configs import ConfigStore, PublishResult
@@ -139,32 +139,18 @@ class SurveyConfigService:
 
     # ---- the configs bucket (config_loader) ----
     def load_object(self, key: str, body: bytes, s3_version_id: str | None) -> LoadOutcome:
-        from nudge.adapters.configs import sha256
-
         parsed = parse_key(key)
         if parsed is None or parsed[0] != KIND:
             return LoadOutcome(key, "ignored")
-        try:
-            try:
-                text = body.decode("utf-8")
-            except UnicodeDecodeError as error:
-                raise ConfigError(
-                    [ConfigProblem(key, None, "", f"file is not UTF-8 text (byte {error.start})")]
-                ) from error
-            result = self.publish(text, key, parsed[1], key, s3_version_id)
-        except ConfigError as error:
-            self.store.record_error(
-                LoadError(
-                    key=key,
-                    sha256=sha256(body.decode("utf-8", "replace")),
-                    problems=[_problem(p) for p in error.problems],
-                    at=self._now(),
-                    s3_version_id=s3_version_id,
-                )
-            )
-            return LoadOutcome(key, "rejected", problems=list(error.problems))
-        self.store.clear_error(key)
-        return LoadOutcome(key, "loaded" if result.created else "unchanged", result.version)
+        survey_id = parsed[1]
+        return load_config_object(
+            self.store,
+            key,
+            body,
+            s3_version_id,
+            self._now(),
+            lambda text: self.publish(text, key, survey_id, key, s3_version_id),
+        )
 
     def object_removed(self, key: str) -> LoadOutcome:
         """A deleted survey file archives the survey (answers and reports are kept)."""
