@@ -178,21 +178,7 @@ class CampaignConfigService:
             key = object_key("campaign", head.config_id)
             seen.add(key)
             rows.append(_summary(head, errors.get(key)))
-        for key, error in sorted(errors.items()):
-            parsed = parse_key(key)
-            if key not in seen and parsed and parsed[0] == "campaign":
-                rows.append(
-                    {
-                        "id": parsed[1],
-                        "name": None,
-                        "status": "not loaded",
-                        "version": None,
-                        "errors": error.problems,
-                        "errors_at": error.at,
-                        "errors_sha256": error.sha256,
-                    }
-                )
-        return rows
+        return rows + never_loaded("campaign", errors, seen)
 
     def describe(self, campaign_id: str) -> dict[str, Any] | None:
         head = self.store.head("campaign", campaign_id)
@@ -329,6 +315,26 @@ class CampaignConfigService:
         head = self.store.set_status(kind, config_id, "archived", deleted=True)
         self.store.clear_error(key)
         return LoadOutcome(key, "archived" if head else "ignored", head.version if head else None)
+
+
+def never_loaded(kind: str, errors: Mapping[str, Any], seen: set[str]) -> list[dict[str, Any]]:
+    """Rows for files of `kind` that failed to load and have no live version to list."""
+    rows = []
+    for key, error in sorted(errors.items()):
+        parsed = parse_key(key)
+        if key not in seen and parsed and parsed[0] == kind:
+            rows.append(
+                {
+                    "id": parsed[1],
+                    "name": None,
+                    "status": "not loaded",
+                    "version": None,
+                    "errors": error.problems,
+                    "errors_at": error.at,
+                    "errors_sha256": error.sha256,
+                }
+            )
+    return rows
 
 
 def load_config_object(

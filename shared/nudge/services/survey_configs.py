@@ -14,7 +14,12 @@ from typing import TYPE_CHECKING, Any
 from nudge.configfiles import ConfigError, load_config
 from nudge.models.configs import ConfigHead, ConfigStatus, LoadError, object_key, parse_key
 from nudge.models.survey import SurveyConfig, SurveyStatus
-from nudge.services.campaign_configs import LoadOutcome, load_config_object, locate_messages
+from nudge.services.campaign_configs import (
+    LoadOutcome,
+    load_config_object,
+    locate_messages,
+    never_loaded,
+)
 
 if TYPE_CHECKING:
     from nudge.adapters.configs import ConfigStore, PublishResult
@@ -94,21 +99,7 @@ class SurveyConfigService:
             key = object_key(KIND, head.config_id)
             seen.add(key)
             rows.append(_summary(head, errors.get(key)))
-        for key, error in sorted(errors.items()):
-            parsed = parse_key(key)
-            if key not in seen and parsed and parsed[0] == KIND:
-                rows.append(
-                    {
-                        "id": parsed[1],
-                        "name": None,
-                        "status": "not loaded",
-                        "version": None,
-                        "errors": error.problems,
-                        "errors_at": error.at,
-                        "errors_sha256": error.sha256,
-                    }
-                )
-        return rows
+        return rows + never_loaded(KIND, errors, seen)
 
     def describe(self, survey_id: str) -> dict[str, Any] | None:
         head = self.store.head(KIND, survey_id)
