@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from nudge.clock import DAY
@@ -86,6 +86,7 @@ def check_campaign(
 # --- deterministic assignment ---------------------------------------------------------------
 
 
+@lru_cache(maxsize=65_536)  # the same users meet the same campaigns event after event
 def _bucket(*parts: str, size: int = 10_000) -> int:
     digest = hashlib.sha256("\x1f".join(parts).encode()).digest()
     return int.from_bytes(digest[:8]) % size
@@ -129,7 +130,7 @@ def campaign_template(campaign: Campaign, variant_id: str) -> MessageTemplate:
 # --- candidates -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Candidate:
     campaign: Campaign
     occurrence: str  # one per trigger occurrence: the unit of "exactly one send"
@@ -192,12 +193,13 @@ def event_candidates(
     now_list: list[Candidate] = []
     later: list[PendingTrigger] = []
     for event in events:
+        at, data = 0, {}
         for campaign in playbook.by_event.get(event.name, ()):
             if not _event_matches(campaign, event):
                 continue
-            at = int(event.timestamp.timestamp())
+            if not at:  # once per event, only for events that wake a campaign
+                at, data = int(event.timestamp.timestamp()), _scalar_properties(event)
             occurrence = f"e:{event.event_id}"
-            data = _scalar_properties(event)
             assert campaign.trigger.event is not None
             if campaign.trigger.event.delay:
                 due = at + seconds(campaign.trigger.event.delay)
@@ -319,14 +321,13 @@ def due_candidates(
 # --- the decision sequence ------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(NamedTuple):  # a tuple: several are made for every decision
     name: str
     passed: bool
     detail: str = ""
 
 
-@dataclass
+@dataclass(slots=True)
 class Decision:
     campaign_id: str
     occurrence: str
@@ -374,8 +375,14 @@ def _window_wait(campaign: Campaign, now: int, zone: str) -> int | None:
     return int(opening.astimezone(UTC).timestamp())
 
 
-def _sent_within(profile: Profile, category: str, since: int) -> int:
-    return sum(1 for s in profile.messaging.sends if s.category == category and s.at > since)
+def _sent_day_week(profile: Profile, category: str, now: int) -> tuple[int, int]:
+    """Sends of this category in the last 24 hours and in the last 7 days (one pass)."""
+    day = week = 0
+    for send in profile.messaging.sends:
+        if send.category == category and send.at > now - WEEK:
+            week += 1
+            day += send.at > now - DAY
+    return day, week
 
 
 def decide(candidate: Candidate, profile: Profile, ctx: Context) -> Decision:
@@ -406,20 +413,20 @@ def decide(candidate: Candidate, profile: Profile, ctx: Context) -> Decision:
         decision.variant = "holdout"
         return stop("holdout", "holdout", f"in the {campaign.holdout_pct:g}% control group")
     rules.append(Rule("holdout", True))
-    mark = profile.messaging.campaigns.get(campaign.id, CampaignMark())
-    sent = f"{mark.sends} of {campaign.delivery.max_per_user}"
-    if mark.sends >= campaign.delivery.max_per_user:
+    mark = profile.messaging.campaigns.get(campaign.id)
+    sends, last_at = (mark.sends, mark.last_at) if mark is not None else (0, 0)
+    sent = f"{sends} of {campaign.delivery.max_per_user}"
+    if sends >= campaign.delivery.max_per_user:
         return stop("suppress", "max_per_user", sent)
     rules.append(Rule("max_per_user", True, sent))
     cooldown = seconds(campaign.delivery.cooldown)
-    if mark.sends and now - mark.last_at < cooldown:
-        ago, left = (now - mark.last_at) // 60, (mark.last_at + cooldown - now) // 60
+    if sends and now - last_at < cooldown:
+        ago, left = (now - last_at) // 60, (last_at + cooldown - now) // 60
         return stop("suppress", "cooldown", f"last sent {ago} min ago; {left} min left")
     rules.append(Rule("cooldown", True))
     caps = ctx.caps.get(campaign.category)
     if caps is not None:
-        day = _sent_within(profile, campaign.category, now - DAY)
-        week = _sent_within(profile, campaign.category, now - WEEK)
+        day, week = _sent_day_week(profile, campaign.category, now)
         what = f"{campaign.category} sends"
         if caps.per_day is not None and day >= caps.per_day:
             return stop("suppress", "global_cap", f"{day} {what} in 24h (cap {caps.per_day})")
@@ -470,11 +477,12 @@ def record(profile: Profile, candidate: Candidate, decision: Decision, now: int)
     """Write the decision into the profile's campaign state (same write as the events)."""
     state = profile.messaging
     campaign = candidate.campaign
-    state.pending = [
-        p
-        for p in state.pending
-        if (p.campaign, p.occurrence) != (campaign.id, candidate.occurrence)
-    ]
+    if state.pending:
+        state.pending = [
+            p
+            for p in state.pending
+            if (p.campaign, p.occurrence) != (campaign.id, candidate.occurrence)
+        ]
     if decision.reason == "duplicate":
         return
     if decision.action == "wait":
@@ -576,14 +584,24 @@ def plan_schedules(playbook: Playbook, profile: Profile, now: int, zone: str) ->
 
 
 def prune(profile: Profile, now: int) -> None:
+    # assigned only when something goes: this runs for every event of every user
     state = profile.messaging
-    state.sends = [s for s in state.sends if now - s.at < WEEK]
-    state.exposures = [e for e in state.exposures if e.until >= now]
-    state.outbox = [job for job in state.outbox if now - job.at < OUTBOX_KEEP]
-    state.pending = sorted(state.pending, key=lambda p: p.due_at)[:MAX_PENDING]
-    recent = {k: at for k, at in state.occurrences.items() if now - at < OCCURRENCE_MEMORY}
-    newest = sorted(recent.items(), key=lambda item: -item[1])[:MAX_OCCURRENCES]
-    state.occurrences = dict(newest)
+    if any(now - s.at >= WEEK for s in state.sends):
+        state.sends = [s for s in state.sends if now - s.at < WEEK]
+    if any(e.until < now for e in state.exposures):
+        state.exposures = [e for e in state.exposures if e.until >= now]
+    if any(now - job.at >= OUTBOX_KEEP for job in state.outbox):
+        state.outbox = [job for job in state.outbox if now - job.at < OUTBOX_KEEP]
+    if len(state.pending) > 1:
+        state.pending = sorted(state.pending, key=lambda p: p.due_at)[:MAX_PENDING]
+    occurrences = state.occurrences
+    if occurrences and now - min(occurrences.values()) >= OCCURRENCE_MEMORY:
+        occurrences = {k: at for k, at in occurrences.items() if now - at < OCCURRENCE_MEMORY}
+    if len(occurrences) > MAX_OCCURRENCES:  # trimmed with room to spare: not a sort per event
+        newest = sorted(occurrences.items(), key=lambda item: -item[1])[: MAX_OCCURRENCES * 3 // 4]
+        occurrences = dict(newest)
+    if occurrences is not state.occurrences:
+        state.occurrences = occurrences
 
 
 def next_due(playbook: Playbook, profile: Profile, now: int) -> int | None:

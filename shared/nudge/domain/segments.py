@@ -7,7 +7,9 @@ say *why* someone is out, not just that they are.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
+from typing import Any
 
 from nudge.clock import DAY
 from nudge.models.campaign import (
@@ -22,7 +24,7 @@ from nudge.models.campaign import (
     Scalar,
     Segment,
 )
-from nudge.models.profile import Profile
+from nudge.models.profile import Profile, Stage
 
 EARTH_RADIUS_KM = 6371.0088
 
@@ -39,41 +41,102 @@ def explain(
     segment: Segment, profile: Profile, now: int, named: Mapping[str, Segment]
 ) -> str | None:
     """None when the profile is in the segment, else the first reason it is not."""
-    if segment.segment is not None:
-        target = named.get(segment.segment)
-        if target is None:
-            raise UnknownSegment(segment.segment)
-        why = explain(target, profile, now, named)
-        if why:
-            return f"segment {segment.segment}: {why}"
-    if segment.lifecycle is not None and profile.stage not in segment.lifecycle:
-        wanted = ", ".join(stage.value for stage in segment.lifecycle)
-        return f"lifecycle is {profile.stage.value if profile.stage else 'unknown'}, not {wanted}"
-    behaviors = segment.behavior if isinstance(segment.behavior, list) else [segment.behavior]
-    for rule in behaviors:
-        if rule is not None and (why := _behavior(rule, profile, now)):
+    for check in _checks(segment):
+        if why := check(profile, now, named):
             return why
-    checks = (
+    return None
+
+
+Check = Callable[[Profile, int, Mapping[str, Segment]], "str | None"]
+_COMPILED: dict[int, tuple[Segment, list[Check]]] = {}
+
+
+def _checks(segment: Segment) -> list[Check]:
+    """The segment's conditions as a list of checks, in the order `explain` reports them.
+
+    Compiled once per segment object (campaign sets are published rarely, audiences are
+    evaluated for every candidate send), so unset conditions cost nothing.
+    """
+    cached = _COMPILED.get(id(segment))
+    if cached is not None and cached[0] is segment:
+        return cached[1]
+    checks: list[Check] = []
+    if (name := segment.segment) is not None:
+        checks.append(partial(_named, name))
+    if (stages := segment.lifecycle) is not None:
+        checks.append(partial(_lifecycle, stages))
+    behaviors = segment.behavior if isinstance(segment.behavior, list) else [segment.behavior]
+    rules: list[tuple[object, Callable[..., str | None]]] = [(b, _behavior) for b in behaviors]
+    rules += [
         (segment.recency, _recency),
         (segment.did_not, _did_not),
         (segment.purchases, _purchases),
         (segment.interests, _interests),
         (segment.location, _location),
-    )
-    for rule, check in checks:
-        if rule is not None and (why := check(rule, profile, now)):
-            return why
+    ]
+    for rule, check in rules:
+        if rule is not None:
+            checks.append(partial(_profile_only, check, rule))
     for key, test in (segment.attributes or {}).items():
-        if why := _attribute(key, test, profile):
-            return why
-    for child in segment.all or []:
-        if why := explain(child, profile, now, named):
-            return why
-    if segment.any is not None and all(explain(c, profile, now, named) for c in segment.any):
+        checks.append(partial(_attribute_check, key, test))
+    checks += [partial(_nested, child) for child in segment.all or []]
+    if segment.any is not None:
+        checks.append(partial(_any, segment.any))
+    if segment.not_ is not None:
+        checks.append(partial(_not, segment.not_))
+    if len(_COMPILED) > 4096:  # old sets' segments: forget them all, recompile what is live
+        _COMPILED.clear()
+    _COMPILED[id(segment)] = (segment, checks)
+    return checks
+
+
+def _named(name: str, profile: Profile, now: int, named: Mapping[str, Segment]) -> str | None:
+    target = named.get(name)
+    if target is None:
+        raise UnknownSegment(name)
+    why = explain(target, profile, now, named)
+    return f"segment {name}: {why}" if why else None
+
+
+def _lifecycle(
+    stages: list[Stage], profile: Profile, now: int, named: Mapping[str, Segment]
+) -> str | None:
+    if profile.stage in stages:
+        return None
+    wanted = ", ".join(stage.value for stage in stages)
+    return f"lifecycle is {profile.stage.value if profile.stage else 'unknown'}, not {wanted}"
+
+
+def _profile_only(
+    check: Callable[[Any, Profile, int], str | None],
+    rule: object,
+    profile: Profile,
+    now: int,
+    named: Mapping[str, Segment],
+) -> str | None:
+    return check(rule, profile, now)
+
+
+def _attribute_check(
+    key: str, test: AttributeTest, profile: Profile, now: int, named: Mapping[str, Segment]
+) -> str | None:
+    return _attribute(key, test, profile)
+
+
+def _nested(child: Segment, profile: Profile, now: int, named: Mapping[str, Segment]) -> str | None:
+    return explain(child, profile, now, named)
+
+
+def _any(
+    children: list[Segment], profile: Profile, now: int, named: Mapping[str, Segment]
+) -> str | None:
+    if all(explain(child, profile, now, named) for child in children):
         return "none of the 'any' conditions hold"
-    if segment.not_ is not None and explain(segment.not_, profile, now, named) is None:
-        return "matches the 'not' condition"
     return None
+
+
+def _not(child: Segment, profile: Profile, now: int, named: Mapping[str, Segment]) -> str | None:
+    return "matches the 'not' condition" if explain(child, profile, now, named) is None else None
 
 
 def count_within(profile: Profile, event: str, days: int, now: int) -> int:

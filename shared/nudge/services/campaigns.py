@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
 from typing import Any
@@ -45,8 +45,12 @@ class CampaignPass:
     decisions: list[engine.Decision] = field(default_factory=list)
     counters: dict[str, Counter[str]] = field(default_factory=dict)
 
-    def count(self, campaign_id: str, at: int, name: str) -> None:
-        self.counters.setdefault(counter_name(campaign_id, at), Counter())[name] += 1
+    def count(self, campaign_id: str, at: int, *names: str) -> None:
+        counter = self.counters.get(key := counter_name(campaign_id, at))
+        if counter is None:
+            counter = self.counters[key] = Counter()
+        for name in names:
+            counter[name] += 1
 
 
 def user_zone(profile: Profile, default: str) -> str:
@@ -121,13 +125,13 @@ class CampaignRunner:
             if decision.action == "wait":
                 result.count(decision.campaign_id, now, "waiting")
                 continue
-            result.count(decision.campaign_id, now, "targeted")
             if decision.action == "send":
-                result.count(decision.campaign_id, now, f"sent.{decision.variant}")
+                outcome = f"sent.{decision.variant}"
             elif decision.action == "holdout":
-                result.count(decision.campaign_id, now, "holdout")
+                outcome = "holdout"
             else:
-                result.count(decision.campaign_id, now, f"suppressed.{decision.reason}")
+                outcome = f"suppressed.{decision.reason}"
+            result.count(decision.campaign_id, now, "targeted", outcome)
         engine.plan_schedules(playbook, profile, now, zone)
         engine.prune(profile, now)
         return result
@@ -198,8 +202,8 @@ class CampaignRunner:
                 cache.append(effective(self.devices.preferences(user_id), self.config.consent))
             return cache[0]
 
-        def consent() -> dict[str, bool]:
-            return dict(prefs().categories)
+        def consent() -> Mapping[str, bool]:
+            return prefs().categories
 
         def quiet_hours() -> tuple[time, time] | None:
             quiet = prefs().quiet_hours
