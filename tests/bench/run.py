@@ -463,6 +463,11 @@ def push_throughput() -> None:
         f"   for scale: bare httpx, one HTTP/2 connection, 100 streams, no SDK: {bare_rate:,.0f} "
         f"req/s at {bare_cpu * 1000:.2f} ms of CPU per request"
     )
+    per_message = (sender_cpu + emulator_cpu) / len(messages)
+    print(
+        f"   CPU ceiling here: {os.cpu_count()} cores / {per_message * 1000:.2f} ms per message "
+        f"(sender + emulator) = {(os.cpu_count() or 1) / per_message:,.0f} msg/s at best"
+    )
     print(
         f"push throughput: {ok / elapsed:.0f} msg/s ({connections} connections, "
         f"{EMULATOR_LATENCY_MS} ms emulator latency)\n"
