@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal, NamedTuple
 
+from nudge.domain.stats import Z95
 from nudge.models.survey import ResponsePart, ResponseState, Stamped
 
 SCORES = 11
@@ -37,7 +38,6 @@ DIMENSIONS = ("lifecycle", "platform", "app_version", "country")
 OVERALL = "all"  # the dimension of the overall count; its value is ""
 UNKNOWN = "unknown"
 DEFAULT_MIN_RESPONSES = 30
-Z95 = 1.96
 
 Granularity = Literal["day", "week"]
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from nudge.configfiles import ConfigError, ConfigProblem, load_config, parse_yaml
+from nudge.domain.stats import wilson
 from nudge.models.campaign import Campaign, NamedSegments, Segment
 from nudge.models.configs import ConfigHead, ConfigStatus, LoadError, object_key, parse_key
 
@@ -416,17 +417,6 @@ class ProfileSampler(Protocol):
 SCAN_ALL_BELOW = 5_000  # users: read them all
 USERS_PER_SEGMENT = 1_000  # otherwise: segments of about this many users...
 SAMPLED_SEGMENTS = 8  # ...of which this many are read (in parallel)
-
-
-def wilson(matched: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95% interval of a proportion (Wilson score): sane at 0 and at n."""
-    if n == 0:
-        return 0.0, 1.0
-    p = matched / n
-    denominator = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denominator
-    margin = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
-    return max(0.0, centre - margin), min(1.0, centre + margin)
 
 
 def estimate_audience(
