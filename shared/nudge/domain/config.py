@@ -1,4 +1,5 @@
-"""Tunable engagement rules: lifecycle thresholds, interests, purchases, ingest limits."""
+"""Tunable engagement rules: lifecycle thresholds, interests, purchases, ingest limits,
+engagement analytics (opt-out attribution, guard rails)."""
 
 from __future__ import annotations
 
@@ -74,6 +75,36 @@ def default_caps() -> dict[str, CategoryCaps]:
     }
 
 
+class AnalyticsConfig(BaseModel):
+    """Engagement analytics: opt-out attribution, lift, guard rails and sunset advice."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    attribution_window_hours: int = Field(
+        default=24, ge=1, le=14 * 24, description="An opt-out is blamed on a message this recent"
+    )
+    # A marketing opt-out is blamed on the last marketing message, not on an order receipt;
+    # permission revocations and uninstalls always take the last message of any category.
+    match_opt_out_category: bool = True
+    min_lift_group: int = Field(
+        default=100, ge=1, description="Sends and holdouts each needed before a lift verdict"
+    )
+    min_sample: int = Field(
+        default=200, ge=1, description="Delivered messages before guard rails or sunset judge"
+    )
+    pause_opt_out_pct: float = Field(
+        default=2.0, gt=0, le=100, description="Opt-outs per 100 delivered above which to pause"
+    )
+    # Sunset: open rate below this share of the baseline's AND opt-out rate above this
+    # multiple of it; a margin on both keeps ordinary noise off the list.
+    sunset_open_ratio: float = Field(default=0.8, gt=0, le=1)
+    sunset_opt_out_ratio: float = Field(default=1.5, ge=1)
+
+    @property
+    def attribution_window_seconds(self) -> int:
+        return self.attribution_window_hours * 3_600
+
+
 class EngagementConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -102,3 +133,4 @@ class EngagementConfig(BaseModel):
     caps: dict[str, CategoryCaps] = Field(default_factory=default_caps)
     # When given, campaigns may only name these events (catches typos before they ship).
     event_catalog: tuple[str, ...] = ()
+    analytics: AnalyticsConfig = Field(default_factory=AnalyticsConfig)
