@@ -356,6 +356,15 @@ def test_push_sender_suppresses_without_devices_and_fails_poison_alone(aws: Aws)
     assert (delivery.outcome, delivery.reason) == ("suppressed", "no_device")
 
 
+def test_push_sender_returns_a_batch_that_wholly_waits_without_raising(aws: Aws) -> None:
+    """Every record deferred (quiet hours) or failed is reported, not raised: a raise would
+    count as a function error and page the on-call engineer for normal deferrals."""
+    event = sample_event("push_sender/sqs_batch.json")
+    event["Records"] = event["Records"][1:]
+    result = aws.invoke("PushSenderFunction", event)
+    assert result == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
+
+
 def test_admin_message_is_queued_for_push_sender(aws: Aws) -> None:
     body = json.dumps(
         {
