@@ -302,6 +302,7 @@ def survey_service() -> SurveyService:
             SqsEventPublisher(settings.events_queue_url) if settings.events_queue_url else None
         ),
         profiles=_stores()[0] if settings.profiles_table else None,
+        segments=campaign_catalog(),  # eligibility.segment_name: the published named segments
     )
 
 
