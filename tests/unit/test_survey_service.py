@@ -386,9 +386,15 @@ def test_survey_publish_checks_its_named_segments_exist(clock: ManualClock) -> N
     assert surveys.publish(SEGMENTED_SURVEY_YAML, "surveys/nps-paying.yaml").created
     assert surveys.surveys()["nps-paying"].eligibility.segment_name == "paying"
 
-    # archived, its segment dropped meanwhile: it cannot come back until the segment does
+    # a segments file cannot drop a segment a live survey uses...
+    without = "segments:\n  other: {}\n"
+    with pytest.raises(ConfigError, match="survey 'nps-paying' \\(active\\) uses segment"):
+        campaigns.publish_segments("main", without, "segments/main.yaml")
+    removed = campaigns.object_removed("segments/main.yaml")
+    assert removed.result == "rejected" and "nps-paying" in removed.problems[0].message
+    # ...once archived it can; then the survey cannot come back until the segment does
     surveys.set_status("nps-paying", "archived")
-    campaigns.publish_segments("main", "segments:\n  other: {}\n", "segments/main.yaml")
+    campaigns.publish_segments("main", without, "segments/main.yaml")
     with pytest.raises(ConfigError, match=r"eligibility\.segment_name: unknown named segment"):
         surveys.set_status("nps-paying", "active")
     campaigns.publish_segments("main", SEGMENTS_YAML, "segments/main.yaml")
