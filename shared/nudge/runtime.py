@@ -143,7 +143,8 @@ def privacy_service() -> PrivacyService:
     from nudge.services.privacy import PrivacyService
 
     profiles, history = _stores()
-    return PrivacyService(profiles, history, get_settings().engagement, CLOCK, _device_store())
+    engagement = get_settings().engagement
+    return PrivacyService(profiles, history, engagement, CLOCK, _device_store(), survey_store())
 
 
 @lru_cache(maxsize=1)

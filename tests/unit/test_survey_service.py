@@ -402,6 +402,43 @@ def test_survey_publish_checks_its_named_segments_exist(clock: ManualClock) -> N
     assert head is not None and head.status == "active"
 
 
+# --- erasure -------------------------------------------------------------------------------
+
+
+def test_erasing_a_user_removes_their_survey_items_and_keeps_the_counters(env: Env) -> None:
+    from nudge.services.privacy import PrivacyService
+
+    ann = env.prompt("ann")
+    env.answer(ann, response_id="a1", score=3, reason="Late again")
+    bob = env.prompt("bob")
+    env.answer(bob, user="bob", response_id="b1", score=10)
+    env.clock.advance(timedelta(days=91))  # past the recontact wait: a second, pending prompt
+    second = env.prompt("ann", make_event("trip_completed", at=env.clock.now()))
+    counters = env.store.counters.nonzero()
+    bob_before = (
+        env.store.user_surveys("bob"),
+        env.store.get_response("bob", "nps-after-trip", bob),
+    )
+
+    privacy = PrivacyService(
+        env.profiles, InMemoryHistoryStore(), EngagementConfig(), env.clock, surveys=env.store
+    )
+    erased = privacy.erase("ann")
+    assert erased["survey_records_erased"] == 3  # survey state, last-prompt record, response
+    assert env.store.user_surveys("ann").states == {}
+    assert env.store.user_surveys("ann").last_prompt_at is None
+    assert env.store.get_response("ann", "nps-after-trip", ann) is None
+    assert env.service.next_for("ann", None) is None  # the pending prompt went too
+    with pytest.raises(PromptNotFound):
+        env.answer(second, response_id="a2", score=9)  # a late answer writes nothing
+    assert env.store.counters.nonzero() == counters  # anonymous counts stay
+    assert (
+        env.store.user_surveys("bob"),
+        env.store.get_response("bob", "nps-after-trip", bob),
+    ) == bob_before
+    assert privacy.erase("ann")["survey_records_erased"] == 0  # idempotent
+
+
 # --- reports -------------------------------------------------------------------------------
 
 
