@@ -18,7 +18,8 @@
     nudge campaign preview FILE --user U           what it would do for one user (no send)
     nudge campaign estimate FILE                   audience size (sampled; no send)
     nudge segments push FILE                       a named segments file (segments/<name>.yaml)
-    nudge survey validate|push FILE...             NPS survey configs (surveys/<id>.yaml)
+    nudge survey validate|push FILE... [--segments F]
+                                                   NPS survey configs (surveys/<id>.yaml)
     nudge survey list | show ID | pause|resume|archive ID
     nudge nps report SURVEY [--period weekly|daily] [--by lifecycle] [--since 30d]
     nudge nps export SURVEY --out FILE.csv [--since 90d] [--include-user-id]
@@ -241,20 +242,27 @@ def _print_problems(problems: list[Any]) -> None:
         print(f"  ✗ {problem}", file=sys.stderr)
 
 
-def _validate_files(files: list[str], segments_file: str | None) -> list[tuple[str, str, Any]]:
-    """(path, text, campaign) per file; prints located problems and exits 1 on any."""
+def _segments_file(segments_file: str | None) -> dict[str, Any] | None:
+    """The named segments of --segments (None: not given); exits 1 if the file is invalid."""
     from nudge.configfiles import ConfigError, load_config
     from nudge.models.campaign import NamedSegments
+
+    if not segments_file:
+        return None
+    try:
+        return dict(load_config(_read_text(segments_file), NamedSegments, segments_file).segments)
+    except ConfigError as error:
+        print(f"{segments_file}: not valid", file=sys.stderr)
+        _print_problems(error.problems)
+        raise SystemExit(1) from error
+
+
+def _validate_files(files: list[str], segments_file: str | None) -> list[tuple[str, str, Any]]:
+    """(path, text, campaign) per file; prints located problems and exits 1 on any."""
+    from nudge.configfiles import ConfigError
     from nudge.services.campaign_configs import check_campaign_text
 
-    segments = None
-    if segments_file:
-        try:
-            segments = load_config(_read_text(segments_file), NamedSegments, segments_file).segments
-        except ConfigError as error:
-            print(f"{segments_file}: not valid", file=sys.stderr)
-            _print_problems(error.problems)
-            raise SystemExit(1) from error
+    segments = _segments_file(segments_file)
     checked, failed = [], False
     for path in files:
         text = _read_text(path)
@@ -495,15 +503,16 @@ def _campaign_commands(sub: argparse._SubParsersAction) -> None:
 # --- surveys (NPS) ---------------------------------------------------------------------------
 
 
-def _validate_surveys(files: list[str]) -> list[tuple[str, str, Any]]:
+def _validate_surveys(files: list[str], segments_file: str | None) -> list[tuple[str, str, Any]]:
     from nudge.configfiles import ConfigError
     from nudge.services.survey_configs import check_survey_text
 
+    segments = _segments_file(segments_file)  # None: named segments are checked when loaded
     checked, failed = [], False
     for path in files:
         text = _read_text(path)
         try:
-            survey = check_survey_text(text, path)
+            survey = check_survey_text(text, path, segments)
         except ConfigError as error:
             failed = True
             print(f"{path}: {len(error.problems)} problem(s)", file=sys.stderr)
@@ -519,7 +528,7 @@ def _survey_push(args: argparse.Namespace) -> int:
     import hashlib
     from urllib.parse import quote
 
-    checked = _validate_surveys(args.files)
+    checked = _validate_surveys(args.files, args.segments)
     s3, bucket = _configs_bucket(args)
     failed = False
     for path, text, survey in checked:
@@ -544,7 +553,7 @@ def _survey(args: argparse.Namespace) -> int:
 
     action = args.survey_action
     if action == "validate":
-        for path, _, survey in _validate_surveys(args.files):
+        for path, _, survey in _validate_surveys(args.files, args.segments):
             print(f"✓ {path}: survey {survey.id!r} is valid")
         return 0
     if action == "push":
@@ -644,6 +653,7 @@ def _survey_commands(sub: argparse._SubParsersAction) -> None:
     for action, text in (("validate", "check files offline"), ("push", "validate and publish")):
         p = survey.add_parser(action, help=text)
         p.add_argument("files", nargs="+", metavar="FILE")
+        p.add_argument("--segments", help="a named segments file to check references against")
         p.add_argument("--bucket", help="the configs bucket (default: the local stack's)")
     survey.add_parser("list", help="every survey").add_argument("--json", action="store_true")
     survey.add_parser("show", help="one survey, every version").add_argument("id")

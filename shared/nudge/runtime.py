@@ -143,7 +143,8 @@ def privacy_service() -> PrivacyService:
     from nudge.services.privacy import PrivacyService
 
     profiles, history = _stores()
-    return PrivacyService(profiles, history, get_settings().engagement, CLOCK, _device_store())
+    engagement = get_settings().engagement
+    return PrivacyService(profiles, history, engagement, CLOCK, _device_store(), survey_store())
 
 
 @lru_cache(maxsize=1)
@@ -302,6 +303,7 @@ def survey_service() -> SurveyService:
             SqsEventPublisher(settings.events_queue_url) if settings.events_queue_url else None
         ),
         profiles=_stores()[0] if settings.profiles_table else None,
+        segments=campaign_catalog(),  # eligibility.segment_name: the published named segments
     )
 
 

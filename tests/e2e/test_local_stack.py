@@ -157,15 +157,42 @@ def test_admin_routes_need_a_sigv4_signature(client: LocalClient) -> None:
     }
 
 
-def test_erase_removes_everything(client: LocalClient) -> None:
+def test_erase_removes_everything(client: LocalClient, stack_dir: Path, tmp_path: Path) -> None:
+    # an NPS survey on an event of this test only, so the user has a pending prompt to erase
+    sid = f"erase-{uuid.uuid4().hex[:8]}"
+    probe = f"erase_probe_{sid[6:]}"
+    config = tmp_path / f"{sid}.yaml"
+    config.write_text(
+        f"id: {sid}\nstatus: active\ntrigger: {{ event: {probe} }}\n"
+        "questions: { score: 'How likely are you to recommend us?' }\n"
+    )
+    pushed = subprocess.run(
+        [NUDGE, "--state-dir", str(stack_dir), "survey", "push", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+    assert pushed.returncode == 0, pushed.stdout + pushed.stderr
+    client.advance("1m")  # the processor reads the survey catalog at most every 30 s
+
     dan = user()
-    assert client.post_events(dan, [event("session_start", now(client))]).status_code == 202
+    events = [event("session_start", now(client)), event(probe, now(client))]
+    assert client.post_events(dan, events).status_code == 202
     client.drain()
+    shown = client.request("GET", "/v1/me/surveys/next", user=dan)
+    assert shown.status_code == 200 and shown.json()["survey_id"] == sid, shown.text
     erased = client.request("DELETE", "/v1/me", user=dan).json()
     assert erased["profile_erased"] is True and erased["history_records_erased"] >= 1
+    assert erased["survey_records_erased"] == 2  # the survey state, the last-prompt record
     assert me(client, dan)["profile"] is None
     admin_view = client.request("GET", f"/admin/v1/users/{dan}", admin=True).json()
     assert admin_view["profile"] is None and admin_view["history"] == []
+    assert client.request("GET", "/v1/me/surveys/next", user=dan).status_code == 204
+    archived = client.request(
+        "POST", f"/admin/v1/surveys/{sid}/status", admin=True, json_body={"status": "archived"}
+    )
+    assert archived.status_code == 200, archived.text
 
 
 def test_openapi_needs_no_token_and_unknown_routes_404(client: LocalClient) -> None:

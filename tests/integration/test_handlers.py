@@ -213,6 +213,7 @@ def test_pipeline_ingest_process_schedule_export_erase(aws: Aws) -> None:
         "profile_erased": True,
         "history_records_erased": 4,
         "device_records_erased": 0,
+        "survey_records_erased": 0,
     }
     after = json.loads(aws.invoke("DevicesApiFunction", api_event("GET", "/v1/me"))["body"])
     assert after["profile"] is None and after["history"] == []

@@ -231,6 +231,110 @@ def test_dismissal_through_the_handler(aws: Aws) -> None:
     assert call(aws, "GET", "/v1/me/surveys/next")["statusCode"] == 204
 
 
+# --- erasure ---------------------------------------------------------------------------------
+
+
+class CallLog:
+    """The DynamoDB client, recording which operations are called through it."""
+
+    def __init__(self, ddb: Any) -> None:
+        self.ddb = ddb
+        self.calls: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        self.calls.append(name)
+        return getattr(self.ddb, name)
+
+
+def user_items(aws: Aws, user: str) -> list[dict[str, Any]]:
+    return aws.ddb.query(  # type: ignore[no-any-return]
+        TableName=runtime.survey_store().table,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": f"USER#{user}"}},
+        ConsistentRead=True,
+    )["Items"]
+
+
+def every_item(aws: Aws) -> list[dict[str, Any]]:
+    """The whole table (a Scan, here in the test only, to prove nothing was missed)."""
+    return aws.ddb.scan(TableName=runtime.survey_store().table)["Items"]  # type: ignore[no-any-return]
+
+
+def indexed_users(aws: Aws) -> set[str]:
+    items = aws.ddb.query(
+        TableName=runtime.survey_store().table,
+        IndexName="responses-index",
+        KeyConditionExpression="survey_id = :s",
+        ExpressionAttributeValues={":s": {"S": "nps-after-trip"}},
+    )["Items"]
+    return {json.loads(item["body"]["S"])["user_id"] for item in items}
+
+
+def erase_request(function: str, user: str) -> dict[str, Any]:
+    if function == "DevicesApiFunction":
+        return api_event("DELETE", "/v1/me", user=user)
+    return api_event(
+        "DELETE",
+        f"/admin/v1/users/{user}",
+        route="DELETE /admin/v1/users/{user_id}",
+        params={"user_id": user},
+    )
+
+
+@pytest.mark.parametrize("function", ["DevicesApiFunction", "AdminApiFunction"])
+def test_erasure_removes_every_survey_item_of_the_user_and_only_theirs(
+    aws: Aws, function: str
+) -> None:
+    from datetime import timedelta
+
+    gone, kept = "erase-me-7", "keep-me-8"
+    config = publish(aws, survey_yaml())
+    first = prompt_for(aws, gone)
+    assert respond(aws, first, gone, response_id="g1", score=3, reason="Late")["statusCode"] == 200
+    other = prompt_for(aws, kept)
+    assert respond(aws, other, kept, response_id="k1", score=10)["statusCode"] == 200
+    aws.clock.advance(timedelta(days=91))  # past the recontact wait: a second, pending prompt
+    second = prompt_for(aws, gone)
+    service, start = runtime.survey_service(), to_epoch(START)
+    for n in range(30):  # older answers: more than one BatchWriteItem of 25
+        part = ResponsePart(
+            user_id=gone,
+            survey_id=config.id,
+            response_id=f"old-{n}",
+            prompt_id=f"p-old-{n}",
+            at=start - n * 86_400,
+            score=n % 11,
+        )
+        service.apply_part(part, config)
+    assert len(user_items(aws, gone)) == 2 + 1 + 30  # state, last-prompt record, responses
+    assert indexed_users(aws) == {gone, kept}
+    kept_items = user_items(aws, kept)
+    counters = runtime.survey_store().day_counts(config.id, "2025-01-01", "2026-12-31")
+    aggregates = [i for i in every_item(aws) if i["pk"]["S"].startswith("NPSAGG#")]
+    assert aggregates and counters.nonzero()
+
+    store = runtime.survey_store()
+    spy = CallLog(store.ddb)
+    store._ddb = spy
+    erased = json.loads(aws.invoke(function, erase_request(function, gone))["body"])
+
+    assert erased["survey_records_erased"] == 33
+    assert "scan" not in spy.calls and {"query", "batch_write_item"} <= set(spy.calls)
+    assert user_items(aws, gone) == []
+    assert not [i for i in every_item(aws) if gone in json.dumps(i)]  # nowhere, not even a GSI
+    assert indexed_users(aws) == {kept}
+    # the other user's items are untouched, and the anonymous counters stay as they were
+    assert user_items(aws, kept) == kept_items
+    assert [i for i in every_item(aws) if i["pk"]["S"].startswith("NPSAGG#")] == aggregates
+    assert store.day_counts(config.id, "2025-01-01", "2026-12-31") == counters
+    # the erased user's pending prompt is gone: nothing to show, a late answer is refused
+    assert call(aws, "GET", "/v1/me/surveys/next", user=gone)["statusCode"] == 204
+    late = respond(aws, second, gone, response_id="g2", score=9)
+    assert late["statusCode"] == 404 and user_items(aws, gone) == []
+    again = json.loads(aws.invoke(function, erase_request(function, gone))["body"])
+    assert again["survey_records_erased"] == 0
+
+
 # --- the router against a real HTTP receiver on loopback --------------------------------------
 
 

@@ -205,6 +205,7 @@ def test_events_received_before_erasure_are_dropped(
         "profile_erased": True,
         "history_records_erased": 2,
         "device_records_erased": 0,
+        "survey_records_erased": 0,
     }
     in_flight = message("ann", [make_event(event_id="late")], received=START)
     service.process([("m2", in_flight)])

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from nudge.adapters.memory import (
+    InMemoryCampaignCatalog,
     InMemoryConfigTable,
     InMemoryHistoryStore,
     InMemoryProfileStore,
@@ -18,12 +19,14 @@ from nudge.adapters.memory import (
     InMemorySurveyStore,
 )
 from nudge.clock import ManualClock, to_epoch
+from nudge.configfiles import ConfigError
 from nudge.domain.config import EngagementConfig
 from nudge.domain.nps import aggregate
 from nudge.domain.surveys import SurveyFatigue
+from nudge.models.campaign import CampaignSet, Segment
 from nudge.models.events import IncomingEvent, QueuedBatch
 from nudge.models.nps_store import DetractorJob
-from nudge.models.profile import Profile, Stage
+from nudge.models.profile import Attribute, Profile, Stage
 from nudge.models.survey import ResponseSubmission, SurveyConfig, survey_json_schema
 from nudge.services.detractors import DeliveryFailed, DetractorRouter, signature
 from nudge.services.nps_reports import NpsReportService
@@ -65,6 +68,7 @@ class Env:
         self.jobs = InMemoryQueue()
         self.events = InMemoryPublisher()
         self.profiles = InMemoryProfileStore()
+        self.segments = InMemoryCampaignCatalog()  # the published campaign set: named segments
         self.service = SurveyService(
             self.store,
             self.catalog,
@@ -73,6 +77,7 @@ class Env:
             self.jobs,
             self.events,
             self.profiles,
+            self.segments,
         )
 
     def now(self) -> int:
@@ -253,6 +258,185 @@ def test_the_processor_creates_prompts_after_saving_the_profile(clock: ManualClo
     assert env.service.next_for("ann", None) is not None
     processing.process([("m1-again", body)])  # redelivery
     assert env.store.user_surveys("ann").states["nps-after-trip"].state.prompts == 1
+
+
+# --- eligibility segments ------------------------------------------------------------------
+
+
+def with_plan(user: str, plan: str, env: Env) -> Profile:
+    attributes = {"plan": Attribute(value=plan, at=env.now())}
+    return Profile(user_id=user, first_seen=env.now() - 86_400, attributes=attributes)
+
+
+def test_named_segment_comes_from_the_published_campaign_set(clock: ManualClock) -> None:
+    env = Env(clock, survey(eligibility={"segment_name": "paying"}))
+    paying = Segment.model_validate({"attributes": {"plan": ["pro"]}})
+    env.segments.published = CampaignSet(segments={"paying": paying})
+    trip = make_event("trip_completed", at=START)
+    (asked,) = env.service.on_events(with_plan("ann", "pro", env), [trip], env.now())
+    assert asked.survey_id == "nps-after-trip"
+    assert env.service.on_events(with_plan("bob", "free", env), [trip], env.now()) == []
+    assert "nps-after-trip" not in env.store.user_surveys("bob").states
+
+
+def test_a_missing_named_segment_asks_nobody_and_logs_why(
+    clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nudge.services import surveys as module
+
+    warnings: list[tuple[str, dict[str, Any]]] = []
+
+    class Recorder:
+        def warning(self, message: str, **fields: Any) -> None:
+            warnings.append((message, fields))
+
+        def info(self, message: str, **fields: Any) -> None:
+            pass
+
+    monkeypatch.setattr(module, "logger", Recorder())
+    env = Env(clock, survey(eligibility={"segment_name": "paying"}))  # nothing published
+    trip = make_event("trip_completed", at=START)
+    assert env.service.on_events(with_plan("ann", "pro", env), [trip], env.now()) == []
+    assert warnings == [
+        (
+            "survey not asked: its segment is not published",
+            {
+                "survey_id": "nps-after-trip",
+                "reason": "unknown_segment",
+                "detail": "named segment 'paying' is not published",
+            },
+        )
+    ]
+    env.segments.published = CampaignSet(segments={"paying": Segment()})  # published later
+    assert len(env.service.on_events(with_plan("ann", "pro", env), [trip], env.now())) == 1
+
+
+def test_the_segments_are_read_only_for_a_survey_that_has_one(clock: ManualClock) -> None:
+    class Exploding(InMemoryCampaignCatalog):
+        def current(self) -> CampaignSet:
+            raise AssertionError("no survey with a segment: no read")
+
+    env = Env(clock)
+    env.service.segments = Exploding()
+    assert (
+        len(
+            env.service.on_events(
+                with_plan("ann", "pro", env), [make_event("trip_completed")], env.now()
+            )
+        )
+        == 1
+    )
+
+
+def test_an_inline_segment_sees_the_profile_the_processor_saved(clock: ManualClock) -> None:
+    twice = {"behavior": {"event": "trip_completed", "count_gte": 2, "within_days": 7}}
+    env = Env(clock, survey(eligibility={"segment": twice}))
+    processing = EventProcessingService(
+        InMemoryProfileStore(),
+        InMemoryHistoryStore(),
+        EngagementConfig(),
+        clock,
+        surveys=env.service,
+    )
+
+    def trip(message: str) -> None:
+        batch = QueuedBatch(
+            user_id="ann",
+            received_at=clock.now(),
+            events=[make_event("trip_completed", at=clock.now())],
+        )
+        assert processing.process([(message, batch.model_dump_json())]).failures == {}
+
+    trip("m1")
+    assert env.service.next_for("ann", None) is None  # one trip so far: outside the segment
+    clock.advance(timedelta(hours=1))
+    trip("m2")
+    assert env.service.next_for("ann", None) is not None
+
+
+SEGMENTS_YAML = """segments:
+  paying: { attributes: { plan: [pro, team] } }
+"""
+SEGMENTED_SURVEY_YAML = """id: nps-paying
+status: active
+trigger: { event: trip_completed }
+eligibility:
+  min_events: 2
+  segment_name: paying
+questions: { score: "How likely are you to recommend us?" }
+"""
+
+
+def test_survey_publish_checks_its_named_segments_exist(clock: ManualClock) -> None:
+    from nudge.adapters.configs import ConfigStore
+    from nudge.services.campaign_configs import CampaignConfigService
+    from nudge.services.survey_configs import SurveyConfigService, check_survey_text
+
+    store = ConfigStore(InMemoryConfigTable(), clock, 0)
+    surveys = SurveyConfigService(store, clock)
+    with pytest.raises(ConfigError) as caught:
+        surveys.publish(SEGMENTED_SURVEY_YAML, "surveys/nps-paying.yaml")
+    ((problem),) = caught.value.problems
+    assert (problem.line, problem.field) == (6, "eligibility.segment_name")
+    assert problem.message.startswith("unknown named segment 'paying'")
+    check_survey_text(SEGMENTED_SURVEY_YAML, "offline.yaml")  # offline: no segments to check
+
+    campaigns = CampaignConfigService(store, clock)
+    campaigns.publish_segments("main", SEGMENTS_YAML, "segments/main.yaml")
+    assert surveys.publish(SEGMENTED_SURVEY_YAML, "surveys/nps-paying.yaml").created
+    assert surveys.surveys()["nps-paying"].eligibility.segment_name == "paying"
+
+    # a segments file cannot drop a segment a live survey uses...
+    without = "segments:\n  other: {}\n"
+    with pytest.raises(ConfigError, match="survey 'nps-paying' \\(active\\) uses segment"):
+        campaigns.publish_segments("main", without, "segments/main.yaml")
+    removed = campaigns.object_removed("segments/main.yaml")
+    assert removed.result == "rejected" and "nps-paying" in removed.problems[0].message
+    # ...once archived it can; then the survey cannot come back until the segment does
+    surveys.set_status("nps-paying", "archived")
+    campaigns.publish_segments("main", without, "segments/main.yaml")
+    with pytest.raises(ConfigError, match=r"eligibility\.segment_name: unknown named segment"):
+        surveys.set_status("nps-paying", "active")
+    campaigns.publish_segments("main", SEGMENTS_YAML, "segments/main.yaml")
+    head = surveys.set_status("nps-paying", "active")
+    assert head is not None and head.status == "active"
+
+
+# --- erasure -------------------------------------------------------------------------------
+
+
+def test_erasing_a_user_removes_their_survey_items_and_keeps_the_counters(env: Env) -> None:
+    from nudge.services.privacy import PrivacyService
+
+    ann = env.prompt("ann")
+    env.answer(ann, response_id="a1", score=3, reason="Late again")
+    bob = env.prompt("bob")
+    env.answer(bob, user="bob", response_id="b1", score=10)
+    env.clock.advance(timedelta(days=91))  # past the recontact wait: a second, pending prompt
+    second = env.prompt("ann", make_event("trip_completed", at=env.clock.now()))
+    counters = env.store.counters.nonzero()
+    bob_before = (
+        env.store.user_surveys("bob"),
+        env.store.get_response("bob", "nps-after-trip", bob),
+    )
+
+    privacy = PrivacyService(
+        env.profiles, InMemoryHistoryStore(), EngagementConfig(), env.clock, surveys=env.store
+    )
+    erased = privacy.erase("ann")
+    assert erased["survey_records_erased"] == 3  # survey state, last-prompt record, response
+    assert env.store.user_surveys("ann").states == {}
+    assert env.store.user_surveys("ann").last_prompt_at is None
+    assert env.store.get_response("ann", "nps-after-trip", ann) is None
+    assert env.service.next_for("ann", None) is None  # the pending prompt went too
+    with pytest.raises(PromptNotFound):
+        env.answer(second, response_id="a2", score=9)  # a late answer writes nothing
+    assert env.store.counters.nonzero() == counters  # anonymous counts stay
+    assert (
+        env.store.user_surveys("bob"),
+        env.store.get_response("bob", "nps-after-trip", bob),
+    ) == bob_before
+    assert privacy.erase("ann")["survey_records_erased"] == 0  # idempotent
 
 
 # --- reports -------------------------------------------------------------------------------

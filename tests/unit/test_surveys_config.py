@@ -184,3 +184,74 @@ def test_json_schema_describes_the_config() -> None:
     assert schema["title"] == "Nudge NPS survey config"
     assert {"id", "trigger", "questions"} <= set(schema["required"])
     assert schema["properties"]["sample_pct"]["maximum"] == 100
+    eligibility = schema["$defs"]["Eligibility"]["properties"]
+    assert eligibility["segment"]["anyOf"][0] == {"$ref": "#/$defs/Segment"}  # the campaigns'
+    assert "pattern" in eligibility["segment_name"]["anyOf"][0]
+
+
+SEGMENTED = """\
+id: nps-paying
+trigger: { event: trip_completed }
+eligibility:
+  min_events: 3
+  segment_name: commuters
+  segment:
+    attributes: { plan: [pro, team] }
+    not: { segment: past-buyers }
+questions: { score: "How likely?" }
+"""
+
+
+def test_eligibility_segments_load_and_survive_the_stored_form() -> None:
+    config = load_config(SEGMENTED, SurveyConfig, "s.yaml")
+    rules = config.eligibility
+    assert rules.segment_name == "commuters"
+    assert rules.segment is not None and rules.segment.not_ is not None
+    assert rules.segment_names() == {"commuters", "past-buyers"}
+    stored = config.model_dump(mode="json", by_alias=True)  # what the config store keeps
+    assert stored["eligibility"]["segment"]["not"]["segment"] == "past-buyers"
+    assert SurveyConfig.model_validate(stored) == config
+
+
+def test_a_name_under_segment_means_segment_name() -> None:
+    text = SEGMENTED.replace("  segment_name: commuters\n", "").replace(
+        "  segment:\n    attributes: { plan: [pro, team] }\n    not: { segment: past-buyers }\n",
+        "  segment: commuters\n",
+    )
+    rules = load_config(text, SurveyConfig, "s.yaml").eligibility
+    assert (rules.segment_name, rules.segment) == ("commuters", None)
+    both = text.replace("  segment: commuters\n", "  segment: commuters\n  segment_name: x\n")
+    ((line, field, message),) = problems(both)
+    assert (line, field) == (line_of(both, "eligibility"), "eligibility")
+    assert "segment: a name here is short for segment_name, which is given too" in message
+
+
+def test_bad_segments_are_located() -> None:
+    text = SEGMENTED.replace("plan: [pro, team]", "plan: [pro, team], colour: {gte: x}").replace(
+        "segment_name: commuters", "segment_name: Commuters!"
+    )
+    found = {(line, field) for line, field, _ in problems(text)}
+    assert (line_of(text, "segment_name"), "eligibility.segment_name") in found
+    assert any(
+        line == line_of(text, "attributes") and field.startswith("eligibility.segment.attributes")
+        for line, field in found
+    )
+    typo = problems(SEGMENTED.replace("    not:", "    nott:"))
+    assert [(line, field) for line, field, _ in typo] == [
+        (line_of(SEGMENTED, "not:"), "eligibility.segment.nott")
+    ]
+
+
+def test_example_surveys_load_against_the_example_segments() -> None:
+    from nudge.models.campaign import NamedSegments
+    from nudge.services.survey_configs import check_survey_text
+
+    events = Path(__file__).parents[2] / "events"
+    named = load_config_file(str(events / "campaigns" / "segments.yml"), NamedSegments)
+    examples = sorted((events / "surveys").glob("*.yaml"))
+    assert examples
+    for path in examples:
+        survey = check_survey_text(path.read_text(), str(path), named.segments)
+        if survey.eligibility.segment_names():
+            with pytest.raises(ConfigError, match="unknown named segment"):
+                check_survey_text(path.read_text(), str(path), {})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,8 +20,9 @@ from nudge.domain.surveys import (
     record_dismissal,
     sample_bucket,
 )
+from nudge.models.campaign import Segment
 from nudge.models.events import IncomingEvent
-from nudge.models.profile import NameCounts, Profile, Stage
+from nudge.models.profile import Attribute, NameCounts, Profile, Stage
 from nudge.models.survey import SurveyConfig, SurveyState
 
 NOW = datetime(2026, 3, 10, 12, tzinfo=UTC)
@@ -37,11 +39,12 @@ def decide_prompt(
     event: IncomingEvent,
     now: int,
     fatigue: SurveyFatigue = NO_FATIGUE,
+    named: Mapping[str, Segment] | None = None,
 ) -> PromptDecision:
     """Global fatigue off unless a test sets it: one survey's rules, seen on their own."""
     from nudge.domain.surveys import decide_prompt as decide
 
-    return decide(config, current, profile_facts, event, now, fatigue)
+    return decide(config, current, profile_facts, event, now, fatigue, named)
 
 
 def survey(**changes: Any) -> SurveyConfig:
@@ -241,3 +244,103 @@ def test_answers_are_accepted_for_the_latest_prompt_only() -> None:
     assert not owns_prompt(first.state, "p_someone_else")
     once = record_answer(first.state, first.prompt.prompt_id, T + 100)
     assert record_answer(once, first.prompt.prompt_id, T + 50) == once  # reordered part
+
+
+# --- segments: the campaigns' model and evaluator --------------------------------------------
+
+
+def member(plan: str = "pro", **changes: Any) -> ProfileFacts:
+    """Facts of an otherwise eligible user whose profile has the attribute `plan`."""
+    fields: dict[str, Any] = {
+        "user_id": "u1",
+        "first_seen": T - 30 * DAY,
+        "stage": Stage.ACTIVE,
+        "counts": {"trip_completed": NameCounts(total=10)},
+        "attributes": {"plan": Attribute(value=plan, at=T - DAY)},
+    }
+    return ProfileFacts.of(Profile(**(fields | changes)))
+
+
+PAYING = {"attributes": {"plan": ["pro", "team"]}}
+NAMED = {"paying": Segment.model_validate(PAYING)}
+
+
+def segment_survey(**eligibility: Any) -> SurveyConfig:
+    return survey(eligibility={"min_events": 3, **eligibility})
+
+
+def test_inline_segment_member_is_asked() -> None:
+    decision = decide_prompt(segment_survey(segment=PAYING), state(), member("pro"), trip(), T)
+    assert decision.created and decision.reason is None and decision.detail is None
+
+
+def test_inline_segment_outsider_is_skipped_with_a_readable_reason() -> None:
+    decision = decide_prompt(segment_survey(segment=PAYING), state(), member("free"), trip(), T)
+    assert not decision.ask
+    assert decision.reason is SkipReason.INELIGIBLE_SEGMENT
+    assert decision.detail == "not in the survey's segment: attribute plan is 'free'"
+    assert decision.state == state()  # nothing to store
+
+
+def test_inline_segment_uses_the_campaign_conditions() -> None:
+    recent = segment_survey(segment={"behavior": {"event": "trip_completed", "count_gte": 2}})
+    facts_ = member(counts={"trip_completed": NameCounts(total=10, days={T // DAY: 1})})
+    decision = decide_prompt(recent, state(), facts_, trip(), T)
+    assert decision.reason is SkipReason.INELIGIBLE_SEGMENT
+    assert decision.detail == (
+        "not in the survey's segment: trip_completed 1x in 30d, needs at least 2"
+    )
+
+
+def test_named_segment_from_the_published_set() -> None:
+    config = segment_survey(segment_name="paying")
+    assert decide_prompt(config, state(), member("team"), trip(), T, named=NAMED).created
+    out = decide_prompt(config, state(), member("free"), trip(), T, named=NAMED)
+    assert out.reason is SkipReason.INELIGIBLE_SEGMENT
+    assert out.detail == "not in the survey's segment: segment paying: attribute plan is 'free'"
+
+
+def test_named_and_inline_segment_must_both_hold() -> None:
+    config = segment_survey(segment_name="paying", segment={"lifecycle": ["loyal"]})
+    out = decide_prompt(config, state(), member("pro"), trip(), T, named=NAMED)
+    assert out.reason is SkipReason.INELIGIBLE_SEGMENT
+    assert out.detail == "not in the survey's segment: lifecycle is active, not loyal"
+    loyal = member("pro", stage=Stage.LOYAL)
+    assert decide_prompt(config, state(), loyal, trip(), T, named=NAMED).created
+
+
+@pytest.mark.parametrize(
+    "eligibility",
+    [
+        {"segment_name": "paying"},
+        {"segment": {"any": [{"segment": "paying"}, {"lifecycle": ["loyal"]}]}},
+    ],
+)
+def test_a_missing_named_segment_makes_nobody_eligible_without_raising(
+    eligibility: dict[str, Any],
+) -> None:
+    config = segment_survey(**eligibility)
+    for named in (None, {}, {"other": Segment()}):
+        decision = decide_prompt(config, state(), member("pro"), trip(), T, named=named)
+        assert not decision.ask
+        assert decision.reason is SkipReason.UNKNOWN_SEGMENT
+        assert decision.detail == "named segment 'paying' is not published"
+
+
+def test_segment_is_checked_after_the_cheaper_rules() -> None:
+    config = segment_survey(segment_name="paying")  # not published: would be unknown_segment
+    few = decide_prompt(config, state(), facts(events=1), trip(), T)
+    assert few.reason is SkipReason.INELIGIBLE_ACTIVITY and few.detail is None
+
+
+def test_facts_without_a_profile_meet_segments_as_an_empty_profile() -> None:
+    decision = decide_prompt(segment_survey(segment=PAYING), state(), facts(), trip(), T)
+    assert decision.reason is SkipReason.INELIGIBLE_SEGMENT
+    assert decision.detail == "not in the survey's segment: attribute plan is None"
+    assert decide_prompt(segment_survey(segment={}), state(), facts(), trip(), T).created
+
+
+def test_profile_facts_carry_the_profile_for_segments() -> None:
+    facts_ = member("pro")
+    assert facts_.profile is not None and facts_.profile.user_id == "u1"
+    assert facts_ == ProfileFacts(facts_.first_seen, facts_.events, facts_.stage)

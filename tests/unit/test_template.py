@@ -223,7 +223,7 @@ def test_survey_routes_use_the_jwt_and_admin_survey_routes_iam() -> None:
     assert routes[("PUT", "/admin/v1/surveys/{survey_id}")] == ("iam", "AdminApiFunction")
 
 
-def test_only_the_nps_functions_see_the_surveys_table() -> None:
+def test_only_the_nps_functions_and_the_erasers_see_the_surveys_table() -> None:
     readers = {
         name
         for name, spec in SPEC.functions.items()
@@ -238,6 +238,27 @@ def test_only_the_nps_functions_see_the_surveys_table() -> None:
         "EventProcessorFunction",
         "SurveysApiFunction",
         "DetractorRouterFunction",
-        "AdminApiFunction",
+        "AdminApiFunction",  # NPS reports, and the admin user erase
+        "DevicesApiFunction",  # DELETE /v1/me: only the erase
     }
     assert readers == granted == expected
+
+
+@pytest.mark.parametrize("name", ["DevicesApiFunction", "AdminApiFunction"])
+def test_erasers_delete_survey_items_only_in_user_partitions(name: str) -> None:
+    """Both erase paths Query the user's partition and batch-delete it; the delete is bound
+    to USER# partitions, so the anonymous NPSAGG counters cannot be touched."""
+    statements = [
+        s
+        for s in _statements(of_type("AWS::Serverless::Function")[name])
+        if s["Resource"] == {"Fn::GetAtt": ["SurveysTable", "Arn"]}
+    ]
+    actions = {action for s in statements for action in s["Action"]}
+    assert {"dynamodb:Query", "dynamodb:BatchWriteItem"} <= actions
+    assert "dynamodb:Scan" not in actions and "dynamodb:DeleteItem" not in actions
+    for statement in statements:
+        if "dynamodb:BatchWriteItem" in statement["Action"]:
+            condition = statement["Condition"]["ForAllValues:StringLike"]
+            assert condition == {"dynamodb:LeadingKeys": ["USER#*"]}
+    if name == "DevicesApiFunction":  # it needs nothing else of SurveysTable
+        assert actions == {"dynamodb:Query", "dynamodb:BatchWriteItem"}

@@ -426,6 +426,7 @@ class InMemorySurveyStore:
         return sorted(found, key=answered_key, reverse=True)[:limit]
 
     def delete_user(self, user_id: str) -> int:
+        """Like DynamoDB: every item of the user, the last-prompt record too; counters stay."""
         with self._lock:
             keys = [k for k in self.states if k[0] == user_id]
             rkeys = [k for k in self.responses if k[0] == user_id]
@@ -433,8 +434,8 @@ class InMemorySurveyStore:
                 del self.states[key]
             for rkey in rkeys:
                 del self.responses[rkey]
-            self.last_prompt.pop(user_id, None)
-            return len(keys) + len(rkeys)
+            last = self.last_prompt.pop(user_id, None)
+            return len(keys) + len(rkeys) + int(last is not None)
 
 
 class InMemorySurveyCatalog:

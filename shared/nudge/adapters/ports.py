@@ -259,7 +259,10 @@ class SurveyStore(Protocol):
         """Up to `limit` responses, newest first, answered in [since, until] if given."""
         ...
 
-    def delete_user(self, user_id: str) -> int: ...
+    def delete_user(self, user_id: str) -> int:
+        """Erase every item of the user (states, last-prompt record, responses) by key, no
+        scan; returns how many. The anonymous day counters are left alone."""
+        ...
 
 
 class SurveyCatalog(Protocol):

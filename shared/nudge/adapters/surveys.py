@@ -298,6 +298,11 @@ class DynamoSurveyStore(DynamoTable):
 
     # ---- privacy ----
     def delete_user(self, user_id: str) -> int:
+        """Erasure: every item in the user's partition (USER#<user>: the last-prompt record,
+        survey states with pending prompts, merged responses with comments), found by a keys-
+        only Query, deleted in batches of 25. No scan. The NPSAGG counters stay: they are
+        anonymous per-survey counts, with no user in key or value (reports still count an
+        erased user's past answers, they can no longer be traced back to anyone)."""
         keys: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {
             "TableName": self.table,

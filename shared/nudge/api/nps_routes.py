@@ -72,7 +72,10 @@ def get_survey(survey_id: SurveyIdParam) -> dict[str, Any]:
 def survey_status(
     survey_id: SurveyIdParam, request: Annotated[StatusChange, Body()]
 ) -> Response[Any]:
-    head = runtime.survey_configs().set_status(survey_id, request.status)
+    try:  # bringing an archived survey back: its named segments must still exist
+        head = runtime.survey_configs().set_status(survey_id, request.status)
+    except ConfigError as error:
+        return _invalid(error)
     if head is None:
         raise NotFoundError(f"survey_id: no survey {survey_id!r}")
     return _ok({"id": head.config_id, "status": head.status, "version": head.version})

@@ -17,6 +17,9 @@ Checks, in order (the first that fails is the reason reported):
     ineligible_tenure     first seen less than `min_tenure_days` ago
     ineligible_activity   fewer than `min_events` events
     ineligible_lifecycle  not in one of the survey's lifecycle stages
+    ineligible_segment    not in the survey's segment (`detail` says which condition fails)
+    unknown_segment       the survey names a segment that is not published: nobody is
+                          eligible until it is (a config problem, `detail` names it)
     not_sampled           outside the survey's sample (a stable hash of survey and user)
 
 Sampling is a sha256 bucket of (survey id, user id), not a random draw: a user is in or out
@@ -28,15 +31,24 @@ event twice yields the same prompt, and the store's conditional write keeps it s
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from nudge.clock import DAY
+from nudge.domain.segments import UnknownSegment, explain
+from nudge.models.campaign import Segment
 from nudge.models.events import IncomingEvent
 from nudge.models.profile import Profile, Stage
-from nudge.models.survey import PendingPrompt, SurveyConfig, SurveyState, SurveyStatus
+from nudge.models.survey import (
+    Eligibility,
+    PendingPrompt,
+    SurveyConfig,
+    SurveyState,
+    SurveyStatus,
+)
 
 SAMPLE_BUCKETS = 10_000  # sample_pct resolution: 0.01 %
 
@@ -55,6 +67,8 @@ class SkipReason(StrEnum):
     INELIGIBLE_TENURE = "ineligible_tenure"
     INELIGIBLE_ACTIVITY = "ineligible_activity"
     INELIGIBLE_LIFECYCLE = "ineligible_lifecycle"
+    INELIGIBLE_SEGMENT = "ineligible_segment"
+    UNKNOWN_SEGMENT = "unknown_segment"
     NOT_SAMPLED = "not_sampled"
 
 
@@ -68,16 +82,20 @@ class SurveyFatigue(BaseModel):
 
 @dataclass(frozen=True)
 class ProfileFacts:
-    """What eligibility needs from the profile."""
+    """What eligibility needs from the profile; segments are evaluated on `profile` itself
+    (facts made without one: an empty profile of the user)."""
 
     first_seen: int | None
     events: int
     stage: Stage | None
+    profile: Profile | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def of(cls, profile: Profile) -> ProfileFacts:
         events = sum(counts.total for counts in profile.counts.values())
-        return cls(first_seen=profile.first_seen, events=events, stage=profile.stage)
+        return cls(
+            first_seen=profile.first_seen, events=events, stage=profile.stage, profile=profile
+        )
 
 
 @dataclass(frozen=True)
@@ -92,6 +110,7 @@ class PromptDecision:
     reason: SkipReason | None
     state: SurveyState
     created: bool = False
+    detail: str | None = None  # a readable why (segment reasons)
 
     @property
     def ask(self) -> bool:
@@ -117,6 +136,27 @@ def _within(since: int | None, days: int, now: int) -> bool:
     return since is not None and now < since + days * DAY
 
 
+def segment_skip(
+    rules: Eligibility, profile: Profile, now: int, named: Mapping[str, Segment]
+) -> tuple[SkipReason, str] | None:
+    """Why the profile is outside the eligibility's segments (None: inside, or none set).
+
+    The campaign evaluator decides (`nudge.domain.segments.explain`), so a segment means the
+    same in a survey as in a campaign. A named segment that is not published makes nobody
+    eligible (UNKNOWN_SEGMENT), never an error.
+    """
+    audience = rules.audience
+    if audience is None:
+        return None
+    try:
+        why = explain(audience, profile, now, named)
+    except UnknownSegment as missing:
+        return SkipReason.UNKNOWN_SEGMENT, f"named segment {missing.args[0]!r} is not published"
+    if why is None:
+        return None
+    return SkipReason.INELIGIBLE_SEGMENT, f"not in the survey's segment: {why}"
+
+
 def decide_prompt(
     config: SurveyConfig,
     state: SurveyState,
@@ -124,12 +164,19 @@ def decide_prompt(
     event: IncomingEvent,
     now: int,
     fatigue: SurveyFatigue | None = None,
+    named: Mapping[str, Segment] | None = None,
 ) -> PromptDecision:
-    """Decide whether `event` (the user's, already validated) starts a prompt of `config`."""
+    """Decide whether `event` (the user's, already validated) starts a prompt of `config`.
+
+    `named`: the published named segments (`CampaignSet.segments`), for `segment_name` and
+    named references inside an inline segment.
+    """
     fatigue = fatigue or SurveyFatigue()
 
-    def skip(reason: SkipReason, current: SurveyState = state) -> PromptDecision:
-        return PromptDecision(prompt=None, reason=reason, state=current)
+    def skip(
+        reason: SkipReason, current: SurveyState = state, detail: str | None = None
+    ) -> PromptDecision:
+        return PromptDecision(prompt=None, reason=reason, state=current, detail=detail)
 
     if config.status is SurveyStatus.PAUSED:
         return skip(SkipReason.PAUSED)
@@ -173,6 +220,11 @@ def decide_prompt(
         return skip(SkipReason.INELIGIBLE_ACTIVITY, current)
     if rules.lifecycle and facts.stage not in rules.lifecycle:
         return skip(SkipReason.INELIGIBLE_LIFECYCLE, current)
+    if rules.audience is not None:
+        profile = facts.profile or Profile(user_id=state.user_id)
+        outside = segment_skip(rules, profile, now, named or {})
+        if outside is not None:
+            return skip(outside[0], current, outside[1])
     if not in_sample(config.id, state.user_id, config.sample_pct):
         return skip(SkipReason.NOT_SAMPLED, current)
 

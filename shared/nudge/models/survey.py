@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from enum import StrEnum
+from functools import cached_property
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -29,6 +30,7 @@ from pydantic import (
 )
 
 from nudge.clock import parse_duration
+from nudge.models.campaign import Segment, SegmentName
 from nudge.models.events import EventId, EventName, PropertyKey, Scalar
 from nudge.models.profile import Stage
 
@@ -114,14 +116,56 @@ class Trigger(_Strict):
 
 
 class Eligibility(_Strict):
+    """Who may be asked. `segment` is an audience written as in campaigns, `segment_name` a
+    named segment from a segments file; given both, the user must be in both."""
+
+    # Segments are the campaigns' own model, evaluated by the campaigns' evaluator
+    # (nudge.domain.segments), so a segment means the same thing everywhere.
+
     min_tenure_days: int = Field(default=0, ge=0, le=3650, description="Days since first seen")
     min_events: int = Field(default=0, ge=0, description="Events recorded for the user")
     lifecycle: list[Stage] = Field(
         default_factory=list, description="Lifecycle stages that may be asked; empty: any"
     )
-    segment: str | None = Field(
-        default=None, max_length=64, description="A named segment (reserved: not evaluated yet)"
+    segment: Segment | None = Field(
+        default=None, description="An audience, as in campaigns: only its members are asked"
     )
+    segment_name: SegmentName | None = Field(
+        default=None, description="A named segment (segments file): only its members are asked"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _segment_by_name(cls, data: Any) -> Any:
+        """`segment: <name>` (the field's first, reserved form) means `segment_name: <name>`."""
+        if isinstance(data, dict) and isinstance(data.get("segment"), str):
+            if data.get("segment_name") is not None:
+                raise ValueError(
+                    "segment: a name here is short for segment_name, which is given too; "
+                    "write the audience inline under segment, or keep only segment_name"
+                )
+            data = {**data, "segment_name": data["segment"]}
+            del data["segment"]
+        return data
+
+    @cached_property
+    def audience(self) -> Segment | None:
+        """Both segment conditions as one campaign Segment (None: no segment condition).
+
+        Built once per config, so the segment evaluator's per-object compile cache holds.
+        """
+        if self.segment is None and self.segment_name is None:
+            return None
+        if self.segment_name is None:
+            return self.segment
+        if self.segment is None:
+            return Segment(segment=self.segment_name)
+        return Segment(segment=self.segment_name, all=[self.segment])
+
+    def segment_names(self) -> set[str]:
+        """Every named segment the eligibility refers to (also inside the inline segment)."""
+        audience = self.audience
+        return audience.segment_names() if audience is not None else set()
 
 
 class ReasonByCategory(_Strict):

@@ -243,7 +243,9 @@ class CampaignConfigService:
         )
 
     def _dangling(self, segments: Mapping[str, Segment]) -> list[str]:
-        """Campaigns (not archived) whose named segments would no longer resolve."""
+        """Campaigns and surveys (not archived) whose named segments would no longer resolve."""
+        from nudge.models.survey import SurveyConfig
+
         problems = []
         for campaign_id, entry in sorted(
             self.store.catalog("campaign", fresh=True).entries.items()
@@ -254,6 +256,17 @@ class CampaignConfigService:
                     f"segments: campaign {campaign_id!r} ({entry.status}) uses segment "
                     f"{missing!r}, which would no longer be defined; change or archive the "
                     "campaign first"
+                )
+        for survey_id, entry in sorted(self.store.catalog("survey", fresh=True).entries.items()):
+            try:
+                survey = SurveyConfig.model_validate(entry.model)
+            except ValueError:  # stored before a model change: not in use (see surveys())
+                continue
+            for missing in sorted(survey.eligibility.segment_names() - set(segments)):
+                problems.append(
+                    f"segments: survey {survey_id!r} ({entry.status}) uses segment "
+                    f"{missing!r} in its eligibility, which would no longer be defined; change "
+                    "or archive the survey first"
                 )
         return problems
 
@@ -284,7 +297,8 @@ class CampaignConfigService:
     def object_removed(self, key: str) -> LoadOutcome:
         """A deleted campaign file archives the campaign (in-flight sends are unaffected).
 
-        A deleted segments file is archived too, unless a campaign still uses its segments:
+        A deleted segments file is archived too, unless a campaign or a survey still uses its
+        segments:
         then it stays current and the deletion is reported as a load error on the key.
         """
         parsed = parse_key(key)

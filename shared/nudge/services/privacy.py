@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from nudge.adapters.ports import DeviceStore, HistoryStore, ProfileStore
+from nudge.adapters.ports import DeviceStore, HistoryStore, ProfileStore, SurveyStore
 from nudge.clock import Clock, to_epoch
 from nudge.domain.aggregates import sessions, top_interests
 from nudge.domain.config import EngagementConfig
@@ -23,6 +23,7 @@ class PrivacyService:
     config: EngagementConfig
     clock: Clock
     devices: DeviceStore | None = None
+    surveys: SurveyStore | None = None  # NPS: the user's prompts, survey states and answers
 
     def export(
         self, user_id: str, history_after: str | None = None, page_size: int = HISTORY_PAGE
@@ -63,7 +64,13 @@ class PrivacyService:
         }
 
     def erase(self, user_id: str) -> dict[str, int | bool]:
-        """Delete the profile and history; leave a tombstone so queued events don't revive it."""
+        """Delete the profile and history; leave a tombstone so queued events don't revive it.
+
+        Also the user's devices and every SurveysTable item of theirs (survey states with
+        pending prompts, the last-prompt record, merged responses with their comments). The
+        NPS day counters stay: they are anonymous counts per survey, day and segment value,
+        not linked to the user (so a report keeps counting an erased user's past score).
+        """
         now = to_epoch(self.clock.now())
         removed_profile = False
         for attempt in range(MAX_WRITE_ATTEMPTS):
@@ -83,8 +90,10 @@ class PrivacyService:
             raise RuntimeError("could not erase: profile kept changing")
         removed_history = self.history.delete_user(user_id)
         removed_devices = self.devices.delete_user(user_id) if self.devices is not None else 0
+        removed_surveys = self.surveys.delete_user(user_id) if self.surveys is not None else 0
         return {
             "profile_erased": removed_profile,
             "history_records_erased": removed_history,
             "device_records_erased": removed_devices,
+            "survey_records_erased": removed_surveys,
         }

@@ -5,13 +5,18 @@ version, the current pointer carries the status, and the "survey" catalog item i
 event processor and surveys_api read (one cached GetItem per 30 s, parsed once per revision).
 Uploads arrive from `surveys/<id>.yaml` in the configs bucket (config_loader), the admin API
 (PUT /admin/v1/surveys/{id}) or the CLI (`nudge survey push`).
+
+Named segments an eligibility refers to (`segment_name`, or `segment:` references inside an
+inline segment) must be published when the survey is (as for campaigns). One deleted later
+is not an error at run time: nobody is eligible until it is back (see `decide_prompt`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from nudge.configfiles import ConfigError, load_config
+from nudge.configfiles import ConfigError, ConfigProblem, load_config
 from nudge.models.configs import ConfigHead, ConfigStatus, LoadError, object_key, parse_key
 from nudge.models.survey import SurveyConfig, SurveyStatus
 from nudge.services.campaign_configs import (
@@ -24,13 +29,37 @@ from nudge.services.campaign_configs import (
 if TYPE_CHECKING:
     from nudge.adapters.configs import ConfigStore, PublishResult
     from nudge.clock import Clock
+    from nudge.models.campaign import Segment
 
 KIND = "survey"
 
 
-def check_survey_text(text: str, source: str) -> SurveyConfig:
-    """Parse a survey file; raises ConfigError with located problems (file:line: field)."""
-    return load_config(text, SurveyConfig, source)
+def check_survey_text(
+    text: str, source: str, segments: Mapping[str, Segment] | None = None
+) -> SurveyConfig:
+    """Parse a survey file; raises ConfigError with located problems (file:line: field).
+
+    `segments`: the published named segments; None skips that check (offline validation).
+    """
+    survey = load_config(text, SurveyConfig, source)
+    if segments is not None:
+        messages = unknown_segments(survey, segments)
+        if messages:
+            raise ConfigError(locate_messages(messages, text, source))
+    return survey
+
+
+def unknown_segments(survey: SurveyConfig, segments: Mapping[str, Segment]) -> list[str]:
+    """'field: message' for each named segment the eligibility uses that is not published."""
+    rules = survey.eligibility
+    messages = []
+    for name in sorted(rules.segment_names() - set(segments)):
+        where = "segment_name" if name == rules.segment_name else "segment"
+        messages.append(
+            f"eligibility.{where}: unknown named segment {name!r} (publish a segments file "
+            "defining it first)"
+        )
+    return messages
 
 
 class SurveyConfigService:
@@ -68,6 +97,9 @@ class SurveyConfigService:
         s3_version_id: str | None = None,
     ) -> PublishResult:
         survey = check_survey_text(text, source)
+        missing = self._missing_segments(survey)
+        if missing:
+            raise ConfigError(locate_messages(missing, text, source))
         if expected_id is not None and survey.id != expected_id:
             raise ConfigError(
                 locate_messages(
@@ -88,7 +120,29 @@ class SurveyConfigService:
 
     def set_status(self, survey_id: str, status: ConfigStatus) -> ConfigHead | None:
         """Pause, resume or archive (None: no such survey). Pending prompts stop showing."""
+        if status != "archived":
+            head = self.store.head(KIND, survey_id)
+            if head is not None and head.status == "archived":
+                # bringing an archived survey back: its named segments must still exist
+                survey = SurveyConfig.model_validate(head.model)
+                self._require_segments(survey, head.version)
         return self.store.set_status(KIND, survey_id, status)
+
+    def _missing_segments(self, survey: SurveyConfig) -> list[str]:
+        """Named segments the survey uses that are not published (read only if it uses any)."""
+        if not survey.eligibility.segment_names():
+            return []
+        return unknown_segments(survey, self.store.named_segments(fresh=True))
+
+    def _require_segments(self, survey: SurveyConfig, version: int) -> None:
+        missing = self._missing_segments(survey)
+        if missing:
+            source = f"{object_key(KIND, survey.id)} v{version}"
+            problems = []
+            for message in missing:
+                field_path, _, detail = message.partition(": ")
+                problems.append(ConfigProblem(source, None, field_path, detail))
+            raise ConfigError(problems)
 
     # ---- reads ----
     def list_surveys(self) -> list[dict[str, Any]]:

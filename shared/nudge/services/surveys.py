@@ -6,7 +6,11 @@ Prompts (event_processor)
     pending prompt with the state's version condition and the user's "last prompt at any
     survey" as read (global fatigue), in one transaction. The prompt id is a hash of (survey,
     user, trigger event): a redelivered event yields the same prompt, which exists already, so
-    nothing is written twice. No survey triggered: no read at all.
+    nothing is written twice. No survey triggered: no read at all. Eligibility segments are
+    the campaigns' (inline, or named from the published campaign set, read only when a
+    triggered survey has one); a skip for a segment carries the readable reason
+    (`PromptDecision.detail`), and a named segment that is not published makes nobody
+    eligible, with a warning in the log, never an error.
 
 Answers (surveys_api)
     A submission (the whole answer or one part) is checked (the survey is active, the prompt
@@ -29,7 +33,7 @@ Follow-ups ("outbox")
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -39,6 +43,7 @@ from aws_lambda_powertools import Logger
 from nudge.domain.nps import merge_part
 from nudge.domain.surveys import (
     ProfileFacts,
+    SkipReason,
     SurveyFatigue,
     decide_prompt,
     next_prompt,
@@ -66,6 +71,7 @@ from nudge.services.retry import MAX_WRITE_ATTEMPTS, pause_before_retry
 
 if TYPE_CHECKING:
     from nudge.adapters.ports import (
+        CampaignCatalog,
         EventPublisher,
         ProfileStore,
         PushQueue,
@@ -73,6 +79,7 @@ if TYPE_CHECKING:
         SurveyStore,
     )
     from nudge.clock import Clock
+    from nudge.models.campaign import Segment
     from nudge.models.events import IncomingEvent
     from nudge.models.profile import Profile
 
@@ -133,6 +140,21 @@ def conflicting_field(before: ResponseState | None, part: ResponsePart) -> str |
     return None
 
 
+def _log_skip(reason: SkipReason | None, detail: str | None, survey_id: str) -> None:
+    """A named segment that is not published is a config problem: say so (a warning).
+
+    Other skips are the normal case and not logged; an ineligible_segment's detail can quote
+    the user's attributes, so it stays on the decision, out of the logs.
+    """
+    if reason is SkipReason.UNKNOWN_SEGMENT:
+        logger.warning(
+            "survey not asked: its segment is not published",
+            survey_id=survey_id,
+            reason=reason.value,
+            detail=detail,
+        )
+
+
 def _same_state(a: Any, b: Any) -> bool:
     keep = {"last_prompt_any_survey_at"}
     return bool(a.model_dump(exclude=keep) == b.model_dump(exclude=keep))
@@ -147,6 +169,7 @@ class SurveyService:
     detractors: PushQueue | None = None  # DetractorJob messages (detractor_router)
     events: EventPublisher | None = None  # on_promoter.emit_event
     profiles: ProfileStore | None = None  # lifecycle stage at answer time
+    segments: CampaignCatalog | None = None  # named segments for eligibility.segment_name
 
     def _now(self) -> int:
         return int(self.clock.now().timestamp())
@@ -169,14 +192,18 @@ class SurveyService:
             return []
         facts = ProfileFacts.of(profile)
         user_id = profile.user_id
+        named = self._named_segments([survey for _, survey in triggered])
         created: list[PendingPrompt] = []
         surveys = self.store.user_surveys(user_id)
         for event, survey in triggered:
             for attempt in range(MAX_WRITE_ATTEMPTS):
                 pause_before_retry(attempt)
                 stored = surveys.get(user_id, survey.id)
-                decision = decide_prompt(survey, stored.state, facts, event, now, self.fatigue)
+                decision = decide_prompt(
+                    survey, stored.state, facts, event, now, self.fatigue, named
+                )
                 if not decision.created or decision.prompt is None:
+                    _log_skip(decision.reason, decision.detail, survey.id)
                     break
                 if self.store.create_prompt(
                     decision.state, stored.version, surveys.last_prompt_at, now
@@ -195,6 +222,12 @@ class SurveyService:
             else:
                 raise SurveyBusy(f"survey state of {survey.id!r} kept changing")
         return created
+
+    def _named_segments(self, surveys: Sequence[SurveyConfig]) -> Mapping[str, Segment]:
+        """The published named segments, read only if a survey's eligibility has a segment."""
+        if self.segments is None or all(s.eligibility.audience is None for s in surveys):
+            return {}
+        return self.segments.current().segments
 
     # ---- the app ----
     def next_for(self, user_id: str, locale: str | None) -> dict[str, Any] | None:
