@@ -6,10 +6,14 @@ Personas (seeded, so every run tells the same story):
   lapsing    - keen for a week, then gone                           -> at_risk
   returning  - a few days, away for two weeks, then back            -> reactivated
   one-shot   - open the app once                                    -> at_risk, then dormant
-Four campaigns from events/campaigns/ run throughout (pushed with the `nudge` CLI): onboarding
-for new users, a win-back for at_risk past buyers, an interest-based weekend-trip idea and a
-Monday 09:00-local digest. The demo also retries requests (duplicates), sends a few malformed
-events, and ends with lifecycle and campaign reports and charts in reports/demo/.
+The campaigns in events/campaigns/ run throughout (pushed with the `nudge` CLI): onboarding
+for new users, a win-back for at_risk past buyers, an interest-based weekend-trip idea, a
+Monday 09:00-local digest, and live departures when a commuter walks into a train station
+(geofences from events/geofences/, for commuters who allowed location). After a completed
+trip some riders are asked the NPS survey in events/surveys/; they answer in the app a
+session later (or say "not now"), and detractors reach a ticket webhook run by the demo.
+The demo also retries requests (duplicates), sends a few malformed events, and ends with
+lifecycle, campaign and NPS reports and charts in reports/demo/.
 """
 
 from __future__ import annotations
@@ -18,12 +22,16 @@ import json
 import random
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +42,45 @@ from nudge_local.template import PROJECT_ROOT
 
 DEMO_STATE = PROJECT_ROOT / ".nudge" / "demo"
 REPORT_DIR = PROJECT_ROOT / "reports" / "demo"
-START = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)  # a Monday
+START = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)  # a Monday
 DAYS = 30
-SLOTS = (8, 13, 19)  # hours of the day when users may open the app
+SLOTS = (8, 13, 19)  # hours (UTC) when users may open the app: 09:00, 14:00, 20:00 in Amsterdam
 SEED = 20261123
 CAMPAIGNS = PROJECT_ROOT / "events" / "campaigns"
+STATIONS = PROJECT_ROOT / "events" / "geofences" / "stations.geojson"
+SURVEY = PROJECT_ROOT / "events" / "surveys" / "nps-after-trip.yaml"
+# Where commuters board (centres from events/geofences/stations.geojson) and where they live.
+HOME_STATIONS = {
+    "Amsterdam Centraal": (52.3791, 4.9003),
+    "Utrecht Centraal": (52.0894, 5.1101),
+    "Rotterdam Centraal": (51.9249, 4.4690),
+    "Amsterdam Zuid": (52.3389, 4.8730),
+}
+FOLLOW_UPS = [
+    "Please show the platform earlier",
+    "A dark mode would be nice",
+    "Let me save more than one home station",
+]
+# What riders write after a trip, by how they scored it (themes are found, not matched here).
+COMMENTS = {
+    "promoter": [
+        "Buying a ticket takes seconds and the live departures are spot on",
+        "Love the platform change alerts, saved my morning twice",
+        "Easy to use, quick tickets, never had a problem",
+        "The departures board is exactly what I need when I walk in",
+    ],
+    "passive": [
+        "Good app but prices for weekend trips are quite expensive",
+        "Works fine, the fare for a day return is expensive though",
+        "Nice, but I wish the trip planner showed cheaper options",
+    ],
+    "detractor": [
+        "Trains were late three days in a row and the app said on time",
+        "My train was cancelled and I got no alert at all",
+        "Too many notifications, and the delays are never announced",
+        "Delayed again, the app showed the wrong platform",
+    ],
+}
 # The app's interest mapping: a viewed destination's theme is an interest (weekend_trips...).
 ENGAGEMENT = {"interests": [{"event": "destination_viewed", "from_property": "theme"}]}
 DESTINATIONS = {
@@ -57,6 +99,10 @@ class User:
     opted_in: bool = False
     signed_up: bool = False
     theme: str = "weekend_trips"
+    station: str = ""
+    shares_location: bool = False
+    token: str = ""
+    trip_done: bool = False  # the app asks for a pending survey at the next launch
 
 
 ZONES = ["Europe/Amsterdam", "Europe/Brussels", "Europe/London", "America/New_York", "Asia/Tokyo"]
@@ -67,6 +113,10 @@ class Tally:
     devices: int = 0
     marketing_opt_ins: int = 0
     marketing_opt_outs: int = 0
+    location_grants: int = 0
+    surveys_shown: int = 0
+    surveys_answered: int = 0
+    surveys_dismissed: int = 0
     messages_queued: int = 0
     requests: int = 0
     accepted: int = 0
@@ -88,6 +138,7 @@ def make_users(rng: random.Random) -> list[User]:
                     set(chosen),
                     slots,
                     theme=rng.choice(sorted(DESTINATIONS)),
+                    station=rng.choice(sorted(HOME_STATIONS)),
                 )
             )
 
@@ -119,8 +170,14 @@ def session_events(user: User, now: datetime, rng: random.Random) -> list[dict[s
         events.append(event("signup_completed", 6))
         user.signed_up = True
     if user.persona == "commuter":
+        if user.shares_location:  # walking from home into the station: a fix, then inside
+            lat, lng = HOME_STATIONS[user.station]
+            events.append(fix(event("location_update", 14), lat + 0.012, lng, 25))
+            events.append(fix(event("location_update", 7), lat, lng, 12))
         events.append(event("ticket_purchased", 5, amount=round(rng.uniform(2.5, 9), 2)))
         events += [event("screen_view", 4, screen="departures") for _ in range(rng.randint(1, 3))]
+        if now.hour >= 17 and rng.random() < 0.4:  # home again: the trip is done
+            events.append(event("trip_completed", 0, kind="commute"))
     elif user.persona == "planner":
         theme = user.theme
         events += [
@@ -134,11 +191,71 @@ def session_events(user: User, now: datetime, rng: random.Random) -> list[dict[s
         ]
         if rng.random() < 0.3:
             events.append(event("ticket_purchased", 1, amount=round(rng.uniform(15, 120), 2)))
+        if rng.random() < 0.3:  # back from last weekend's trip
+            events.append(event("trip_completed", 0, kind="weekend"))
     else:
         if user.persona == "lapsing" and rng.random() < 0.5:
             events.append(event("ticket_purchased", 4, amount=round(rng.uniform(2.5, 9), 2)))
         events += [event("screen_view", 3, screen="home") for _ in range(rng.randint(1, 2))]
     return events
+
+
+def fix(event: dict[str, Any], lat: float, lng: float, accuracy_m: float) -> dict[str, Any]:
+    """A location update as the app sends it (significant-location change or region callback)."""
+    event["location"] = {"lat": round(lat, 6), "lng": round(lng, 6), "accuracy_m": accuracy_m}
+    event["properties"] = {"source": "significant_change"}
+    return event
+
+
+def answer_survey(client: LocalClient, user: User, rng: random.Random, tally: Tally) -> None:
+    """The app asks for a pending survey when it opens; most answer, some say "not now".
+    (Only after a finished trip here: every other launch would get a 204 and cost time.)"""
+    if not user.trip_done:
+        return
+    user.trip_done = False
+    shown = client.request("GET", "/v1/me/surveys/next", user=user.user_id)
+    if shown.status_code != 200:
+        return
+    tally.surveys_shown += 1
+    prompt = shown.json()
+    survey = prompt["survey_id"]
+    if rng.random() < 0.15:
+        body = {"prompt_id": prompt["prompt_id"], "dismissed_at": client.now()}
+        path = f"/v1/surveys/{survey}/dismissals"
+        if client.request("POST", path, user=user.user_id, json_body=body).ok:
+            tally.surveys_dismissed += 1
+        return
+    # commuters are mostly fans, weekend planners mind the prices; the over-messaged complain
+    mood = {"commuter": 0.75, "planner": 0.45}.get(user.persona, 0.35)
+    roll = rng.random()
+    score = rng.choice([9, 10]) if roll < mood else rng.choice([7, 8] if roll < 0.8 else [2, 4, 6])
+    category = "promoter" if score >= 9 else "passive" if score >= 7 else "detractor"
+    answer = {
+        "prompt_id": prompt["prompt_id"],
+        "response_id": uuid.UUID(int=rng.getrandbits(128)).hex,
+        "answered_at": client.now(),
+        "score": score,
+        "reason": rng.choice(COMMENTS[category]),
+        **({"follow_up": rng.choice(FOLLOW_UPS)} if rng.random() < 0.3 else {}),
+        "platform": "ios" if "ios" in user.token else "android",
+        "country": "NL",
+    }
+    path = f"/v1/surveys/{survey}/responses"
+    if client.request("POST", path, user=user.user_id, json_body=answer).ok:
+        tally.surveys_answered += 1
+
+
+def session(
+    client: LocalClient,
+    user: User,
+    events: list[dict[str, Any]],
+    tally: Tally,
+    retry: bool,
+    rng: random.Random,
+) -> None:
+    answer_survey(client, user, rng, tally)
+    post(client, user, events, tally, retry)
+    user.trip_done = any(e["name"] == "trip_completed" for e in events)
 
 
 def post(
@@ -160,21 +277,31 @@ def post(
 
 
 def onboard(client: LocalClient, user: User, rng: random.Random, tally: Tally) -> None:
-    """First launch: register the phone's FCM token; some say yes to marketing."""
+    """First launch: register the phone's FCM token; some say yes to marketing, and most
+    commuters let the app use their location (for departures at their station)."""
+    platform = rng.choice(["ios", "android"])
+    user.token = f"demo-{platform}-{uuid.UUID(int=rng.getrandbits(128)).hex}"
     body = {
-        "token": f"demo-{uuid.UUID(int=rng.getrandbits(128)).hex}",
-        "platform": rng.choice(["ios", "android"]),
+        "token": user.token,
+        "platform": platform,
         "app_version": "4.2.0",
         "locale": rng.choice(["nl-NL", "en-GB", "de-DE", "fr-BE"]),
-        "timezone": rng.choice(ZONES),
+        "timezone": "Europe/Amsterdam" if user.persona == "commuter" else rng.choice(ZONES),
     }
     if client.request("PUT", "/v1/devices/main", user=user.user_id, json_body=body).ok:
         tally.devices += 1
+    categories: dict[str, bool] = {}
     if rng.random() < 0.45:
-        update = {"categories": {"marketing": True}}
+        categories["marketing"] = True
+    if user.persona == "commuter" and rng.random() < 0.7:
+        categories["location"] = True
+    if categories:
+        update = {"categories": categories}
         if client.request("PUT", "/v1/me/preferences", user=user.user_id, json_body=update).ok:
-            tally.marketing_opt_ins += 1
-            user.opted_in = True
+            user.opted_in = categories.get("marketing", False)
+            user.shares_location = categories.get("location", False)
+            tally.marketing_opt_ins += user.opted_in
+            tally.location_grants += user.shares_location
 
 
 PASS_RENEWAL = {
@@ -213,27 +340,69 @@ def opt_out(client: LocalClient, user: User, tally: Tally) -> None:
         tally.marketing_opt_outs += 1
 
 
-def publish_campaigns(state_dir: Path) -> list[str]:
-    """What a marketer does: validate, then push the segments and campaigns with the CLI."""
-    nudge = str(Path(sys.executable).with_name("nudge"))
+def nudge(state_dir: Path, *args: str) -> str:
+    """The `nudge` CLI, as a marketer runs it against this stack; its output."""
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("nudge")), "--state-dir", str(state_dir), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"nudge {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
+    return result.stdout
+
+
+def publish(state_dir: Path, scratch: Path, ticket_url: str) -> list[str]:
+    """What a marketer does: validate, then push stations, segments, campaigns and the survey
+    (its detractor webhook pointed at the demo's ticket desk) with the CLI."""
     files = sorted(str(p) for p in CAMPAIGNS.glob("*.yaml"))
     segments = str(CAMPAIGNS / "segments.yml")
-    steps = [
-        ["campaign", "validate", "--segments", segments, *files],
-        ["segments", "push", segments],
-        ["campaign", "push", *files],
-    ]
-    for step in steps:
-        result = subprocess.run(
-            [nudge, "--state-dir", str(state_dir), *step],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        if result.returncode != 0:
-            raise RuntimeError(f"nudge {' '.join(step)} failed:\n{result.stdout}{result.stderr}")
+    survey = scratch / SURVEY.name
+    survey.write_text(
+        SURVEY.read_text().replace("https://support.example.com/hooks/nps", ticket_url)
+    )
+    nudge(state_dir, "campaign", "validate", "--segments", segments, *files)
+    nudge(state_dir, "geofences", "push", str(STATIONS))
+    nudge(state_dir, "segments", "push", segments)
+    nudge(state_dir, "campaign", "push", *files)
+    nudge(state_dir, "survey", "push", str(survey))
     return [Path(f).stem for f in files]
+
+
+class TicketDesk:
+    """The support team's ticket system on loopback: detractor answers arrive here."""
+
+    def __init__(self) -> None:
+        self.tickets: list[dict[str, Any]] = []
+        desk = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                desk.tickets.append(
+                    json.loads(self.rfile.read(int(self.headers["content-length"])))
+                )
+                self.send_response(201)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/tickets"
+
+
+@contextmanager
+def ticket_desk() -> Iterator[TicketDesk]:
+    desk = TicketDesk()
+    threading.Thread(target=desk.server.serve_forever, daemon=True).start()
+    try:
+        yield desk
+    finally:
+        desk.server.shutdown()
+        desk.server.server_close()
 
 
 def progress(day: int, started: float) -> None:
@@ -275,8 +444,11 @@ def play(client: LocalClient) -> tuple[list[dict[str, Any]], Tally, list[User], 
                             events.append(
                                 {"event_id": "x", "name": "purchase", "timestamp": "soon"}
                             )
+                        retry, seed = rng.random() < 0.1, rng.random()
                         jobs.append(
-                            pool.submit(post, client, user, events, tally, rng.random() < 0.1)
+                            pool.submit(
+                                session, client, user, events, tally, retry, random.Random(seed)
+                            )
                         )
                 if day == 10 and hour == SLOTS[0]:
                     jobs += [
@@ -371,6 +543,7 @@ def report(
     print(f"  devices registered     {tally.devices}")
     print(f"  marketing opt-ins      {tally.marketing_opt_ins} (consent mode: opt-in)")
     print(f"  marketing opt-outs     {tally.marketing_opt_outs} (each one in the audit trail)")
+    print(f"  location allowed       {tally.location_grants} commuters (geofence departures)")
     print("\nPushes")
     by_source = Counter(
         "campaign " + p["data"]["template_id"].split(".")[0]
@@ -403,21 +576,31 @@ def main() -> int:
         DEMO_STATE, start=START.isoformat(), parameters={"EngagementConfig": json.dumps(ENGAGEMENT)}
     )
     try:
-        client = LocalClient(state)
-        print(f"  API at {client.api_url}; playing {DAYS} days from {START:%Y-%m-%d}")
-        published = publish_campaigns(DEMO_STATE)
-        print(f"  campaigns pushed with the CLI: {', '.join(published)}")
-        client.advance("1m")  # the pipeline reads the published set within 30 s
-        snapshots, tally, users, final = play(client)
-        campaigns = client.request(
-            "GET", f"/admin/v1/reports/campaigns?days={DAYS + 1}", admin=True
-        ).json()
-        stats = client.session.get(f"{client.api_url}/_local/stats", timeout=10).json()
-        inbox = client.session.get(f"{client.api_url}/_fcm/inbox", timeout=10).json()
-        seconds = time.monotonic() - started
-        report(final, tally, users, seconds, stats, client.queues(), inbox["messages"])
-        print()
-        print_campaigns(campaigns)
+        with ticket_desk() as desk:
+            client = LocalClient(state)
+            print(f"  API at {client.api_url}; playing {DAYS} days from {START:%Y-%m-%d}")
+            published = publish(DEMO_STATE, DEMO_STATE, desk.url)
+            print(f"  pushed with the CLI: {STATIONS.name}, campaigns {', '.join(published)}, ")
+            print(f"  and the survey {SURVEY.stem} (detractors go to {desk.url})")
+            client.advance("1m")  # the pipeline reads the published sets within 30 s
+            snapshots, tally, users, final = play(client)
+            campaigns = client.request(
+                "GET", f"/admin/v1/reports/campaigns?days={DAYS + 1}", admin=True
+            ).json()
+            stats = client.session.get(f"{client.api_url}/_local/stats", timeout=10).json()
+            inbox = client.session.get(f"{client.api_url}/_fcm/inbox", timeout=10).json()
+            since = f"{DAYS + 1}d"
+            nps = nudge(
+                DEMO_STATE, "nps", "report", SURVEY.stem, "--by", "lifecycle", "--since", since
+            )
+            seconds = time.monotonic() - started
+            report(final, tally, users, seconds, stats, client.queues(), inbox["messages"])
+            print()
+            print_campaigns(campaigns)
+            print(f"\nNPS: {SURVEY.stem} (nudge nps report {SURVEY.stem} --by lifecycle)")
+            asked = f"prompts shown {tally.surveys_shown}, answered {tally.surveys_answered}"
+            print(f"  {asked}, not now {tally.surveys_dismissed}; tickets {len(desk.tickets)}")
+            print("  " + nps.rstrip().replace("\n", "\n  "))
         paths = charts(snapshots, final)
         print("\nCharts")
         for path in paths:
