@@ -22,16 +22,12 @@ import json
 import random
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +35,7 @@ from nudge.cli import print_campaigns
 from nudge_local import process
 from nudge_local.client import LocalClient
 from nudge_local.template import PROJECT_ROOT
+from nudge_local.webhook import WebhookReceiver
 
 DEMO_STATE = PROJECT_ROOT / ".nudge" / "demo"
 REPORT_DIR = PROJECT_ROOT / "reports" / "demo"
@@ -371,40 +368,6 @@ def publish(state_dir: Path, scratch: Path, ticket_url: str) -> list[str]:
     return [Path(f).stem for f in files]
 
 
-class TicketDesk:
-    """The support team's ticket system on loopback: detractor answers arrive here."""
-
-    def __init__(self) -> None:
-        self.tickets: list[dict[str, Any]] = []
-        desk = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                desk.tickets.append(
-                    json.loads(self.rfile.read(int(self.headers["content-length"])))
-                )
-                self.send_response(201)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/tickets"
-
-
-@contextmanager
-def ticket_desk() -> Iterator[TicketDesk]:
-    desk = TicketDesk()
-    threading.Thread(target=desk.server.serve_forever, daemon=True).start()
-    try:
-        yield desk
-    finally:
-        desk.server.shutdown()
-        desk.server.server_close()
-
-
 def progress(day: int, started: float) -> None:
     width = 30
     done = int(width * day / DAYS)
@@ -576,7 +539,7 @@ def main() -> int:
         DEMO_STATE, start=START.isoformat(), parameters={"EngagementConfig": json.dumps(ENGAGEMENT)}
     )
     try:
-        with ticket_desk() as desk:
+        with WebhookReceiver() as desk:  # the support team's ticket system
             client = LocalClient(state)
             print(f"  API at {client.api_url}; playing {DAYS} days from {START:%Y-%m-%d}")
             published = publish(DEMO_STATE, DEMO_STATE, desk.url)
@@ -599,7 +562,7 @@ def main() -> int:
             print_campaigns(campaigns)
             print(f"\nNPS: {SURVEY.stem} (nudge nps report {SURVEY.stem} --by lifecycle)")
             asked = f"prompts shown {tally.surveys_shown}, answered {tally.surveys_answered}"
-            print(f"  {asked}, not now {tally.surveys_dismissed}; tickets {len(desk.tickets)}")
+            print(f"  {asked}, not now {tally.surveys_dismissed}; tickets {len(desk.delivered)}")
             print("  " + nps.rstrip().replace("\n", "\n  "))
         paths = charts(snapshots, final)
         print("\nCharts")

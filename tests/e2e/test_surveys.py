@@ -3,56 +3,27 @@ and the detractor webhook (one injected failure, then exactly one delivery)."""
 
 from __future__ import annotations
 
-import json
-import threading
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 from nudge_local.client import LocalClient
+from nudge_local.webhook import WebhookReceiver
 
 from tests.e2e.test_campaign_configs import nudge
 
 pytestmark = pytest.mark.e2e
 
 
-class Webhook:
-    """A ticket system on loopback that fails its first request with 503."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[int, dict[str, str], dict[str, Any]]] = []
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["content-length"])))
-                status = 503 if not hook.received else 200
-                hook.received.append((status, dict(self.headers.items()), body))
-                self.send_response(status)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/tickets"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
 @pytest.fixture
-def webhook() -> Iterator[Webhook]:
-    hook = Webhook()
-    yield hook
-    hook.server.shutdown()
-    hook.server.server_close()
+def webhook() -> Iterator[WebhookReceiver]:
+    with WebhookReceiver(fail_first=1) as receiver:  # one injected failure
+        yield receiver
 
 
 def test_survey_prompt_answer_report_and_detractor_webhook(
-    tmp_path: Path, stack_dir: Path, client: LocalClient, webhook: Webhook
+    tmp_path: Path, stack_dir: Path, client: LocalClient, webhook: WebhookReceiver
 ) -> None:
     sid = f"nps-{uuid.uuid4().hex[:8]}"
     config = tmp_path / f"{sid}.yaml"
