@@ -46,6 +46,7 @@ SEED = 20261123
 CAMPAIGNS = PROJECT_ROOT / "events" / "campaigns"
 STATIONS = PROJECT_ROOT / "events" / "geofences" / "stations.geojson"
 SURVEY = PROJECT_ROOT / "events" / "surveys" / "nps-after-trip.yaml"
+NOTICE = PROJECT_ROOT / "events" / "templates" / "engineering_works.yaml"
 # Where commuters board (centres from events/geofences/stations.geojson) and where they live.
 HOME_STATIONS = {
     "Amsterdam Centraal": (52.3791, 4.9003),
@@ -114,6 +115,7 @@ class Tally:
     surveys_shown: int = 0
     surveys_answered: int = 0
     surveys_dismissed: int = 0
+    broadcast: str = ""
     messages_queued: int = 0
     requests: int = 0
     accepted: int = 0
@@ -171,7 +173,8 @@ def session_events(user: User, now: datetime, rng: random.Random) -> list[dict[s
             lat, lng = HOME_STATIONS[user.station]
             events.append(fix(event("location_update", 14), lat + 0.012, lng, 25))
             events.append(fix(event("location_update", 7), lat, lng, 12))
-        events.append(event("ticket_purchased", 5, amount=round(rng.uniform(2.5, 9), 2)))
+        if rng.random() < 0.35:  # most ride on a monthly pass; some buy a ticket
+            events.append(event("ticket_purchased", 5, amount=round(rng.uniform(2.5, 9), 2)))
         events += [event("screen_view", 4, screen="departures") for _ in range(rng.randint(1, 3))]
         if now.hour >= 17 and rng.random() < 0.4:  # home again: the trip is done
             events.append(event("trip_completed", 0, kind="commute"))
@@ -217,7 +220,7 @@ def answer_survey(client: LocalClient, user: User, rng: random.Random, tally: Ta
     prompt = shown.json()
     survey = prompt["survey_id"]
     if rng.random() < 0.15:
-        body = {"prompt_id": prompt["prompt_id"], "dismissed_at": client.now()}
+        body = {"prompt_id": prompt["prompt_id"]}
         path = f"/v1/surveys/{survey}/dismissals"
         if client.request("POST", path, user=user.user_id, json_body=body).ok:
             tally.surveys_dismissed += 1
@@ -365,6 +368,7 @@ def publish(state_dir: Path, scratch: Path, ticket_url: str) -> list[str]:
     nudge(state_dir, "segments", "push", segments)
     nudge(state_dir, "campaign", "push", *files)
     nudge(state_dir, "survey", "push", str(survey))
+    nudge(state_dir, "template", "put", str(NOTICE))
     return [Path(f).stem for f in files]
 
 
@@ -376,6 +380,15 @@ def progress(day: int, started: float) -> None:
         f"{time.monotonic() - started:5.1f}s"
     )
     sys.stdout.flush()
+
+
+def broadcast_works() -> str:
+    """Operations tell Dutch-speaking riders about the weekend's works (`nudge broadcast`)."""
+    started = nudge(
+        DEMO_STATE, "broadcast", "--template", NOTICE.stem, "--where", "locale=nl-NL",
+        "--data", "from=Amsterdam", "--data", "to=Utrecht", "--dedupe-key", "works-2026-03-14",
+    )  # fmt: skip
+    return started.split()[1]  # "broadcast <id> started; ..."
 
 
 def play(client: LocalClient) -> tuple[list[dict[str, Any]], Tally, list[User], dict[str, Any]]:
@@ -413,6 +426,8 @@ def play(client: LocalClient) -> tuple[list[dict[str, Any]], Tally, list[User], 
                                 session, client, user, events, tally, retry, random.Random(seed)
                             )
                         )
+                if day == 11 and hour == SLOTS[0]:  # Friday: weekend works, to Dutch speakers
+                    tally.broadcast = broadcast_works()
                 if day == 10 and hour == SLOTS[0]:
                     jobs += [
                         pool.submit(send_renewal, client, u, tally)
@@ -552,12 +567,13 @@ def main() -> int:
             ).json()
             stats = client.session.get(f"{client.api_url}/_local/stats", timeout=10).json()
             inbox = client.session.get(f"{client.api_url}/_fcm/inbox", timeout=10).json()
-            since = f"{DAYS + 1}d"
-            nps = nudge(
-                DEMO_STATE, "nps", "report", SURVEY.stem, "--by", "lifecycle", "--since", since
-            )
+            weekly = ["--period", "weekly", "--by", "lifecycle", "--since", f"{DAYS + 1}d"]
+            nps = nudge(DEMO_STATE, "nps", "report", SURVEY.stem, *weekly)
+            works = json.loads(nudge(DEMO_STATE, "broadcast-status", tally.broadcast))
             seconds = time.monotonic() - started
             report(final, tally, users, seconds, stats, client.queues(), inbox["messages"])
+            reach = f"{works['enqueued']} Dutch-speaking riders of {works['scanned']} users"
+            print(f"  broadcast {NOTICE.stem}: {works['status']}, {reach}")
             print()
             print_campaigns(campaigns)
             print(f"\nNPS: {SURVEY.stem} (nudge nps report {SURVEY.stem} --by lifecycle)")

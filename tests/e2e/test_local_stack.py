@@ -462,6 +462,7 @@ def test_a_broadcast_reaches_every_target_once_and_reports_progress(client: Loca
         "GET", f"/admin/v1/broadcasts/{created['broadcast_id']}", admin=True
     ).json()
     assert (progress["status"], progress["enqueued"], progress["total"]) == ("done", 4, 4)
+    assert progress["scanned"] == 4  # every listed user looked at
     for person in people:
         inbox = client.session.get(
             f"{client.api_url}/_fcm/inbox", params={"token": tokens[person]}, timeout=10

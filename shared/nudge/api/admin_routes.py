@@ -202,6 +202,7 @@ def _progress(broadcast: Broadcast) -> dict[str, Any]:
         "status": broadcast.status,
         "enqueued": broadcast.enqueued,
         "total": total,
+        "scanned": broadcast.scanned,  # users looked at so far (a filtered target sends fewer)
         "steps_done": broadcast.step,
         "created_at": broadcast.created_at.isoformat(),
         "finished_at": broadcast.finished_at.isoformat() if broadcast.finished_at else None,
