@@ -183,13 +183,19 @@ def push_service() -> PushService:
     def credentials() -> str:
         return settings.fcm_credentials_json or _secret(settings.fcm_credentials_secret)
 
+    from nudge.adapters.sqs import SqsEventPublisher
+
     sender = FirebaseSender(credentials, settings.fcm_project_id, settings.fcm_endpoint)
+    # campaign outcomes are counted in the profiles table's campaign day counters
+    counters_table = settings.profiles_table or None
+    events = SqsEventPublisher(settings.events_queue_url) if settings.events_queue_url else None
     return PushService(
         _device_store(),
-        DynamoDeliveryLog(settings.delivery_table),
+        DynamoDeliveryLog(settings.delivery_table, counters_table=counters_table),
         sender,
         settings.engagement,
         CLOCK,
+        events,
     )
 
 
