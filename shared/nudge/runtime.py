@@ -162,7 +162,8 @@ def reports_service() -> ReportsService:
     from nudge.services.reports import ReportsService
 
     profiles, _ = _stores()
-    return ReportsService(profiles, CLOCK, campaign_catalog())
+    analytics = get_settings().engagement.analytics
+    return ReportsService(profiles, CLOCK, campaign_catalog(), analytics)
 
 
 @lru_cache(maxsize=1)
