@@ -542,6 +542,8 @@ def _print_campaigns(rows: list[dict[str, Any]]) -> None:
             f"{row['id']:<28} {row['status']:<11} {version!s:>7}  "
             f"{row.get('trigger') or '-':<10} {row.get('name') or ''}"
         )
+        if row.get("status_reason"):
+            print(f"    ! {row['status_reason']}")
         for problem in row.get("errors") or []:
             print(f"    ✗ {_format_problem(problem)}")
 

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from nudge.adapters.profile_sample import DynamoProfileSampler
     from nudge.adapters.sqs import SqsPushQueue
     from nudge.adapters.templates_store import DynamoTemplateStore
+    from nudge.services.auto_pause import AutoPauseService
     from nudge.services.broadcasts import BroadcastService
     from nudge.services.campaign_configs import CampaignConfigService
     from nudge.services.campaigns import CampaignRunner
@@ -164,6 +165,19 @@ def reports_service() -> ReportsService:
     profiles, _ = _stores()
     analytics = get_settings().engagement.analytics
     return ReportsService(profiles, CLOCK, campaign_catalog(), analytics)
+
+
+@lru_cache(maxsize=1)
+def auto_pause_service() -> AutoPauseService:
+    from nudge.adapters.webhooks import OpsAlerts
+    from nudge.services.auto_pause import AutoPauseService
+
+    settings = get_settings()
+    alerts = None
+    if settings.alerts_topic_arn or settings.alerts_webhook_url:
+        alerts = OpsAlerts(settings.alerts_topic_arn, settings.alerts_webhook_url)
+    analytics = settings.engagement.analytics
+    return AutoPauseService(reports_service(), campaign_configs(), alerts, analytics, CLOCK)
 
 
 @lru_cache(maxsize=1)

@@ -281,6 +281,12 @@ class SurveyCatalog(Protocol):
         ...
 
 
+class Alerts(Protocol):
+    def send(self, subject: str, message: dict[str, Any]) -> list[str]:
+        """Deliver an ops alert everywhere configured; returns where it could not go."""
+        ...
+
+
 class WebhookPoster(Protocol):
     def post(self, url: str, body: bytes, headers: dict[str, str]) -> int:
         """POST and return the HTTP status; raise on timeouts and connection errors."""

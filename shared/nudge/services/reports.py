@@ -179,13 +179,13 @@ class ReportsService:
     catalog: CampaignCatalog | None = None
     config: AnalyticsConfig = field(default_factory=AnalyticsConfig)
 
-    def _published(self) -> dict[str, Campaign]:
+    def published_campaigns(self) -> dict[str, Campaign]:
         return dict(self.catalog.current().campaigns) if self.catalog else {}
 
     def period(self, days: int, published: Mapping[str, Campaign] | None = None) -> Period:
         """The counters of the last `days` days (today included) of every published campaign
         and of the unattributed opt-outs, as raw totals and as domain cells."""
-        published = self._published() if published is None else published
+        published = self.published_campaigns() if published is None else published
         today = day_of(to_epoch(self.clock.now()))
         first = today - days + 1
         ids = [*sorted(published), UNATTRIBUTED]
@@ -211,7 +211,7 @@ class ReportsService:
         reason, holdout and conversions, open and opt-out rates against the app's baseline,
         and lift (from counters kept with each profile write and each delivery; no scans)."""
         now = to_epoch(self.clock.now())
-        published = self._published()
+        published = self.published_campaigns()
         period = self.period(days, published)
         rails = {(row.kind, row.key): row for row in guard_rails(period.cells, self.config)}
         formats = {
@@ -247,7 +247,7 @@ class ReportsService:
     def campaign(self, campaign_id: str, days: int) -> dict[str, Any]:
         """One campaign: funnel, suppressions by reason, failures by code, lift (pooled and
         per variant) with its interval and verdict, opt-outs by kind, guard rails."""
-        published = self._published()
+        published = self.published_campaigns()
         campaign = published.get(campaign_id)
         if campaign is None:
             raise UnknownCampaign(f"campaign_id: no published campaign {campaign_id!r}")
