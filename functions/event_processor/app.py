@@ -13,6 +13,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from nudge import runtime
+from nudge.api import engagement_metrics
 
 logger = Logger()
 tracer = Tracer()
@@ -31,6 +32,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
     metrics.add_metric("EventsApplied", MetricUnit.Count, outcome.applied_events)
     metrics.add_metric("EventsDuplicate", MetricUnit.Count, outcome.duplicate_events)
     metrics.add_metric("StageTransitions", MetricUnit.Count, len(outcome.transitions))
+    engagement_metrics.emit(outcome.engagement)
+    for ignored in outcome.ignored:
+        logger.warning("opt-out event ignored", detail=ignored[:300])
     for message_id, error in outcome.failures.items():
         logger.warning("message failed", message_id=message_id, error=str(error)[:500])
 

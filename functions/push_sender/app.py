@@ -13,6 +13,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from nudge import runtime
+from nudge.api import engagement_metrics
 
 logger = Logger()
 tracer = Tracer()
@@ -31,6 +32,7 @@ def send(record: SQSRecord) -> None:
     result = runtime.push_service().process(record.body, receives)
     for delivery in result.deliveries:
         metrics.add_metric(f"Push{delivery.outcome.capitalize()}", MetricUnit.Count, 1)
+    engagement_metrics.emit(result.engagement)
     if not result.done:
         runtime.push_queue().hide(record.receipt_handle, result.delay_s)
         raise Later(f"retry in {result.delay_s}s")

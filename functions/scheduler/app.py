@@ -22,6 +22,7 @@ USERS_PER_SECOND_BUDGET = 50  # conservative: leaves time to save the cursor
 def lambda_handler(event: EventBridgeModel, context: LambdaContext) -> dict[str, Any]:
     budget_seconds = max(1, context.get_remaining_time_in_millis() // 1000 - 5)
     report = runtime.scheduler_service().run(max_users=budget_seconds * USERS_PER_SECOND_BUDGET)
+    paused = _auto_pause()
     metrics.add_metric("UsersChecked", MetricUnit.Count, report.checked)
     metrics.add_metric("StageTransitions", MetricUnit.Count, len(report.transitions))
     logger.info(
@@ -37,4 +38,20 @@ def lambda_handler(event: EventBridgeModel, context: LambdaContext) -> dict[str,
         "transitions": len(report.transitions),
         "complete": report.complete,
         "cursor": report.cursor,
+        "auto_paused": paused,
     }
+
+
+def _auto_pause() -> list[str]:
+    """Campaigns over the opt-out limit are paused; a failure here never fails the tick."""
+    try:
+        outcome = runtime.auto_pause_service().run()
+    except Exception:
+        logger.exception("auto-pause failed; retried on the next tick")
+        return []
+    for campaign_id in outcome.paused:
+        logger.warning("campaign auto-paused", campaign_id=campaign_id)
+    for failure in outcome.alert_failures:
+        logger.error("auto-pause alert not delivered", detail=failure)
+    metrics.add_metric("CampaignsAutoPaused", MetricUnit.Count, len(outcome.paused))
+    return outcome.paused

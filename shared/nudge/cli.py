@@ -2,7 +2,10 @@
 
     nudge local up|down|status|token|clock|drain   the embedded local stack (dev install)
     nudge report lifecycle [--days 30]             users per stage and recent transitions
-    nudge report campaigns [--days 30]             sends, suppressions, conversions per variant
+    nudge report campaigns [--since 30d]           funnel, rates, lift per campaign and variant
+    nudge report campaign ID [--since 30d]         one campaign: funnel, suppressions, lift
+    nudge report sunset [--since 7d]               what to retire: weak opens, many opt-outs
+    nudge report html --out report.html [--since 30d]   charts (needs the `charts` extra)
     nudge user export|erase USER_ID                a user's data (admin API, SigV4-signed)
     nudge template validate|put FILE.yaml          message templates
     nudge send --user U --template ID --data k=v   one message, once per dedupe key
@@ -134,6 +137,146 @@ def print_campaigns(report: dict[str, Any]) -> None:
             rate = "-" if pct is None else f"{pct:.1f}"
             tail = f"{row['targeted']:>10}  {reasons}" if i == 0 else ""
             print(f"{name:<28}{variant:<10}{sent:>7}{converted:>7}{rate:>8}{tail}")
+
+
+def parse_days(text: str, option: str = "--since") -> int:
+    """'30d' (or '30') -> 30; anything else is a clear usage error naming the option."""
+    value = text.strip().lower().removesuffix("d")
+    if not value.isdigit() or not 1 <= int(value) <= 400:
+        raise SystemExit(f"{option}: use a number of days from 1 to 400, e.g. 30d (got {text!r})")
+    return int(value)
+
+
+def _pct(rate: dict[str, Any] | None) -> str:
+    if not rate or rate.get("pct") is None:
+        return "n/a"
+    return f"{rate['pct']:.1f}%"
+
+
+def _signed(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:+.1f}"
+
+
+def print_engagement(report: dict[str, Any]) -> None:
+    """Opens, opt-outs against the baseline, and lift: one line per campaign, then formats."""
+    print(f"\nEngagement, {report.get('since', '?')} to {report.get('until', '?')}")
+    print(
+        f"{'campaign':<28}{'deliv.':>8}{'opened':>8}{'open %':>8}{'vs base':>8}"
+        f"{'opt-out':>8}{'opt %':>7}{'vs base':>8}  lift"
+    )
+    for cid, row in report["campaigns"].items():
+        rail = row.get("guard_rail") or {}
+        print(
+            f"{cid:<28}{row.get('delivered', 0):>8}{row.get('opened', 0):>8}"
+            f"{_pct(row.get('open_rate')):>8}{_signed(rail.get('open_vs_baseline_pts')):>8}"
+            f"{row.get('opt_outs', 0):>8}{_pct(row.get('opt_out_rate')):>7}"
+            f"{_signed(rail.get('opt_out_vs_baseline_pts')):>8}  "
+            f"{(row.get('lift') or {}).get('label', '-')}"
+        )
+    for fmt, row in (report.get("formats") or {}).items():
+        print(
+            f"  format {fmt:<19} opens {_pct(row['open_rate'])}, "
+            f"opt-outs {_pct(row['opt_out_rate'])}: {row['evidence']}"
+        )
+    loose = report.get("unattributed_opt_outs") or {}
+    if loose.get("opt_out"):
+        print(f"  opt-outs with no message before them: {loose['opt_out']}")
+
+
+def print_campaign(report: dict[str, Any]) -> None:
+    """One campaign: the funnel, why others were not sent, failures, opt-outs, lift."""
+    print(
+        f"Campaign {report['id']} ({report['status']}, {report['category']}), "
+        f"{report['since']} to {report['until']}"
+    )
+    print("\nFunnel")
+    top = report["funnel"][0]["count"] or 0
+    for step in report["funnel"]:
+        share = f"{100 * step['count'] / top:.1f}%" if top else "n/a"
+        print(f"  {step['step']:<12}{step['count']:>8}  {share:>7}")
+    print(f"  {'holdout':<12}{report['holdout']:>8}  (converted {report['holdout_converted']})")
+    print(
+        f"\nOpen rate {report['open_rate']['label']}; "
+        f"opt-out rate {report['opt_out_rate']['label']}"
+    )
+    rail = report.get("guard_rail")
+    if rail:
+        print(f"  {rail['evidence']}")
+    for title, values in (
+        ("Suppressed by reason", report["suppressed"]),
+        ("Failed by error", report["failures"]),
+        ("Opt-outs by kind", report["opt_outs_by_kind"]),
+    ):
+        print(f"\n{title}")
+        for key, count in values.items() or {"(none)": 0}.items():
+            print(f"  {key:<24}{count:>8}")
+    print("\nVariants")
+    print(
+        f"  {'variant':<12}{'format':<7}{'sent':>7}{'deliv.':>8}{'opened':>8}{'open %':>8}"
+        f"{'opt-outs':>9}"
+    )
+    for vid, v in report["variants"].items():
+        fmt = report["formats"].get(vid, "-")
+        print(
+            f"  {vid:<12}{fmt:<7}{v['sent']:>7}{v['delivered']:>8}{v['opened']:>8}"
+            f"{_pct(v['open_rate']):>8}{v['opt_outs']:>9}"
+        )
+    lift = report["lift"]
+    print(f"\nLift (conversion, exposed vs holdout): {lift['label']}")
+    for vid, v in report["variant_lift"].items():
+        print(f"  {vid:<12}{v['label']}")
+
+
+def print_sunset(report: dict[str, Any]) -> None:
+    print(f"Sunset advice, {report['since']} to {report['until']}: {report['summary']}")
+    if report["candidates"]:
+        print(
+            f"\n{'kind':<10}{'name':<28}{'open %':>8}{'short':>7}{'opt %':>8}{'excess':>8}"
+            "  evidence"
+        )
+        for c in report["candidates"]:
+            print(
+                f"{c['kind']:<10}{c['key']:<28}{_pct(c['open_rate']):>8}"
+                f"{-c['open_shortfall_pts']:>+7.1f}{_pct(c['opt_out_rate']):>8}"
+                f"{c['opt_out_excess_pts']:>+8.1f}  {c['evidence']}"
+            )
+    if report["not_judged"]:
+        small = ", ".join(
+            f"{r['kind']} {r['key']} ({r['delivered']})" for r in report["not_judged"]
+        )
+        print(f"\nNot judged (fewer than {report['min_sample']} delivered): {small}")
+
+
+def _print_campaigns_and_engagement(report: dict[str, Any]) -> None:
+    print_campaigns(report)
+    print_engagement(report)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from urllib.parse import quote
+
+    since = getattr(args, "since", None)
+    days = parse_days(since) if since else args.days
+    if args.report == "html":
+        from nudge.report_html import write_report
+
+        path = write_report(lambda p: _admin_call(args, "GET", p), args.out, days)
+        print(f"wrote {path}")
+        return 0
+    printer: Any
+    if args.report == "campaign":
+        path = f"/admin/v1/reports/campaigns/{quote(args.campaign_id, safe='')}?days={days}"
+        printer = print_campaign
+    else:
+        path = f"/admin/v1/reports/{args.report}?days={days}"
+        printer = {
+            "lifecycle": _print_lifecycle,
+            "campaigns": _print_campaigns_and_engagement,
+            "sunset": print_sunset,
+        }[args.report]
+    data = _admin_call(args, "GET", path)
+    print(json.dumps(data, indent=2)) if args.json else printer(data)
+    return 0
 
 
 def _load_template(path: str) -> dict[str, Any]:
@@ -407,6 +550,8 @@ def _print_campaigns(rows: list[dict[str, Any]]) -> None:
             f"{row['id']:<28} {row['status']:<11} {version!s:>7}  "
             f"{row.get('trigger') or '-':<10} {row.get('name') or ''}"
         )
+        if row.get("status_reason"):
+            print(f"    ! {row['status_reason']}")
         for problem in row.get("errors") or []:
             print(f"    ✗ {_format_problem(problem)}")
 
@@ -830,9 +975,16 @@ def main(argv: list[str] | None = None) -> int:
     lifecycle = report.add_parser("lifecycle", help="users per lifecycle stage")
     lifecycle.add_argument("--days", type=int, default=30)
     lifecycle.add_argument("--json", action="store_true")
-    campaigns_report = report.add_parser("campaigns", help="sends, suppressions, conversions")
-    campaigns_report.add_argument("--days", type=int, default=30)
-    campaigns_report.add_argument("--json", action="store_true")
+    campaigns_report = report.add_parser("campaigns", help="funnel, rates and lift per campaign")
+    one = report.add_parser("campaign", help="one campaign in detail")
+    one.add_argument("campaign_id")
+    sunset = report.add_parser("sunset", help="campaigns and formats to retire, with evidence")
+    html = report.add_parser("html", help="a self-contained HTML report with charts")
+    html.add_argument("--out", required=True, help="e.g. report.html")
+    for command, default in ((campaigns_report, 30), (one, 30), (sunset, 7), (html, 30)):
+        command.add_argument("--days", type=int, default=default)
+        command.add_argument("--since", help=f"e.g. {default}d (overrides --days)")
+        command.add_argument("--json", action="store_true")
     user = sub.add_parser("user", help="a user's data").add_subparsers(dest="action", required=True)
     for action in ("export", "erase"):
         user.add_parser(action).add_argument("user_id")
@@ -890,10 +1042,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return run(args)
     if args.command == "report":
-        data = _admin_call(args, "GET", f"/admin/v1/reports/{args.report}?days={args.days}")
-        printer = _print_lifecycle if args.report == "lifecycle" else print_campaigns
-        print(json.dumps(data, indent=2)) if args.json else printer(data)
-        return 0
+        return _report(args)
     from urllib.parse import quote
 
     if args.command == "template":

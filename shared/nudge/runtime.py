@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from nudge.adapters.profile_sample import DynamoProfileSampler
     from nudge.adapters.sqs import SqsPushQueue
     from nudge.adapters.templates_store import DynamoTemplateStore
+    from nudge.services.auto_pause import AutoPauseService
     from nudge.services.broadcasts import BroadcastService
     from nudge.services.campaign_configs import CampaignConfigService
     from nudge.services.campaigns import CampaignRunner
@@ -163,7 +164,21 @@ def reports_service() -> ReportsService:
     from nudge.services.reports import ReportsService
 
     profiles, _ = _stores()
-    return ReportsService(profiles, CLOCK, campaign_catalog())
+    analytics = get_settings().engagement.analytics
+    return ReportsService(profiles, CLOCK, campaign_catalog(), analytics)
+
+
+@lru_cache(maxsize=1)
+def auto_pause_service() -> AutoPauseService:
+    from nudge.adapters.webhooks import OpsAlerts
+    from nudge.services.auto_pause import AutoPauseService
+
+    settings = get_settings()
+    alerts = None
+    if settings.alerts_topic_arn or settings.alerts_webhook_url:
+        alerts = OpsAlerts(settings.alerts_topic_arn, settings.alerts_webhook_url)
+    analytics = settings.engagement.analytics
+    return AutoPauseService(reports_service(), campaign_configs(), alerts, analytics, CLOCK)
 
 
 @lru_cache(maxsize=1)
@@ -184,13 +199,19 @@ def push_service() -> PushService:
     def credentials() -> str:
         return settings.fcm_credentials_json or _secret(settings.fcm_credentials_secret)
 
+    from nudge.adapters.sqs import SqsEventPublisher
+
     sender = FirebaseSender(credentials, settings.fcm_project_id, settings.fcm_endpoint)
+    # campaign outcomes are counted in the profiles table's campaign day counters
+    counters_table = settings.profiles_table or None
+    events = SqsEventPublisher(settings.events_queue_url) if settings.events_queue_url else None
     return PushService(
         _device_store(),
-        DynamoDeliveryLog(settings.delivery_table),
+        DynamoDeliveryLog(settings.delivery_table, counters_table=counters_table),
         sender,
         settings.engagement,
         CLOCK,
+        events,
     )
 
 

@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     detractors_queue_url: str = ""
     detractor_secret_arn: str = ""  # Secrets Manager id of the webhook signing secret
     detractor_secret: str = ""  # local stack / tests only: the secret itself
+    # Auto-pause alerts (scheduler): an SNS topic and/or a webhook (https; http on loopback)
+    alerts_topic_arn: str = ""
+    alerts_webhook_url: str = ""
     # Lifecycle thresholds, interest mapping, purchase events: JSON in NUDGE_ENGAGEMENT.
     engagement: EngagementConfig = Field(default_factory=EngagementConfig)
 

@@ -292,13 +292,19 @@ class ConfigStore:
         raise RuntimeError(f"{kind} {config_id!r}: too many concurrent changes, try again")
 
     def set_status(
-        self, kind: ConfigKind, config_id: str, status: ConfigStatus, deleted: bool = False
+        self,
+        kind: ConfigKind,
+        config_id: str,
+        status: ConfigStatus,
+        deleted: bool = False,
+        reason: str | None = None,
     ) -> ConfigHead | None:
-        """Pause, resume or archive (None: no such config). In-flight sends are unaffected."""
+        """Pause, resume or archive (None: no such config). In-flight sends are unaffected.
+        `reason` is kept with the status (a person's change clears it)."""
         head = self.table.get_head(kind, config_id)
         if head is None:
             return None
-        return self._move_head(head, status=status, deleted=deleted)
+        return self._move_head(head, status=status, deleted=deleted, status_reason=reason)
 
     def _move_head(self, head: ConfigHead, **changes: Any) -> ConfigHead:
         for _attempt in range(MAX_ATTEMPTS):

@@ -3,17 +3,46 @@
 from __future__ import annotations
 
 import threading
+import uuid
+from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
 from nudge.adapters.dynamo_codec import write_units
-from nudge.adapters.dynamo_table import DynamoTable, condition_failed
+from nudge.adapters.dynamo_table import DynamoTable, condition_failed, error_code
+from nudge.adapters.metering import METER, WriteMeter
 from nudge.models.push import Delivery
 
 CLAIM_LEASE_S = 300  # a claim left by a crashed sender is taken over after this
+JOB_LEVEL = "#-"  # the key suffix of a job's record when no device was involved
+
+Counters = Mapping[str, Mapping[str, int]]
+
+
+def _cancel_reasons(error: Exception) -> list[str | None] | None:
+    """Per item codes of a cancelled transaction; None for any other error."""
+    if error_code(error) != "TransactionCanceledException":
+        return None
+    reasons = getattr(error, "response", {}).get("CancellationReasons") or []
+    return [reason.get("Code") for reason in reasons]
 
 
 class DynamoDeliveryLog(DynamoTable):
-    """pk user_id, sk '<dedupe key>#<device>'; the job-index GSI finds a message's records."""
+    """pk user_id, sk '<dedupe key>#<device>'; the job-index GSI finds a message's records.
+
+    `counters_table`: the profiles table, whose campaign day counters move with counted
+    records (see `record`); only push_sender passes it.
+    """
+
+    def __init__(
+        self,
+        table: str,
+        meter: WriteMeter = METER,
+        ddb: Any = None,
+        counters_table: str | None = None,
+    ) -> None:
+        super().__init__(table, meter, ddb)
+        self.counters_table = counters_table
 
     def claim(self, user_id: str, key: str, job_id: str, now: int) -> bool:
         item = {
@@ -46,7 +75,14 @@ class DynamoDeliveryLog(DynamoTable):
             ExpressionAttributeValues={":retry": {"S": "retry"}},
         )
 
-    def record(self, delivery: Delivery, key: str, expires_at: int) -> None:
+    def record(
+        self,
+        delivery: Delivery,
+        key: str,
+        expires_at: int,
+        counters: Counters | None = None,
+        first: tuple[str, Counters] | None = None,
+    ) -> bool:
         item = {
             "user_id": {"S": delivery.user_id},
             "sk": {"S": key},
@@ -55,8 +91,61 @@ class DynamoDeliveryLog(DynamoTable):
             "body": {"S": delivery.model_dump_json()},
             "expires_at": {"N": str(expires_at)},
         }
-        self.ddb.put_item(TableName=self.table, Item=item)
-        self.meter.add(write_units(item))
+        if counters is None and first is None:
+            self.ddb.put_item(TableName=self.table, Item=item)
+            self.meter.add(write_units(item))
+            return True
+        assert self.counters_table is not None, "counted records need the counters table"
+        from nudge.adapters.dynamodb import _named_counter_updates
+
+        put: dict[str, Any] = {"TableName": self.table, "Item": item}
+        if key.endswith(JOB_LEVEL):  # a job-level outcome is recorded (and counted) once
+            put["ConditionExpression"] = "attribute_not_exists(sk)"
+        else:  # only while the claim is still ours: a sender that took over counts instead
+            put["ConditionExpression"] = "#s = :sending AND job_id = :job AND claimed_at = :at"
+            put["ExpressionAttributeNames"] = {"#s": "status"}
+            put["ExpressionAttributeValues"] = {
+                ":sending": {"S": "sending"},
+                ":job": {"S": delivery.job_id},
+                ":at": {"N": str(delivery.at)},
+            }
+        table, user = self.counters_table, delivery.user_id
+        base = [{"Put": put}, *_named_counter_updates(table, user, counters or {})]
+        extra: list[dict[str, Any]] = []
+        if first is not None:
+            marker, first_counters = first
+            marker_item = {
+                "user_id": {"S": user},
+                "sk": {"S": marker},
+                "expires_at": {"N": str(expires_at)},
+            }
+            extra = [
+                {
+                    "Put": {
+                        "TableName": self.table,
+                        "Item": marker_item,
+                        "ConditionExpression": "attribute_not_exists(sk)",
+                    }
+                },
+                *_named_counter_updates(table, user, first_counters),
+            ]
+        for attempt in (base + extra, base) if extra else (base,):
+            try:
+                self.ddb.transact_write_items(
+                    TransactItems=attempt, ClientRequestToken=uuid.uuid4().hex
+                )
+            except Exception as error:
+                reasons = _cancel_reasons(error)
+                if reasons is None:
+                    raise
+                if reasons and reasons[0] == "ConditionalCheckFailed":
+                    return False  # recorded (and counted) before, or the claim moved on
+                if len(reasons) > len(base) and "ConditionalCheckFailed" in reasons[len(base) :]:
+                    continue  # another device of the job was counted as delivered first
+                raise
+            self.meter.add(2 * (write_units(item) + len(attempt) - 1))
+            return True
+        return False
 
     def for_job(self, job_id: str) -> list[Delivery]:
         response = self.ddb.query(
@@ -115,9 +204,13 @@ def _delivery(item: dict[str, Any]) -> Delivery:
 
 
 class InMemoryDeliveryLog:
-    def __init__(self) -> None:
+    """The same conditions as DynamoDeliveryLog; counted records add to `counters` (the
+    profile store's named counters, when given)."""
+
+    def __init__(self, counters: Any = None) -> None:
         self.rows: dict[tuple[str, str], dict[str, Any]] = {}
         self._lock = threading.Lock()
+        self.counters = counters
 
     def claim(self, user_id: str, key: str, job_id: str, now: int) -> bool:
         with self._lock:
@@ -139,13 +232,45 @@ class InMemoryDeliveryLog:
         with self._lock:
             self.rows[(user_id, key)]["status"] = "retry"
 
-    def record(self, delivery: Delivery, key: str, expires_at: int) -> None:
+    def record(
+        self,
+        delivery: Delivery,
+        key: str,
+        expires_at: int,
+        counters: Counters | None = None,
+        first: tuple[str, Counters] | None = None,
+    ) -> bool:
         with self._lock:
-            self.rows[(delivery.user_id, key)] = {
+            row_key = (delivery.user_id, key)
+            row = self.rows.get(row_key)
+            if counters is not None or first is not None:
+                if key.endswith(JOB_LEVEL):
+                    if row is not None:
+                        return False
+                elif row is None or (row["status"], row.get("job_id"), row["claimed_at"]) != (
+                    "sending",
+                    delivery.job_id,
+                    delivery.at,
+                ):
+                    return False
+            self.rows[row_key] = {
                 "status": delivery.outcome,
                 "delivery": delivery,
                 "claimed_at": delivery.at,
+                "job_id": delivery.job_id,
             }
+            moved: dict[str, Counter[str]] = {}
+            for name, deltas in (counters or {}).items():
+                moved.setdefault(name, Counter()).update(deltas)
+            if first is not None and (delivery.user_id, first[0]) not in self.rows:
+                self.rows[(delivery.user_id, first[0])] = {"status": "marker", "claimed_at": 0}
+                for name, deltas in first[1].items():
+                    moved.setdefault(name, Counter()).update(deltas)
+        if self.counters is not None and moved:
+            with self.counters._lock:
+                for name, deltas in moved.items():
+                    self.counters.named_counters[name].update(deltas)
+        return True
 
     def mark(self, user_id: str, job_id: str, field: str, at: int) -> int:
         marked = 0

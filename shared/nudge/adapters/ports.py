@@ -130,7 +130,20 @@ class DeliveryLog(Protocol):
         """A retryable failure: the next delivery of the job may claim `key` again."""
         ...
 
-    def record(self, delivery: Delivery, key: str, expires_at: int) -> None: ...
+    def record(
+        self,
+        delivery: Delivery,
+        key: str,
+        expires_at: int,
+        counters: Mapping[str, Mapping[str, int]] | None = None,
+        first: tuple[str, Mapping[str, Mapping[str, int]]] | None = None,
+    ) -> bool:
+        """Write the outcome. With `counters` (name -> field -> delta) it is counted exactly
+        once: written with them in one transaction, only while `key` is still claimed by
+        this job at `delivery.at` (a job-level key ending '#-': only if not yet recorded);
+        False, nothing written, otherwise. `first` = (marker key, counters): added too unless
+        the marker exists (a job's first delivered device). Without either: a plain put."""
+        ...
 
     def for_user(self, user_id: str) -> list[Delivery]: ...
 
@@ -268,6 +281,12 @@ class SurveyStore(Protocol):
 class SurveyCatalog(Protocol):
     def surveys(self, fresh: bool = False) -> dict[str, SurveyConfig]:
         """Every non-archived survey with its status now (cached briefly per container)."""
+        ...
+
+
+class Alerts(Protocol):
+    def send(self, subject: str, message: dict[str, Any]) -> list[str]:
+        """Deliver an ops alert everywhere configured; returns where it could not go."""
         ...
 
 

@@ -49,3 +49,51 @@ class SnsTopics:
         if topic_arn.endswith(".fifo"):
             kwargs |= {"MessageGroupId": group, "MessageDeduplicationId": dedupe_key}
         sns.publish(**kwargs)
+
+
+def _allowed_url(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    loopback = parts.hostname in ("localhost", "127.0.0.1", "::1")
+    return parts.scheme == "https" or (parts.scheme == "http" and loopback)
+
+
+class OpsAlerts:
+    """The Alerts port: an SNS topic and/or a JSON webhook, each optional. A failure of one
+    is reported (returned), never raised: the action the alert tells of has happened."""
+
+    def __init__(
+        self, topic_arn: str = "", webhook_url: str = "", sns: Any = None, poster: Any = None
+    ) -> None:
+        self.topic_arn = topic_arn
+        self.webhook_url = webhook_url
+        self._sns = sns
+        self._poster = poster
+
+    def send(self, subject: str, message: dict[str, Any]) -> list[str]:
+        import json
+
+        failed: list[str] = []
+        body = json.dumps(message, sort_keys=True)
+        if self.topic_arn:
+            try:
+                (self._sns or client("sns")).publish(
+                    TopicArn=self.topic_arn, Subject=subject[:99], Message=body
+                )
+            except Exception as error:
+                failed.append(f"sns: {error}"[:300])
+        if self.webhook_url:
+            if not _allowed_url(self.webhook_url):
+                failed.append("webhook: the URL must be https (http only on loopback)")
+            else:
+                try:
+                    poster = self._poster or UrllibPoster()
+                    status = poster.post(
+                        self.webhook_url, body.encode(), {"content-type": "application/json"}
+                    )
+                    if not 200 <= status < 300:
+                        failed.append(f"webhook: HTTP {status}")
+                except Exception as error:
+                    failed.append(f"webhook: {error}"[:300])
+        return failed

@@ -77,6 +77,48 @@ def campaigns_report(
     return runtime.reports_service().campaigns(days)
 
 
+@router.get(
+    "/admin/v1/reports/campaigns/<campaign_id>",
+    summary="One campaign: funnel, suppressions, failures, opt-outs, lift and guard rails",
+    tags=["reports"],
+)
+def campaign_report(
+    campaign_id: Annotated[str, Path(max_length=64)],
+    days: Annotated[int, Query(ge=1, le=400, description="Window in days (today included)")] = 30,
+) -> dict[str, Any]:
+    from nudge.services.reports import UnknownCampaign
+
+    metrics.add_metric("ReportsServed", MetricUnit.Count, 1)
+    try:
+        return runtime.reports_service().campaign(unquote(campaign_id), days)
+    except UnknownCampaign as error:
+        raise NotFoundError(str(error)) from error
+
+
+@router.get(
+    "/admin/v1/reports/sunset",
+    summary="Campaigns and formats weak on opens and strong on opt-outs, with the evidence",
+    tags=["reports"],
+)
+def sunset_report(
+    days: Annotated[int, Query(ge=1, le=400, description="Window in days (today included)")] = 7,
+) -> dict[str, Any]:
+    metrics.add_metric("ReportsServed", MetricUnit.Count, 1)
+    return runtime.reports_service().sunset(days)
+
+
+@router.get(
+    "/admin/v1/reports/engagement",
+    summary="Sends, deliveries, opens and opt-outs per day, every campaign pooled",
+    tags=["reports"],
+)
+def engagement_report(
+    days: Annotated[int, Query(ge=1, le=400, description="Window in days (today included)")] = 30,
+) -> dict[str, Any]:
+    metrics.add_metric("ReportsServed", MetricUnit.Count, 1)
+    return runtime.reports_service().engagement_daily(days)
+
+
 class MessageRequest(BaseModel):
     """Send one message (transactional or internal) to one user through the push pipeline."""
 

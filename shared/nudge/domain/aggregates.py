@@ -24,6 +24,9 @@ COUNT_HORIZON_DAYS = 30
 RECENT_WINDOW_SECONDS = 30 * 60  # longer than SQS redelivery (visibility x receives)
 RECENT_MAX = 128
 ATTRIBUTES_EVENT = "user_attributes"  # the app (or devices_api) sets attributes with this event
+# An opt-out (a category turned off, push permission revoked, an uninstall seen by push_sender):
+# counted for analytics (domain/engagement_events.py); not something the user did in the app.
+OPT_OUT_EVENT = "push_opt_out"
 MAX_ATTRIBUTES = 30
 MAX_ATTRIBUTE_CHARS = 100
 
@@ -82,12 +85,18 @@ def apply_events(
     return result
 
 
-def _fold(profile: Profile, event: IncomingEvent, config: EngagementConfig) -> None:
-    at = epoch_of(event)
-    day = day_of(at)
+def _fold_activity(profile: Profile, at: int, day: int) -> None:
     profile.first_seen = at if profile.first_seen is None else min(profile.first_seen, at)
     profile.last_seen = at if profile.last_seen is None else max(profile.last_seen, at)
     profile.active_days[day] = profile.active_days.get(day, 0) + 1
+
+
+def _fold(profile: Profile, event: IncomingEvent, config: EngagementConfig) -> None:
+    at = epoch_of(event)
+    day = day_of(at)
+    # an opt-out is not use of the app, except as the first sign of a user (a profile needs one)
+    if event.name != OPT_OUT_EVENT or profile.first_seen is None:
+        _fold_activity(profile, at, day)
 
     counts = profile.counts.setdefault(event.name, NameCounts())
     counts.total += 1

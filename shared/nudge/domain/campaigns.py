@@ -107,6 +107,13 @@ def pick_variant(campaign: Campaign, user_id: str) -> str:
     raise AssertionError("weights sum to total")  # pragma: no cover
 
 
+def campaign_job_id(user_id: str, campaign_id: str, occurrence: str) -> tuple[str, str]:
+    """(job id, dedupe key) of one campaign send: the app names the job id in its events."""
+    key = f"c:{campaign_id}:{occurrence}"
+    digest = hashlib.blake2b(f"{user_id}|{key}".encode(), digest_size=12).hexdigest()
+    return f"cmp-{digest}", key
+
+
 def campaign_template(campaign: Campaign, variant_id: str) -> MessageTemplate:
     """The variant as a message template: default text plus each locale's overrides."""
     variant = next(v for v in campaign.variants if v.id == variant_id)
@@ -513,7 +520,16 @@ def record(profile: Profile, candidate: Candidate, decision: Decision, now: int)
         mark = state.campaigns.setdefault(campaign.id, CampaignMark())
         mark.sends += 1
         mark.last_at = max(mark.last_at, now)
-        state.sends.append(SendRecord(at=now, campaign=campaign.id, category=campaign.category))
+        job_id, _ = campaign_job_id(profile.user_id, campaign.id, candidate.occurrence)
+        state.sends.append(
+            SendRecord(
+                at=now,
+                campaign=campaign.id,
+                category=campaign.category,
+                variant=decision.variant,
+                job=job_id,
+            )
+        )
         state.outbox.append(
             OutboxJob(
                 campaign=campaign.id,

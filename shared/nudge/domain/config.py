@@ -99,6 +99,11 @@ class AnalyticsConfig(BaseModel):
     # multiple of it; a margin on both keeps ordinary noise off the list.
     sunset_open_ratio: float = Field(default=0.8, gt=0, le=1)
     sunset_opt_out_ratio: float = Field(default=1.5, ge=1)
+    # Auto-pause (on the scheduler tick): judged on the counters of the last
+    # `pause_window_days` days, and only since the campaign's last status change or publish,
+    # so a campaign a person resumed is judged on fresh evidence.
+    auto_pause: bool = True
+    pause_window_days: int = Field(default=7, ge=1, le=90)
 
     @property
     def attribution_window_seconds(self) -> int:

@@ -81,6 +81,8 @@ class ConfigHead(_Record):
     updated_at: int
     # the bucket object was deleted: the config was archived because of that
     deleted: bool = False
+    # why the status is what it is, when a machine set it (e.g. an auto-pause); None otherwise
+    status_reason: str | None = None
     rev: int = 1  # bumped by every write of the pointer (optimistic concurrency)
 
 

@@ -90,6 +90,10 @@ class SendRecord(BaseModel):
     at: int
     campaign: str
     category: str
+    # Added for engagement analytics (absent from profiles stored before: defaults apply).
+    variant: str = ""
+    job: str | None = None  # the push job id the app names in push_opened / opt-out events
+    opened: bool = False  # its open is counted (once)
 
 
 class PendingTrigger(BaseModel):

@@ -144,14 +144,16 @@ class CampaignConfigService:
             s3_version_id,
         )
 
-    def set_status(self, campaign_id: str, status: ConfigStatus) -> ConfigHead | None:
+    def set_status(
+        self, campaign_id: str, status: ConfigStatus, reason: str | None = None
+    ) -> ConfigHead | None:
         if status in ("active", "paused", "draft"):
             head = self.store.head("campaign", campaign_id)
             if head is not None and head.status == "archived":
                 # bringing an archived campaign back: its segments must still exist
                 campaign = Campaign.model_validate(head.model)
                 self._require_segments(campaign, head.version)
-        return self.store.set_status("campaign", campaign_id, status)
+        return self.store.set_status("campaign", campaign_id, status, reason=reason)
 
     def restore(self, campaign_id: str, version: int) -> PublishResult | None:
         old = self.store.get_version("campaign", campaign_id, version)
@@ -409,6 +411,7 @@ def _summary(head: ConfigHead, error: LoadError | None) -> dict[str, Any]:
         "sha256": head.sha256,
         "updated_at": head.updated_at,
         "deleted": head.deleted,
+        "status_reason": head.status_reason,
         "errors": error.problems if error else [],
         "errors_at": error.at if error else None,
         "errors_sha256": error.sha256 if error else None,

@@ -10,7 +10,6 @@ exactly once and sent at most once, whatever is redelivered.
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -18,11 +17,13 @@ from datetime import UTC, datetime, time
 from typing import Any
 
 from nudge.adapters.ports import CampaignCatalog, DeviceStore, PushQueue
-from nudge.clock import DAY
 from nudge.domain import campaigns as engine
+from nudge.domain.campaign_counters import counter_name, storage_field
 from nudge.domain.config import EngagementConfig
 from nudge.domain.consent import EffectivePreferences, effective
 from nudge.domain.delivery_time import resolve_zone
+from nudge.domain.engagement import EngagementRecord
+from nudge.domain.engagement_events import Ignored, engagement_records
 from nudge.models.campaign import Campaign, CampaignSet, seconds
 from nudge.models.events import IncomingEvent
 from nudge.models.profile import OutboxJob, Profile, Transition
@@ -34,16 +35,14 @@ def earliest(*moments: int | None) -> int | None:
     return min(known) if known else None
 
 
-def counter_name(campaign_id: str, at: int) -> str:
-    return f"campaign#{campaign_id}#{at // DAY}"
-
-
 @dataclass
 class CampaignPass:
     """What one profile write carries: the decisions and their counter deltas."""
 
     decisions: list[engine.Decision] = field(default_factory=list)
     counters: dict[str, Counter[str]] = field(default_factory=dict)
+    records: list[EngagementRecord] = field(default_factory=list)  # opens and opt-outs
+    ignored: list[Ignored] = field(default_factory=list)  # malformed opt-out events
 
     def count(self, campaign_id: str, at: int, *names: str) -> None:
         counter = self.counters.get(key := counter_name(campaign_id, at))
@@ -51,6 +50,11 @@ class CampaignPass:
             counter = self.counters[key] = Counter()
         for name in names:
             counter[name] += 1
+
+    def add(self, record: EngagementRecord) -> None:
+        name, counter_field = storage_field(record)
+        self.counters.setdefault(name, Counter())[counter_field] += 1
+        self.records.append(record)
 
 
 def user_zone(profile: Profile, default: str) -> str:
@@ -93,6 +97,12 @@ class CampaignRunner:
         events = list(events)
         for exposure in engine.conversions(profile, events):
             result.count(exposure.campaign, now, f"converted.{exposure.variant}")
+        if events:
+            records, result.ignored = engagement_records(
+                profile, events, now, self.config.analytics
+            )
+            for record in records:
+                result.add(record)
         if not active and not profile.messaging.pending and not profile.messaging.schedule_next:
             engine.prune(profile, now)
             return result
@@ -175,11 +185,10 @@ class CampaignRunner:
         return sent
 
     def push_job(self, campaign: Campaign, profile: Profile, job: OutboxJob) -> PushJob:
-        key = f"c:{campaign.id}:{job.occurrence}"
-        digest = hashlib.blake2b(f"{profile.user_id}|{key}".encode(), digest_size=12).hexdigest()
+        job_id, key = engine.campaign_job_id(profile.user_id, campaign.id, job.occurrence)
         user = {name: attribute.value for name, attribute in profile.attributes.items()}
         return PushJob(
-            job_id=f"cmp-{digest}",
+            job_id=job_id,
             user_id=profile.user_id,
             template=engine.campaign_template(campaign, job.variant),
             data={

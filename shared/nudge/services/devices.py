@@ -11,9 +11,10 @@ from aws_lambda_powertools import Logger
 
 from nudge.adapters.ports import DeviceStore, EventPublisher, HistoryStore
 from nudge.clock import DAY, Clock, to_epoch
-from nudge.domain.aggregates import ATTRIBUTES_EVENT
+from nudge.domain.aggregates import ATTRIBUTES_EVENT, OPT_OUT_EVENT
 from nudge.domain.config import EngagementConfig
 from nudge.domain.consent import consent_changes, effective
+from nudge.domain.engagement_events import MESSAGE_CATEGORIES
 from nudge.models.device import (
     Category,
     ConsentRecord,
@@ -81,31 +82,45 @@ class DevicesService:
             if holder != (user_id, device_id):
                 self.store.delete_device(*holder, only_if_token=registration.token)
         self.store.put_device(device)
+        events = []
         if previous is None or _facts(previous) != _facts(device):
-            self._publish_facts(device)
+            events.append(self._facts_event(device))
+        if previous is not None and previous.push_enabled and not device.push_enabled:
+            # the OS permission was revoked, as the app reports it: an opt-out for analytics
+            events.append(
+                IncomingEvent(
+                    event_id=f"optout.permission.{_short_hash(device_id)}.{now}",
+                    name=OPT_OUT_EVENT,
+                    timestamp=datetime.fromtimestamp(now, tz=UTC),
+                    properties={"kind": "permission", "device_id": device_id},
+                )
+            )
+        if events:
+            self._publish(user_id, events, "device facts / permission change")
         return device
 
-    def _publish_facts(self, device: Device) -> None:
-        """Platform, app version, locale, zone and country reach the profile as an event.
-
-        Best effort: the registration itself has succeeded; the next refresh sends them again.
-        """
-        if self.events is None:
-            return
+    def _facts_event(self, device: Device) -> IncomingEvent:
+        """Platform, app version, locale, zone and country reach the profile as an event."""
         facts = {k: v for k, v in _facts(device).items() if v is not None}
-        event = IncomingEvent(
+        return IncomingEvent(
             event_id=f"device.{_short_hash(device.device_id)}.{device.updated_at}",
             name=ATTRIBUTES_EVENT,
             timestamp=datetime.fromtimestamp(device.updated_at, tz=UTC),
             properties=facts,
         )
-        batch = QueuedBatch(user_id=device.user_id, received_at=self.clock.now(), events=[event])
+
+    def _publish(self, user_id: str, events: list[IncomingEvent], what: str) -> None:
+        """Best effort: the change itself has succeeded (facts are sent again on the next
+        refresh; a lost opt-out is only missing from the analytics)."""
+        if self.events is None:
+            return
+        batch = QueuedBatch(user_id=user_id, received_at=self.clock.now(), events=events)
         try:
             failed = self.events.publish([batch])
-        except Exception:  # the queue is down: the device is registered all the same
+        except Exception:  # the queue is down: the change is made all the same
             failed = [0]
         if failed:
-            logger.warning("device facts not queued; they are sent again on the next refresh")
+            logger.warning("events not queued", what=what)
 
     def unregister(self, user_id: str, device_id: str) -> bool:
         return self.store.delete_device(user_id, device_id)
@@ -159,4 +174,16 @@ class DevicesService:
         keep_until = now + self.config.consent_retention_days * DAY
         for change in changes:  # the full trail: keyed by version, so a retry rewrites it
             self.history.put_consent(user_id, change, keep_until)
+        opt_outs = [
+            IncomingEvent(
+                event_id=f"optout.category.{changed.version}.{change.category}",
+                name=OPT_OUT_EVENT,
+                timestamp=datetime.fromtimestamp(now, tz=UTC),
+                properties={"kind": "category", "category": change.category, "source": source},
+            )
+            for change in changes
+            if change.previous and not change.granted and change.category in MESSAGE_CATEGORIES
+        ]
+        if opt_outs:
+            self._publish(user_id, opt_outs, "category opt-out")
         return effective(changed, self.config.consent).model_dump(mode="json")

@@ -13,7 +13,7 @@ events are recognised as applied and only their history records are written.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
@@ -51,6 +51,9 @@ class BatchOutcome:
     duplicate_events: int = 0
     transitions: list[tuple[str, Transition]] = field(default_factory=list)
     pushes: int = 0  # campaign sends queued
+    # (kind, category) -> how many opens / opt-outs were counted: CloudWatch metrics (EMF)
+    engagement: Counter[tuple[str, str]] = field(default_factory=Counter)
+    ignored: list[str] = field(default_factory=list)  # malformed opt-out events, and why
 
 
 @dataclass
@@ -165,6 +168,11 @@ class EventProcessingService:
             counters = decided.counters if decided else None
             if self.profiles.save(updated, previous, self.config.due_shards, change, counters):
                 outcome.applied_events += len(events)
+                if decided is not None:
+                    outcome.engagement.update(
+                        (record.kind, record.category or "unknown") for record in decided.records
+                    )
+                    outcome.ignored += [f"{i.event_id}: {i.why}" for i in decided.ignored]
                 if self.campaigns is not None:
                     outcome.pushes += self.campaigns.flush(updated, decided)
                 if self.surveys is not None:

@@ -2,24 +2,62 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections import Counter
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
+from aws_lambda_powertools import Logger
 from pydantic import ValidationError
 
-from nudge.adapters.ports import DeliveryLog, DeviceStore, FcmSender
+from nudge.adapters.ports import DeliveryLog, DeviceStore, EventPublisher, FcmSender
 from nudge.clock import DAY, Clock, to_epoch
+from nudge.domain.aggregates import OPT_OUT_EVENT
+from nudge.domain.campaign_counters import storage_field
 from nudge.domain.config import EngagementConfig
 from nudge.domain.consent import effective
+from nudge.domain.engagement import EngagementRecord, RecordKind
 from nudge.domain.ingest import describe_validation_error
 from nudge.domain.push import build_messages, gate
 from nudge.domain.templates import TemplateError
+from nudge.models.events import IncomingEvent, QueuedBatch
 from nudge.models.push import Delivery, PushJob
 
 DELIVERY_LOG_DAYS = 30
 RETRYABLE = {"QUOTA_EXCEEDED", "UNAVAILABLE", "INTERNAL", "UNKNOWN", "DEADLINE_EXCEEDED"}
 TOKEN_GONE = {"UNREGISTERED", "INVALID_ARGUMENT", "SENDER_ID_MISMATCH"}
 MAX_BACKOFF_S = 900
+DELIVERED_MARKER = "#=delivered"  # sk suffix: the job was delivered to some device (counted)
+logger = Logger(child=True)
+
+
+def campaign_variant(job: PushJob) -> tuple[str, str] | None:
+    """(campaign, variant) of a campaign's job: its template id is '<campaign>.<variant>'."""
+    if not job.source.startswith("campaign:"):
+        return None
+    campaign, dot, variant = job.template.id.partition(".")
+    return (campaign, variant) if dot and campaign and variant else None
+
+
+def _counted(
+    job: PushJob, kind: RecordKind, at: int, reason: str | None = None
+) -> dict[str, dict[str, int]] | None:
+    """The campaign counter delta of one outcome (None: not a campaign's job)."""
+    context = campaign_variant(job)
+    if context is None:
+        return None
+    campaign, variant = context
+    record = EngagementRecord(
+        f"{kind}:{job.job_id}",
+        kind,
+        at,
+        campaign,
+        variant,
+        category=job.template.category,
+        reason=reason,
+    )
+    name, counter_field = storage_field(record)
+    return {name: {counter_field: 1}}
 
 
 class PoisonJob(ValueError):
@@ -33,6 +71,8 @@ class JobResult:
     done: bool
     delay_s: int = 0
     deliveries: list[Delivery] = field(default_factory=list)
+    # (kind, category) -> count, for CloudWatch metrics: sent / failed devices
+    engagement: Counter[tuple[str, str]] = field(default_factory=Counter)
 
 
 @dataclass
@@ -42,6 +82,7 @@ class PushService:
     fcm: FcmSender
     config: EngagementConfig
     clock: Clock
+    events: EventPublisher | None = None  # uninstalls (UNREGISTERED) as opt-out events
 
     def process(self, body: str, receive_count: int = 1) -> JobResult:
         try:
@@ -76,7 +117,8 @@ class PushService:
 
         if verdict.action == "suppress":
             record = delivery("suppressed", None, verdict.reason)
-            self.log.record(record, f"{job.dedupe_key}#-", keep_until)
+            counters = _counted(job, "suppressed", at, verdict.reason)
+            self.log.record(record, f"{job.dedupe_key}#-", keep_until, counters)
             return JobResult(done=True, deliveries=[record])
         if verdict.action == "defer":
             assert verdict.until is not None
@@ -89,7 +131,8 @@ class PushService:
             messages = build_messages(job, devices, job.data, now)
         except TemplateError as error:
             record = delivery("failed", None, f"template: {error}"[:300])
-            self.log.record(record, f"{job.dedupe_key}#-", keep_until)
+            counters = _counted(job, "failed", at, "template")
+            self.log.record(record, f"{job.dedupe_key}#-", keep_until, counters)
             return JobResult(done=True, deliveries=[record])
 
         claimed = [
@@ -103,8 +146,12 @@ class PushService:
         outcome = JobResult(done=True)
         for (device, message), result in zip(claimed, results, strict=True):
             key = f"{job.dedupe_key}#{device.device_id}"
+            counters = first = None
             if result.ok:
                 record = delivery("sent", device.device_id, message_id=result.message_id)
+                delivered = _counted(job, "delivered", at)
+                if delivered is not None:
+                    counters, first = {}, (f"{job.dedupe_key}{DELIVERED_MARKER}", delivered)
             elif result.error_code in RETRYABLE:
                 self.log.release(job.user_id, key)
                 backoff = min(MAX_BACKOFF_S, 2 ** min(receive_count, 9))
@@ -118,9 +165,36 @@ class PushService:
                     self.devices.delete_device(
                         job.user_id, device.device_id, only_if_token=message["token"]
                     )
+                if result.error_code == "UNREGISTERED":
+                    self._publish_uninstall(job, device.device_id, message["token"], now)
                 record = delivery("failed", device.device_id, result.error_code)
-            self.log.record(record, key, keep_until)
+                counters = _counted(job, "failed", at, result.error_code)
+            written = self.log.record(record, key, keep_until, counters, first)
             outcome.deliveries.append(record)
+            if written:
+                kind = "sent" if result.ok else "failed"
+                outcome.engagement[(kind, job.template.category)] += 1
         if not outcome.done and job.created_at + timedelta(seconds=job.ttl_seconds) <= now:
             outcome.done = True  # too late to retry: what failed stays failed
         return outcome
+
+    def _publish_uninstall(self, job: PushJob, device_id: str, token: str, now: datetime) -> None:
+        """An uninstall as an opt-out event, blamed on the last message the user received
+        (not this one: it never arrived). One event id per install and token: duplicates
+        from racing jobs are applied once. Best effort, as the device is already gone."""
+        if self.events is None:
+            return
+        digest = hashlib.blake2b(f"{job.user_id}|{device_id}|{token}".encode(), digest_size=12)
+        event = IncomingEvent(
+            event_id=f"uninstall.{digest.hexdigest()}",
+            name=OPT_OUT_EVENT,
+            timestamp=now.astimezone(UTC),
+            properties={"kind": "uninstall", "message_id": job.job_id, "device_id": device_id},
+        )
+        batch = QueuedBatch(user_id=job.user_id, received_at=now, events=[event])
+        try:
+            failed = self.events.publish([batch])
+        except Exception:
+            failed = [0]
+        if failed:
+            logger.warning("uninstall opt-out not queued", job_id=job.job_id)

@@ -1,0 +1,283 @@
+"""`nudge report html`: one self-contained HTML file (charts inlined as base64 PNGs).
+
+Everything comes from the admin API's JSON reports (no scans, nothing computed twice):
+engagement per day, campaigns (funnel, lift), sunset advice, lifecycle and NPS. Charts are
+drawn by matplotlib, an optional extra imported only here: without it the command says which
+extra to install. Empty periods draw an empty chart that says so, never a NaN.
+
+Lifecycle over time: the lifecycle report gives users per stage now and the stage moves of
+the last N days; each weekly point rolls today's counts back by the moves since then. Users
+who arrived later are not subtracted (arrivals are not counted per day): they show as "new".
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+Fetch = Callable[[str], Any]  # GET path -> parsed JSON
+CHARTS_EXTRA = "charts"
+STAGES = ("new", "active", "loyal", "at_risk", "dormant", "reactivated")
+MAX_SURVEYS = 5
+
+
+class ChartsUnavailable(RuntimeError):
+    pass
+
+
+def _pyplot() -> Any:
+    try:
+        import matplotlib
+    except ImportError as error:
+        raise ChartsUnavailable(
+            "the HTML report draws its charts with matplotlib, which is not installed: "
+            f"pip install 'nudge[{CHARTS_EXTRA}]' (the dev extra includes it too)"
+        ) from error
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _png(plt: Any, fig: Any) -> str:
+    buffer = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buffer, format="png", dpi=100)
+    plt.close(fig)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def _empty(ax: Any, text: str) -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="grey")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _engagement_chart(plt: Any, data: dict[str, Any]) -> Any:
+    fig, ax = plt.subplots(figsize=(9, 4))
+    rows = data.get("daily") or []
+    days = [row["day"][5:] for row in rows]
+    if not any(row[k] for row in rows for k in ("sent", "opened", "opt_out")):
+        _empty(ax, "nothing sent in this period")
+    else:
+        for key, label in (
+            ("sent", "sent"),
+            ("delivered", "delivered"),
+            ("opened", "opened"),
+            ("opt_out", "opt-outs"),
+        ):
+            ax.plot(days, [row[key] for row in rows], marker=".", label=label)
+        ax.set_ylabel("messages per day")
+        ax.legend()
+        ax.tick_params(axis="x", labelrotation=60, labelsize=7)
+    ax.set_title("Sends, opens and opt-outs over time")
+    return fig
+
+
+FUNNEL = ("targeted", "sent", "delivered", "opened", "converted")
+
+
+def _funnel_chart(plt: Any, campaigns: dict[str, Any]) -> Any:
+    fig, ax = plt.subplots(figsize=(9, 4))
+    shown = {cid: row for cid, row in campaigns.items() if row.get("targeted") or row.get("sent")}
+    if not shown:
+        _empty(ax, "no campaign targeted anyone in this period")
+    else:
+        width = 0.8 / len(FUNNEL)
+        for i, step in enumerate(FUNNEL):
+            xs = [n + i * width for n in range(len(shown))]
+            ax.bar(xs, [row.get(step, 0) for row in shown.values()], width, label=step)
+        ax.set_xticks([n + 0.4 - width / 2 for n in range(len(shown))], list(shown))
+        ax.set_ylabel("users / messages")
+        ax.legend(fontsize=8)
+    ax.set_title("Funnel per campaign")
+    return fig
+
+
+def _lift_chart(plt: Any, campaigns: dict[str, Any]) -> Any:
+    fig, ax = plt.subplots(figsize=(9, 4))
+    rows = [
+        (cid, row["lift"])
+        for cid, row in campaigns.items()
+        if row.get("lift") and row["lift"].get("diff_pts") is not None
+    ]
+    if not rows:
+        _empty(ax, "no campaign has both sends and a holdout yet")
+    else:
+        for y, (_, lift) in enumerate(rows):
+            low, high = lift["ci_low_pts"], lift["ci_high_pts"]
+            color = {"helps": "tab:green", "hurts": "tab:red"}.get(lift["verdict"], "tab:grey")
+            ax.errorbar(
+                lift["diff_pts"],
+                y,
+                xerr=[[lift["diff_pts"] - low], [high - lift["diff_pts"]]],
+                fmt="o",
+                color=color,
+                capsize=4,
+            )
+        ax.axvline(0, color="black", linewidth=0.8)
+        ax.set_yticks(range(len(rows)), [f"{cid}\n{lift['verdict']}" for cid, lift in rows])
+        ax.set_xlabel("conversion lift over holdout, percentage points (95% interval)")
+    ax.set_title("Lift with 95% intervals")
+    return fig
+
+
+def lifecycle_points(fetch: Fetch, days: int) -> list[tuple[int, dict[str, int]]]:
+    """(days ago, users per stage) weekly back from today, rolled back by the stage moves."""
+    points = []
+    now = fetch("/admin/v1/reports/lifecycle?days=1")
+    stages_now = {stage: int(now["stages"].get(stage, 0)) for stage in STAGES}
+    points.append((0, stages_now))
+    for back in range(7, min(days, 90) + 1, 7):
+        report = fetch(f"/admin/v1/reports/lifecycle?days={back}")
+        stages = dict(stages_now)
+        for move, count in (report.get("transitions") or {}).items():
+            source, _, target = move.partition("->")
+            if source in stages and target in stages:
+                stages[target] -= count
+                stages[source] += count
+        points.append((back, {k: max(0, v) for k, v in stages.items()}))
+    return sorted(points, key=lambda point: -point[0])
+
+
+def _lifecycle_chart(plt: Any, points: list[tuple[int, dict[str, int]]]) -> Any:
+    fig, ax = plt.subplots(figsize=(9, 4))
+    if not any(sum(stages.values()) for _, stages in points):
+        _empty(ax, "no users yet")
+    else:
+        xs = [f"-{back}d" if back else "today" for back, _ in points]
+        ax.stackplot(
+            xs,
+            *[[stages[stage] for _, stages in points] for stage in STAGES],
+            labels=STAGES,
+        )
+        ax.set_ylabel("users")
+        ax.legend(loc="upper left", fontsize=8)
+    ax.set_title("Lifecycle distribution over time")
+    return fig
+
+
+def nps_trends(fetch: Fetch, days: int) -> dict[str, list[dict[str, Any]]]:
+    surveys = (fetch("/admin/v1/surveys") or {}).get("surveys") or []
+    ids = [s["id"] for s in surveys if s.get("status") in ("active", "paused")][:MAX_SURVEYS]
+    trends = {}
+    for survey_id in ids:
+        since = max(7, min(days, 730))
+        path = f"/admin/v1/reports/nps/{quote(survey_id, safe='')}?period=weekly&since={since}d"
+        trends[survey_id] = (fetch(path) or {}).get("trend") or []
+    return trends
+
+
+def _nps_chart(plt: Any, trends: dict[str, list[dict[str, Any]]]) -> Any:
+    fig, ax = plt.subplots(figsize=(9, 4))
+    drawn = False
+    for survey_id, points in trends.items():
+        known = [p for p in points if p.get("nps") is not None]
+        if not known:
+            continue
+        drawn = True
+        xs = [p["period"] for p in known]
+        ax.plot(xs, [p["nps"] for p in known], marker="o", label=survey_id)
+        lows = [p["ci_low"] if p.get("ci_low") is not None else p["nps"] for p in known]
+        highs = [p["ci_high"] if p.get("ci_high") is not None else p["nps"] for p in known]
+        ax.fill_between(xs, lows, highs, alpha=0.15)
+    if drawn:
+        ax.set_ylim(-100, 100)
+        ax.set_ylabel("NPS (95% interval shaded)")
+        ax.legend(fontsize=8)
+        ax.tick_params(axis="x", labelrotation=45, labelsize=7)
+    else:
+        _empty(ax, "no NPS responses in this period")
+    ax.set_title("NPS trend")
+    return fig
+
+
+def _table(headers: list[str], rows: list[list[Any]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in row) + "</tr>"
+        for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _rate(rate: dict[str, Any] | None) -> str:
+    return "n/a" if not rate or rate.get("pct") is None else f"{rate['pct']:.1f}%"
+
+
+def build_html(fetch: Fetch, days: int) -> str:
+    plt = _pyplot()
+    engagement = fetch(f"/admin/v1/reports/engagement?days={days}")
+    campaigns_report = fetch(f"/admin/v1/reports/campaigns?days={days}")
+    campaigns = campaigns_report.get("campaigns") or {}
+    sunset = fetch(f"/admin/v1/reports/sunset?days={min(days, 400)}")
+    figures = [
+        ("Sends, opens and opt-outs over time", _engagement_chart(plt, engagement)),
+        ("Funnel per campaign", _funnel_chart(plt, campaigns)),
+        ("Lift with 95% intervals", _lift_chart(plt, campaigns)),
+        ("Lifecycle distribution over time", _lifecycle_chart(plt, lifecycle_points(fetch, days))),
+        ("NPS trend", _nps_chart(plt, nps_trends(fetch, days))),
+    ]
+    sections = [
+        f'<section><h2>{html.escape(title)}</h2><img alt="{html.escape(title)}" '
+        f'src="data:image/png;base64,{_png(plt, fig)}"></section>'
+        for title, fig in figures
+    ]
+    campaign_rows = [
+        [
+            cid,
+            row.get("status", ""),
+            row.get("sent", 0),
+            row.get("delivered", 0),
+            _rate(row.get("open_rate")),
+            _rate(row.get("opt_out_rate")),
+            (row.get("lift") or {}).get("label", "-"),
+        ]
+        for cid, row in campaigns.items()
+    ]
+    sunset_rows = [
+        [c["kind"], c["key"], _rate(c["open_rate"]), _rate(c["opt_out_rate"]), c["evidence"]]
+        for c in sunset.get("candidates") or []
+    ]
+    since, until = campaigns_report.get("since", ""), campaigns_report.get("until", "")
+    return "\n".join(
+        [
+            "<!doctype html>",
+            '<html lang="en"><head><meta charset="utf-8">',
+            f"<title>Nudge engagement report {html.escape(since)} to {html.escape(until)}</title>",
+            "<style>body{font-family:sans-serif;max-width:960px;margin:2em auto;color:#222}"
+            "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;"
+            "padding:4px 8px;font-size:13px}img{max-width:100%}</style></head><body>",
+            f"<h1>Nudge engagement report</h1><p>{html.escape(since)} to "
+            f"{html.escape(until)} ({days} days)</p>",
+            *sections,
+            "<section><h2>Campaigns</h2>",
+            _table(
+                ["campaign", "status", "sent", "delivered", "open rate", "opt-out rate", "lift"],
+                campaign_rows,
+            )
+            if campaign_rows
+            else "<p>No campaigns published.</p>",
+            "</section><section><h2>Sunset advice</h2>",
+            f"<p>{html.escape(str(sunset.get('summary', '')))}</p>",
+            _table(["kind", "name", "opens", "opt-outs", "evidence"], sunset_rows)
+            if sunset_rows
+            else "",
+            "</section></body></html>",
+        ]
+    )
+
+
+def write_report(fetch: Fetch, out: str | Path, days: int) -> Path:
+    path = Path(out)
+    try:
+        text = build_html(fetch, days)
+    except ChartsUnavailable as error:
+        raise SystemExit(str(error)) from error
+    path.write_text(text, encoding="utf-8")
+    return path
