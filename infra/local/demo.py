@@ -12,8 +12,12 @@ Monday 09:00-local digest, and live departures when a commuter walks into a trai
 (geofences from events/geofences/, for commuters who allowed location). After a completed
 trip some riders are asked the NPS survey in events/surveys/; they answer in the app a
 session later (or say "not now"), and detractors reach a ticket webhook run by the demo.
+On Friday of the second week operations broadcast weekend works to Dutch-speaking riders.
+Phones open some pushes (the app reports push_opened), and easily annoyed users who get
+several pushes of a category turn it off; Nudge attributes each opt-out to the last message.
 The demo also retries requests (duplicates), sends a few malformed events, and ends with
-lifecycle, campaign and NPS reports and charts in reports/demo/.
+lifecycle, campaign (opens, opt-outs, lift), sunset and NPS reports, and the HTML report
+with charts in reports/demo/.
 """
 
 from __future__ import annotations
@@ -101,6 +105,8 @@ class User:
     shares_location: bool = False
     token: str = ""
     trip_done: bool = False  # the app asks for a pending survey at the next launch
+    pushes_seen: int = 0  # of this phone's FCM inbox
+    easily_annoyed: bool = False
 
 
 ZONES = ["Europe/Amsterdam", "Europe/Brussels", "Europe/London", "America/New_York", "Asia/Tokyo"]
@@ -110,7 +116,8 @@ ZONES = ["Europe/Amsterdam", "Europe/Brussels", "Europe/London", "America/New_Yo
 class Tally:
     devices: int = 0
     marketing_opt_ins: int = 0
-    marketing_opt_outs: int = 0
+    opt_outs: Counter[str] = field(default_factory=Counter)
+    opens: int = 0
     location_grants: int = 0
     surveys_shown: int = 0
     surveys_answered: int = 0
@@ -138,6 +145,7 @@ def make_users(rng: random.Random) -> list[User]:
                     slots,
                     theme=rng.choice(sorted(DESTINATIONS)),
                     station=rng.choice(sorted(HOME_STATIONS)),
+                    easily_annoyed=rng.random() < 0.25,
                 )
             )
 
@@ -245,6 +253,45 @@ def answer_survey(client: LocalClient, user: User, rng: random.Random, tally: Ta
         tally.surveys_answered += 1
 
 
+# How a push's category is known on the phone: by its template (campaign id before the dot).
+CATEGORY_OF = {"station-departures": "product_updates", "engineering_works": "product_updates",
+               "pass-renewal": "transactional"}  # fmt: skip
+OPENS = {"transactional": 0.7, "product_updates": 0.45, "marketing": 0.3}
+
+
+def read_pushes(
+    client: LocalClient, user: User, at: str, rng: random.Random, tally: Tally
+) -> list[dict[str, Any]]:
+    """What the phone got since the last launch: some pushes are opened (the app reports
+    push_opened naming the message), and an easily annoyed user who got several pushes of a
+    category turns that category off in the app's settings."""
+    response = client.session.get(
+        f"{client.api_url}/_fcm/inbox", params={"token": user.token}, timeout=10
+    )
+    new = response.json()["messages"][user.pushes_seen :]
+    user.pushes_seen += len(new)
+    opened, received = [], Counter[str]()
+    for message in new:
+        data = message["data"]
+        category = CATEGORY_OF.get(data["template_id"].split(".")[0], "marketing")
+        received[category] += 1
+        if rng.random() < OPENS[category]:
+            opened.append(
+                {
+                    "event_id": f"open-{data['job_id']}",
+                    "name": "push_opened",
+                    "timestamp": at,
+                    "properties": {"message_id": data["job_id"]},
+                }
+            )
+    tally.opens += len(opened)
+    for category, count in received.items():
+        annoyed = user.easily_annoyed and category != "transactional" and count >= 2
+        if annoyed and rng.random() < 0.5:
+            opt_out(client, user, category, tally)
+    return opened
+
+
 def session(
     client: LocalClient,
     user: User,
@@ -254,6 +301,7 @@ def session(
     rng: random.Random,
 ) -> None:
     answer_survey(client, user, rng, tally)
+    events = read_pushes(client, user, events[0]["timestamp"], rng, tally) + events
     post(client, user, events, tally, retry)
     user.trip_done = any(e["name"] == "trip_completed" for e in events)
 
@@ -334,10 +382,10 @@ def send_renewal(client: LocalClient, user: User, tally: Tally) -> None:
         tally.messages_queued += response.status_code == 202
 
 
-def opt_out(client: LocalClient, user: User, tally: Tally) -> None:
-    update = {"categories": {"marketing": False}}
+def opt_out(client: LocalClient, user: User, category: str, tally: Tally) -> None:
+    update = {"categories": {category: False}}
     if client.request("PUT", "/v1/me/preferences", user=user.user_id, json_body=update).ok:
-        tally.marketing_opt_outs += 1
+        tally.opt_outs[category] += 1
 
 
 def nudge(state_dir: Path, *args: str) -> str:
@@ -434,12 +482,6 @@ def play(client: LocalClient) -> tuple[list[dict[str, Any]], Tally, list[User], 
                         for u in users
                         if u.persona == "commuter"
                     ]
-                if day == 15 and hour == SLOTS[-1]:  # a heavy-handed week: some opt out
-                    jobs += [
-                        pool.submit(opt_out, client, u, tally)
-                        for u in users
-                        if u.opted_in and rng.random() < 0.2
-                    ]
                 for job in jobs:
                     job.result()
                 client.drain()
@@ -520,7 +562,9 @@ def report(
     print("\nDevices and consent")
     print(f"  devices registered     {tally.devices}")
     print(f"  marketing opt-ins      {tally.marketing_opt_ins} (consent mode: opt-in)")
-    print(f"  marketing opt-outs     {tally.marketing_opt_outs} (each one in the audit trail)")
+    turned_off = ", ".join(f"{k} {v}" for k, v in sorted(tally.opt_outs.items())) or "none"
+    print(f"  turned off in the app  {turned_off} (over-messaged; each in the audit trail)")
+    print(f"  pushes opened          {tally.opens} (reported by the app as push_opened)")
     print(f"  location allowed       {tally.location_grants} commuters (geofence departures)")
     print("\nPushes")
     by_source = Counter(
@@ -580,8 +624,13 @@ def main() -> int:
             asked = f"prompts shown {tally.surveys_shown}, answered {tally.surveys_answered}"
             print(f"  {asked}, not now {tally.surveys_dismissed}; tickets {len(desk.delivered)}")
             print("  " + nps.rstrip().replace("\n", "\n  "))
-        paths = charts(snapshots, final)
-        print("\nCharts")
+            period = ["--since", f"{DAYS + 1}d"]
+            print("\n" + nudge(DEMO_STATE, "report", "sunset", *period).rstrip())
+            REPORT_DIR.mkdir(parents=True, exist_ok=True)
+            html = REPORT_DIR / "report.html"
+            nudge(DEMO_STATE, "report", "html", "--out", str(html), *period)
+        paths = [html, *charts(snapshots, final)]
+        print("\nReport and charts")
         for path in paths:
             print(f"  {path.relative_to(PROJECT_ROOT)}")
         expected_at_risk = sum(1 for u in users if u.persona == "lapsing")
