@@ -65,13 +65,16 @@ def lifecycle_report(
     return runtime.reports_service().lifecycle(days)
 
 
+WindowDays = Annotated[int, Query(ge=1, le=400, description="Window in days (today included)")]
+
+
 @router.get(
     "/admin/v1/reports/campaigns",
     summary="Sends, suppressions by reason, holdout and conversions per campaign and variant",
     tags=["reports"],
 )
 def campaigns_report(
-    days: Annotated[int, Query(ge=1, le=400, description="Window in days (today included)")] = 30,
+    days: WindowDays = 30,
 ) -> dict[str, Any]:
     metrics.add_metric("ReportsServed", MetricUnit.Count, 1)
     return runtime.reports_service().campaigns(days)
@@ -84,7 +87,7 @@ def campaigns_report(
 )
 def campaign_report(
     campaign_id: Annotated[str, Path(max_length=64)],
-    days: Annotated[int, Query(ge=1, le=400, description="Window in days (today included)")] = 30,
+    days: WindowDays = 30,
 ) -> dict[str, Any]:
     from nudge.services.reports import UnknownCampaign
 
@@ -101,7 +104,7 @@ def campaign_report(
     tags=["reports"],
 )
 def sunset_report(
-    days: Annotated[int, Query(ge=1, le=400, description="Window in days (today included)")] = 7,
+    days: WindowDays = 7,
 ) -> dict[str, Any]:
     metrics.add_metric("ReportsServed", MetricUnit.Count, 1)
     return runtime.reports_service().sunset(days)
@@ -113,7 +116,7 @@ def sunset_report(
     tags=["reports"],
 )
 def engagement_report(
-    days: Annotated[int, Query(ge=1, le=400, description="Window in days (today included)")] = 30,
+    days: WindowDays = 30,
 ) -> dict[str, Any]:
     metrics.add_metric("ReportsServed", MetricUnit.Count, 1)
     return runtime.reports_service().engagement_daily(days)
