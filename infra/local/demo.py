@@ -35,7 +35,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from nudge.cli import print_campaigns
+from nudge.cli import print_campaigns, print_engagement
 from nudge_local import process
 from nudge_local.client import LocalClient
 from nudge_local.template import PROJECT_ROOT
@@ -106,6 +106,8 @@ class User:
     token: str = ""
     trip_done: bool = False  # the app asks for a pending survey at the next launch
     pushes_seen: int = 0  # of this phone's FCM inbox
+    received: Counter[str] = field(default_factory=Counter)  # pushes per category so far
+    turned_off: set[str] = field(default_factory=set)
     easily_annoyed: bool = False
 
 
@@ -285,9 +287,11 @@ def read_pushes(
                 }
             )
     tally.opens += len(opened)
-    for category, count in received.items():
-        annoyed = user.easily_annoyed and category != "transactional" and count >= 2
-        if annoyed and rng.random() < 0.5:
+    for category in received:  # enough of this: turned off in the app's settings
+        user.received[category] += received[category]
+        fed_up = user.easily_annoyed and user.received[category] >= 4 and rng.random() < 0.2
+        if fed_up and category != "transactional" and category not in user.turned_off:
+            user.turned_off.add(category)
             opt_out(client, user, category, tally)
     return opened
 
@@ -620,6 +624,8 @@ def main() -> int:
             print(f"  broadcast {NOTICE.stem}: {works['status']}, {reach}")
             print()
             print_campaigns(campaigns)
+            print_engagement(campaigns)
+            print("\n" + nudge(DEMO_STATE, "report", "campaign", "station-departures").rstrip())
             print(f"\nNPS: {SURVEY.stem} (nudge nps report {SURVEY.stem} --by lifecycle)")
             asked = f"prompts shown {tally.surveys_shown}, answered {tally.surveys_answered}"
             print(f"  {asked}, not now {tally.surveys_dismissed}; tickets {len(desk.delivered)}")
