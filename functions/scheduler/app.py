@@ -23,6 +23,7 @@ def lambda_handler(event: EventBridgeModel, context: LambdaContext) -> dict[str,
     budget_seconds = max(1, context.get_remaining_time_in_millis() // 1000 - 5)
     report = runtime.scheduler_service().run(max_users=budget_seconds * USERS_PER_SECOND_BUDGET)
     paused = _auto_pause()
+    sunset_sent = _weekly_sunset()
     metrics.add_metric("UsersChecked", MetricUnit.Count, report.checked)
     metrics.add_metric("StageTransitions", MetricUnit.Count, len(report.transitions))
     logger.info(
@@ -39,6 +40,7 @@ def lambda_handler(event: EventBridgeModel, context: LambdaContext) -> dict[str,
         "complete": report.complete,
         "cursor": report.cursor,
         "auto_paused": paused,
+        "sunset_digest_sent": sunset_sent,
     }
 
 
@@ -55,3 +57,15 @@ def _auto_pause() -> list[str]:
         logger.error("auto-pause alert not delivered", detail=failure)
     metrics.add_metric("CampaignsAutoPaused", MetricUnit.Count, len(outcome.paused))
     return outcome.paused
+
+
+def _weekly_sunset() -> bool:
+    """The week's sunset advice to the alert destinations; never fails the tick either."""
+    try:
+        digest = runtime.sunset_digest_service().run()
+    except Exception:
+        logger.exception("weekly sunset digest failed; retried on the next tick")
+        return False
+    if digest is not None:
+        logger.info("sunset digest sent", week=digest["week"], candidates=len(digest["candidates"]))
+    return digest is not None

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from nudge.adapters.profile_sample import DynamoProfileSampler
     from nudge.adapters.sqs import SqsPushQueue
     from nudge.adapters.templates_store import DynamoTemplateStore
+    from nudge.adapters.webhooks import OpsAlerts
     from nudge.services.auto_pause import AutoPauseService
     from nudge.services.broadcasts import BroadcastService
     from nudge.services.campaign_configs import CampaignConfigService
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from nudge.services.push import PushService
     from nudge.services.reports import ReportsService
     from nudge.services.scheduler import SchedulerService
+    from nudge.services.sunset_digest import SunsetDigestService
     from nudge.services.survey_configs import SurveyConfigService
     from nudge.services.surveys import SurveyService
 
@@ -169,16 +171,31 @@ def reports_service() -> ReportsService:
 
 
 @lru_cache(maxsize=1)
-def auto_pause_service() -> AutoPauseService:
+def ops_alerts() -> OpsAlerts | None:
+    """The ops alert destinations (SNS topic and/or webhook), if any is configured."""
     from nudge.adapters.webhooks import OpsAlerts
-    from nudge.services.auto_pause import AutoPauseService
 
     settings = get_settings()
-    alerts = None
     if settings.alerts_topic_arn or settings.alerts_webhook_url:
-        alerts = OpsAlerts(settings.alerts_topic_arn, settings.alerts_webhook_url)
-    analytics = settings.engagement.analytics
-    return AutoPauseService(reports_service(), campaign_configs(), alerts, analytics, CLOCK)
+        return OpsAlerts(settings.alerts_topic_arn, settings.alerts_webhook_url)
+    return None
+
+
+@lru_cache(maxsize=1)
+def auto_pause_service() -> AutoPauseService:
+    from nudge.services.auto_pause import AutoPauseService
+
+    analytics = get_settings().engagement.analytics
+    return AutoPauseService(reports_service(), campaign_configs(), ops_alerts(), analytics, CLOCK)
+
+
+@lru_cache(maxsize=1)
+def sunset_digest_service() -> SunsetDigestService:
+    from nudge.services.sunset_digest import SunsetDigestService
+
+    profiles, _ = _stores()
+    analytics = get_settings().engagement.analytics
+    return SunsetDigestService(reports_service(), profiles, ops_alerts(), analytics, CLOCK)
 
 
 @lru_cache(maxsize=1)

@@ -76,6 +76,9 @@ def _reset_caches() -> None:
         runtime.fence_objects,
         runtime.fence_catalog,
         runtime.fence_sets,
+        runtime.ops_alerts,
+        runtime.auto_pause_service,
+        runtime.sunset_digest_service,
     ):
         factory.cache_clear()
 

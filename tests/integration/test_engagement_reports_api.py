@@ -37,7 +37,7 @@ def test_report_routes_answer_json_and_name_bad_input(aws: Aws) -> None:
     assert not routes or "GET /admin/v1/reports/campaigns/{campaign_id}" in routes
 
 
-def test_the_scheduler_tick_auto_pauses_and_alerts(
+def test_the_scheduler_tick_auto_pauses_alerts_and_sends_the_weekly_sunset_advice(
     aws: Aws, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from datetime import timedelta
@@ -58,7 +58,9 @@ def test_the_scheduler_tick_auto_pauses_and_alerts(
     )
     monkeypatch.setenv("NUDGE_ALERTS_TOPIC_ARN", topic["TopicArn"])
     runtime.get_settings.cache_clear()
+    runtime.ops_alerts.cache_clear()
     runtime.auto_pause_service.cache_clear()
+    runtime.sunset_digest_service.cache_clear()
     loaded = runtime.campaign_configs().load_object(
         "campaigns/welcome.yaml", campaign_yaml("welcome").encode(), None
     )
@@ -75,7 +77,10 @@ def test_the_scheduler_tick_auto_pauses_and_alerts(
         and head.status == "paused"
         and "3.0% (9 of 300)" in str(head.status_reason)
     )
-    (message,) = aws.sqs.receive_message(QueueUrl=queue_url).get("Messages", [])
-    assert "campaign_auto_paused" in message["Body"]
+    assert result["sunset_digest_sent"] is True
+    messages = aws.sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)["Messages"]
+    bodies = sorted(json.loads(json.loads(m["Body"])["Message"])["type"] for m in messages)
+    assert bodies == ["campaign_auto_paused", "weekly_sunset"]
     again = aws.invoke("SchedulerFunction", sample_event("scheduler/tick.json"))
-    assert again["auto_paused"] == []
+    assert again["auto_paused"] == [] and again["sunset_digest_sent"] is False
+    assert "Messages" not in aws.sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=0)

@@ -103,6 +103,8 @@ class AnalyticsConfig(BaseModel):
     # `pause_window_days` days, and only since the campaign's last status change or publish,
     # so a campaign a person resumed is judged on fresh evidence.
     auto_pause: bool = True
+    # The sunset advice of the last 7 days, sent to the alert destinations once a week.
+    weekly_sunset: bool = True
     pause_window_days: int = Field(default=7, ge=1, le=90)
 
     @property
