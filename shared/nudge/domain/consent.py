@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import time
+from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict
 
@@ -31,21 +32,27 @@ def default_categories(defaults: ConsentDefaults) -> dict[Category, bool]:
     }
 
 
+@lru_cache(maxsize=8)
+def _default_quiet_hours(start: str | None, end: str | None) -> QuietHours | None:
+    if not (start and end):
+        return None
+    return QuietHours(start=time.fromisoformat(start), end=time.fromisoformat(end))
+
+
 def effective(prefs: Preferences | None, defaults: ConsentDefaults) -> EffectivePreferences:
     categories = default_categories(defaults)
-    quiet: QuietHours | None = None
-    if defaults.quiet_hours_start and defaults.quiet_hours_end:
-        quiet = QuietHours(
-            start=time.fromisoformat(defaults.quiet_hours_start),
-            end=time.fromisoformat(defaults.quiet_hours_end),
-        )
+    quiet = _default_quiet_hours(defaults.quiet_hours_start, defaults.quiet_hours_end)
     timezone = None
     if prefs is not None:
         categories.update(prefs.categories)
         if prefs.quiet_hours_set:
             quiet = prefs.quiet_hours
         timezone = prefs.timezone
-    return EffectivePreferences(categories=categories, quiet_hours=quiet, timezone=timezone)
+    # every part is validated already (stored preferences, app defaults): read for every
+    # campaign decision, so not validated a second time
+    return EffectivePreferences.model_construct(
+        categories=categories, quiet_hours=quiet, timezone=timezone
+    )
 
 
 def consent_changes(
