@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -11,18 +9,9 @@ import boto3
 import pytest
 from nudge_local.client import LocalClient
 
+from tests.e2e.helpers import nudge
+
 pytestmark = pytest.mark.e2e
-NUDGE = str(Path(sys.executable).with_name("nudge"))
-
-
-def nudge(stack_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [NUDGE, "--state-dir", str(stack_dir), *args],
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-    )
 
 
 def campaign(cid: str, category: str = "transactional", title: str = "Hi {{ user.name }}") -> str:

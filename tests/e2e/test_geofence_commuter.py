@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from nudge_local.client import LocalClient
 
-from tests.e2e.test_campaigns_e2e import event, inbox, nudge
+from tests.e2e.helpers import event, inbox, nudge
 
 pytestmark = pytest.mark.e2e
 STATIONS = Path(__file__).resolve().parents[2] / "events" / "geofences" / "stations.geojson"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from nudge_local.client import LocalClient
 
-from tests.e2e.test_campaign_configs import nudge
+from tests.e2e.helpers import nudge
 
 pytestmark = pytest.mark.e2e
 STATIONS = Path(__file__).resolve().parents[2] / "events" / "geofences" / "stations.geojson"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_campaign_configs import nudge
+from tests.e2e.helpers import nudge
 from tests.unit.test_report_html import TITLES
 
 pytestmark = pytest.mark.e2e

@@ -11,7 +11,7 @@ import pytest
 from nudge_local.client import LocalClient
 from nudge_local.webhook import WebhookReceiver
 
-from tests.e2e.test_campaign_configs import nudge
+from tests.e2e.helpers import nudge
 
 pytestmark = pytest.mark.e2e
 

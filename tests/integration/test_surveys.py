@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import random
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -16,6 +14,7 @@ from nudge.domain.nps import aggregate
 from nudge.models.nps_store import DetractorJob
 from nudge.models.profile import Profile, Stage
 from nudge.models.survey import ResponsePart, SurveyConfig
+from nudge_local.webhook import WebhookReceiver
 
 from tests.conftest import START, make_event
 from tests.integration.conftest import Aws
@@ -338,36 +337,10 @@ def test_erasure_removes_every_survey_item_of_the_user_and_only_theirs(
 # --- the router against a real HTTP receiver on loopback --------------------------------------
 
 
-class Receiver:
-    def __init__(self, fail_first: int) -> None:
-        self.fail_left = fail_first
-        self.requests: list[tuple[dict[str, str], dict[str, Any]]] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["content-length"]))
-                receiver.requests.append((dict(self.headers.items()), json.loads(body)))
-                status = 503 if receiver.fail_left > 0 else 204
-                receiver.fail_left -= 1
-                self.send_response(status)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    server = Receiver(fail_first=1)
-    yield server
-    server.server.shutdown()
-    server.server.server_close()
+def receiver() -> Iterator[WebhookReceiver]:
+    with WebhookReceiver(fail_first=1) as server:
+        yield server
 
 
 def sqs_event(messages: list[dict[str, Any]]) -> dict[str, Any]:
@@ -390,7 +363,7 @@ def sqs_event(messages: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def test_router_fails_the_record_on_a_failing_webhook_then_delivers(
-    aws: Aws, receiver: Receiver
+    aws: Aws, receiver: WebhookReceiver
 ) -> None:
     publish(aws, survey_yaml(webhook=receiver.url))
     prompt_id = prompt_for(aws)
@@ -401,8 +374,8 @@ def test_router_fails_the_record_on_a_failing_webhook_then_delivers(
     assert failed == {"batchItemFailures": [{"itemIdentifier": message["MessageId"]}]}
     delivered = aws.invoke("DetractorRouterFunction", sqs_event([message]))
     assert delivered == {"batchItemFailures": []}
-    assert len(receiver.requests) == 2
-    headers, payload = receiver.requests[-1]
+    assert len(receiver.received) == 2
+    _, headers, payload = receiver.received[-1]
     assert headers["X-Nudge-Idempotency-Key"] == prompt_id == payload["idempotency_key"]
     assert (payload["score"], payload["follow_up"], payload["platform"]) == (
         4,
