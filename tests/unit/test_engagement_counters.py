@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from nudge.domain.engagement import (
     HOLDOUT,
+    RECORD_KINDS,
     UNATTRIBUTED,
     Cell,
     EngagementCounters,
@@ -134,17 +135,7 @@ def test_an_empty_period_or_log_gives_empty_totals() -> None:
 
 # --- exactly once == recount ----------------------------------------------------------------
 
-KINDS = [
-    "targeted",
-    "sent",
-    "holdout",
-    "suppressed",
-    "delivered",
-    "failed",
-    "opened",
-    "converted",
-    "opt_out",
-]
+KINDS = sorted(RECORD_KINDS)
 REASONS: dict[str, list[str | None]] = {
     "suppressed": ["consent", "quiet_hours", "cap"],
     "failed": ["UNREGISTERED", "QUOTA_EXCEEDED", None],
