@@ -1,0 +1,150 @@
+"""Two of moto's DynamoDB requests made O(items touched) instead of O(table), for the local stack.
+
+moto 5 answers TransactWriteItems by deep-copying every table the transaction names (to roll
+back on a failed condition), and Query by sorting every item of the table before it looks at
+the key. Each profile save is a transaction and the events table keeps one item per event, so
+a month of the demo made every request slower than the last. These patches keep moto's own
+code paths, checks, errors and result order; they change only what is copied and what is
+sorted:
+
+- a transaction snapshots the items it will write (not the tables) and puts them back itself
+  when moto rolls back;
+- a query on the table's key looks only at that partition; a query on an index still filters
+  every item (moto keeps no index) but sorts only the matches, which moto sorts again anyway.
+
+Dev tooling only: applied in the moto server process the stack starts (see stack.MOTO_MAIN).
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import types
+from collections.abc import Callable
+from typing import Any
+
+_scope = threading.local()  # the query in progress on this thread: (table, its candidates)
+_originals: list[tuple[Any, str, Any]] = []  # (owner, attribute, moto's own value)
+
+
+def install() -> None:
+    """Patch moto's DynamoDB in this process (idempotent)."""
+    from moto.dynamodb import models
+
+    if _originals:
+        return
+    _patch_query(models.Table)
+    _patch_transactions(models)
+
+
+def uninstall() -> None:
+    """moto as it was (for tests that compare both)."""
+    while _originals:
+        owner, name, value = _originals.pop()
+        setattr(owner, name, value)
+
+
+def _replace(owner: Any, name: str, value: Any) -> None:
+    _originals.append((owner, name, getattr(owner, name)))
+    setattr(owner, name, value)
+
+
+def _patch_query(table_class: Any) -> None:
+    sorted_all_items = table_class.all_items
+    query = table_class.query
+
+    def all_items(self: Any) -> list[Any]:
+        scope = getattr(_scope, "query", None)
+        if scope is not None and scope[0] is self:
+            return scope[1]()
+        return sorted_all_items(self)
+
+    def scoped_query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        index_name = kwargs.get("index_name", args[6] if len(args) > 6 else None)
+        candidates: Callable[[], list[Any]]
+        if index_name:
+            candidates = lambda: _every_item(self)  # noqa: E731 - filtered and sorted by moto
+        else:
+            candidates = lambda: _partition(self, hash_key)  # noqa: E731
+        outer = getattr(_scope, "query", None)
+        _scope.query = (self, candidates)
+        try:
+            return query(self, hash_key, *args, **kwargs)
+        finally:
+            _scope.query = outer
+
+    _replace(table_class, "all_items", all_items)
+    _replace(table_class, "query", scoped_query)
+
+
+def _partition(table: Any, hash_key: Any) -> list[Any]:
+    stored = table.items.get(hash_key)  # .get: items is a defaultdict
+    if stored is None:
+        return []
+    return list(stored.values()) if table.range_key_attr else [stored]
+
+
+def _every_item(table: Any) -> list[Any]:
+    if not table.range_key_attr:
+        return list(table.items.values())
+    return [item for partition in table.items.values() for item in partition.values()]
+
+
+def _patch_transactions(models: Any) -> None:
+    backend_class = models.DynamoDBBackend
+    transact = backend_class.transact_write_items
+    Table = models.Table
+
+    def deepcopy_except_tables(value: Any, memo: Any = None) -> Any:
+        # the item snapshots below replace moto's copy of each whole table
+        return value if isinstance(value, Table) else copy.deepcopy(value, memo)
+
+    # moto.dynamodb.models refers to copy.deepcopy as `copy.deepcopy`: give that module a
+    # `copy` of its own whose deepcopy leaves tables alone (copy.copy and the rest unchanged)
+    own_copy = types.SimpleNamespace(**{n: getattr(copy, n) for n in copy.__all__})
+    own_copy.deepcopy = deepcopy_except_tables
+    _replace(models, "copy", own_copy)
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        snapshots = _snapshot(self, transact_items)
+        try:
+            transact(self, transact_items)
+        except Exception:
+            for table, hash_key, range_key, item in reversed(snapshots):
+                _restore(table, hash_key, range_key, item)
+            raise
+
+    _replace(backend_class, "transact_write_items", transact_write_items)
+
+
+def _snapshot(backend: Any, transact_items: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """(table, hash, range, a copy of the stored item or None) for each item to be written."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    snapshots = []
+    for entry in transact_items:
+        for op_type, op in entry.items():
+            table = backend.tables.get(op.get("TableName"))
+            if table is None or op_type == "ConditionCheck":
+                continue
+            key = op.get("Item") if op_type == "Put" else op.get("Key")
+            names = [table.hash_key_attr] + ([table.range_key_attr] if table.range_key_attr else [])
+            if not isinstance(key, dict) or any(name not in key for name in names):
+                continue  # a malformed request: moto refuses it before writing anything
+            hash_key = DynamoType(key[table.hash_key_attr])
+            range_key = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
+            stored = table.get_item(hash_key, range_key)
+            snapshots.append((table, hash_key, range_key, copy.deepcopy(stored)))
+    return snapshots
+
+
+def _restore(table: Any, hash_key: Any, range_key: Any, item: Any) -> None:
+    if range_key is None:
+        if item is None:
+            table.items.pop(hash_key, None)
+        else:
+            table.items[hash_key] = item
+    elif item is None:
+        table.items.get(hash_key, {}).pop(range_key, None)
+    else:
+        table.items[hash_key][range_key] = item

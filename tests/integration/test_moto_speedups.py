@@ -1,0 +1,189 @@
+"""The local stack's moto speed-ups answer as moto does: same items, order, pages and errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from moto import mock_aws
+from nudge_local import moto_speedups
+
+TABLE = "speedups"
+
+
+@pytest.fixture
+def ddb() -> Iterator[Any]:
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="eu-west-1")
+        client.create_table(
+            TableName=TABLE,
+            BillingMode="PAY_PER_REQUEST",
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": name, "AttributeType": "S"}
+                for name in ("pk", "sk", "due_bucket", "due")
+            ],
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": "due-index",
+                    "KeySchema": [
+                        {"AttributeName": "due_bucket", "KeyType": "HASH"},
+                        {"AttributeName": "due", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "KEYS_ONLY"},
+                }
+            ],
+        )
+        moto_speedups.install()
+        try:
+            yield client
+        finally:
+            moto_speedups.uninstall()
+
+
+def item(pk: str, sk: str, **extra: str) -> dict[str, Any]:
+    return {"pk": {"S": pk}, "sk": {"S": sk}, **{k: {"S": v} for k, v in extra.items()}}
+
+
+def stored(ddb: Any, pk: str, sk: str) -> dict[str, Any] | None:
+    found = ddb.get_item(TableName=TABLE, Key={"pk": {"S": pk}, "sk": {"S": sk}})
+    return found.get("Item")  # type: ignore[no-any-return]
+
+
+def every_page(ddb: Any, **query: Any) -> list[list[dict[str, Any]]]:
+    pages, start = [], None
+    while True:
+        more = {"ExclusiveStartKey": start} if start else {}
+        page = ddb.query(TableName=TABLE, **query, **more)
+        pages.append(page["Items"])
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            return pages
+
+
+def queries(ddb: Any) -> list[list[list[dict[str, Any]]]]:
+    """The queries the stack makes: a partition (both ways, paged, ranged) and the due index."""
+    asked = []
+    for pk in ("u1", "u2", "nobody"):
+        key = {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": pk}}}
+        asked.append(every_page(ddb, **key))
+        asked.append(every_page(ddb, **key, ScanIndexForward=False, Limit=2))
+        ranged = {
+            "KeyConditionExpression": "pk = :p AND begins_with(sk, :s)",
+            "ExpressionAttributeValues": {":p": {"S": pk}, ":s": {"S": "E#"}},
+        }
+        asked.append(every_page(ddb, **ranged, Limit=3))
+    for bucket in ("10#0", "10#1", "11#0"):
+        due = {
+            "IndexName": "due-index",
+            "KeyConditionExpression": "due_bucket = :b",
+            "ExpressionAttributeValues": {":b": {"S": bucket}},
+        }
+        asked.append(every_page(ddb, **due))
+        asked.append(every_page(ddb, **due, Limit=1))
+    return asked
+
+
+keys = st.tuples(st.sampled_from(["u1", "u2", "u3"]), st.sampled_from(["P", "E#1", "E#2", "C#9"]))
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(
+        st.tuples(keys, st.sampled_from(["10#0", "10#1", "11#0", None]), st.integers(0, 9)),
+        max_size=30,
+    )
+)
+def test_queries_return_what_moto_returns(ddb: Any, writes: list[Any]) -> None:
+    for (pk, sk), bucket, due in writes:
+        extra = {"due_bucket": bucket, "due": f"{due:02d}"} if bucket else {}
+        ddb.put_item(TableName=TABLE, Item=item(pk, sk, **extra))
+    fast = queries(ddb)
+    moto_speedups.uninstall()
+    try:
+        assert queries(ddb) == fast
+    finally:
+        moto_speedups.install()
+    for (pk, sk), *_ in writes:  # the next example starts from an empty table
+        ddb.delete_item(TableName=TABLE, Key={"pk": {"S": pk}, "sk": {"S": sk}})
+
+
+def test_a_cancelled_transaction_leaves_every_item_as_it_was(ddb: Any) -> None:
+    ddb.put_item(TableName=TABLE, Item=item("u1", "P", stage="new", due_bucket="10#0", due="01"))
+    before = stored(ddb, "u1", "P")
+    with pytest.raises(ClientError) as raised:
+        ddb.transact_write_items(
+            TransactItems=[
+                {
+                    "Update": {
+                        "TableName": TABLE,
+                        "Key": {"pk": {"S": "u1"}, "sk": {"S": "P"}},
+                        "UpdateExpression": "SET stage = :s REMOVE due_bucket",
+                        "ExpressionAttributeValues": {":s": {"S": "active"}},
+                    }
+                },
+                {"Put": {"TableName": TABLE, "Item": item("u1", "E#1")}},
+                {
+                    "Put": {
+                        "TableName": TABLE,
+                        "Item": item("u1", "C#9"),
+                        "ConditionExpression": "attribute_exists(pk)",  # fails: not there
+                    }
+                },
+            ]
+        )
+    assert raised.value.response["Error"]["Code"] == "TransactionCanceledException"
+    reasons = [r["Code"] for r in raised.value.response["CancellationReasons"]]
+    assert reasons == ["None", "None", "ConditionalCheckFailed"]
+    assert stored(ddb, "u1", "P") == before
+    assert stored(ddb, "u1", "E#1") is None
+    assert stored(ddb, "u1", "C#9") is None
+    due = ddb.query(
+        TableName=TABLE,
+        IndexName="due-index",
+        KeyConditionExpression="due_bucket = :b",
+        ExpressionAttributeValues={":b": {"S": "10#0"}},
+    )
+    assert [i["pk"]["S"] for i in due["Items"]] == ["u1"]  # still due: the REMOVE was undone
+
+
+def test_a_transaction_naming_one_item_twice_is_refused_and_undone(ddb: Any) -> None:
+    with pytest.raises(ClientError) as raised:
+        ddb.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": TABLE, "Item": item("u2", "P", stage="new")}},
+                {"Put": {"TableName": TABLE, "Item": item("u2", "P", stage="active")}},
+            ]
+        )
+    assert raised.value.response["Error"]["Code"] == "ValidationException"
+    assert stored(ddb, "u2", "P") is None
+
+
+def test_a_transaction_that_succeeds_writes_everything(ddb: Any) -> None:
+    ddb.put_item(TableName=TABLE, Item=item("u3", "E#1"))
+    ddb.put_item(TableName=TABLE, Item=item("u3", "C#9"))
+    ddb.transact_write_items(
+        TransactItems=[
+            {"Put": {"TableName": TABLE, "Item": item("u3", "P", stage="active")}},
+            {"Delete": {"TableName": TABLE, "Key": {"pk": {"S": "u3"}, "sk": {"S": "E#1"}}}},
+            {
+                "ConditionCheck": {
+                    "TableName": TABLE,
+                    "Key": {"pk": {"S": "u3"}, "sk": {"S": "C#9"}},
+                    "ConditionExpression": "attribute_not_exists(gone)",
+                }
+            },
+        ]
+    )
+    assert stored(ddb, "u3", "P") == item("u3", "P", stage="active")
+    assert stored(ddb, "u3", "E#1") is None
