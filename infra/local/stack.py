@@ -40,17 +40,6 @@ DEFAULT_STATE_DIR = PROJECT_ROOT / ".nudge"
 # cost; a clock moved by less fires one tick at its end).
 FAST_FORWARD_TICK_S = 6 * 3_600
 POLLERS_PER_SOURCE = 2  # Lambda runs several batches of one queue at once
-# moto's server, without a log line per request (that alone costs it a tenth of its time),
-# and listing its own package directory once: it did so on every request to route it (a
-# quarter of its CPU per request here), with its DynamoDB transactions and queries made
-# O(items touched) (moto_speedups).
-MOTO_MAIN = (
-    "import logging, sys; logging.getLogger('werkzeug').setLevel(logging.ERROR); "
-    "import moto.backends as b; listed = tuple(b.list_of_moto_modules()); "
-    "b.list_of_moto_modules = lambda: listed; "
-    "from nudge_local import moto_speedups; moto_speedups.install(); "
-    "from moto.server import main; main(sys.argv[1:])"
-)
 
 
 def fcm_environment(fcm: FcmEmulator) -> dict[str, str]:
@@ -214,7 +203,7 @@ class LocalStack:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         with (self.state_dir / "moto.log").open("ab") as log:
             self.moto = subprocess.Popen(
-                [sys.executable, "-c", MOTO_MAIN, "-H", self.host, "-p", str(port)],
+                [sys.executable, "-m", "nudge_local.moto_server", self.host, str(port)],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

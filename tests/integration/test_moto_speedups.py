@@ -16,32 +16,36 @@ from nudge_local import moto_speedups
 TABLE = "speedups"
 
 
+def create_table(client: Any, name: str) -> None:
+    client.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": name, "AttributeType": "S"}
+            for name in ("pk", "sk", "due_bucket", "due")
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "due-index",
+                "KeySchema": [
+                    {"AttributeName": "due_bucket", "KeyType": "HASH"},
+                    {"AttributeName": "due", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
+            }
+        ],
+    )
+
+
 @pytest.fixture
 def ddb() -> Iterator[Any]:
     with mock_aws():
         client = boto3.client("dynamodb", region_name="eu-west-1")
-        client.create_table(
-            TableName=TABLE,
-            BillingMode="PAY_PER_REQUEST",
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": name, "AttributeType": "S"}
-                for name in ("pk", "sk", "due_bucket", "due")
-            ],
-            GlobalSecondaryIndexes=[
-                {
-                    "IndexName": "due-index",
-                    "KeySchema": [
-                        {"AttributeName": "due_bucket", "KeyType": "HASH"},
-                        {"AttributeName": "due", "KeyType": "RANGE"},
-                    ],
-                    "Projection": {"ProjectionType": "KEYS_ONLY"},
-                }
-            ],
-        )
+        create_table(client, TABLE)
         moto_speedups.install()
         try:
             yield client
@@ -187,3 +191,86 @@ def test_a_transaction_that_succeeds_writes_everything(ddb: Any) -> None:
     )
     assert stored(ddb, "u3", "P") == item("u3", "P", stage="active")
     assert stored(ddb, "u3", "E#1") is None
+
+
+def item_operations(ddb: Any, table: str) -> list[Any]:
+    """Every item operation the adapters use, answered; errors by their code."""
+    key = {"pk": {"S": "u1"}, "sk": {"S": "P"}}
+    profile = {
+        **key,
+        "stage": {"S": "new"},
+        "n": {"N": "3"},
+        "tags": {"SS": ["a", "b"]},
+        "m": {"M": {"x": {"L": [{"BOOL": True}, {"NULL": True}]}}},
+    }
+    calls: list[tuple[str, dict[str, Any]]] = [
+        ("put_item", {"Item": profile, "ReturnConsumedCapacity": "TOTAL"}),
+        ("put_item", {"Item": {**profile, "n": {"N": "4"}}, "ReturnValues": "ALL_OLD"}),
+        ("put_item", {"Item": item("u1", "E#1", due_bucket="10#0", due="05")}),
+        ("put_item", {"Item": {**item("u1", "E#2"), "raw": {"B": b"\x00\x01"}}}),
+        ("get_item", {"Key": key}),
+        ("get_item", {"Key": {"pk": {"S": "u1"}, "sk": {"S": "none"}}}),
+        ("get_item", {"Key": key, "ProjectionExpression": "stage, m.x"}),
+        ("get_item", {"Key": {"pk": {"S": "u1"}, "sk": {"S": "E#2"}}}),  # binary
+        (
+            "update_item",
+            {
+                "Key": key,
+                "UpdateExpression": "SET stage = :s ADD n :one",
+                "ExpressionAttributeValues": {":s": {"S": "active"}, ":one": {"N": "1"}},
+                "ReturnValues": "UPDATED_OLD",
+            },
+        ),
+        (
+            "update_item",
+            {
+                "Key": key,
+                "UpdateExpression": "REMOVE tags",
+                "ConditionExpression": "stage = :s",
+                "ExpressionAttributeValues": {":s": {"S": "new"}},
+            },
+        ),
+        (
+            "query",
+            {
+                "KeyConditionExpression": "pk = :p",
+                "Limit": 1,
+                "ExpressionAttributeValues": {":p": {"S": "u1"}},
+            },
+        ),
+        ("scan", {"Limit": 2, "ReturnConsumedCapacity": "TOTAL"}),
+        (
+            "delete_item",
+            {"Key": {"pk": {"S": "u1"}, "sk": {"S": "E#1"}}, "ReturnValues": "ALL_OLD"},
+        ),
+    ]
+    answers: list[Any] = []
+    for operation, params in calls:
+        try:
+            answer = getattr(ddb, operation)(TableName=table, **params)
+            answer.pop("ResponseMetadata")
+            answers.append(answer)
+        except ClientError as error:
+            answers.append(error.response["Error"]["Code"])
+    keys = [key, {"pk": {"S": "u1"}, "sk": {"S": "none"}}]
+    batch_get = ddb.batch_get_item(RequestItems={table: {"Keys": keys}})
+    answers.append((batch_get["Responses"], batch_get["UnprocessedKeys"]))
+    write = [{"PutRequest": {"Item": item("u2", f"E#{n}")}} for n in range(3)]
+    answers.append(ddb.batch_write_item(RequestItems={table: write})["UnprocessedItems"])
+    got = ddb.transact_get_items(TransactItems=[{"Get": {"TableName": table, "Key": key}}])
+    answers.append(got["Responses"])
+    transaction = [{"Put": {"TableName": table, "Item": item("u2", "P")}}]
+    answers.append(ddb.transact_write_items(TransactItems=transaction).get("ItemCollectionMetrics"))
+    return answers
+
+
+def test_item_operations_answer_as_moto_does(ddb: Any) -> None:
+    fast = item_operations(ddb, TABLE)
+    create_table(ddb, "stock")
+    moto_speedups.uninstall()
+    try:
+        stock = item_operations(ddb, "stock")
+    finally:
+        moto_speedups.install()
+    assert repr(fast).replace(TABLE, "T") == repr(stock).replace("stock", "T")
+    assert "ConditionalCheckFailedException" in fast  # errors still go moto's way
