@@ -37,8 +37,8 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy
 	$(VENV)/bin/cfn-lint template.yaml
 
-demo: $(STAMP)
-	$(PY) -m nudge_local.demo
+demo: $(STAMP)  # `make demo USERS=1000` for a bigger town
+	$(PY) -m nudge_local.demo $(if $(USERS),--users $(USERS))
 
 up: $(STAMP)
 	$(VENV)/bin/nudge local up

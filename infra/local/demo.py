@@ -22,6 +22,7 @@ with charts in reports/demo/.
 
 from __future__ import annotations
 
+import argparse
 import json
 import random
 import subprocess
@@ -45,6 +46,7 @@ DEMO_STATE = PROJECT_ROOT / ".nudge" / "demo"
 REPORT_DIR = PROJECT_ROOT / "reports" / "demo"
 START = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)  # a Monday
 DAYS = 30
+USERS = 150
 SLOTS = (8, 13, 19)  # hours (UTC) when users may open the app: 09:00, 14:00, 20:00 in Amsterdam
 SEED = 20261123
 CAMPAIGNS = PROJECT_ROOT / "events" / "campaigns"
@@ -133,11 +135,13 @@ class Tally:
     errors: Counter[int] = field(default_factory=Counter)
 
 
-def make_users(rng: random.Random) -> list[User]:
+def make_users(rng: random.Random, total: int = USERS) -> list[User]:
+    """`total` users in the personas' shares (of 150: 45 commuters, 40 planners, 25 lapsing,
+    20 returning, 20 one-shot)."""
     users: list[User] = []
 
-    def add(persona: str, count: int, days: Any, slots: tuple[int, ...]) -> None:
-        for _ in range(count):
+    def add(persona: str, share: float, days: Any, slots: tuple[int, ...]) -> None:
+        for _ in range(round(total * share)):
             chosen = days(rng) if callable(days) else days
             users.append(
                 User(
@@ -152,16 +156,16 @@ def make_users(rng: random.Random) -> list[User]:
             )
 
     weekdays = [d for d in range(DAYS) if d % 7 < 5]
-    add("commuter", 45, lambda r: [d for d in weekdays if r.random() < 0.9], (8, 19))
-    add("planner", 40, lambda r: [d for d in range(DAYS) if r.random() < 0.35], (19,))
-    add("lapsing", 25, lambda r: [d for d in range(8) if r.random() < 0.8] + [0], (13,))
+    add("commuter", 45 / 150, lambda r: [d for d in weekdays if r.random() < 0.9], (8, 19))
+    add("planner", 40 / 150, lambda r: [d for d in range(DAYS) if r.random() < 0.35], (19,))
+    add("lapsing", 25 / 150, lambda r: [d for d in range(8) if r.random() < 0.8] + [0], (13,))
     add(
         "returning",
-        20,
+        20 / 150,
         lambda r: [0, 1, 2] + [d for d in range(18, DAYS) if r.random() < 0.6],
         (13, 19),
     )
-    add("one-shot", 20, [0], (13,))
+    add("one-shot", 20 / 150, [0], (13,))
     return users
 
 
@@ -443,9 +447,11 @@ def broadcast_works() -> str:
     return started.split()[1]  # "broadcast <id> started; ..."
 
 
-def play(client: LocalClient) -> tuple[list[dict[str, Any]], Tally, list[User], dict[str, Any]]:
+def play(
+    client: LocalClient, population: int
+) -> tuple[list[dict[str, Any]], Tally, list[User], dict[str, Any]]:
     rng = random.Random(SEED)
-    users = make_users(rng)
+    users = make_users(rng, population)
     tally = Tally()
     snapshots: list[dict[str, Any]] = []
     started = time.monotonic()
@@ -594,7 +600,12 @@ def report(
     print(f"  wall time              {seconds:.1f}s")
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="make demo", description=__doc__.split("\n")[0])
+    parser.add_argument("--users", type=int, default=USERS, help=f"how many (default {USERS})")
+    population = parser.parse_args(argv).users
+    if population < 10:
+        parser.error("--users: at least 10, so that every persona is there")
     started = time.monotonic()
     print("Starting the embedded local stack (moto, gateway, SQS pollers, virtual clock)...")
     process.down(DEMO_STATE)
@@ -609,7 +620,7 @@ def main() -> int:
             print(f"  pushed with the CLI: {STATIONS.name}, campaigns {', '.join(published)}, ")
             print(f"  and the survey {SURVEY.stem} (detractors go to {desk.url})")
             client.advance("1m")  # the pipeline reads the published sets within 30 s
-            snapshots, tally, users, final = play(client)
+            snapshots, tally, users, final = play(client, population)
             campaigns = client.request(
                 "GET", f"/admin/v1/reports/campaigns?days={DAYS + 1}", admin=True
             ).json()

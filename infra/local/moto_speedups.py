@@ -42,6 +42,7 @@ def install() -> None:
     _patch_query(models.Table)
     _patch_transactions(models)
     _patch_answers(DynamoHandler)
+    _patch_queues()
     # it lists a handler's methods with inspect.getmembers on every request
     _replace(
         responses, "method_names_from_class", functools.cache(responses.method_names_from_class)
@@ -199,3 +200,61 @@ def _without_nulls(value: Any) -> Any:
     if isinstance(value, list):
         return [_without_nulls(v) for v in value]
     return value
+
+
+_counts = threading.local()  # set while moto reads a queue's attributes for one of them only
+APPROXIMATE_COUNTS = (
+    "approximate_number_of_messages",
+    "approximate_number_of_messages_delayed",
+    "approximate_number_of_messages_not_visible",
+)
+
+
+def _patch_queues() -> None:
+    """SQS: moto builds every attribute of a queue, counting all its messages three times, to
+    read one attribute: on each SendMessage (ContentBasedDeduplication) and three times for
+    each message it hands out (MessageRetentionPeriod). With a few hundred events queued, that
+    made each request cost as much as the queue is deep. There the counts are skipped (nobody
+    reads them), and GetQueueAttributes builds the attributes once instead of twice per name."""
+    from moto.sqs.exceptions import InvalidAttributeName
+    from moto.sqs.models import Queue, SQSBackend
+
+    for name in APPROXIMATE_COUNTS:
+        _replace(Queue, name, property(_counted(getattr(Queue, name))))
+
+    def without_counts(method: Any) -> Any:
+        @functools.wraps(method)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            outer = getattr(_counts, "skip", False)
+            _counts.skip = True
+            try:
+                return method(*args, **kwargs)
+            finally:
+                _counts.skip = outer
+
+        return wrapper
+
+    for name in ("send_message", "is_message_valid_based_on_retention_period"):
+        _replace(SQSBackend, name, without_counts(getattr(SQSBackend, name)))
+
+    def get_queue_attributes(self: Any, queue_name: str, attribute_names: list[str]) -> Any:
+        queue = self.get_queue(queue_name)
+        if not attribute_names:
+            return {}
+        valid = ["All", *queue.BASE_ATTRIBUTES, *queue.FIFO_ATTRIBUTES, *queue.KMS_ATTRIBUTES]
+        invalid = next((name for name in attribute_names if name not in valid), None)
+        if invalid is not None:
+            raise InvalidAttributeName(invalid)
+        attributes = queue.attributes
+        if "All" in attribute_names:
+            return attributes
+        return {n: attributes[n] for n in attribute_names if attributes.get(n) is not None}
+
+    _replace(SQSBackend, "get_queue_attributes", get_queue_attributes)
+
+
+def _counted(count: property) -> Callable[[Any], int]:
+    def approximate(queue: Any) -> int:
+        return 0 if getattr(_counts, "skip", False) else count.fget(queue)  # type: ignore[misc]
+
+    return approximate

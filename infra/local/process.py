@@ -126,7 +126,7 @@ def down(state_dir: Path = DEFAULT_STATE_DIR) -> bool:
     deadline = time.monotonic() + 10
     while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    if _alive(pid):
-        os.kill(pid, signal.SIGKILL)
+    if _alive(pid):  # and everything it started (moto's server and its worker, functions)
+        os.killpg(pid, signal.SIGKILL)  # the stack leads its own session (start_new_session)
     (state_dir / "local.json").unlink(missing_ok=True)
     return True

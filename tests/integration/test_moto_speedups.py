@@ -274,3 +274,56 @@ def test_item_operations_answer_as_moto_does(ddb: Any) -> None:
         moto_speedups.install()
     assert repr(fast).replace(TABLE, "T") == repr(stock).replace("stock", "T")
     assert "ConditionalCheckFailedException" in fast  # errors still go moto's way
+
+
+def queue_operations(sqs: Any, name: str) -> list[Any]:
+    """What the stack and the functions ask of SQS, with the counts read in between."""
+    url = sqs.create_queue(QueueName=name, Attributes={"VisibilityTimeout": "30"})["QueueUrl"]
+    counts = [
+        "ApproximateNumberOfMessages",
+        "ApproximateNumberOfMessagesNotVisible",
+        "ApproximateNumberOfMessagesDelayed",
+    ]
+
+    def attributes(names: list[str]) -> Any:
+        try:
+            found = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+        except ClientError as error:
+            return error.response["Error"]["Code"]
+        return {k: v for k, v in found.items() if "Timestamp" not in k and k != "QueueArn"}
+
+    answers = [attributes(counts)]
+    entries = [{"Id": str(n), "MessageBody": f"event {n}"} for n in range(6)]
+    sqs.send_message_batch(QueueUrl=url, Entries=entries)
+    sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=60)
+    answers.append(attributes(counts))
+    received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=4)["Messages"]
+    answers.append(sorted(m["Body"] for m in received))
+    answers.append(attributes(counts))
+    answers.append(attributes(["All"]))
+    answers.append(attributes(["MessageRetentionPeriod", "VisibilityTimeout"]))
+    answers.append(attributes(["NoSuchAttribute"]))
+    handles = [{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(received)]
+    sqs.delete_message_batch(QueueUrl=url, Entries=handles)
+    rest = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    answers.append(sorted(m["Body"] for m in rest))
+    answers.append(attributes(counts))
+    return answers
+
+
+def test_queues_answer_as_moto_does() -> None:
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="eu-west-1")
+        moto_speedups.install()
+        try:
+            fast = queue_operations(sqs, "fast")
+        finally:
+            moto_speedups.uninstall()
+        stock = queue_operations(sqs, "stock")
+    assert fast == stock
+    assert fast[1] == {
+        "ApproximateNumberOfMessages": "6",
+        "ApproximateNumberOfMessagesNotVisible": "0",
+        "ApproximateNumberOfMessagesDelayed": "1",
+    }
+    assert fast[3]["ApproximateNumberOfMessagesNotVisible"] == "4"
