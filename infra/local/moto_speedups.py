@@ -1,18 +1,19 @@
-"""moto's DynamoDB made cheaper per request for the local stack, with moto's own semantics.
+"""moto made cheaper per request for the local stack, with moto's own answers.
 
-moto 5 answers TransactWriteItems by deep-copying every table the transaction names (to roll
-back on a failed condition), and Query by sorting every item of the table before it looks at
-the key. Each profile save is a transaction and the events table keeps one item per event, so
-a month of the demo made every request slower than the last. These patches keep moto's own
-code paths, checks, errors and result order; they change only what is copied and what is
-sorted:
+Several of moto's requests cost as much as its data is big: TransactWriteItems deep-copies
+every table it names (to roll back on a failed condition), Query sorts every item of the
+table before it looks at the key, and SQS counts every queued message to read one queue
+attribute. Each profile save is a transaction, the events table keeps one item per event and
+a busy hour queues hundreds of events, so a month of the demo made every request slower than
+the last. These patches keep moto's code paths, checks, errors and result order:
 
 - a transaction snapshots the items it will write (not the tables) and puts them back itself
   when moto rolls back;
 - a query on the table's key looks only at that partition; a query on an index still filters
   every item (moto keeps no index) but sorts only the matches, which moto sorts again anyway;
 - item operations are answered with json.dumps of moto's result instead of its shape-driven
-  serializer (half of a GetItem's cost), and a handler's method names are listed once.
+  serializer (half of a GetItem's cost), and a handler's method names are listed once;
+- SQS skips the message counts where it reads another attribute (see _patch_queues).
 
 Dev tooling only: applied in the moto server process the stack starts (moto_server.py).
 """
@@ -32,7 +33,7 @@ _originals: list[tuple[Any, str, Any]] = []  # (owner, attribute, moto's own val
 
 
 def install() -> None:
-    """Patch moto's DynamoDB in this process (idempotent)."""
+    """Patch moto's DynamoDB and SQS in this process (idempotent)."""
     from moto.core import responses
     from moto.dynamodb import models
     from moto.dynamodb.responses import DynamoHandler
