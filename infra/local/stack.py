@@ -39,7 +39,8 @@ DEFAULT_STATE_DIR = PROJECT_ROOT / ".nudge"
 # schedules, dwell) land within those hours instead of a day late (moto makes every tick
 # cost; a clock moved by less fires one tick at its end).
 FAST_FORWARD_TICK_S = 6 * 3_600
-POLLERS_PER_SOURCE = 2  # Lambda runs several batches of one queue at once
+POLLERS_PER_SOURCE = 2  # Lambda runs several batches of one queue at once, each in its own
+# environment (a process here): one waits on AWS while the other computes
 
 
 def fcm_environment(fcm: FcmEmulator) -> dict[str, str]:
@@ -93,6 +94,7 @@ class LocalStack:
         self.parameter_overrides = parameters or {}
         self.spec = read_stack()
         self.functions: dict[str, WorkerFunction] = {}
+        self.batch_environments: dict[str, list[WorkerFunction]] = {}  # per consumed queue
         self.pollers: list[SqsPoller] = []
         self.wakeups: dict[str, Activity] = defaultdict(Activity)  # per queue
         self.watchers: list[S3Watcher] = []
@@ -153,7 +155,13 @@ class LocalStack:
         )
         for name, function in self.spec.functions.items():
             self.functions[name] = WorkerFunction(function, environments[name], self.clock._offset)
-        starters = [threading.Thread(target=f.start) for f in self.functions.values()]
+        for source in self.spec.sqs_sources:  # each concurrent batch in an environment of its own
+            function = self.spec.functions[source.function]
+            self.batch_environments[source.queue] = [self.functions[source.function]] + [
+                WorkerFunction(function, environments[source.function], self.clock._offset)
+                for _ in range(POLLERS_PER_SOURCE - 1)
+            ]
+        starters = [threading.Thread(target=f.start) for f in self._environments()]
         for starter in starters:
             starter.start()
         for starter in starters:
@@ -168,10 +176,10 @@ class LocalStack:
         threading.Thread(target=self.gateway.serve_forever, name="gateway", daemon=True).start()
         for source in self.spec.sqs_sources:
             queue = self.resolver.physical[source.queue]
-            for _ in range(POLLERS_PER_SOURCE):  # Lambda runs several batches at once
+            for environment in self.batch_environments[source.queue]:
                 poller = SqsPoller(
                     source,
-                    self.functions[source.function],
+                    environment,
                     self.sqs,
                     queue["QueueUrl"],
                     queue["Arn"],
@@ -252,9 +260,19 @@ class LocalStack:
         write_secret(self.state_dir / "local.json", json.dumps(state, indent=2).encode())
         return state
 
+    def _environments(self) -> list[WorkerFunction]:
+        extra = [e for envs in self.batch_environments.values() for e in envs[1:]]
+        return [*self.functions.values(), *extra]
+
+    def _by_function(self) -> dict[str, list[WorkerFunction]]:
+        grouped: dict[str, list[WorkerFunction]] = defaultdict(list)
+        for environment in self._environments():
+            grouped[environment.spec.logical_id].append(environment)
+        return grouped
+
     def stop(self) -> None:
         self._stop.set()
-        for function in self.functions.values():
+        for function in self._environments():
             function.stop()
         self.fcm.stop()
         self.moto.terminate()
@@ -462,8 +480,11 @@ class LocalStack:
     def stats(self) -> dict[str, Any]:
         return {
             "functions": {
-                name: {"invocations": f.invocations, "errors": f.errors}
-                for name, f in self.functions.items()
+                name: {
+                    "invocations": sum(e.invocations for e in envs),
+                    "errors": sum(e.errors for e in envs),
+                }
+                for name, envs in self._by_function().items()
             },
             "pollers": {
                 queue: {
