@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 import requests
-from nudge_local.stack import DEFAULT_STATE_DIR, LocalStack
+from nudge_local.stack import DEFAULT_STATE_DIR, LocalStack, stop_group
 
 START_TIMEOUT_S = 90
 
@@ -45,8 +45,7 @@ def serve(
     closer = threading.Thread(target=stack.stop, daemon=True)
     closer.start()
     closer.join(timeout=3)
-    if stack.moto.poll() is None:
-        stack.moto.kill()
+    stop_group(stack.moto.pid, signal.SIGKILL)  # moto's server and its worker, if still there
     logging.shutdown()
     os._exit(0)
 
@@ -126,7 +125,9 @@ def down(state_dir: Path = DEFAULT_STATE_DIR) -> bool:
     deadline = time.monotonic() + 10
     while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    if _alive(pid):  # and everything it started (moto's server and its worker, functions)
-        os.killpg(pid, signal.SIGKILL)  # the stack leads its own session (start_new_session)
+    if _alive(pid):  # and everything it started: functions (its group), moto (a group of its own)
+        stop_group(pid, signal.SIGKILL)
+        if "moto_pid" in state:
+            stop_group(int(state["moto_pid"]), signal.SIGKILL)  # type: ignore[call-overload]
     (state_dir / "local.json").unlink(missing_ok=True)
     return True

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -68,6 +70,11 @@ def function_environments(
             env.update(fcm_env)
         environments[name] = {**base_env, **env}
     return environments
+
+
+def stop_group(leader: int, how: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(leader, how)
 
 
 def free_port(host: str) -> int:
@@ -206,7 +213,8 @@ class LocalStack:
         return self.write_state()
 
     def _start_moto(self) -> str:
-        """moto server in its own process: AWS emulation gets a core of its own."""
+        """moto server in its own process: AWS emulation gets a core of its own. It leads its
+        own process group: granian serves from a worker process that must go with it."""
         port = free_port(self.host)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         with (self.state_dir / "moto.log").open("ab") as log:
@@ -215,6 +223,7 @@ class LocalStack:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
+                start_new_session=True,
             )
         url = f"http://{self.host}:{port}"
         deadline = time.monotonic() + 30
@@ -232,6 +241,7 @@ class LocalStack:
         state = {
             "api_url": f"http://{self.host}:{self.port}",
             "moto_url": self.moto_url,
+            "moto_pid": self.moto.pid,  # and process group
             "pid": os.getpid(),
             "region": REGION,
             "jwt": {
@@ -275,13 +285,12 @@ class LocalStack:
         for function in self._environments():
             function.stop()
         self.fcm.stop()
-        self.moto.terminate()
+        stop_group(self.moto.pid, signal.SIGTERM)
         self.gateway.shutdown()
         self.gateway.server_close()
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.moto.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.moto.kill()
+        stop_group(self.moto.pid, signal.SIGKILL)  # a worker still busy with a long poll
 
     # ---------- routing ----------
     def match_route(self, method: str, path: str) -> tuple[Route | None, dict[str, str]]:
