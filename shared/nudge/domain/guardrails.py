@@ -19,7 +19,7 @@ Sunset
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from fractions import Fraction
 from typing import Literal
 
@@ -151,16 +151,11 @@ def pause_decisions(
 
 
 @dataclass(frozen=True)
-class SunsetCandidate:
-    kind: Kind
-    key: str
-    open_rate: Rate
-    opt_out_rate: Rate
-    baseline_open: Rate
-    baseline_opt_out: Rate
+class SunsetCandidate(GuardRail):
+    """A guard-rail row weak on opens and strong on opt-outs, with by how much."""
+
     open_shortfall_pts: float  # baseline open rate minus this one's (> 0)
     opt_out_excess_pts: float  # this opt-out rate minus the baseline's (> 0)
-    evidence: str
 
 
 @dataclass(frozen=True)
@@ -193,15 +188,9 @@ def sunset_advice(
             continue
         excess, shortfall = opt_outs - base_opt_outs, base_opens - opens
         candidate = SunsetCandidate(
-            row.kind,
-            row.key,
-            row.open_rate,
-            row.opt_out_rate,
-            row.baseline_open,
-            row.baseline_opt_out,
-            float(100 * shortfall),
-            float(100 * excess),
-            row.evidence,
+            **{f.name: getattr(row, f.name) for f in fields(GuardRail)},
+            open_shortfall_pts=float(100 * shortfall),
+            opt_out_excess_pts=float(100 * excess),
         )
         ranked.append(((-excess, -shortfall, row.kind, row.key), candidate))
     ranked.sort(key=lambda item: item[0])
