@@ -14,12 +14,12 @@ from nudge_local.client import LocalClient
 NUDGE = str(Path(sys.executable).with_name("nudge"))
 
 
-def nudge(stack_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def nudge(stack_dir: Path, *args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [NUDGE, "--state-dir", str(stack_dir), *args],
         capture_output=True,
         text=True,
-        timeout=90,
+        timeout=timeout,
         check=False,
     )
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 import uuid
 from datetime import datetime, timedelta
@@ -17,21 +16,13 @@ import pytest
 from nudge_local.auth import AdminCredential, generate_private_key_pem, mint_token, sign_request
 from nudge_local.client import LocalClient
 
+from tests.e2e.helpers import NUDGE, event, nudge
+
 pytestmark = pytest.mark.e2e
-NUDGE = str(Path(sys.executable).with_name("nudge"))
 
 
 def user() -> str:
     return f"user-{uuid.uuid4().hex[:10]}"
-
-
-def event(name: str, when: datetime, event_id: str | None = None, **props: Any) -> dict[str, Any]:
-    return {
-        "event_id": event_id or uuid.uuid4().hex,
-        "name": name,
-        "timestamp": when.isoformat(),
-        "properties": props,
-    }
 
 
 def now(client: LocalClient) -> datetime:
@@ -166,13 +157,7 @@ def test_erase_removes_everything(client: LocalClient, stack_dir: Path, tmp_path
         f"id: {sid}\nstatus: active\ntrigger: {{ event: {probe} }}\n"
         "questions: { score: 'How likely are you to recommend us?' }\n"
     )
-    pushed = subprocess.run(
-        [NUDGE, "--state-dir", str(stack_dir), "survey", "push", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=90,
-        check=False,
-    )
+    pushed = nudge(stack_dir, "survey", "push", str(config))
     assert pushed.returncode == 0, pushed.stdout + pushed.stderr
     client.advance("1m")  # the processor reads the survey catalog at most every 30 s
 
@@ -231,13 +216,8 @@ def test_cli_token_and_clock(client: LocalClient, stack_dir: Path) -> None:
 
 
 def test_cli_lifecycle_report(client: LocalClient, stack_dir: Path) -> None:
-    result = subprocess.run(
-        [NUDGE, "--state-dir", str(stack_dir), "report", "lifecycle"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
+    result = nudge(stack_dir, "report", "lifecycle", timeout=120)
+    assert result.returncode == 0, result.stderr
     report = client.request("GET", "/admin/v1/reports/lifecycle", admin=True).json()
     assert f"Users: {report['users']}" in result.stdout
     for stage, count in report["stages"].items():
@@ -356,14 +336,8 @@ def test_cli_sends_a_transactional_message_once_and_sees_it_opened(
 ) -> None:
     from nudge_local.template import PROJECT_ROOT
 
-    def nudge(*args: str) -> str:
-        result = subprocess.run(
-            [NUDGE, "--state-dir", str(stack_dir), *args],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+    def cli(*args: str) -> str:
+        result = nudge(stack_dir, *args, timeout=120)
         assert result.returncode == 0, result.stderr
         return result.stdout
 
@@ -372,8 +346,8 @@ def test_cli_sends_a_transactional_message_once_and_sees_it_opened(
     body = {"token": token, "platform": "ios", "locale": "en-US", "timezone": "America/Chicago"}
     assert client.request("PUT", "/v1/devices/iphone", user=gus, json_body=body).ok
     template = PROJECT_ROOT / "events" / "templates" / "order_shipped.yaml"
-    assert "is valid" in nudge("template", "validate", str(template))
-    assert "saved template 'order_shipped'" in nudge("template", "put", str(template))
+    assert "is valid" in cli("template", "validate", str(template))
+    assert "saved template 'order_shipped'" in cli("template", "put", str(template))
     args = (
         "send",
         "--user",
@@ -385,7 +359,7 @@ def test_cli_sends_a_transactional_message_once_and_sees_it_opened(
         "--data",
         "eta=Friday",
     )
-    first, again = nudge(*args), nudge(*args)  # an operator ran it twice
+    first, again = cli(*args), cli(*args)  # an operator ran it twice
     job_id = first.split()[2]
     assert job_id in first and "dedupe key" in again
     client.drain()
@@ -397,10 +371,10 @@ def test_cli_sends_a_transactional_message_once_and_sees_it_opened(
     opened = event("push_opened", now(client), message_id=inbox[0]["data"]["job_id"])
     assert client.post_events(gus, [opened]).status_code == 202
     client.drain()
-    outcome = json.loads(nudge("message", inbox[0]["data"]["job_id"]))
+    outcome = json.loads(cli("message", inbox[0]["data"]["job_id"]))
     assert outcome["deliveries"][0]["outcome"] == "sent"
     assert outcome["deliveries"][0]["opened_at"] is not None
-    started = nudge(
+    started = cli(
         "broadcast",
         "--template",
         "order_shipped",
@@ -415,20 +389,14 @@ def test_cli_sends_a_transactional_message_once_and_sees_it_opened(
     )
     broadcast_id = started.split()[1]
     client.drain()
-    status = json.loads(nudge("broadcast-status", broadcast_id))
+    status = json.loads(cli("broadcast-status", broadcast_id))
     assert (status["status"], status["enqueued"]) == ("done", 1)
 
 
 def test_cli_refuses_a_broken_template_naming_the_field(tmp_path: Path, stack_dir: Path) -> None:
     broken = tmp_path / "broken.yaml"
     broken.write_text("id: x\ncategory: spam\ntext: {en: {title: '{{ oops', body: b}}\n")
-    result = subprocess.run(
-        [NUDGE, "--state-dir", str(stack_dir), "template", "validate", str(broken)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = nudge(stack_dir, "template", "validate", str(broken), timeout=60)
     assert result.returncode != 0
     assert "broken.yaml" in result.stderr and "category" in result.stderr
 

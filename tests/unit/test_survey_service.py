@@ -83,6 +83,16 @@ class Env:
     def now(self) -> int:
         return to_epoch(self.clock.now())
 
+    def processor(self) -> EventProcessingService:
+        """The event processor with this survey service (its own profiles and history)."""
+        return EventProcessingService(
+            InMemoryProfileStore(),
+            InMemoryHistoryStore(),
+            EngagementConfig(),
+            self.clock,
+            surveys=self.service,
+        )
+
     def prompt(self, user: str = "ann", event: IncomingEvent | None = None) -> str:
         created = self.service.on_events(
             Profile(user_id=user, first_seen=self.now() - 86_400, stage=Stage.ACTIVE),
@@ -242,13 +252,7 @@ def test_dismissal_clears_the_prompt_and_is_idempotent(env: Env) -> None:
 
 def test_the_processor_creates_prompts_after_saving_the_profile(clock: ManualClock) -> None:
     env = Env(clock, survey(eligibility={"min_events": 2}))
-    processing = EventProcessingService(
-        InMemoryProfileStore(),
-        InMemoryHistoryStore(),
-        EngagementConfig(),
-        clock,
-        surveys=env.service,
-    )
+    processing = env.processor()
     body = QueuedBatch(
         user_id="ann",
         received_at=START,
@@ -331,13 +335,7 @@ def test_the_segments_are_read_only_for_a_survey_that_has_one(clock: ManualClock
 def test_an_inline_segment_sees_the_profile_the_processor_saved(clock: ManualClock) -> None:
     twice = {"behavior": {"event": "trip_completed", "count_gte": 2, "within_days": 7}}
     env = Env(clock, survey(eligibility={"segment": twice}))
-    processing = EventProcessingService(
-        InMemoryProfileStore(),
-        InMemoryHistoryStore(),
-        EngagementConfig(),
-        clock,
-        surveys=env.service,
-    )
+    processing = env.processor()
 
     def trip(message: str) -> None:
         batch = QueuedBatch(
