@@ -100,8 +100,8 @@ class LocalStack:
         self.retry_delay_s = retry_delay_s
         self.parameter_overrides = parameters or {}
         self.spec = read_stack()
-        self.functions: dict[str, WorkerFunction] = {}
-        self.batch_environments: dict[str, list[WorkerFunction]] = {}  # per consumed queue
+        self.functions: dict[str, WorkerFunction] = {}  # the first of each one's environments
+        self.environments: dict[str, list[WorkerFunction]] = {}
         self.pollers: list[SqsPoller] = []
         self.wakeups: dict[str, Activity] = defaultdict(Activity)  # per queue
         self.watchers: list[S3Watcher] = []
@@ -160,15 +160,16 @@ class LocalStack:
         environments = function_environments(
             self.spec, self.resolver, base_env, fcm_environment(self.fcm)
         )
+        fed_by_sqs = {source.function for source in self.spec.sqs_sources}
         for name, function in self.spec.functions.items():
-            self.functions[name] = WorkerFunction(function, environments[name], self.clock._offset)
-        for source in self.spec.sqs_sources:  # each concurrent batch in an environment of its own
-            function = self.spec.functions[source.function]
-            self.batch_environments[source.queue] = [self.functions[source.function]] + [
-                WorkerFunction(function, environments[source.function], self.clock._offset)
-                for _ in range(POLLERS_PER_SOURCE - 1)
+            # each concurrent batch in an environment of its own
+            count = POLLERS_PER_SOURCE if name in fed_by_sqs else 1
+            self.environments[name] = [
+                WorkerFunction(function, environments[name], self.clock._offset)
+                for _ in range(count)
             ]
-        starters = [threading.Thread(target=f.start) for f in self._environments()]
+            self.functions[name] = self.environments[name][0]
+        starters = [threading.Thread(target=f.start) for f in self._all_environments()]
         for starter in starters:
             starter.start()
         for starter in starters:
@@ -183,7 +184,7 @@ class LocalStack:
         threading.Thread(target=self.gateway.serve_forever, name="gateway", daemon=True).start()
         for source in self.spec.sqs_sources:
             queue = self.resolver.physical[source.queue]
-            for environment in self.batch_environments[source.queue]:
+            for environment in self.environments[source.function]:
                 poller = SqsPoller(
                     source,
                     environment,
@@ -270,19 +271,12 @@ class LocalStack:
         write_secret(self.state_dir / "local.json", json.dumps(state, indent=2).encode())
         return state
 
-    def _environments(self) -> list[WorkerFunction]:
-        extra = [e for envs in self.batch_environments.values() for e in envs[1:]]
-        return [*self.functions.values(), *extra]
-
-    def _by_function(self) -> dict[str, list[WorkerFunction]]:
-        grouped: dict[str, list[WorkerFunction]] = defaultdict(list)
-        for environment in self._environments():
-            grouped[environment.spec.logical_id].append(environment)
-        return grouped
+    def _all_environments(self) -> list[WorkerFunction]:
+        return [e for envs in self.environments.values() for e in envs]
 
     def stop(self) -> None:
         self._stop.set()
-        for function in self._environments():
+        for function in self._all_environments():
             function.stop()
         self.fcm.stop()
         stop_group(self.moto.pid, signal.SIGTERM)
@@ -493,7 +487,7 @@ class LocalStack:
                     "invocations": sum(e.invocations for e in envs),
                     "errors": sum(e.errors for e in envs),
                 }
-                for name, envs in self._by_function().items()
+                for name, envs in self.environments.items()
             },
             "pollers": {
                 queue: {
