@@ -99,8 +99,6 @@ class User:
     persona: str
     active_days: set[int]
     slots: tuple[int, ...]
-    sent: int = 0
-    opted_in: bool = False
     signed_up: bool = False
     theme: str = "weekend_trips"
     station: str = ""
@@ -325,7 +323,6 @@ def post(
     body = response.json()
     tally.accepted += body["accepted"]
     tally.rejected += len(body["rejected"])
-    user.sent += body["accepted"]
     if retry:  # the app lost the response and sent the same events again
         client.post_events(user.user_id, events)
         tally.retried += len(events)
@@ -354,9 +351,8 @@ def onboard(client: LocalClient, user: User, rng: random.Random, tally: Tally) -
     if categories:
         update = {"categories": categories}
         if client.request("PUT", "/v1/me/preferences", user=user.user_id, json_body=update).ok:
-            user.opted_in = categories.get("marketing", False)
             user.shares_location = categories.get("location", False)
-            tally.marketing_opt_ins += user.opted_in
+            tally.marketing_opt_ins += categories.get("marketing", False)
             tally.location_grants += user.shares_location
 
 
