@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from nudge.adapters.delivery_log import DynamoDeliveryLog
     from nudge.adapters.devices import DynamoDeviceStore
     from nudge.adapters.geofences import S3FenceObjects, StoredFenceCatalog
+    from nudge.adapters.ports import PreferenceReader
     from nudge.adapters.profile_sample import DynamoProfileSampler
     from nudge.adapters.sqs import SqsPushQueue
     from nudge.adapters.templates_store import DynamoTemplateStore
@@ -78,37 +79,43 @@ def _stores() -> tuple:
 @lru_cache(maxsize=1)
 def processing_service() -> EventProcessingService:
     from nudge.adapters.delivery_log import DynamoDeliveryLog
+    from nudge.adapters.devices import BatchPreferences
     from nudge.services.processing import EventProcessingService
 
     profiles, history = _stores()
     settings = get_settings()
+    preferences = BatchPreferences(_device_store())  # read once per batch for both readers
     return EventProcessingService(
         profiles,
         history,
         settings.engagement,
         CLOCK,
         DynamoDeliveryLog(settings.delivery_table),
-        campaign_runner(),
-        geo=geo_tracker(),
+        campaign_runner(preferences),
+        geo=geo_tracker(preferences),
         surveys=survey_service(),
+        preferences=preferences,
     )
 
 
-def geo_tracker() -> GeoTracker | None:
+def geo_tracker(preferences: PreferenceReader | None = None) -> GeoTracker | None:
     """Location events -> fence transitions; off where no configs bucket is configured."""
     from nudge.services.geofencing import GeoTracker
 
     settings = get_settings()
     if not settings.configs_bucket:
         return None
-    return GeoTracker(fence_catalog(), _device_store(), settings.engagement)
+    return GeoTracker(fence_catalog(), preferences or _device_store(), settings.engagement)
 
 
-def campaign_runner() -> CampaignRunner:
+def campaign_runner(preferences: PreferenceReader | None = None) -> CampaignRunner:
     from nudge.services.campaigns import CampaignRunner
 
     return CampaignRunner(
-        campaign_catalog(), _device_store(), push_queue(), get_settings().engagement
+        campaign_catalog(),
+        preferences or _device_store(),
+        push_queue(),
+        get_settings().engagement,
     )
 
 

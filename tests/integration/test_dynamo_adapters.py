@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from nudge.adapters.devices import DynamoDeviceStore
 from nudge.adapters.dynamo_codec import due_bucket
 from nudge.adapters.dynamodb import DynamoHistoryStore, DynamoProfileStore
 from nudge.adapters.metering import WriteMeter
+from nudge.adapters.ports import HistoryEntry
+from nudge.models.device import Preferences
 from nudge.models.profile import Profile, Stage, Transition
 from nudge.models.stats import StageChange
 
@@ -38,6 +41,20 @@ def test_conditional_writes_detect_conflicts(stores) -> None:  # type: ignore[no
     assert meter.writes == 2
 
 
+def test_profiles_read_together(stores) -> None:  # type: ignore[no-untyped-def]
+    profiles, _, _ = stores
+    ann = Profile(user_id="ann", version=1, first_seen=NOW, last_seen=NOW)
+    gone = Profile(user_id="bob", version=3, erased_at=NOW)  # an erasure's tombstone
+    assert profiles.save(ann, None, 1) and profiles.save(gone, None, 1)
+    latest = profiles.get_latest(["ann", "bob", "nobody", "ann"])
+    assert latest == {"ann": ann, "bob": gone}  # as stored, for the event processor
+    assert profiles.get_many(["ann", "bob"]) == {"ann": ann}  # a broadcast skips tombstones
+    many = [f"u{i:03d}" for i in range(130)]  # more than one BatchGetItem holds
+    for user in many:
+        profiles.save(Profile(user_id=user, version=1), None, 1)
+    assert sorted(profiles.get_latest(many)) == many
+
+
 def test_transactional_counters_and_their_conflicts(stores) -> None:  # type: ignore[no-untyped-def]
     profiles, _, meter = stores
     arrival = StageChange(None, Stage.NEW, NOW)
@@ -67,22 +84,28 @@ def test_due_index_and_cursor(stores) -> None:  # type: ignore[no-untyped-def]
 def test_history_records_dedupe_export_and_erase(stores) -> None:  # type: ignore[no-untyped-def]
     _, history, _ = stores
     events = [make_event(event_id=f"e{i}") for i in range(30)]
-    history.put_events("ann", events, NOW, NOW + 86_400)
-    history.put_transition(
-        "ann", Transition(from_stage=None, to_stage=Stage.NEW, at=NOW, cause="event"), NOW
-    )
-    keys = [("ann", "e1"), ("ann", "e29"), ("ann", "nope"), ("bob", "e1")]
-    assert history.existing_event_ids(keys) == {("ann", "e1"), ("ann", "e29")}
+    new = Transition(from_stage=None, to_stage=Stage.NEW, at=NOW, cause="event")
+    # two users' passes in shared BatchWriteItem calls (31 + 1 items: two calls of 25)
+    entries = [
+        HistoryEntry("ann", events, NOW, NOW + 86_400, new),
+        HistoryEntry("cy", [make_event(event_id="e1")], NOW, NOW + 86_400),
+    ]
+    history.append(entries)
+    history.append(entries)  # redelivered: the same records, not more
+    keys = [("ann", "e1"), ("ann", "e29"), ("ann", "nope"), ("bob", "e1"), ("cy", "e1")]
+    assert history.existing_event_ids(keys) == {("ann", "e1"), ("ann", "e29"), ("cy", "e1")}
     exported = history.list_user("ann")
     assert len(exported) == 31
     assert {r["type"] for r in exported} == {"event", "transition"}
     assert history.delete_user("ann") == 31
     assert history.list_user("ann") == []
+    assert len(history.list_user("cy")) == 1
 
 
 def test_history_pages_cover_everything_once(stores) -> None:  # type: ignore[no-untyped-def]
     _, history, _ = stores
-    history.put_events("ann", [make_event(event_id=f"e{i:03d}") for i in range(55)], NOW, NOW)
+    page_events = [make_event(event_id=f"e{i:03d}") for i in range(55)]
+    history.append([HistoryEntry("ann", page_events, NOW, NOW)])
     seen, cursor, pages = [], None, 0
     while True:
         page, cursor = history.list_user_page("ann", 20, cursor)
@@ -92,3 +115,14 @@ def test_history_pages_cover_everything_once(stores) -> None:  # type: ignore[no
             break
     assert pages <= 4
     assert sorted(seen) == [f"e{i:03d}" for i in range(55)]
+
+
+def test_preferences_read_together(aws: Aws) -> None:
+    devices = DynamoDeviceStore("DevicesTable", WriteMeter(), aws.ddb)
+    users = [f"u{i:03d}" for i in range(105)]  # more than one BatchGetItem holds
+    for i, user in enumerate(users):
+        categories = {"marketing": i % 2 == 0, "location": i % 3 == 0}
+        assert devices.save_preferences(Preferences(user_id=user, categories=categories), None)
+    found = devices.preferences_many([*users, "nobody"])
+    assert sorted(found) == users  # "nobody" never chose: left out
+    assert all(found[user] == devices.preferences(user) for user in users)

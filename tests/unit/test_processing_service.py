@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from nudge.adapters.memory import InMemoryHistoryStore, InMemoryProfileStore
@@ -80,15 +83,15 @@ def test_crash_after_profile_write_before_history_is_recovered(
 ) -> None:
     events = [make_event("purchase", amount=4), make_event("session_start")]
     history = service.history
-    original = history.put_events
+    original = history.append
 
     def crash(*args: object, **kwargs: object) -> None:
         raise ConnectionError("lost the connection after the profile write")
 
-    history.put_events = crash  # type: ignore[method-assign]
+    history.append = crash  # type: ignore[method-assign]
     outcome = service.process([("m1", message("ann", events))])
     assert "m1" in outcome.failures
-    history.put_events = original  # type: ignore[method-assign]
+    history.append = original  # type: ignore[method-assign]
     retry = service.process([("m1", message("ann", events))])  # SQS redelivers
     assert retry.failures == {}
     profile = stored(service, "ann")
@@ -140,21 +143,71 @@ def test_concurrent_writer_is_retried(service: EventProcessingService) -> None:
     store = service.profiles
     assert isinstance(store, InMemoryProfileStore)
     service.process([("m0", message("ann", [make_event(event_id="first")]))])
-    real_get = store.get
-    interfered = {"done": False}
+    batch_read, reads = store.get_latest, Counter[str]()
 
-    def get_then_interfere(user_id: str) -> Profile | None:
-        profile = real_get(user_id)
-        if not interfered["done"] and profile is not None:
-            interfered["done"] = True  # another invocation writes in between
-            other = profile.model_copy(update={"version": profile.version + 1})
-            store.items[user_id] = other
-        return profile
+    def read_then_interfere(user_ids: Sequence[str]) -> dict[str, Profile]:
+        profiles = batch_read(user_ids)
+        if not reads:  # another invocation writes between the batch's read and its save
+            store.items["ann"] = profiles["ann"].model_copy(update={"version": 2})
+        reads["batch"] += 1
+        return profiles
 
-    store.get = get_then_interfere  # type: ignore[method-assign]
+    def reread(user_id: str) -> Profile | None:
+        reads["retry"] += 1
+        return InMemoryProfileStore.get(store, user_id)
+
+    store.get_latest = read_then_interfere  # type: ignore[method-assign]
+    store.get = reread  # type: ignore[method-assign]
     outcome = service.process([("m1", message("ann", [make_event(event_id="second")]))])
     assert outcome.failures == {}
+    assert reads == {"batch": 2, "retry": 1}  # the read, the erasure check; one re-read
     assert stored(service, "ann").counts["session_start"].total == 2
+    assert stored(service, "ann").version == 3
+
+
+def test_a_batch_reads_profiles_and_writes_history_once_for_all_users(
+    service: EventProcessingService,
+) -> None:
+    calls = Counter[str]()
+    for store, name in ((service.profiles, "get_latest"), (service.history, "append")):
+        original = getattr(store, name)
+
+        def counted(*args: Any, _name: str = name, _original: Any = original) -> Any:
+            calls[_name] += 1
+            return _original(*args)
+
+        setattr(store, name, counted)
+    users = ["ann", "bob", "cy", "dee"]
+    outcome = service.process(
+        [(f"m-{u}", message(u, [make_event(), make_event("purchase", amount=2)])) for u in users]
+    )
+    assert outcome.failures == {} and outcome.applied_events == 8
+    assert len(outcome.transitions) == 4  # each user's arrival, recorded with their events
+    assert calls == {"get_latest": 2, "append": 1}  # read, write, then the erasure check
+    for user in users:
+        assert len(service.history.list_user(user)) == 3
+
+
+def test_a_failed_history_write_retries_every_user_of_the_batch_once(
+    service: EventProcessingService,
+) -> None:
+    batch = [(f"m-{u}", message(u, [make_event("purchase", amount=5)])) for u in ("ann", "bob")]
+    original = service.history.append
+
+    def lost(*args: object) -> None:
+        raise ConnectionError("lost the connection after the profile writes")
+
+    service.history.append = lost  # type: ignore[method-assign]
+    outcome = service.process(batch)
+    assert set(outcome.failures) == {"m-ann", "m-bob"}  # both go back to the queue
+    service.history.append = original  # type: ignore[method-assign]
+    retry = service.process(list(reversed(batch)))  # redelivered, in another order
+    assert retry.failures == {} and retry.applied_events == 0  # applied the first time
+    for user in ("ann", "bob"):
+        assert stored(service, user).purchases.count == 1
+        assert [r["name"] for r in service.history.list_user(user) if r["type"] == "event"] == [
+            "purchase"
+        ]
 
 
 def test_reordered_streams_end_in_the_same_state(clock: ManualClock) -> None:
@@ -241,7 +294,7 @@ def test_crash_in_a_huge_batch_still_counts_each_event_once(
     first = [make_event("screen_view", event_id=f"a{i}") for i in range(100)]
     second = [make_event("screen_view", event_id=f"b{i}") for i in range(100)]
     history = service.history
-    original = history.put_events
+    original = history.append
     calls = {"n": 0}
 
     def crash_on_second_chunk(*args: object, **kwargs: object) -> None:
@@ -250,10 +303,10 @@ def test_crash_in_a_huge_batch_still_counts_each_event_once(
             raise ConnectionError("lost the connection mid-batch")
         original(*args, **kwargs)  # type: ignore[arg-type]
 
-    history.put_events = crash_on_second_chunk  # type: ignore[method-assign]
+    history.append = crash_on_second_chunk  # type: ignore[method-assign]
     outcome = service.process([("m1", message("ann", first)), ("m2", message("ann", second))])
     assert set(outcome.failures) == {"m1", "m2"}
-    history.put_events = original  # type: ignore[method-assign]
+    history.append = original  # type: ignore[method-assign]
     retry = service.process([("m1", message("ann", first)), ("m2", message("ann", second))])
     assert retry.failures == {}
     assert stored(service, "ann").counts["screen_view"].total == 200
@@ -281,14 +334,14 @@ def test_an_erasure_during_processing_wins(
 
     privacy = PrivacyService(service.profiles, service.history, service.config, clock)
     history = service.history
-    original = history.put_events
+    original = history.append
 
     def erase_first(*args: object, **kwargs: object) -> None:
         clock.advance(timedelta(seconds=1))
         privacy.erase("ann")  # the user pressed "delete my data" just now
         original(*args, **kwargs)  # type: ignore[arg-type]
 
-    history.put_events = erase_first  # type: ignore[method-assign]
+    history.append = erase_first  # type: ignore[method-assign]
     assert service.process([("m1", message("ann", [make_event()]))]).failures == {}
     export = privacy.export("ann")
     assert export["profile"] is None

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from nudge.adapters.dynamo_table import DynamoTable, condition_failed, versioned
 from nudge.models.device import Device, Preferences, token_fingerprint
+
+if TYPE_CHECKING:
+    from nudge.adapters.ports import DeviceStore
 
 TOKEN_INDEX = "token-index"  # noqa: S105 - an index name, not a secret
 PREFS_SK = "prefs"
@@ -82,6 +86,23 @@ class DynamoDeviceStore(DynamoTable):
         if not item:
             return None
         return Preferences.model_validate({**json.loads(item["body"]["S"]), "user_id": user_id})
+
+    def preferences_many(self, user_ids: Sequence[str]) -> dict[str, Preferences]:
+        found: dict[str, Preferences] = {}
+        unique = sorted(set(user_ids))
+        for start in range(0, len(unique), 100):
+            keys = [
+                {"user_id": {"S": u}, "sk": {"S": PREFS_SK}} for u in unique[start : start + 100]
+            ]
+            request: dict[str, Any] = {self.table: {"Keys": keys, "ConsistentRead": True}}
+            while request:
+                response = self.ddb.batch_get_item(RequestItems=request)
+                for item in response.get("Responses", {}).get(self.table, []):
+                    user_id = item["user_id"]["S"]
+                    body = {**json.loads(item["body"]["S"]), "user_id": user_id}
+                    found[user_id] = Preferences.model_validate(body)
+                request = response.get("UnprocessedKeys") or {}
+        return found
 
     def save_preferences(self, prefs: Preferences, previous: Preferences | None) -> bool:
         item = {
@@ -163,6 +184,10 @@ class InMemoryDeviceStore:
             stored = self.prefs.get(user_id)
             return stored.model_copy(deep=True) if stored else None
 
+    def preferences_many(self, user_ids: Sequence[str]) -> dict[str, Preferences]:
+        with self._lock:
+            return {u: self.prefs[u].model_copy(deep=True) for u in user_ids if u in self.prefs}
+
     def save_preferences(self, prefs: Preferences, previous: Preferences | None) -> bool:
         with self._lock:
             current = self.prefs.get(prefs.user_id)
@@ -178,3 +203,27 @@ class InMemoryDeviceStore:
                 del self.devices_by_key[key]
             had_prefs = self.prefs.pop(user_id, None) is not None
             return len(keys) + had_prefs
+
+
+class BatchPreferences:
+    """A batch's users' preferences, read together on the first need (one BatchGetItem
+    instead of a GetItem per user and per reader) and kept until the next batch."""
+
+    def __init__(self, store: DeviceStore) -> None:
+        self.store = store
+        self._expected: set[str] = set()
+        self._known: dict[str, Preferences | None] = {}
+
+    def expect(self, user_ids: Iterable[str]) -> None:
+        """A new batch: forget the last one's, read these users' when one is first needed."""
+        self._expected = set(user_ids)
+        self._known = {}
+
+    def preferences(self, user_id: str) -> Preferences | None:
+        if user_id not in self._known:
+            if user_id not in self._expected:
+                return self.store.preferences(user_id)
+            found = self.store.preferences_many(sorted(self._expected))
+            self._known = {user: found.get(user) for user in self._expected}
+            self._expected = set()
+        return self._known[user_id]

@@ -10,6 +10,7 @@ from typing import Any
 
 from nudge.adapters.dynamo_codec import item_to_profile, profile_to_item, write_units
 from nudge.adapters.dynamo_table import DynamoTable, condition_failed, error_code, versioned
+from nudge.adapters.ports import HistoryEntry
 from nudge.models.device import ConsentChange
 from nudge.models.events import IncomingEvent
 from nudge.models.keys import SYSTEM_PREFIX
@@ -171,18 +172,28 @@ class DynamoProfileStore(DynamoTable):
         return True
 
     def get_many(self, user_ids: Sequence[str]) -> dict[str, Profile]:
-        """Profiles by id, 100 keys per BatchGetItem (a broadcast's segment filter)."""
+        """Profiles by id, erasure tombstones left out (a broadcast's segment filter)."""
+        return {
+            user_id: profile
+            for user_id, profile in self._batch_get(user_ids, consistent=False).items()
+            if profile.erased_at is None or profile.first_seen is not None
+        }
+
+    def get_latest(self, user_ids: Sequence[str]) -> dict[str, Profile]:
+        return self._batch_get(user_ids, consistent=True)
+
+    def _batch_get(self, user_ids: Sequence[str], consistent: bool) -> dict[str, Profile]:
+        """100 keys per BatchGetItem, retrying what DynamoDB leaves unprocessed."""
         found: dict[str, Profile] = {}
         unique = sorted(set(user_ids))
         for start in range(0, len(unique), 100):
             keys = [{"user_id": {"S": user}} for user in unique[start : start + 100]]
-            request: dict[str, Any] = {self.table: {"Keys": keys, "ConsistentRead": False}}
+            request: dict[str, Any] = {self.table: {"Keys": keys, "ConsistentRead": consistent}}
             while request:
                 response = self.ddb.batch_get_item(RequestItems=request)
                 for item in response.get("Responses", {}).get(self.table, []):
                     profile = item_to_profile(item)
-                    if profile.erased_at is None or profile.first_seen is not None:
-                        found[profile.user_id] = profile
+                    found[profile.user_id] = profile
                 request = response.get("UnprocessedKeys") or {}
         return found
 
@@ -273,6 +284,29 @@ def _record(item: dict[str, Any]) -> dict[str, Any]:
     return {"type": "transition", **body}
 
 
+def _event_item(
+    user_id: str, event: IncomingEvent, received_at: int, expires_at: int
+) -> dict[str, Any]:
+    return {
+        "user_id": {"S": user_id},
+        "sk": {"S": f"e#{event.event_id}"},
+        "name": {"S": event.name},
+        "at": {"N": str(int(event.timestamp.timestamp()))},
+        "rcv": {"N": str(received_at)},
+        "body": {"S": event.model_dump_json(exclude={"event_id", "name"})},
+        "expires_at": {"N": str(expires_at)},
+    }
+
+
+def _transition_item(user_id: str, transition: Transition, expires_at: int) -> dict[str, Any]:
+    return {
+        "user_id": {"S": user_id},
+        "sk": {"S": f"t#{transition.at:011d}#{transition.to_stage.value}"},
+        "body": {"S": transition.model_dump_json()},
+        "expires_at": {"N": str(expires_at)},
+    }
+
+
 class DynamoHistoryStore(DynamoTable):
     """Raw events (which double as the dedupe record) and lifecycle transitions, with TTL."""
 
@@ -296,32 +330,21 @@ class DynamoHistoryStore(DynamoTable):
                 request = response.get("UnprocessedKeys") or {}
         return found
 
-    def put_events(
-        self, user_id: str, events: Sequence[IncomingEvent], received_at: int, expires_at: int
-    ) -> None:
-        items = [
-            {
-                "user_id": {"S": user_id},
-                "sk": {"S": f"e#{event.event_id}"},
-                "name": {"S": event.name},
-                "at": {"N": str(int(event.timestamp.timestamp()))},
-                "rcv": {"N": str(received_at)},
-                "body": {"S": event.model_dump_json(exclude={"event_id", "name"})},
-                "expires_at": {"N": str(expires_at)},
-            }
-            for event in events
-        ]
+    def append(self, entries: Sequence[HistoryEntry]) -> None:
+        items = []
+        for entry in entries:
+            items += [
+                _event_item(entry.user_id, event, entry.received_at, entry.expires_at)
+                for event in entry.events
+            ]
+            if entry.transition is not None:
+                items.append(_transition_item(entry.user_id, entry.transition, entry.expires_at))
         self.batch_write([{"PutRequest": {"Item": item}} for item in items])
         for item in items:
             self.meter.add(write_units(item))
 
     def put_transition(self, user_id: str, transition: Transition, expires_at: int) -> None:
-        item = {
-            "user_id": {"S": user_id},
-            "sk": {"S": f"t#{transition.at:011d}#{transition.to_stage.value}"},
-            "body": {"S": transition.model_dump_json()},
-            "expires_at": {"N": str(expires_at)},
-        }
+        item = _transition_item(user_id, transition, expires_at)
         self.ddb.put_item(TableName=self.table, Item=item)
         self.meter.add(write_units(item))
 

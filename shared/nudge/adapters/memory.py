@@ -8,9 +8,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from nudge.adapters.dynamo_codec import due_bucket
+from nudge.adapters.ports import HistoryEntry
 from nudge.models.campaign import CampaignSet
 from nudge.models.device import ConsentChange
-from nudge.models.events import IncomingEvent, QueuedBatch
+from nudge.models.events import QueuedBatch
 from nudge.models.profile import Profile, Transition
 from nudge.models.stats import LifecycleCounts, StageChange
 
@@ -64,6 +65,8 @@ class InMemoryProfileStore:
         with self._lock:
             return {u: self.items[u].model_copy(deep=True) for u in user_ids if u in self.items}
 
+    get_latest = get_many
+
     def counters(self, names: Sequence[str]) -> dict[str, dict[str, int]]:
         with self._lock:
             return {n: dict(self.named_counters[n]) for n in names if self.named_counters.get(n)}
@@ -114,16 +117,17 @@ class InMemoryHistoryStore:
         with self._lock:
             return {key for key in keys if key in self.events}
 
-    def put_events(
-        self, user_id: str, events: Sequence[IncomingEvent], received_at: int, expires_at: int
-    ) -> None:
-        with self._lock:
-            for event in events:
-                self.events[(user_id, event.event_id)] = {
-                    "type": "event",
-                    **event.model_dump(mode="json"),
-                    "expires_at": expires_at,
-                }
+    def append(self, entries: Sequence[HistoryEntry]) -> None:
+        for entry in entries:
+            with self._lock:
+                for event in entry.events:
+                    self.events[(entry.user_id, event.event_id)] = {
+                        "type": "event",
+                        **event.model_dump(mode="json"),
+                        "expires_at": entry.expires_at,
+                    }
+            if entry.transition is not None:
+                self.put_transition(entry.user_id, entry.transition, entry.expires_at)
 
     def put_transition(self, user_id: str, transition: Transition, expires_at: int) -> None:
         with self._lock:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # type hints only: a handler that needs none of these never imports them
@@ -21,6 +22,10 @@ if TYPE_CHECKING:  # type hints only: a handler that needs none of these never i
 
 class ProfileStore(Protocol):
     def get(self, user_id: str) -> Profile | None: ...
+
+    def get_latest(self, user_ids: Sequence[str]) -> dict[str, Profile]:
+        """Strongly consistent reads of several profiles as stored (erased ones too)."""
+        ...
 
     def save(
         self,
@@ -56,12 +61,23 @@ class ProfileStore(Protocol):
     def set_cursor(self, name: str, value: int) -> None: ...
 
 
+@dataclass(frozen=True)
+class HistoryEntry:
+    """What one user's pass adds to the history: its events and any stage transition."""
+
+    user_id: str
+    events: Sequence[IncomingEvent]
+    received_at: int
+    expires_at: int
+    transition: Transition | None = None
+
+
 class HistoryStore(Protocol):
     def existing_event_ids(self, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]: ...
 
-    def put_events(
-        self, user_id: str, events: Sequence[IncomingEvent], received_at: int, expires_at: int
-    ) -> None: ...
+    def append(self, entries: Sequence[HistoryEntry]) -> None:
+        """Several users' entries in as few writes as possible; idempotent, not atomic."""
+        ...
 
     def put_transition(self, user_id: str, transition: Transition, expires_at: int) -> None: ...
 
@@ -86,6 +102,10 @@ class EventPublisher(Protocol):
         ...
 
 
+class PreferenceReader(Protocol):
+    def preferences(self, user_id: str) -> Preferences | None: ...
+
+
 class DeviceStore(Protocol):
     def put_device(self, device: Device) -> bool:
         """Last registration wins; an older one arriving late is ignored (False)."""
@@ -102,6 +122,10 @@ class DeviceStore(Protocol):
     def holders_of(self, token: str) -> list[tuple[str, str]]: ...
 
     def preferences(self, user_id: str) -> Preferences | None: ...
+
+    def preferences_many(self, user_ids: Sequence[str]) -> dict[str, Preferences]:
+        """Strongly consistent reads of several users' preferences (those who have any)."""
+        ...
 
     def save_preferences(self, prefs: Preferences, previous: Preferences | None) -> bool: ...
 

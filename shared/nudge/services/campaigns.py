@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
 from typing import Any
 
-from nudge.adapters.ports import CampaignCatalog, DeviceStore, PushQueue
+from nudge.adapters.ports import CampaignCatalog, PreferenceReader, PushQueue
 from nudge.domain import campaigns as engine
 from nudge.domain.campaign_counters import counter_name, storage_field
 from nudge.domain.config import EngagementConfig
@@ -73,7 +73,7 @@ def user_zone(profile: Profile, default: str) -> str:
 @dataclass
 class CampaignRunner:
     catalog: CampaignCatalog
-    devices: DeviceStore
+    devices: PreferenceReader
     pushes: PushQueue
     config: EngagementConfig
     _playbook: tuple[CampaignSet, engine.Playbook] | None = field(default=None, init=False)

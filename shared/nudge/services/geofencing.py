@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from nudge.adapters.ports import DeviceStore, FenceCatalog
+from nudge.adapters.ports import FenceCatalog, PreferenceReader
 from nudge.domain.config import EngagementConfig
 from nudge.domain.consent import effective
 from nudge.models.campaign import Campaign
@@ -76,7 +76,7 @@ def dwell_thresholds(campaigns: Iterable[Campaign]) -> tuple[int, ...]:
 @dataclass
 class GeoTracker:
     fences: FenceCatalog
-    devices: DeviceStore
+    devices: PreferenceReader
     config: EngagementConfig
     _rules: tuple[tuple[int, ...], TransitionRules] | None = field(default=None, init=False)
 

@@ -2,10 +2,12 @@
 
 Per SQS batch:
  1. parse every message (a malformed one fails alone and, after maxReceiveCount, is in the DLQ);
- 2. one BatchGetItem finds events already recorded in the history (duplicates: skipped);
- 3. per user: read the profile, fold in the new events, re-evaluate the lifecycle stage, and
-    write it back conditioned on the version read (optimistic concurrency, retried);
- 4. write the events to the history (which is also the dedupe record) and any transition.
+ 2. one BatchGetItem finds events already recorded in the history (duplicates: skipped),
+    one more reads the batch's profiles;
+ 3. per user: fold in the new events, re-evaluate the lifecycle stage, and write the profile
+    back conditioned on the version read (optimistic concurrency, re-read and retried);
+ 4. write every user's events to the history (which is also the dedupe record), with any
+    transition, in shared BatchWriteItem calls; one read then finds concurrent erasures.
 
 A crash between 3 and 4 is covered by the profile's `recent` fingerprints: the redelivered
 events are recognised as applied and only their history records are written.
@@ -15,10 +17,11 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from nudge.adapters.ports import DeliveryLog, HistoryStore, ProfileStore
+from nudge.adapters.ports import DeliveryLog, HistoryEntry, HistoryStore, ProfileStore
 from nudge.clock import Clock, to_epoch
 from nudge.domain.aggregates import DAY, RECENT_MAX, apply_events, epoch_of, event_hash
 from nudge.domain.campaigns import OUTBOX_KEEP
@@ -32,6 +35,9 @@ from nudge.services.campaigns import CampaignRunner, earliest
 from nudge.services.geofencing import GeoTracker
 from nudge.services.retry import MAX_WRITE_ATTEMPTS, pause_before_retry
 from nudge.services.surveys import SurveyService
+
+if TYPE_CHECKING:
+    from nudge.adapters.devices import BatchPreferences
 
 PUSH_ENGAGEMENT = {"push_opened": "opened_at", "push_dismissed": "dismissed_at"}
 
@@ -66,6 +72,7 @@ class EventProcessingService:
     campaigns: CampaignRunner | None = None
     geo: GeoTracker | None = None
     surveys: SurveyService | None = None  # NPS prompts for events that finish a task
+    preferences: BatchPreferences | None = None  # the readers' (campaigns, geo) shared reads
 
     def process(self, messages: list[tuple[str, str]]) -> BatchOutcome:
         outcome = BatchOutcome()
@@ -81,18 +88,30 @@ class EventProcessingService:
             return outcome
 
         keys = [(u, e.event_id) for u, items in by_user.items() for _, b in items for e in b.events]
+        if self.preferences is not None:
+            self.preferences.expect(by_user)
         try:
             recorded = self.history.existing_event_ids(keys)
+            stored = self.profiles.get_latest(list(by_user))
         except Exception as error:  # the whole batch is retried; nothing was written
             for items in by_user.values():
                 outcome.failures.update((message_id, error) for message_id, _ in items)
             return outcome
 
+        applied: list[_Applied] = []
         for user_id, items in by_user.items():
             try:
-                self._process_user(user_id, items, recorded, outcome)
+                done = self._process_user(user_id, items, recorded, stored.get(user_id), outcome)
             except Exception as error:
                 outcome.failures.update((message_id, error) for message_id, _ in items)
+                continue
+            if done is not None:
+                applied.append(done)
+        try:  # the batch's history in one go (a failure retries these users' messages)
+            self._record(applied, outcome)
+        except Exception as error:
+            for done in applied:
+                outcome.failures.update((message_id, error) for message_id in done.message_ids)
         return outcome
 
     def _process_user(
@@ -100,8 +119,10 @@ class EventProcessingService:
         user_id: str,
         items: list[tuple[str, QueuedBatch]],
         recorded: set[tuple[str, str]],
+        stored: Profile | None,
         outcome: BatchOutcome,
-    ) -> None:
+    ) -> _Applied | None:
+        """Apply the user's new events; what is left to record in the history (if anything)."""
         fresh: dict[str, tuple[IncomingEvent, int]] = {}
         for _, batch in items:
             for event in batch.events:
@@ -110,31 +131,40 @@ class EventProcessingService:
                     continue
                 fresh[event.event_id] = (event, to_epoch(batch.received_at))
         if not fresh:
-            return
+            return None
 
         events = list(fresh.items())
+        message_ids = [message_id for message_id, _ in items]
         # Chunks no larger than the profile's fingerprint memory: a crash between a chunk's
         # profile write and its history write is always recognised on redelivery.
         # events already in the history need no fingerprint any more
         confirmed = [event_id for user, event_id in recorded if user == user_id]
-        for start in range(0, len(events), RECENT_MAX):
-            chunk = dict(events[start : start + RECENT_MAX])
-            self._apply_chunk(user_id, chunk, confirmed, outcome)
-            confirmed = list(chunk)
+        chunks = [dict(events[i : i + RECENT_MAX]) for i in range(0, len(events), RECENT_MAX)]
+        done = None
+        for chunk in chunks:
+            if done is not None:  # the next chunk may forget this one's fingerprints
+                self._record([done], outcome)
+                confirmed = list(done.fresh)
+            stored, entry = self._apply_chunk(user_id, chunk, confirmed, stored, outcome)
+            done = _Applied(message_ids, chunk, entry) if entry else None
+        return done
 
     def _apply_chunk(
         self,
         user_id: str,
         fresh: dict[str, tuple[IncomingEvent, int]],
         confirmed: list[str],
+        stored: Profile | None,
         outcome: BatchOutcome,
-    ) -> None:
+    ) -> tuple[Profile | None, HistoryEntry | None]:
+        """Fold `fresh` into the profile (`stored`, as read) and save it: the profile as it is
+        now stored, and the history entry still to be written."""
         now = to_epoch(self.clock.now())
         thresholds = self.config.lifecycle
         transition = None
         for attempt in range(MAX_WRITE_ATTEMPTS):
             pause_before_retry(attempt)
-            previous = self.profiles.get(user_id)
+            previous = stored if attempt == 0 else self.profiles.get(user_id)
             profile = previous or Profile(user_id=user_id)
             events = [
                 event
@@ -162,6 +192,7 @@ class EventProcessingService:
                     self.campaigns.flush(profile, since=now - OUTBOX_KEEP)
                 if self.surveys is not None:  # prompts are deterministic, created once
                     self.surveys.on_events(profile, events, now)
+                stored = previous
                 break
             updated.version = profile.version + 1
             change = StageChange.of(transition) if transition else None
@@ -177,24 +208,35 @@ class EventProcessingService:
                     outcome.pushes += self.campaigns.flush(updated, decided)
                 if self.surveys is not None:
                     self.surveys.on_events(updated, events, now)
+                stored = updated
                 break
         else:
             raise ConcurrentUpdate(f"profile kept changing under us ({MAX_WRITE_ATTEMPTS} tries)")
 
-        expires_at = now + self.config.history_ttl_days * DAY
         kept = [
             e for e, rcv in fresh.values() if profile.erased_at is None or rcv > profile.erased_at
         ]
-        if kept:
-            latest = max(rcv for _, rcv in fresh.values())
-            self.history.put_events(user_id, kept, latest, expires_at)
-        if transition is not None:
-            self.history.put_transition(user_id, transition, expires_at)
-            outcome.transitions.append((user_id, transition))
-        if kept or transition is not None:
-            self._honour_concurrent_erasure(user_id, fresh)
+        if not kept and transition is None:
+            return stored, None
+        latest = max(rcv for _, rcv in fresh.values())
+        expires_at = now + self.config.history_ttl_days * DAY
+        return stored, HistoryEntry(user_id, kept, latest, expires_at, transition)
+
+    def _record(self, applied: list[_Applied], outcome: BatchOutcome) -> None:
+        """Write the history of applied passes (several users at once), then take back what a
+        concurrent erasure should have removed, then link push opens to their sends."""
+        if not applied:
+            return
+        self.history.append([done.entry for done in applied])
+        outcome.transitions += [
+            (done.entry.user_id, done.entry.transition)
+            for done in applied
+            if done.entry.transition is not None
+        ]
+        self._honour_concurrent_erasures(applied)
         if self.deliveries is not None:
-            self._attribute_push_engagement(user_id, kept)
+            for done in applied:
+                self._attribute_push_engagement(done.entry.user_id, done.entry.events)
 
     def _attribute_push_engagement(self, user_id: str, events: list[IncomingEvent]) -> None:
         """The app reports opens and dismissals as events naming the message (job) id."""
@@ -205,17 +247,28 @@ class EventProcessingService:
             if field and isinstance(message_id, str) and message_id:
                 self.deliveries.mark(user_id, message_id[:128], field, epoch_of(event))
 
-    def _honour_concurrent_erasure(
-        self, user_id: str, fresh: dict[str, tuple[IncomingEvent, int]]
-    ) -> None:
-        """If the user erased their data while we were writing, take our writes back too."""
-        current = self.profiles.get(user_id)
-        if current is None or current.erased_at is None:
-            return
-        before = [e.event_id for e, rcv in fresh.values() if rcv <= current.erased_at]
-        if not before:
-            return
-        if current.first_seen is None:  # nothing came after the erasure: all of it goes
-            self.history.delete_user(user_id)
-        else:
-            self.history.delete_events(user_id, before)
+    def _honour_concurrent_erasures(self, applied: list[_Applied]) -> None:
+        """Users who erased their data while we were writing: take our writes back too."""
+        current = self.profiles.get_latest([done.entry.user_id for done in applied])
+        for done in applied:
+            user_id = done.entry.user_id
+            profile = current.get(user_id)
+            if profile is None or profile.erased_at is None:
+                continue
+            erased_at = profile.erased_at
+            before = [e.event_id for e, rcv in done.fresh.values() if rcv <= erased_at]
+            if not before:
+                continue
+            if profile.first_seen is None:  # nothing came after the erasure: all of it goes
+                self.history.delete_user(user_id)
+            else:
+                self.history.delete_events(user_id, before)
+
+
+@dataclass(frozen=True)
+class _Applied:
+    """One user's events, applied to the profile, with the history entry still to write."""
+
+    message_ids: list[str]
+    fresh: dict[str, tuple[IncomingEvent, int]]  # event id -> (event, received at)
+    entry: HistoryEntry
