@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -198,6 +199,10 @@ def write_units() -> None:
     delivered = sum(len(json.loads(b)["events"]) for _, b in messages)
     with mock_aws():
         ddb = moto_tables()
+        requests: Counter[str] = Counter()  # round trips: Lambda time waits on each
+        ddb.meta.events.register(
+            "before-call.dynamodb", lambda model, **_: requests.update([model.name])
+        )
         meter = WriteMeter()
         profiles = DynamoProfileStore("ProfilesTable", meter, ddb)
         history = DynamoHistoryStore("HistoryTable", meter, ddb)
@@ -206,6 +211,7 @@ def write_units() -> None:
         service = EventProcessingService(profiles, history, config, clock)
         scheduler = SchedulerService(profiles, history, config, clock)
         started = time.perf_counter()
+        batches, processed = 0, Counter[str]()
         for index in range(0, len(messages), 10):  # the event source's batches
             batch = messages[index : index + 10]
             received = max(json.loads(body)["received_at"] for _, body in batch)
@@ -214,7 +220,10 @@ def write_units() -> None:
                 if arrived.date() != clock.now().date():
                     scheduler.run()  # the nightly decay, as the schedule would run it
                 clock.set(arrived)
+            before = requests.copy()
             outcome = service.process(batch)
+            processed.update(requests - before)
+            batches += 1
             assert not outcome.failures, outcome.failures
         elapsed = time.perf_counter() - started
         sizes = [item_size(i) for i in ddb.scan(TableName="ProfilesTable")["Items"]]
@@ -245,7 +254,11 @@ def write_units() -> None:
     )
     print(
         f"   processor over moto: {delivered / elapsed:,.0f} delivered events/s "
-        f"(moto, one thread: a floor, not a forecast)\n"
+        f"(moto, one thread: a floor, not a forecast)"
+    )
+    calls = ", ".join(f"{name} {n / batches:.1f}" for name, n in processed.most_common())
+    print(
+        f"   DynamoDB requests per SQS batch of 10: {processed.total() / batches:.1f} ({calls})\n"
     )
 
 
