@@ -375,3 +375,37 @@ def test_export_pages_through_the_history(
         records += page["history"]
         cursor = page["history_next"]
     assert len(records) == 26  # 25 events and the arrival transition
+
+
+def test_a_stage_change_whose_history_write_was_lost_is_recorded_on_redelivery(
+    service: EventProcessingService, clock: ManualClock
+) -> None:
+    service.process([("m1", message("ann", [make_event()]))])
+    profile = stored(service, "ann")
+    service.profiles.save(
+        profile.model_copy(update={"stage": Stage.AT_RISK, "version": profile.version + 1}),
+        profile,
+        1,
+    )
+    clock.advance(timedelta(days=10))
+    body = message("ann", [make_event(at=clock.now())], clock.now())
+    original = service.history.append
+
+    def lost(*args: object) -> None:
+        raise ConnectionError("lost the connection after the profile write")
+
+    service.history.append = lost  # type: ignore[method-assign]
+    first = service.process([("m2", body)])
+    assert set(first.failures) == {"m2"}
+    service.history.append = original  # type: ignore[method-assign]
+    clock.advance(timedelta(seconds=40))  # SQS redelivers after the visibility timeout
+    retry = service.process([("m2", body)])
+    assert retry.failures == {}
+    # the stage changed once (metric counted when it happened), and its record is kept
+    assert len(first.transitions) + len(retry.transitions) == 1
+    recorded = [r for r in service.history.list_user("ann") if r["type"] == "transition"]
+    assert [(r["from_stage"], r["to_stage"]) for r in recorded][-1] == ("at_risk", "reactivated")
+    assert sum(r["to_stage"] == "reactivated" for r in recorded) == 1
+    service.process([("m2", body)])  # and again: still one record
+    recorded = [r for r in service.history.list_user("ann") if r["type"] == "transition"]
+    assert sum(r["to_stage"] == "reactivated" for r in recorded) == 1

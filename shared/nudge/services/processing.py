@@ -10,7 +10,8 @@ Per SQS batch:
     transition, in shared BatchWriteItem calls; one read then finds concurrent erasures.
 
 A crash between 3 and 4 is covered by the profile's `recent` fingerprints: the redelivered
-events are recognised as applied and only their history records are written.
+events are recognised as applied and only their history records are written (with the stage
+change they made, found again by its time).
 """
 
 from __future__ import annotations
@@ -192,6 +193,7 @@ class EventProcessingService:
                     self.campaigns.flush(profile, since=now - OUTBOX_KEEP)
                 if self.surveys is not None:  # prompts are deterministic, created once
                     self.surveys.on_events(profile, events, now)
+                transition = _transition_made_by(profile, events)  # its record may be lost too
                 stored = previous
                 break
             updated.version = profile.version + 1
@@ -199,6 +201,8 @@ class EventProcessingService:
             counters = decided.counters if decided else None
             if self.profiles.save(updated, previous, self.config.due_shards, change, counters):
                 outcome.applied_events += len(events)
+                if transition is not None:  # counted when the stage changes, recorded below
+                    outcome.transitions.append((user_id, transition))
                 if decided is not None:
                     outcome.engagement.update(
                         (record.kind, record.category or "unknown") for record in decided.records
@@ -228,11 +232,6 @@ class EventProcessingService:
         if not applied:
             return
         self.history.append([done.entry for done in applied])
-        outcome.transitions += [
-            (done.entry.user_id, done.entry.transition)
-            for done in applied
-            if done.entry.transition is not None
-        ]
         self._honour_concurrent_erasures(applied)
         if self.deliveries is not None:
             for done in applied:
@@ -263,6 +262,17 @@ class EventProcessingService:
                 self.history.delete_user(user_id)
             else:
                 self.history.delete_events(user_id, before)
+
+
+def _transition_made_by(profile: Profile, events: list[IncomingEvent]) -> Transition | None:
+    """The stage change that applying `events` made, found again on their redelivery: its
+    time is when they were applied (their fingerprints). Its history item has a fixed key, so
+    recording it once more is harmless."""
+    applied_at = {profile.recent.get(event_hash(event.event_id)) for event in events}
+    return next(
+        (t for t in reversed(profile.transitions) if t.cause == "event" and t.at in applied_at),
+        None,
+    )
 
 
 @dataclass(frozen=True)
