@@ -181,6 +181,9 @@ def print_engagement(report: dict[str, Any]) -> None:
     loose = report.get("unattributed_opt_outs") or {}
     if loose.get("opt_out"):
         print(f"  opt-outs with no message before them: {loose['opt_out']}")
+    other = report.get("other_message_opt_outs") or {}
+    if other.get("opt_out"):
+        print(f"  opt-outs after a broadcast or transactional message: {other['opt_out']}")
 
 
 def print_campaign(report: dict[str, Any]) -> None:

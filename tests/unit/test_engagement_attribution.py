@@ -19,6 +19,7 @@ from nudge.domain.engagement import (
     attribution_increments,
     unattributed,
 )
+from nudge.models.push import Delivery
 
 T = int(datetime(2026, 3, 2, 12, 0, tzinfo=UTC).timestamp())  # a Monday, noon UTC
 HOUR = 3_600
@@ -221,3 +222,35 @@ def test_attribution_is_the_latest_eligible_message_in_any_order(
         assert result.message is not None
         assert result.message.at == max(m.at for m in eligible)
         assert result.message.at <= opt_out.at  # never a skewed message
+
+
+# --- the messages received, as the delivery log shows them -----------------------------------
+
+
+def logged(job: str, template: str, outcome: str, at: int, **extra: object) -> Delivery:
+    return Delivery.model_validate(
+        {"job_id": job, "user_id": "ann", "device_id": "phone", "dedupe_key": job,
+         "category": "marketing", "template_id": template, "outcome": outcome, "at": at, **extra}
+    )  # fmt: skip
+
+
+def test_the_log_gives_each_delivered_message_once_at_its_first_delivery() -> None:
+    from nudge.domain.engagement import OTHER_MESSAGES
+    from nudge.domain.engagement_events import received_from_log
+
+    log = [
+        logged("j1", "spring-sale.a", "sent", T + 60, source="campaign:spring-sale"),
+        logged("j1", "spring-sale.a", "sent", T, device_id="tablet", source="campaign:spring-sale"),
+        logged("j2", "spring-sale.b", "suppressed", T + 5, device_id=None, reason="quiet_hours"),
+        logged("j3", "spring-sale.b", "failed", T + 6, reason="UNREGISTERED"),
+        logged("j4", "weekend.works", "sent", T + 7, source="broadcast:b1"),  # a dotted template
+        logged("j5", "order-shipped", "sent", T + 8, source="admin"),
+        logged("j6", "welcome.a", "sent", T + 9),  # logged before the source was kept
+    ]
+    received = {m.message_id: m for m in received_from_log(log)}
+    assert set(received) == {"j1", "j4", "j5", "j6"}  # not suppressed, not failed
+    assert received["j1"] == ReceivedMessage("j1", "spring-sale", "a", "", "marketing", T)
+    assert (received["j4"].campaign, received["j4"].variant) == (OTHER_MESSAGES, "")
+    assert received["j5"].campaign == OTHER_MESSAGES
+    assert (received["j6"].campaign, received["j6"].variant) == ("welcome", "a")
+    assert received_from_log([]) == []

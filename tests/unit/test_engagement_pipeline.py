@@ -12,7 +12,15 @@ from nudge.adapters.memory import InMemoryHistoryStore, InMemoryPublisher
 from nudge.clock import ManualClock, to_epoch
 from nudge.domain.aggregates import OPT_OUT_EVENT
 from nudge.domain.campaign_counters import cells_of, day_of_counter, storage_field
-from nudge.domain.engagement import UNATTRIBUTED, EngagementRecord, record_increments
+from nudge.domain.engagement import (
+    NOT_CAMPAIGNS,
+    OTHER_MESSAGES,
+    UNATTRIBUTED,
+    EngagementRecord,
+    overall,
+    record_increments,
+    unattributed,
+)
 from nudge.models.device import Device, DeviceRegistration, PreferencesUpdate
 from nudge.services.campaigns import counter_name
 from nudge.services.devices import DevicesService
@@ -36,6 +44,7 @@ RECORDS = [
     EngagementRecord("10", "opt_out", AT, "welcome", "a", "rich", "marketing", "uninstall"),
     EngagementRecord("11", "opt_out", AT, UNATTRIBUTED, category="marketing", reason="category"),
     EngagementRecord("12", "opt_out", AT, UNATTRIBUTED, reason="permission"),
+    EngagementRecord("13", "opt_out", AT, OTHER_MESSAGES, category="marketing", reason="category"),
 ]
 
 
@@ -43,7 +52,7 @@ RECORDS = [
 def test_stored_fields_read_back_as_the_domain_increments(record: EngagementRecord) -> None:
     name, field = storage_field(record)
     campaign_id, day = day_of_counter(name) or ("?", "?")
-    category = "" if record.campaign == UNATTRIBUTED else "marketing"
+    category = "" if record.campaign in NOT_CAMPAIGNS else "marketing"
     cells = cells_of(campaign_id, day, {field: 1}, {"a": "rich"}, category)
     assert {(cell, k): v for cell, c in cells.items() for k, v in c.items()} == record_increments(
         record
@@ -69,6 +78,7 @@ class Engaged(Pipeline):
         self.sender = PushService(
             self.devices, self.log, self.fcm, self.config, clock, events=self.events
         )
+        self.processor.deliveries = self.log  # opt-outs are blamed on what it shows delivered
 
     def device(self, user: str, device_id: str = "phone") -> None:
         self.devices.put_device(
@@ -172,8 +182,10 @@ def test_an_opt_out_is_blamed_on_the_last_message_of_its_category(clock: ManualC
         "id: tips\ncategory: product_updates\ntrigger: {event: {name: tour_done}}",
     )
     p, _ = welcome_sent(clock, campaign(WELCOME), tips)
+    p.deliver_all()
     clock.advance(timedelta(hours=1))
     p.act("ann", "tour_done")  # a later product_updates message
+    p.deliver_all()
     clock.advance(timedelta(hours=1))
     optout = make_event(OPT_OUT_EVENT, clock.now(), kind="category", category="marketing")
     p.send("ann", optout)
@@ -183,6 +195,37 @@ def test_an_opt_out_is_blamed_on_the_last_message_of_its_category(clock: ManualC
     # a permission revocation takes the last message of any category
     p.act("ann", OPT_OUT_EVENT, kind="permission")
     assert p.total("tips")["opt_out.a.permission"] == 1
+
+
+def test_an_opt_out_after_a_broadcast_is_blamed_on_it_not_on_an_earlier_campaign(
+    clock: ManualClock,
+) -> None:
+    from tests.unit.test_push_service import job
+
+    p, _ = welcome_sent(clock)
+    p.deliver_all()
+    clock.advance(timedelta(hours=1))
+    notice = job("marketing", job_id="bc-1", source="broadcast:sale", dedupe_key="sale-1")
+    p.sender.process(notice)
+    p.sender.process(notice)  # redelivered: still one message received
+    clock.advance(timedelta(minutes=5))
+    p.act("ann", OPT_OUT_EVENT, kind="category", category="marketing")
+    assert not any(k.startswith("opt_out") for k in p.total("welcome"))
+    assert p.total(OTHER_MESSAGES) == {"opt_out.marketing.category": 1}
+    # the report keeps it apart from the campaigns and from the unattributed ones
+    cells = cells_of(OTHER_MESSAGES, "2026-03-02", {"opt_out.marketing.category": 1})
+    assert unattributed(cells, pool=OTHER_MESSAGES) == {"opt_out": 1, "opt_out.category": 1}
+    assert unattributed(cells) == {} and overall(cells) == {}
+
+
+def test_a_campaign_send_that_never_arrived_is_not_blamed(clock: ManualClock) -> None:
+    p = Engaged(clock, campaign(WELCOME))
+    p.consent("ann")  # no device: push_sender suppresses the send
+    p.act("ann", "signup_completed")
+    p.deliver_all()
+    p.act("ann", OPT_OUT_EVENT, kind="permission")
+    assert "opt_out.a.permission" not in p.total("welcome")
+    assert p.total(UNATTRIBUTED) == {"opt_out..permission": 1}
 
 
 def test_an_opt_out_outside_the_window_or_before_any_message_is_unattributed(

@@ -13,7 +13,7 @@ from nudge.adapters.memory import InMemoryCampaignCatalog, InMemoryProfileStore
 from nudge.clock import ManualClock, to_epoch
 from nudge.domain.campaign_counters import counter_name
 from nudge.domain.config import AnalyticsConfig
-from nudge.domain.engagement import UNATTRIBUTED
+from nudge.domain.engagement import OTHER_MESSAGES, UNATTRIBUTED
 from nudge.models.campaign import CampaignSet
 from nudge.services.reports import ReportsService, UnknownCampaign
 
@@ -78,7 +78,13 @@ def test_rates_lift_and_guard_rails_of_a_campaign(clock: ManualClock) -> None:
     )  # fmt: skip
     count(reports, "tips", now - 86_400, sent__a=300, delivered__a=300, opened__a=90)
     count(reports, UNATTRIBUTED, now, **{"opt_out__marketing__category": 2})
+    before_others = reports.campaigns(30)
+    count(reports, OTHER_MESSAGES, now, **{"opt_out__product_updates__permission": 3})
     report = no_nan(reports.campaigns(30))
+    # opt-outs after a broadcast or transactional message: apart, and out of the baselines
+    assert report["other_message_opt_outs"] == {"opt_out": 3, "opt_out.permission": 3}
+    assert report["campaigns"] == before_others["campaigns"]
+    assert report["formats"] == before_others["formats"]
     welcome = report["campaigns"]["welcome"]
     assert welcome["delivered"] == 380 and welcome["opened"] == 69
     assert welcome["open_rate"]["pct"] == pytest.approx(18.16, abs=0.01)
@@ -133,6 +139,7 @@ def test_the_terminal_tables_print_every_report(
             reports, "welcome", to_epoch(clock.now()), targeted=300, sent__a=250, holdout=20,
             delivered__a=240, opened__a=30, opt_out__a__category=9, suppressed__cap=4,
         )  # fmt: skip
+        count(reports, OTHER_MESSAGES, to_epoch(clock.now()), opt_out__marketing__category=2)
     cli.print_campaigns(reports.campaigns(30))
     cli.print_engagement(reports.campaigns(30))
     cli.print_campaign(reports.campaign("welcome", 30))
@@ -143,6 +150,7 @@ def test_the_terminal_tables_print_every_report(
     assert "Sunset advice" in out
     if filled:
         assert "cap" in out and "category" in out
+        assert "opt-outs after a broadcast or transactional message: 2" in out
 
 
 def test_report_commands_call_the_admin_api(

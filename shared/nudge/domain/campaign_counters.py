@@ -10,8 +10,9 @@ delivery log). Its fields name the kind, the variant and the detail:
     failed.<variant>.<code>     opt_out.<variant>.<kind>
 
 Campaign ids and variant ids contain no dot, so the fields parse back unambiguously.
-Opt-outs no message could be blamed for go to the campaign UNATTRIBUTED, with the category
-turned off (if any) in the variant's place: `opt_out.<category>.<kind>`.
+Opt-outs no message could be blamed for go to the campaign UNATTRIBUTED, those blamed on a
+message that was no campaign's to OTHER_MESSAGES; both with the category in the variant's
+place: `opt_out.<category>.<kind>`.
 
 Format ("rich" with an image, else "text") and category are properties of the campaign's
 variant: they are filled in when reading (`cells_of`), from the published campaign.
@@ -24,7 +25,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 
-from nudge.domain.engagement import HOLDOUT, UNATTRIBUTED, UNKNOWN, Cell, EngagementRecord
+from nudge.domain.engagement import HOLDOUT, NOT_CAMPAIGNS, UNKNOWN, Cell, EngagementRecord
 from nudge.domain.nps import day_key
 
 DAY = 86_400
@@ -55,7 +56,7 @@ def storage_field(record: EngagementRecord) -> tuple[str, str]:
         return name, f"suppressed.{_detail(record.reason)}"
     if kind in VARIANT_KINDS:
         return name, f"{kind}.{record.variant or UNKNOWN}"
-    middle = record.category if record.campaign == UNATTRIBUTED else record.variant or UNKNOWN
+    middle = record.category if record.campaign in NOT_CAMPAIGNS else record.variant or UNKNOWN
     return name, f"{kind}.{middle}.{_detail(record.reason)}"
 
 
@@ -104,7 +105,7 @@ def cells_of(
             add(rest, kind, amount)
         elif kind in DETAILED_VARIANT_KINDS and "." in rest:
             middle, _, detail = rest.partition(".")
-            if campaign == UNATTRIBUTED:
+            if campaign in NOT_CAMPAIGNS:
                 add("", kind, amount, detail, cat=middle)
             else:
                 add(middle, kind, amount, detail)

@@ -11,7 +11,9 @@ Opt-out attribution
     the same second as the opt-out counts (timestamps are whole seconds). A message stamped
     after the opt-out is clock skew between device and server, never the cause: left out.
     Equal times are ordered by message id, so the input order never changes the answer. With
-    no message in the window the opt-out is counted under the campaign UNATTRIBUTED.
+    no message in the window the opt-out is counted under the campaign UNATTRIBUTED; when the
+    message blamed is no campaign's (a broadcast, a transactional or API message), under
+    OTHER_MESSAGES. Both pool by category and stay out of the campaign baselines.
     A category opt-out only looks at messages of that category (config
     `match_opt_out_category`): turning marketing off says nothing about a receipt.
     Callers pass delivered messages only: a send that failed (UNREGISTERED included) was not
@@ -38,6 +40,8 @@ from typing import Literal, NamedTuple, get_args
 from nudge.domain.nps import day_key
 
 UNATTRIBUTED = "(unattributed)"  # not a valid campaign id, so it never collides with one
+OTHER_MESSAGES = "(other messages)"  # broadcasts, transactional and API messages
+NOT_CAMPAIGNS = frozenset({UNATTRIBUTED, OTHER_MESSAGES})
 HOLDOUT = "holdout"  # the control group's variant, as in the campaign counters
 UNKNOWN = "unknown"
 
@@ -262,29 +266,35 @@ def totals(
 ) -> dict[str, Counter[str]]:
     """Counters summed per value of one dimension over days start..end (ISO, inclusive).
 
-    Unattributed opt-outs belong to no campaign, variant or format: left out (see
+    Opt-outs blamed on no campaign belong to no campaign, variant or format: left out (see
     `unattributed`). An empty period gives an empty dict.
     """
     result: dict[str, Counter[str]] = {}
     for cell, counts in cells.items():
-        if cell.campaign != UNATTRIBUTED and in_period(cell, start, end):
+        if cell.campaign not in NOT_CAMPAIGNS and in_period(cell, start, end):
             result.setdefault(getattr(cell, by), Counter()).update(counts)
     return result
 
 
 def overall(cells: Cells, start: str | None = None, end: str | None = None) -> Counter[str]:
-    """Every campaign pooled (the app's baseline), unattributed opt-outs left out."""
+    """Every campaign pooled (the app's baseline), opt-outs blamed on no campaign left out."""
     result: Counter[str] = Counter()
     for cell, counts in cells.items():
-        if cell.campaign != UNATTRIBUTED and in_period(cell, start, end):
+        if cell.campaign not in NOT_CAMPAIGNS and in_period(cell, start, end):
             result.update(counts)
     return result
 
 
-def unattributed(cells: Cells, start: str | None = None, end: str | None = None) -> Counter[str]:
-    """Opt-outs no message could be blamed for (opt_out, opt_out.<kind>)."""
+def unattributed(
+    cells: Cells,
+    start: str | None = None,
+    end: str | None = None,
+    pool: str = UNATTRIBUTED,
+) -> Counter[str]:
+    """Opt-outs (opt_out, opt_out.<kind>) no message could be blamed for, or with
+    `pool=OTHER_MESSAGES` those blamed on a message that was no campaign's."""
     result: Counter[str] = Counter()
     for cell, counts in cells.items():
-        if cell.campaign == UNATTRIBUTED and in_period(cell, start, end):
+        if cell.campaign == pool and in_period(cell, start, end):
             result.update(counts)
     return result

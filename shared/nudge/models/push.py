@@ -44,5 +44,7 @@ class Delivery(BaseModel):
     reason: str | None = None  # consent, quiet_hours, expired, no_device, UNREGISTERED, ...
     at: int
     fcm_message_id: str | None = None
+    # the job's source: campaign:<id>, broadcast:<id>, admin, api (None: logged before it was)
+    source: str | None = None
     opened_at: int | None = None
     dismissed_at: int | None = None

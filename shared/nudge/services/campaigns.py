@@ -11,7 +11,7 @@ exactly once and sent at most once, whatever is redelivered.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
 from typing import Any
@@ -27,7 +27,7 @@ from nudge.domain.engagement_events import Ignored, engagement_records
 from nudge.models.campaign import Campaign, CampaignSet, seconds
 from nudge.models.events import IncomingEvent
 from nudge.models.profile import OutboxJob, Profile, Transition
-from nudge.models.push import PushJob
+from nudge.models.push import Delivery, PushJob
 
 
 def earliest(*moments: int | None) -> int | None:
@@ -88,8 +88,10 @@ class CampaignRunner:
         events: Iterable[IncomingEvent] = (),
         transitions: Iterable[Transition] = (),
         fence_transitions: Iterable[Any] = (),
+        delivered: Sequence[Delivery] | None = None,
     ) -> CampaignPass:
-        """Fold campaign work into `profile` (mutated): triggers, decisions, due time."""
+        """Fold campaign work into `profile` (mutated): triggers, decisions, due time.
+        `delivered`: the user's delivery log, read when an opt-out is to be blamed."""
         published = self.published()
         playbook = self.playbook(published)
         active = playbook.campaigns
@@ -99,7 +101,7 @@ class CampaignRunner:
             result.count(exposure.campaign, now, f"converted.{exposure.variant}")
         if events:
             records, result.ignored = engagement_records(
-                profile, events, now, self.config.analytics
+                profile, events, now, self.config.analytics, delivered
             )
             for record in records:
                 result.add(record)

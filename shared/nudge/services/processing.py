@@ -24,13 +24,21 @@ from pydantic import ValidationError
 
 from nudge.adapters.ports import DeliveryLog, HistoryEntry, HistoryStore, ProfileStore
 from nudge.clock import Clock, to_epoch
-from nudge.domain.aggregates import DAY, RECENT_MAX, apply_events, epoch_of, event_hash
+from nudge.domain.aggregates import (
+    DAY,
+    OPT_OUT_EVENT,
+    RECENT_MAX,
+    apply_events,
+    epoch_of,
+    event_hash,
+)
 from nudge.domain.campaigns import OUTBOX_KEEP
 from nudge.domain.config import EngagementConfig
 from nudge.domain.ingest import describe_validation_error
 from nudge.domain.lifecycle import evaluate
 from nudge.models.events import IncomingEvent, QueuedBatch
 from nudge.models.profile import Profile, Transition
+from nudge.models.push import Delivery
 from nudge.models.stats import StageChange
 from nudge.services.campaigns import CampaignRunner, earliest
 from nudge.services.geofencing import GeoTracker
@@ -163,6 +171,7 @@ class EventProcessingService:
         now = to_epoch(self.clock.now())
         thresholds = self.config.lifecycle
         transition = None
+        delivered: list[Delivery] | None = None  # read once, only to blame an opt-out
         for attempt in range(MAX_WRITE_ATTEMPTS):
             pause_before_retry(attempt)
             previous = stored if attempt == 0 else self.profiles.get(user_id)
@@ -184,7 +193,9 @@ class EventProcessingService:
                 )
             if self.campaigns is not None and new:
                 moves = [transition] if transition else []
-                decided = self.campaigns.decide(updated, now, new, moves, fence_moves)
+                if delivered is None and any(e.name == OPT_OUT_EVENT for e in new):
+                    delivered = self._delivered(user_id)
+                decided = self.campaigns.decide(updated, now, new, moves, fence_moves, delivered)
                 updated.due_at = earliest(updated.due_at, self.campaigns.next_due(updated, now))
             if updated.model_dump(exclude={"recent"}) == profile.model_dump(exclude={"recent"}):
                 # everything here was already applied (a redelivery after a crash): the sends
@@ -236,6 +247,10 @@ class EventProcessingService:
         if self.deliveries is not None:
             for done in applied:
                 self._attribute_push_engagement(done.entry.user_id, done.entry.events)
+
+    def _delivered(self, user_id: str) -> list[Delivery] | None:
+        """What the user's devices received (None without a delivery log: campaign sends)."""
+        return None if self.deliveries is None else self.deliveries.for_user(user_id)
 
     def _attribute_push_engagement(self, user_id: str, events: list[IncomingEvent]) -> None:
         """The app reports opens and dismissals as events naming the message (job) id."""

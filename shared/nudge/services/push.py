@@ -113,6 +113,7 @@ class PushService:
                 reason=reason,
                 at=at,
                 fcm_message_id=message_id,
+                source=job.source,
             )
 
         if verdict.action == "suppress":

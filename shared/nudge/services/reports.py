@@ -18,7 +18,12 @@ from nudge.clock import Clock, to_epoch
 from nudge.domain.aggregates import day_of
 from nudge.domain.campaign_counters import cells_of, counter_name, format_of, merge
 from nudge.domain.config import AnalyticsConfig
-from nudge.domain.engagement import UNATTRIBUTED, Cell, unattributed
+from nudge.domain.engagement import (
+    NOT_CAMPAIGNS,
+    OTHER_MESSAGES,
+    Cell,
+    unattributed,
+)
 from nudge.domain.guardrails import GuardRail, guard_rails, open_rate, opt_out_rate, sunset_advice
 from nudge.domain.lift import Lift, campaign_lift
 from nudge.domain.nps import day_key
@@ -184,11 +189,11 @@ class ReportsService:
 
     def period(self, days: int, published: Mapping[str, Campaign] | None = None) -> Period:
         """The counters of the last `days` days (today included) of every published campaign
-        and of the unattributed opt-outs, as raw totals and as domain cells."""
+        and of the opt-outs blamed on no campaign, as raw totals and as domain cells."""
         published = self.published_campaigns() if published is None else published
         today = day_of(to_epoch(self.clock.now()))
         first = today - days + 1
-        ids = [*sorted(published), UNATTRIBUTED]
+        ids = [*sorted(published), *sorted(NOT_CAMPAIGNS)]
         names = {
             counter_name(cid, day * DAY): (cid, day)
             for cid in ids
@@ -242,6 +247,8 @@ class ReportsService:
             "campaigns": campaigns,
             "formats": formats,
             "unattributed_opt_outs": dict(unattributed(period.cells)),
+            # blamed on a broadcast, a transactional or an API message
+            "other_message_opt_outs": dict(unattributed(period.cells, pool=OTHER_MESSAGES)),
         }
 
     def campaign(self, campaign_id: str, days: int) -> dict[str, Any]:
@@ -286,7 +293,7 @@ class ReportsService:
         for cell, counts in period.cells.items():
             if campaign_id is not None and cell.campaign != campaign_id:
                 continue
-            if campaign_id is None and cell.campaign == UNATTRIBUTED:
+            if campaign_id is None and cell.campaign in NOT_CAMPAIGNS:
                 continue
             by_day.setdefault(cell.day, Counter()).update(counts)
         rows = []
