@@ -270,17 +270,21 @@ def test_events_received_before_erasure_are_dropped(
     assert stored(service, "ann").counts["session_start"].total == 1
 
 
-def test_transition_to_reactivated_is_recorded_by_the_event(
-    service: EventProcessingService, clock: ManualClock
-) -> None:
-    service.process([("m1", message("ann", [make_event()]))])
-    profile = stored(service, "ann")
+def at_risk_for_ten_days(service: EventProcessingService, clock: ManualClock, user: str) -> None:
+    service.process([("m1", message(user, [make_event()]))])
+    profile = stored(service, user)
     service.profiles.save(
         profile.model_copy(update={"stage": Stage.AT_RISK, "version": profile.version + 1}),
         profile,
         1,
     )
     clock.advance(timedelta(days=10))
+
+
+def test_transition_to_reactivated_is_recorded_by_the_event(
+    service: EventProcessingService, clock: ManualClock
+) -> None:
+    at_risk_for_ten_days(service, clock, "ann")
     outcome = service.process([("m2", message("ann", [make_event(at=clock.now())], clock.now()))])
     assert [(t.from_stage, t.to_stage) for _, t in outcome.transitions] == [
         (Stage.AT_RISK, Stage.REACTIVATED)
@@ -380,14 +384,7 @@ def test_export_pages_through_the_history(
 def test_a_stage_change_whose_history_write_was_lost_is_recorded_on_redelivery(
     service: EventProcessingService, clock: ManualClock
 ) -> None:
-    service.process([("m1", message("ann", [make_event()]))])
-    profile = stored(service, "ann")
-    service.profiles.save(
-        profile.model_copy(update={"stage": Stage.AT_RISK, "version": profile.version + 1}),
-        profile,
-        1,
-    )
-    clock.advance(timedelta(days=10))
+    at_risk_for_ten_days(service, clock, "ann")
     body = message("ann", [make_event(at=clock.now())], clock.now())
     original = service.history.append
 
