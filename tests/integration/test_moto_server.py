@@ -3,6 +3,7 @@ answer as moto does (results and errors); other services still go moto's own way
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from nudge_local.moto_server import FAST_LANE_HEADER
-from nudge_local.stack import free_port
+from nudge_local.stack import free_port, stop_group
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +37,8 @@ def endpoint() -> Iterator[str]:
                 assert time.monotonic() < deadline and server.poll() is None, "no moto server"
                 time.sleep(0.05)
         yield f"http://127.0.0.1:{port}"
-    finally:
-        server.kill()
+    finally:  # the group: granian serves from a worker process of its own
+        stop_group(server.pid, signal.SIGKILL)
         server.wait(timeout=10)
 
 
