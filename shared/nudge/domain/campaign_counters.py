@@ -34,6 +34,16 @@ VARIANT_KINDS = frozenset({"sent", "converted", "delivered", "opened"})
 DETAILED_VARIANT_KINDS = frozenset({"failed", "opt_out"})
 
 
+def campaign_variant_of(template_id: str, source: str | None) -> tuple[str, str] | None:
+    """(campaign, variant) of a campaign's message: its template id is '<campaign>.<variant>'
+    and its source 'campaign:<id>'. None: not a campaign's. A source of None (a delivery
+    logged before sources were kept) leaves the template id to tell."""
+    if source is not None and not source.startswith("campaign:"):
+        return None
+    campaign, dot, variant = template_id.partition(".")
+    return (campaign, variant) if dot and campaign and variant else None
+
+
 def counter_name(campaign_id: str, at: int) -> str:
     return f"campaign#{campaign_id}#{at // DAY}"
 

@@ -25,6 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from nudge.domain.aggregates import OPT_OUT_EVENT
+from nudge.domain.campaign_counters import campaign_variant_of
 from nudge.domain.config import AnalyticsConfig
 from nudge.domain.engagement import (
     OPT_OUT_KINDS,
@@ -77,10 +78,10 @@ def received_from_log(deliveries: Iterable[Delivery]) -> list[ReceivedMessage]:
             first[delivery.job_id] = delivery
     received = []
     for job_id, delivery in first.items():
-        campaign, dot, variant = delivery.template_id.partition(".")
-        by_campaign = delivery.source.startswith("campaign:") if delivery.source else bool(dot)
-        if not (by_campaign and dot and campaign and variant):
-            campaign, variant = OTHER_MESSAGES, ""
+        campaign, variant = campaign_variant_of(delivery.template_id, delivery.source) or (
+            OTHER_MESSAGES,
+            "",
+        )
         received.append(
             ReceivedMessage(job_id, campaign, variant, "", delivery.category, delivery.at)
         )
@@ -113,6 +114,7 @@ def engagement_records(
     records: list[EngagementRecord] = []
     ignored: list[Ignored] = []
     sends = profile.messaging.sends
+    messages: list[ReceivedMessage] | None = None  # built at the first opt-out
     for event in sorted(events, key=lambda e: (_epoch(e), e.event_id)):
         message_id = event.properties.get("message_id")
         if event.name == OPENED_EVENT:
@@ -136,11 +138,12 @@ def engagement_records(
             if isinstance(opt_out, Ignored):
                 ignored.append(opt_out)
                 continue
-            messages = (
-                received_from_log(delivered)
-                if delivered is not None
-                else _received_from_sends(sends)
-            )
+            if messages is None:
+                messages = (
+                    received_from_log(delivered)
+                    if delivered is not None
+                    else _received_from_sends(sends)
+                )
             # an uninstall names the send that revealed it: that one never arrived
             received = [m for m in messages if m.message_id != message_id]
             attribution = attribute_opt_out(

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from nudge.adapters.ports import DeliveryLog, DeviceStore, EventPublisher, FcmSender
 from nudge.clock import DAY, Clock, to_epoch
 from nudge.domain.aggregates import OPT_OUT_EVENT
-from nudge.domain.campaign_counters import storage_field
+from nudge.domain.campaign_counters import campaign_variant_of, storage_field
 from nudge.domain.config import EngagementConfig
 from nudge.domain.consent import effective
 from nudge.domain.engagement import EngagementRecord, RecordKind
@@ -33,10 +33,7 @@ logger = Logger(child=True)
 
 def campaign_variant(job: PushJob) -> tuple[str, str] | None:
     """(campaign, variant) of a campaign's job: its template id is '<campaign>.<variant>'."""
-    if not job.source.startswith("campaign:"):
-        return None
-    campaign, dot, variant = job.template.id.partition(".")
-    return (campaign, variant) if dot and campaign and variant else None
+    return campaign_variant_of(job.template.id, job.source)
 
 
 def _counted(
