@@ -281,6 +281,37 @@ def erase_request(function: str, user: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("function", ["DevicesApiFunction", "AdminApiFunction"])
+def test_the_export_lists_the_users_survey_states_and_answers_oldest_first(
+    aws: Aws, function: str
+) -> None:
+    from datetime import timedelta
+
+    publish(aws, survey_yaml())
+    first = prompt_for(aws, "ann")
+    assert respond(aws, first, "ann", response_id="a1", score=4, reason="Late")["statusCode"] == 200
+    bob = prompt_for(aws, "bob")
+    assert respond(aws, bob, "bob", response_id="b1", score=10)["statusCode"] == 200
+    aws.clock.advance(timedelta(days=91))
+    second = prompt_for(aws, "ann")
+    assert respond(aws, second, "ann", response_id="a2", score=9)["statusCode"] == 200
+    if function == "DevicesApiFunction":
+        request = api_event("GET", "/v1/me", user="ann")
+    else:
+        request = api_event(
+            "GET", "/admin/v1/users/ann", route="GET /admin/v1/users/{user_id}",
+            params={"user_id": "ann"},
+        )  # fmt: skip
+
+    answer = aws.invoke(function, request)
+
+    assert answer["statusCode"] == 200
+    surveys = json.loads(answer["body"])["surveys"]
+    assert [(s["survey_id"], s["prompts"]) for s in surveys["states"]] == [("nps-after-trip", 2)]
+    responses = [(r["prompt_id"], r["score"], r["reason"]) for r in surveys["responses"]]
+    assert responses == [(first, 4, "Late"), (second, 9, None)]
+
+
+@pytest.mark.parametrize("function", ["DevicesApiFunction", "AdminApiFunction"])
 def test_erasure_removes_every_survey_item_of_the_user_and_only_theirs(
     aws: Aws, function: str
 ) -> None:

@@ -437,6 +437,36 @@ def test_erasing_a_user_removes_their_survey_items_and_keeps_the_counters(env: E
     assert privacy.erase("ann")["survey_records_erased"] == 0  # idempotent
 
 
+def test_the_export_lists_survey_states_and_answers_with_comments_and_erasure_empties_it(
+    env: Env,
+) -> None:
+    from nudge.services.privacy import PrivacyService
+
+    ann = env.prompt("ann")
+    env.answer(ann, response_id="a1", score=3, reason="Late again")
+    env.answer(ann, response_id="a2", follow_up="Announce delays")  # a later part, merged
+    env.answer(env.prompt("bob"), user="bob", response_id="b1", score=10)
+    env.clock.advance(timedelta(days=91))
+    pending = env.prompt("ann", make_event("trip_completed", at=env.clock.now()))
+    privacy = PrivacyService(
+        env.profiles, InMemoryHistoryStore(), EngagementConfig(), env.clock, surveys=env.store
+    )
+
+    surveys = privacy.export("ann")["surveys"]
+
+    [state] = surveys["states"]
+    assert state["survey_id"] == "nps-after-trip" and state["prompts"] == 2
+    assert state["pending"]["prompt_id"] == pending and state["last_answered_at"] is not None
+    assert "user_id" not in state
+    [answer] = surveys["responses"]  # bob's answer is not in ann's export
+    assert answer["prompt_id"] == ann and answer["score"] == 3
+    assert (answer["reason"], answer["follow_up"]) == ("Late again", "Announce delays")
+    assert answer["answered_at"] == state["last_answered_at"] and "score_set" not in answer
+    privacy.erase("ann")
+    assert privacy.export("ann")["surveys"] == {"states": [], "responses": []}
+    assert len(privacy.export("bob")["surveys"]["responses"]) == 1
+
+
 # --- reports -------------------------------------------------------------------------------
 
 

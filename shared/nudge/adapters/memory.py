@@ -429,6 +429,15 @@ class InMemorySurveyStore:
         found = [s for s in found if low <= answered_key(s) <= high]
         return sorted(found, key=answered_key, reverse=True)[:limit]
 
+    def user_responses(self, user_id: str) -> list[Any]:
+        from nudge.adapters.surveys import answered_key
+
+        with self._lock:
+            found = [
+                stored.state for (user, _, _), stored in self.responses.items() if user == user_id
+            ]
+        return sorted(found, key=answered_key)
+
     def delete_user(self, user_id: str) -> int:
         """Like DynamoDB: every item of the user, the last-prompt record too; counters stay."""
         with self._lock:

@@ -296,6 +296,10 @@ class SurveyStore(Protocol):
         """Up to `limit` responses, newest first, answered in [since, until] if given."""
         ...
 
+    def user_responses(self, user_id: str) -> list[ResponseState]:
+        """Every merged response of the user (score, comments), oldest first: for GET /v1/me."""
+        ...
+
     def delete_user(self, user_id: str) -> int:
         """Erase every item of the user (states, last-prompt record, responses) by key, no
         scan; returns how many. The anonymous day counters are left alone."""

@@ -297,6 +297,25 @@ class DynamoSurveyStore(DynamoTable):
         return found[:limit]
 
     # ---- privacy ----
+    def user_responses(self, user_id: str) -> list[ResponseState]:
+        """The user's NPS#<survey>#<prompt> items (one Query of their partition, paged)."""
+        found: list[ResponseState] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {
+                ":pk": {"S": user_pk(user_id)},
+                ":prefix": {"S": "NPS#"},
+            },
+            "ProjectionExpression": "body",
+        }
+        while True:
+            response = self.ddb.query(**kwargs)
+            found += [ResponseState.model_validate_json(i["body"]["S"]) for i in response["Items"]]
+            if "LastEvaluatedKey" not in response:
+                return sorted(found, key=answered_key)
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
     def delete_user(self, user_id: str) -> int:
         """Erasure: every item in the user's partition (USER#<user>: the last-prompt record,
         survey states with pending prompts, merged responses with comments), found by a keys-

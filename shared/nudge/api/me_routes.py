@@ -20,8 +20,9 @@ metrics = Metrics()  # shares the function's metric set; flushed by its log_metr
     "/v1/me",
     summary="Everything Nudge stores about the caller",
     description=(
-        "Profile aggregates, lifecycle stage and transitions, and the raw event history, "
-        "1000 records a page: pass `history_next` back as `history_after` until it is null."
+        "Profile aggregates, lifecycle stage and transitions, devices and preferences, survey "
+        "states and answers (scores and comments), and the raw event history, 1000 records "
+        "a page: pass `history_next` back as `history_after` until it is null."
     ),
     tags=["privacy"],
     responses={401: {"description": "Missing or invalid bearer token"}},

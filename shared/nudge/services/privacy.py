@@ -59,9 +59,34 @@ class PrivacyService:
             "devices": devices,
             "preferences": preferences,
             "summary": summary,
+            "surveys": self._surveys(user_id),
             "history": history,
             "history_next": history_next,
         }
+
+    def _surveys(self, user_id: str) -> dict[str, list[dict[str, Any]]]:
+        """Survey states (prompts shown, pending, answered or dismissed when) and every answer
+        with its comments: the same items DELETE /v1/me erases."""
+        if self.surveys is None:
+            return {"states": [], "responses": []}
+        stored = self.surveys.user_surveys(user_id).states
+        states = [
+            stored[survey].state.model_dump(
+                mode="json", exclude={"user_id", "last_prompt_any_survey_at"}
+            )
+            for survey in sorted(stored)
+        ]
+        responses = [
+            {
+                **answer.model_dump(
+                    mode="json",
+                    exclude={"user_id", "score_set", "reason_set", "follow_up_set", "parts"},
+                ),
+                "answered_at": answer.answered_at,
+            }
+            for answer in self.surveys.user_responses(user_id)
+        ]
+        return {"states": states, "responses": responses}
 
     def erase(self, user_id: str) -> dict[str, int | bool]:
         """Delete the profile and history; leave a tombstone so queued events don't revive it.
