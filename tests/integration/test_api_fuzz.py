@@ -1,8 +1,11 @@
-"""Garbage at every route of the template, through the real handlers over moto: the answer is a
-4xx (or a success) with a JSON body, never a 500.
+"""Bad requests at every route of the template, through the real handlers over moto: the answer
+is a 4xx (or a success) with a JSON body, never a 500.
 
-Bodies mix random JSON with objects made of the fields the API knows (so validation goes past
-the first check), odd path parameters and query strings with the parameters the routes read.
+Two kinds: garbage (random JSON or bytes, objects made of the fields the API knows, odd path
+parameters, query strings with the parameters the routes read), and valid requests with one
+thing wrong (a value replaced or removed, an unknown field added; inside campaign, segment and
+survey YAML and GeoJSON too), so validation runs deep. Events that ingest accepts must then be
+applied by the event processor without a failed record.
 """
 
 from __future__ import annotations
