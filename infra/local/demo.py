@@ -434,6 +434,16 @@ def progress(day: int, started: float) -> None:
     sys.stdout.flush()
 
 
+def landed(progress: dict[str, Any]) -> str:
+    """What a broadcast's messages did, from its progress (GET /admin/v1/broadcasts/ID)."""
+    counted = progress["outcomes"]
+    rate = f" ({counted['open_rate']:.0%})" if counted["open_rate"] is not None else ""
+    held = ", ".join(f"{n} {why}" for why, n in counted["suppressed_by_reason"].items())
+    return f"delivered to {counted['delivered']}, opened by {counted['opened']}{rate}" + (
+        f"; held back: {held}" if held else ""
+    )
+
+
 def broadcast_works() -> str:
     """Operations tell Dutch-speaking riders about the weekend's works (`nudge broadcast`)."""
     started = nudge(
@@ -628,7 +638,7 @@ def main(argv: list[str] | None = None) -> int:
             seconds = time.monotonic() - started
             report(final, tally, users, seconds, stats, client.queues(), inbox["messages"])
             reach = f"{works['enqueued']} Dutch-speaking riders of {works['scanned']} users"
-            print(f"  broadcast {NOTICE.stem}: {works['status']}, {reach}")
+            print(f"  broadcast {NOTICE.stem}: {works['status']}, {reach}, {landed(works)}")
             print()
             print_campaigns(campaigns)
             print_engagement(campaigns)

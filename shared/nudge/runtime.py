@@ -90,7 +90,8 @@ def processing_service() -> EventProcessingService:
         history,
         settings.engagement,
         CLOCK,
-        DynamoDeliveryLog(settings.delivery_table),
+        # a broadcast's opens are counted in the profiles table's named counters
+        DynamoDeliveryLog(settings.delivery_table, counters_table=settings.profiles_table),
         campaign_runner(preferences),
         geo=geo_tracker(preferences),
         surveys=survey_service(),

@@ -431,11 +431,30 @@ def test_a_broadcast_reaches_every_target_once_and_reports_progress(client: Loca
     ).json()
     assert (progress["status"], progress["enqueued"], progress["total"]) == ("done", 4, 4)
     assert progress["scanned"] == 4  # every listed user looked at
+    jobs = {}
     for person in people:
         inbox = client.session.get(
             f"{client.api_url}/_fcm/inbox", params={"token": tokens[person]}, timeout=10
         ).json()
         assert [m["notification"]["title"] for m in inbox["messages"]] == ["All-hands at 15:00"]
+        jobs[person] = inbox["messages"][0]["data"]["job_id"]
+    # the first person opens it, and the app sends the open again; the second dismisses it
+    for person, name in ((people[0], "push_opened"), (people[0], "push_opened"),
+                         (people[1], "push_dismissed")):  # fmt: skip
+        event = {
+            "event_id": uuid.uuid4().hex,
+            "name": name,
+            "timestamp": client.now(),
+            "properties": {"message_id": jobs[person]},
+        }
+        assert client.post_events(person, [event]).status_code == 202
+    client.drain()
+    progress = client.request(
+        "GET", f"/admin/v1/broadcasts/{created['broadcast_id']}", admin=True
+    ).json()
+    outcomes = progress["outcomes"]
+    assert (outcomes["delivered"], outcomes["opened"], outcomes["open_rate"]) == (3, 1, 0.3333)
+    assert outcomes["suppressed_by_reason"] == {"no_device": 1} and outcomes["failed"] == 0
     cancel = client.request("DELETE", f"/admin/v1/broadcasts/{created['broadcast_id']}", admin=True)
     assert cancel.json()["status"] == "done"  # finished ones stay finished
     missing = client.request("GET", "/admin/v1/broadcasts/nope", admin=True)

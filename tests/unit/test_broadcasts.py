@@ -163,3 +163,27 @@ def test_unknown_named_segment_is_refused() -> None:
 def test_a_target_must_be_exactly_one_kind() -> None:
     with pytest.raises(ValidationError, match="exactly one of"):
         request(all_users=True, attributes={"team": ["x"]})
+
+
+def test_a_broadcasts_outcome_counters_name_it_by_its_jobs_source() -> None:
+    from nudge.domain.broadcast_counters import broadcast_of, outcome_delta
+
+    assert broadcast_of("broadcast:b42") == "b42"
+    assert [broadcast_of(s) for s in (None, "api", "campaign:winback", "broadcast:")] == [None] * 4
+    assert outcome_delta("broadcast:b42", "delivered") == {"broadcast#b42": {"delivered": 1}}
+    assert outcome_delta("broadcast:b42", "failed", "x.y") == {"broadcast#b42": {"failed.x_y": 1}}
+    assert outcome_delta("broadcast:b42", "suppressed", None) == {
+        "broadcast#b42": {"suppressed.unknown": 1}
+    }
+    assert outcome_delta("admin", "delivered") is None
+
+
+def test_a_broadcast_with_nothing_delivered_yet_has_no_open_rate() -> None:
+    from nudge.domain.broadcast_counters import outcome_summary
+
+    assert outcome_summary({}) == {
+        "delivered": 0, "failed": 0, "failed_by_code": {}, "suppressed": 0,
+        "suppressed_by_reason": {}, "opened": 0, "open_rate": None,
+    }  # fmt: skip
+    counted = outcome_summary({"delivered": 8, "opened": 3, "failed.UNAVAILABLE": 0})
+    assert (counted["open_rate"], counted["failed_by_code"]) == (0.375, {})

@@ -188,3 +188,97 @@ def test_opens_are_attributed_to_the_send_whatever_the_order(parts) -> None:  # 
     )
     processor.process([("m2", stranger.model_dump_json())])  # someone else's message id
     assert {d.opened_at for d in service.log.for_user("ann")} == opened
+
+
+# --- a broadcast's outcome counters ------------------------------------------------------------
+
+
+def broadcast_parts() -> tuple[PushService, FakeFcm, Any, ManualClock]:
+    from nudge.adapters.memory import InMemoryProfileStore
+
+    clock = ManualClock(NOON)
+    devices, fcm, profiles = InMemoryDeviceStore(), FakeFcm(), InMemoryProfileStore()
+    for user, device_id in (("ann", "phone"), ("ann", "tablet"), ("bob", "phone"), ("cy", "x")):
+        devices.put_device(
+            Device(
+                user_id=user,
+                device_id=device_id,
+                token=f"tok-{user}-{device_id}",
+                platform="android",
+                locale="nl-NL",
+                timezone="Europe/Amsterdam",
+                created_at=0,
+                updated_at=int(NOON.timestamp()),
+            )
+        )
+    log = InMemoryDeliveryLog(counters=profiles)
+    return PushService(devices, log, fcm, EngagementConfig(), clock), fcm, profiles, clock
+
+
+def broadcast_job(user: str, category: str = "product_updates", notice: str = "works") -> str:
+    return job(
+        category,
+        job_id=f"{notice}-{user}",
+        user_id=user,
+        dedupe_key=f"{notice}-w11-{user}",
+        source="broadcast:b42",
+    )
+
+
+def outcomes(profiles: Any) -> dict[str, Any]:
+    from nudge.domain.broadcast_counters import outcome_summary
+
+    return outcome_summary(profiles.counters(["broadcast#b42"]).get("broadcast#b42", {}))
+
+
+def test_a_broadcast_counts_each_user_once_delivered_and_each_failed_device() -> None:
+    service, fcm, profiles, _ = broadcast_parts()
+    fcm.script["tok-bob-phone"] = [("UNREGISTERED", None)]
+    for user in ("ann", "bob", "cy", "nobody", "ann"):  # ann's job delivered twice
+        service.process(broadcast_job(user))
+    for _ in range(2):  # cy never said yes to marketing: suppressed (once, redelivered)
+        service.process(broadcast_job("cy", category="marketing", notice="offer"))
+    service.process(job())  # no broadcast's: counted nowhere
+
+    counted = outcomes(profiles)
+
+    assert (counted["delivered"], counted["failed_by_code"]) == (2, {"UNREGISTERED": 1})
+    assert counted["suppressed_by_reason"] == {"consent": 1, "no_device": 1}
+    assert (counted["failed"], counted["suppressed"]) == (1, 2)
+    assert counted["opened"] == 0 and counted["open_rate"] == 0.0
+    assert set(profiles.named_counters) == {"broadcast#b42"}
+
+
+def test_a_broadcast_open_counts_once_per_user_whatever_device_order_or_redelivery() -> None:
+    from nudge.adapters.memory import InMemoryHistoryStore
+    from nudge.models.events import QueuedBatch
+    from nudge.services.processing import EventProcessingService
+
+    from tests.conftest import make_event
+
+    service, _, profiles, clock = broadcast_parts()
+    for user in ("ann", "bob"):
+        service.process(broadcast_job(user))
+    service.process(broadcast_job("cy", category="marketing"))  # suppressed: never arrived
+    processor = EventProcessingService(
+        profiles, InMemoryHistoryStore(), EngagementConfig(), clock, service.log
+    )
+    # ann opens on both devices (two events), the batch comes again, and reordered
+    phone = make_event("push_opened", NOON + timedelta(minutes=5), message_id="works-ann")
+    tablet = make_event("push_opened", NOON + timedelta(minutes=2), message_id="works-ann")
+    for events in ([phone], [tablet, phone], [phone]):
+        body = QueuedBatch(user_id="ann", received_at=NOON, events=events).model_dump_json()
+        assert processor.process([("m", body)]).failures == {}
+    dismissed = make_event("push_dismissed", NOON, message_id="works-bob")
+    body = QueuedBatch(user_id="bob", received_at=NOON, events=[dismissed]).model_dump_json()
+    processor.process([("d", body)])
+    stranger = make_event("push_opened", NOON, message_id="works-ann")  # not bob's message
+    body = QueuedBatch(user_id="bob", received_at=NOON, events=[stranger]).model_dump_json()
+    processor.process([("s", body)])
+    bogus = make_event("push_opened", NOON, message_id="works-cy")  # an app bug: not received
+    body = QueuedBatch(user_id="cy", received_at=NOON, events=[bogus]).model_dump_json()
+    processor.process([("c", body)])
+
+    counted = outcomes(profiles)
+
+    assert (counted["delivered"], counted["opened"], counted["open_rate"]) == (2, 1, 0.5)

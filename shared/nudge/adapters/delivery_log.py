@@ -114,19 +114,8 @@ class DynamoDeliveryLog(DynamoTable):
         extra: list[dict[str, Any]] = []
         if first is not None:
             marker, first_counters = first
-            marker_item = {
-                "user_id": {"S": user},
-                "sk": {"S": marker},
-                "expires_at": {"N": str(expires_at)},
-            }
             extra = [
-                {
-                    "Put": {
-                        "TableName": self.table,
-                        "Item": marker_item,
-                        "ConditionExpression": "attribute_not_exists(sk)",
-                    }
-                },
+                self._marker_put(user, marker, expires_at),
                 *_named_counter_updates(table, user, first_counters),
             ]
         for attempt in (base + extra, base) if extra else (base,):
@@ -147,6 +136,34 @@ class DynamoDeliveryLog(DynamoTable):
             return True
         return False
 
+    def _marker_put(self, user_id: str, marker: str, expires_at: int) -> dict[str, Any]:
+        item = {"user_id": {"S": user_id}, "sk": {"S": marker}}
+        return {
+            "Put": {
+                "TableName": self.table,
+                "Item": {**item, "expires_at": {"N": str(expires_at)}},
+                "ConditionExpression": "attribute_not_exists(sk)",
+            }
+        }
+
+    def count_once(self, user_id: str, marker: str, counters: Counters, expires_at: int) -> bool:
+        assert self.counters_table is not None, "counted marks need the counters table"
+        from nudge.adapters.dynamodb import _named_counter_updates
+
+        updates = _named_counter_updates(self.counters_table, user_id, counters)
+        try:
+            self.ddb.transact_write_items(
+                TransactItems=[self._marker_put(user_id, marker, expires_at), *updates],
+                ClientRequestToken=uuid.uuid4().hex,
+            )
+        except Exception as error:
+            reasons = _cancel_reasons(error)
+            if reasons and reasons[0] == "ConditionalCheckFailed":
+                return False  # counted before
+            raise
+        self.meter.add(2 * (1 + len(updates)))
+        return True
+
     def for_job(self, job_id: str) -> list[Delivery]:
         response = self.ddb.query(
             TableName=self.table,
@@ -156,8 +173,8 @@ class DynamoDeliveryLog(DynamoTable):
         )
         return [_delivery(item) for item in response.get("Items", []) if "body" in item]
 
-    def mark(self, user_id: str, job_id: str, field: str, at: int) -> int:
-        marked = 0
+    def mark(self, user_id: str, job_id: str, field: str, at: int) -> list[Delivery]:
+        marked = []
         for item in self._job_items(job_id):
             if item["user_id"]["S"] != user_id or "body" not in item:
                 continue
@@ -176,7 +193,7 @@ class DynamoDeliveryLog(DynamoTable):
             except Exception as error:
                 if not condition_failed(error):
                     raise
-            marked += 1
+            marked.append(_delivery(item))
         return marked
 
     def _job_items(self, job_id: str) -> list[dict[str, Any]]:
@@ -266,14 +283,25 @@ class InMemoryDeliveryLog:
                 self.rows[(delivery.user_id, first[0])] = {"status": "marker", "claimed_at": 0}
                 for name, deltas in first[1].items():
                     moved.setdefault(name, Counter()).update(deltas)
-        if self.counters is not None and moved:
-            with self.counters._lock:
-                for name, deltas in moved.items():
-                    self.counters.named_counters[name].update(deltas)
+        self._move(moved)
         return True
 
-    def mark(self, user_id: str, job_id: str, field: str, at: int) -> int:
-        marked = 0
+    def count_once(self, user_id: str, marker: str, counters: Counters, expires_at: int) -> bool:
+        with self._lock:
+            if (user_id, marker) in self.rows:
+                return False
+            self.rows[(user_id, marker)] = {"status": "marker", "claimed_at": 0}
+        self._move(counters)
+        return True
+
+    def _move(self, counters: Counters) -> None:
+        if self.counters is not None and counters:
+            with self.counters._lock:
+                for name, deltas in counters.items():
+                    self.counters.named_counters[name].update(deltas)
+
+    def mark(self, user_id: str, job_id: str, field: str, at: int) -> list[Delivery]:
+        marked = []
         with self._lock:
             for (user, _), row in self.rows.items():
                 delivery = row.get("delivery")
@@ -282,7 +310,7 @@ class InMemoryDeliveryLog:
                 current = getattr(delivery, field)
                 if current is None or current > at:
                     row["delivery"] = delivery.model_copy(update={field: at})
-                marked += 1
+                marked.append(delivery)
         return marked
 
     def for_user(self, user_id: str) -> list[Delivery]:

@@ -171,9 +171,16 @@ class DeliveryLog(Protocol):
 
     def for_user(self, user_id: str) -> list[Delivery]: ...
 
-    def mark(self, user_id: str, job_id: str, field: str, at: int) -> int:
+    def mark(self, user_id: str, job_id: str, field: str, at: int) -> list[Delivery]:
         """Set `field` (opened_at or dismissed_at) on the job's records for this user, keeping
-        the earliest time whatever the order events arrive in. Returns records marked."""
+        the earliest time whatever the order events arrive in. Returns the records marked."""
+        ...
+
+    def count_once(
+        self, user_id: str, marker: str, counters: Mapping[str, Mapping[str, int]], expires_at: int
+    ) -> bool:
+        """Move `counters` with a new marker item (key `marker`) in one write; False, nothing
+        moved, when the marker exists already (counted before)."""
         ...
 
 

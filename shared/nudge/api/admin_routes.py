@@ -15,6 +15,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from nudge import runtime
+from nudge.domain.broadcast_counters import counter_name, outcome_summary
 from nudge.domain.templates import MessageTemplate
 from nudge.models.broadcast import Broadcast, BroadcastRequest
 from nudge.models.keys import SYSTEM_PREFIX
@@ -242,6 +243,8 @@ def cancel_broadcast(
 
 def _progress(broadcast: Broadcast) -> dict[str, Any]:
     total = len(broadcast.target.user_ids) if broadcast.target.user_ids is not None else None
+    name = counter_name(broadcast.broadcast_id)
+    counted = runtime.profile_store().counters([name]).get(name, {})
     return {
         "broadcast_id": broadcast.broadcast_id,
         "status": broadcast.status,
@@ -251,4 +254,6 @@ def _progress(broadcast: Broadcast) -> dict[str, Any]:
         "steps_done": broadcast.step,
         "created_at": broadcast.created_at.isoformat(),
         "finished_at": broadcast.finished_at.isoformat() if broadcast.finished_at else None,
+        # delivered and opened once per user, failures per device, suppressions per user
+        "outcomes": outcome_summary(counted),
     }

@@ -52,7 +52,8 @@ def format_of(image: str | None) -> str:
     return RICH if image else TEXT
 
 
-def _detail(value: str | None) -> str:
+def field_detail(value: str | None) -> str:
+    """A reason or code as one part of a dotted counter field."""
     return (value or UNKNOWN).replace(".", "_")[:64]
 
 
@@ -63,11 +64,11 @@ def storage_field(record: EngagementRecord) -> tuple[str, str]:
     if kind in ("targeted", "holdout"):
         return name, kind
     if kind == "suppressed":
-        return name, f"suppressed.{_detail(record.reason)}"
+        return name, f"suppressed.{field_detail(record.reason)}"
     if kind in VARIANT_KINDS:
         return name, f"{kind}.{record.variant or UNKNOWN}"
     middle = record.category if record.campaign in NOT_CAMPAIGNS else record.variant or UNKNOWN
-    return name, f"{kind}.{middle}.{_detail(record.reason)}"
+    return name, f"{kind}.{middle}.{field_detail(record.reason)}"
 
 
 def day_of_counter(name: str) -> tuple[str, str] | None:

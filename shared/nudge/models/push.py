@@ -8,6 +8,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from nudge.domain.templates import MessageTemplate
 
+DELIVERY_LOG_DAYS = 30  # how long the delivery log keeps a job's records (TTL)
+
 Outcome = Literal["sent", "suppressed", "failed", "deferred"]
 
 

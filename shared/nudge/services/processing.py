@@ -32,13 +32,14 @@ from nudge.domain.aggregates import (
     epoch_of,
     event_hash,
 )
+from nudge.domain.broadcast_counters import OPENED_MARKER, outcome_delta
 from nudge.domain.campaigns import OUTBOX_KEEP
 from nudge.domain.config import EngagementConfig
 from nudge.domain.ingest import describe_validation_error
 from nudge.domain.lifecycle import evaluate
 from nudge.models.events import IncomingEvent, QueuedBatch
 from nudge.models.profile import Profile, Transition
-from nudge.models.push import Delivery
+from nudge.models.push import DELIVERY_LOG_DAYS, Delivery
 from nudge.models.stats import StageChange
 from nudge.services.campaigns import CampaignRunner, earliest
 from nudge.services.geofencing import GeoTracker
@@ -259,7 +260,20 @@ class EventProcessingService:
             field = PUSH_ENGAGEMENT.get(event.name)
             message_id = event.properties.get("message_id")
             if field and isinstance(message_id, str) and message_id:
-                self.deliveries.mark(user_id, message_id[:128], field, epoch_of(event))
+                marked = self.deliveries.mark(user_id, message_id[:128], field, epoch_of(event))
+                delivered = [d for d in marked if d.outcome == "sent"]
+                if field == "opened_at" and delivered:  # never a message that did not arrive
+                    self._count_broadcast_open(user_id, delivered[0])
+
+    def _count_broadcast_open(self, user_id: str, delivery: Delivery) -> None:
+        """A broadcast's message was opened: counted once per user (a marker item), whichever
+        device opened it and however often the event comes again."""
+        assert self.deliveries is not None
+        opened = outcome_delta(delivery.source, "opened")
+        if opened is not None:
+            marker = f"{delivery.dedupe_key}{OPENED_MARKER}"
+            expires_at = delivery.at + DELIVERY_LOG_DAYS * 86_400
+            self.deliveries.count_once(user_id, marker, opened, expires_at)
 
     def _honour_concurrent_erasures(self, applied: list[_Applied]) -> None:
         """Users who erased their data while we were writing: take our writes back too."""

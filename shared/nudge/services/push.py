@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from nudge.adapters.ports import DeliveryLog, DeviceStore, EventPublisher, FcmSender
 from nudge.clock import DAY, Clock, to_epoch
 from nudge.domain.aggregates import OPT_OUT_EVENT
+from nudge.domain.broadcast_counters import outcome_delta
 from nudge.domain.campaign_counters import campaign_variant_of, storage_field
 from nudge.domain.config import EngagementConfig
 from nudge.domain.consent import effective
@@ -21,9 +22,8 @@ from nudge.domain.ingest import describe_validation_error
 from nudge.domain.push import build_messages, gate
 from nudge.domain.templates import TemplateError
 from nudge.models.events import IncomingEvent, QueuedBatch
-from nudge.models.push import Delivery, PushJob
+from nudge.models.push import DELIVERY_LOG_DAYS, Delivery, PushJob
 
-DELIVERY_LOG_DAYS = 30
 RETRYABLE = {"QUOTA_EXCEEDED", "UNAVAILABLE", "INTERNAL", "UNKNOWN", "DEADLINE_EXCEEDED"}
 TOKEN_GONE = {"UNREGISTERED", "INVALID_ARGUMENT", "SENDER_ID_MISMATCH"}
 MAX_BACKOFF_S = 900
@@ -39,10 +39,11 @@ def campaign_variant(job: PushJob) -> tuple[str, str] | None:
 def _counted(
     job: PushJob, kind: RecordKind, at: int, reason: str | None = None
 ) -> dict[str, dict[str, int]] | None:
-    """The campaign counter delta of one outcome (None: not a campaign's job)."""
+    """The counter delta of one outcome: the campaign's day counter, or the broadcast's
+    (None: neither's job)."""
     context = campaign_variant(job)
     if context is None:
-        return None
+        return outcome_delta(job.source, kind, reason)
     campaign, variant = context
     record = EngagementRecord(
         f"{kind}:{job.job_id}",
