@@ -344,6 +344,9 @@ def test_erasure_removes_every_survey_item_of_the_user_and_only_theirs(
     assert aggregates and counters.nonzero()
 
     store = runtime.survey_store()
+    paged = list(store._user_items(gone, Limit=4))  # 9 pages: the same items, in order
+    assert [i["sk"] for i in paged] == [i["sk"] for i in store._user_items(gone)]
+    assert len(paged) == 33
     spy = CallLog(store.ddb)
     store._ddb = spy
     erased = json.loads(aws.invoke(function, erase_request(function, gone))["body"])

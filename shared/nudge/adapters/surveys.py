@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
+from collections.abc import Iterator
 from typing import Any
 
 from nudge.adapters.dynamo_table import DynamoTable, condition_failed, error_code
@@ -75,25 +76,33 @@ class DynamoSurveyStore(DynamoTable):
     def user_surveys(self, user_id: str) -> UserSurveys:
         states: dict[str, StoredState] = {}
         last: int | None = None
+        for item in self._user_items(user_id, "SURVEY", ConsistentRead=True):
+            if item["sk"]["S"] == "SURVEY":
+                last = int(item["last_prompt_at"]["N"])
+                continue
+            state = SurveyState.model_validate_json(item["body"]["S"])
+            states[state.survey_id] = StoredState(state, int(item["v"]["N"]))
+        return UserSurveys(states, last)
+
+    def _user_items(
+        self, user_id: str, prefix: str | None = None, **extra: Any
+    ) -> Iterator[dict[str, Any]]:
+        """The items of the user's partition (those whose sk starts with `prefix`), paged."""
+        condition, values = "pk = :pk", {":pk": {"S": user_pk(user_id)}}
+        if prefix is not None:
+            condition += " AND begins_with(sk, :prefix)"
+            values[":prefix"] = {"S": prefix}
         kwargs: dict[str, Any] = {
             "TableName": self.table,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-            "ExpressionAttributeValues": {
-                ":pk": {"S": user_pk(user_id)},
-                ":prefix": {"S": "SURVEY"},
-            },
-            "ConsistentRead": True,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": values,
+            **extra,
         }
         while True:
             response = self.ddb.query(**kwargs)
-            for item in response.get("Items", []):
-                if item["sk"]["S"] == "SURVEY":
-                    last = int(item["last_prompt_at"]["N"])
-                    continue
-                state = SurveyState.model_validate_json(item["body"]["S"])
-                states[state.survey_id] = StoredState(state, int(item["v"]["N"]))
+            yield from response.get("Items", [])
             if "LastEvaluatedKey" not in response:
-                return UserSurveys(states, last)
+                return
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def _state_put(self, state: SurveyState, expected_version: int, now: int) -> dict[str, Any]:
@@ -299,22 +308,9 @@ class DynamoSurveyStore(DynamoTable):
     # ---- privacy ----
     def user_responses(self, user_id: str) -> list[ResponseState]:
         """The user's NPS#<survey>#<prompt> items (one Query of their partition, paged)."""
-        found: list[ResponseState] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self.table,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-            "ExpressionAttributeValues": {
-                ":pk": {"S": user_pk(user_id)},
-                ":prefix": {"S": "NPS#"},
-            },
-            "ProjectionExpression": "body",
-        }
-        while True:
-            response = self.ddb.query(**kwargs)
-            found += [ResponseState.model_validate_json(i["body"]["S"]) for i in response["Items"]]
-            if "LastEvaluatedKey" not in response:
-                return sorted(found, key=answered_key)
-            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        items = self._user_items(user_id, "NPS#", ProjectionExpression="body")
+        found = [ResponseState.model_validate_json(item["body"]["S"]) for item in items]
+        return sorted(found, key=answered_key)
 
     def delete_user(self, user_id: str) -> int:
         """Erasure: every item in the user's partition (USER#<user>: the last-prompt record,
@@ -322,19 +318,7 @@ class DynamoSurveyStore(DynamoTable):
         only Query, deleted in batches of 25. No scan. The NPSAGG counters stay: they are
         anonymous per-survey counts, with no user in key or value (reports still count an
         erased user's past answers, they can no longer be traced back to anyone)."""
-        keys: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self.table,
-            "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": user_pk(user_id)}},
-            "ProjectionExpression": "pk, sk",
-        }
-        while True:
-            response = self.ddb.query(**kwargs)
-            keys.extend(response.get("Items", []))
-            if "LastEvaluatedKey" not in response:
-                break
-            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        keys = list(self._user_items(user_id, ProjectionExpression="pk, sk"))
         self.batch_write([{"DeleteRequest": {"Key": key}} for key in keys])
         return len(keys)
 
