@@ -36,7 +36,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from nudge.cli import print_campaigns, print_engagement
+from nudge.cli import broadcast_reach, print_campaigns, print_engagement
 from nudge_local import process
 from nudge_local.client import LocalClient
 from nudge_local.template import PROJECT_ROOT
@@ -434,16 +434,6 @@ def progress(day: int, started: float) -> None:
     sys.stdout.flush()
 
 
-def landed(progress: dict[str, Any]) -> str:
-    """What a broadcast's messages did, from its progress (GET /admin/v1/broadcasts/ID)."""
-    counted = progress["outcomes"]
-    rate = f" ({counted['open_rate']:.0%})" if counted["open_rate"] is not None else ""
-    held = ", ".join(f"{n} {why}" for why, n in counted["suppressed_by_reason"].items())
-    return f"delivered to {counted['delivered']}, opened by {counted['opened']}{rate}" + (
-        f"; held back: {held}" if held else ""
-    )
-
-
 def broadcast_works() -> str:
     """Operations tell Dutch-speaking riders about the weekend's works (`nudge broadcast`)."""
     started = nudge(
@@ -634,11 +624,12 @@ def main(argv: list[str] | None = None) -> int:
             inbox = client.session.get(f"{client.api_url}/_fcm/inbox", timeout=10).json()
             weekly = ["--period", "weekly", "--by", "lifecycle", "--since", f"{DAYS + 1}d"]
             nps = nudge(DEMO_STATE, "nps", "report", SURVEY.stem, *weekly)
-            works = json.loads(nudge(DEMO_STATE, "broadcast-status", tally.broadcast))
+            works = json.loads(nudge(DEMO_STATE, "broadcast-status", tally.broadcast, "--json"))
             seconds = time.monotonic() - started
             report(final, tally, users, seconds, stats, client.queues(), inbox["messages"])
             reach = f"{works['enqueued']} Dutch-speaking riders of {works['scanned']} users"
-            print(f"  broadcast {NOTICE.stem}: {works['status']}, {reach}, {landed(works)}")
+            landed = broadcast_reach(works)
+            print(f"  broadcast {NOTICE.stem}: {works['status']}, {reach}, {landed}")
             print()
             print_campaigns(campaigns)
             print_engagement(campaigns)

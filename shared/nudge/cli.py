@@ -12,7 +12,7 @@
     nudge message JOB_ID                           what happened to it, device by device
     nudge broadcast --template ID --users a,b|--everyone|--where team=ops|--segment NAME
                     --dedupe-key K
-    nudge broadcast-status ID [--cancel]           progress, or stop it
+    nudge broadcast-status ID [--cancel] [--json]  progress and outcomes, or stop it
     nudge campaign validate FILE... [--segments F] check campaign files offline (file:line)
     nudge campaign push FILE...                    validate, upload to the configs bucket, wait
     nudge campaign list | show ID                  status, version, load errors
@@ -137,6 +137,29 @@ def print_campaigns(report: dict[str, Any]) -> None:
             rate = "-" if pct is None else f"{pct:.1f}"
             tail = f"{row['targeted']:>10}  {reasons}" if i == 0 else ""
             print(f"{name:<28}{variant:<10}{sent:>7}{converted:>7}{rate:>8}{tail}")
+
+
+def broadcast_reach(progress: dict[str, Any]) -> str:
+    """What a broadcast's messages did, in a line (from GET /admin/v1/broadcasts/ID)."""
+    counted = progress["outcomes"]
+    rate = f" ({counted['open_rate']:.0%})" if counted["open_rate"] is not None else ""
+    return f"delivered to {counted['delivered']}, opened by {counted['opened']}{rate}"
+
+
+def print_broadcast(progress: dict[str, Any]) -> None:
+    counted = progress["outcomes"]
+    total = progress["total"] if progress["total"] is not None else "everyone"
+    print(f"Broadcast {progress['broadcast_id']} ({progress['status']})")
+    print(f"  queued      {progress['enqueued']} (users looked at: {progress['scanned']}, "
+          f"of {total})")  # fmt: skip
+    print(f"  outcome     {broadcast_reach(progress)}")
+    for label, kind, by in (("failed", "failed", "failed_by_code"),
+                            ("held back", "suppressed", "suppressed_by_reason")):  # fmt: skip
+        details = ", ".join(f"{why} {n}" for why, n in counted[by].items())
+        print(f"  {label:<11} {counted[kind]}" + (f": {details}" if details else ""))
+    print(f"  started     {progress['created_at']}")
+    if progress["finished_at"]:
+        print(f"  finished    {progress['finished_at']}")
 
 
 def parse_days(text: str, option: str = "--since") -> int:
@@ -1021,6 +1044,7 @@ def main(argv: list[str] | None = None) -> int:
     progress = sub.add_parser("broadcast-status", help="a broadcast's progress (or --cancel)")
     progress.add_argument("broadcast_id")
     progress.add_argument("--cancel", action="store_true")
+    progress.add_argument("--json", action="store_true", help="the admin API's answer as is")
 
     _campaign_commands(sub)
     _survey_commands(sub)
@@ -1063,7 +1087,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "broadcast-status":
         method = "DELETE" if args.cancel else "GET"
         path = f"/admin/v1/broadcasts/{quote(args.broadcast_id, safe='')}"
-        print(json.dumps(_admin_call(args, method, path), indent=2))
+        progress = _admin_call(args, method, path)
+        if args.json:
+            print(json.dumps(progress, indent=2))
+        else:
+            print_broadcast(progress)
         return 0
     if args.command == "message":
         outcome = _admin_call(args, "GET", f"/admin/v1/messages/{quote(args.job_id, safe='')}")

@@ -216,6 +216,9 @@ def test_cli_token_and_clock(client: LocalClient, stack_dir: Path) -> None:
 
 
 def test_cli_lifecycle_report(client: LocalClient, stack_dir: Path) -> None:
+    event = {"event_id": uuid.uuid4().hex, "name": "session_start", "timestamp": client.now()}
+    assert client.post_events(user(), [event]).status_code == 202  # at least one user
+    client.drain()
     result = nudge(stack_dir, "report", "lifecycle", timeout=120)
     assert result.returncode == 0, result.stderr
     report = client.request("GET", "/admin/v1/reports/lifecycle", admin=True).json()
@@ -389,8 +392,10 @@ def test_cli_sends_a_transactional_message_once_and_sees_it_opened(
     )
     broadcast_id = started.split()[1]
     client.drain()
-    status = json.loads(cli("broadcast-status", broadcast_id))
+    status = json.loads(cli("broadcast-status", broadcast_id, "--json"))
     assert (status["status"], status["enqueued"]) == ("done", 1)
+    table = cli("broadcast-status", broadcast_id)
+    assert f"Broadcast {broadcast_id} (done)" in table and "delivered to 1, opened by 0" in table
 
 
 def test_cli_refuses_a_broken_template_naming_the_field(tmp_path: Path, stack_dir: Path) -> None:
