@@ -143,7 +143,8 @@ def broadcast_reach(progress: dict[str, Any]) -> str:
     """What a broadcast's messages did, in a line (from GET /admin/v1/broadcasts/ID)."""
     counted = progress["outcomes"]
     rate = f" ({counted['open_rate']:.0%})" if counted["open_rate"] is not None else ""
-    return f"delivered to {counted['delivered']}, opened by {counted['opened']}{rate}"
+    opted_out = f", {counted['opt_outs']} opted out after it" if counted["opt_outs"] else ""
+    return f"delivered to {counted['delivered']}, opened by {counted['opened']}{rate}{opted_out}"
 
 
 def print_broadcast(progress: dict[str, Any]) -> None:
@@ -154,7 +155,8 @@ def print_broadcast(progress: dict[str, Any]) -> None:
           f"of {total})")  # fmt: skip
     print(f"  outcome     {broadcast_reach(progress)}")
     for label, kind, by in (("failed", "failed", "failed_by_code"),
-                            ("held back", "suppressed", "suppressed_by_reason")):  # fmt: skip
+                            ("held back", "suppressed", "suppressed_by_reason"),
+                            ("opt-outs", "opt_outs", "opt_outs_by_kind")):  # fmt: skip
         details = ", ".join(f"{why} {n}" for why, n in counted[by].items())
         print(f"  {label:<11} {counted[kind]}" + (f": {details}" if details else ""))
     print(f"  started     {progress['created_at']}")

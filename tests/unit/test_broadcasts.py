@@ -183,7 +183,8 @@ def test_a_broadcast_with_nothing_delivered_yet_has_no_open_rate() -> None:
 
     assert outcome_summary({}) == {
         "delivered": 0, "failed": 0, "failed_by_code": {}, "suppressed": 0,
-        "suppressed_by_reason": {}, "opened": 0, "open_rate": None,
+        "suppressed_by_reason": {}, "opened": 0, "open_rate": None, "opt_outs": 0,
+        "opt_outs_by_kind": {},
     }  # fmt: skip
     counted = outcome_summary({"delivered": 8, "opened": 3, "failed.UNAVAILABLE": 0})
     assert (counted["open_rate"], counted["failed_by_code"]) == (0.375, {})

@@ -249,8 +249,11 @@ def test_the_log_gives_each_delivered_message_once_at_its_first_delivery() -> No
     ]
     received = {m.message_id: m for m in received_from_log(log)}
     assert set(received) == {"j1", "j4", "j5", "j6"}  # not suppressed, not failed
-    assert received["j1"] == ReceivedMessage("j1", "spring-sale", "a", "", "marketing", T)
+    assert received["j1"] == ReceivedMessage(
+        "j1", "spring-sale", "a", "", "marketing", T, "campaign:spring-sale"
+    )
     assert (received["j4"].campaign, received["j4"].variant) == (OTHER_MESSAGES, "")
+    assert received["j4"].source == "broadcast:b1"  # its outcomes count the opt-outs it gets
     assert received["j5"].campaign == OTHER_MESSAGES
     assert (received["j6"].campaign, received["j6"].variant) == ("welcome", "a")
     assert received_from_log([]) == []

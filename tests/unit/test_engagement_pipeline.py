@@ -209,9 +209,14 @@ def test_an_opt_out_after_a_broadcast_is_blamed_on_it_not_on_an_earlier_campaign
     p.sender.process(notice)
     p.sender.process(notice)  # redelivered: still one message received
     clock.advance(timedelta(minutes=5))
-    p.act("ann", OPT_OUT_EVENT, kind="category", category="marketing")
+    opt_out = p.act("ann", OPT_OUT_EVENT, kind="category", category="marketing")
+    p.send("ann", opt_out)  # the same event redelivered: counted once
     assert not any(k.startswith("opt_out") for k in p.total("welcome"))
     assert p.total(OTHER_MESSAGES) == {"opt_out.marketing.category": 1}
+    # and in the broadcast's own outcomes, next to what it delivered
+    assert p.profiles.counters(["broadcast#sale"]) == {
+        "broadcast#sale": {"delivered": 1, "opt_out.category": 1}
+    }
     # the report keeps it apart from the campaigns and from the unattributed ones
     cells = cells_of(OTHER_MESSAGES, "2026-03-02", {"opt_out.marketing.category": 1})
     assert unattributed(cells, pool=OTHER_MESSAGES) == {"opt_out": 1, "opt_out.category": 1}

@@ -1,10 +1,11 @@
 """A broadcast's outcome counters: how many of its messages were delivered, failed (by FCM
-error code), suppressed (by reason) and opened.
+error code), suppressed (by reason) and opened, and the opt-outs blamed on them (by kind).
 
 One named counter per broadcast, `broadcast#<id>` (sharded like every named counter), moved in
 the same conditional write as what it counts: a job's first delivered device and its first
 open behind a marker item each, so each counts once per user however often a job or an open
-event is redelivered; a failure once per device record, a suppression once per job.
+event is redelivered; a failure once per device record, a suppression once per job, an
+opt-out once per opt-out event (in the profile's write, with the campaign counters).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ def outcome_summary(fields: Mapping[str, int]) -> dict[str, Any]:
 
     delivered, opened = fields.get("delivered", 0), fields.get("opened", 0)
     failed, suppressed = by_detail("failed"), by_detail("suppressed")
+    opt_outs = by_detail("opt_out")
     return {
         "delivered": delivered,
         "failed": sum(failed.values()),
@@ -59,4 +61,6 @@ def outcome_summary(fields: Mapping[str, int]) -> dict[str, Any]:
         "suppressed_by_reason": suppressed,
         "opened": opened,
         "open_rate": round(opened / delivered, 4) if delivered else None,
+        "opt_outs": sum(opt_outs.values()),
+        "opt_outs_by_kind": opt_outs,
     }

@@ -90,6 +90,7 @@ class EngagementRecord:
     format: str = ""
     category: str = ""
     reason: str | None = None  # suppression reason, FCM error code, or opt-out kind
+    source: str | None = None  # an opt-out's blamed message's job source (broadcast:<id>...)
 
     def __post_init__(self) -> None:
         if self.kind not in RECORD_KINDS:
@@ -161,6 +162,7 @@ class ReceivedMessage:
     format: str  # how it was shown: "text", "image", ... (the caller's vocabulary)
     category: str
     at: int  # epoch seconds
+    source: str | None = None  # the job's: campaign:<id>, broadcast:<id>, api... (if known)
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +211,7 @@ class Attribution:
             message.format,
             message.category,
             reason=opt_out.kind,
+            source=message.source,
         )
 
 

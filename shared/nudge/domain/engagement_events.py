@@ -83,7 +83,9 @@ def received_from_log(deliveries: Iterable[Delivery]) -> list[ReceivedMessage]:
             "",
         )
         received.append(
-            ReceivedMessage(job_id, campaign, variant, "", delivery.category, delivery.at)
+            ReceivedMessage(
+                job_id, campaign, variant, "", delivery.category, delivery.at, delivery.source
+            )
         )
     return received
 
@@ -159,6 +161,7 @@ def engagement_records(
                     record.variant,
                     category=record.category,
                     reason=record.reason,
+                    source=record.source,
                 )
             )
     return records, ignored

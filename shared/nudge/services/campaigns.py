@@ -18,6 +18,7 @@ from typing import Any
 
 from nudge.adapters.ports import CampaignCatalog, PreferenceReader, PushQueue
 from nudge.domain import campaigns as engine
+from nudge.domain.broadcast_counters import outcome_delta
 from nudge.domain.campaign_counters import counter_name, storage_field
 from nudge.domain.config import EngagementConfig
 from nudge.domain.consent import EffectivePreferences, effective
@@ -54,6 +55,11 @@ class CampaignPass:
     def add(self, record: EngagementRecord) -> None:
         name, counter_field = storage_field(record)
         self.counters.setdefault(name, Counter())[counter_field] += 1
+        # an opt-out blamed on a broadcast's message shows in the broadcast's outcomes too
+        blamed = outcome_delta(record.source, record.kind, record.reason)
+        if record.kind == "opt_out" and blamed:
+            for broadcast, deltas in blamed.items():
+                self.counters.setdefault(broadcast, Counter()).update(deltas)
         self.records.append(record)
 
 
