@@ -5,13 +5,15 @@ Two kinds: garbage (random JSON or bytes, objects made of the fields the API kno
 parameters, query strings with the parameters the routes read), and valid requests with one
 thing wrong (a value replaced or removed, an unknown field added; inside campaign, segment and
 survey YAML and GeoJSON too), so validation runs deep. Events that ingest accepts must then be
-applied by the event processor without a failed record.
+applied by the event processor without a failed record. And the queue consumers (event
+processor, push_sender): a mangled record next to a valid one fails alone, never the batch.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -20,6 +22,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from nudge import runtime
 from nudge_local.template import Route, read_stack
 
 from tests.integration.conftest import Aws
@@ -248,3 +251,47 @@ def test_a_valid_request_with_one_thing_wrong_gets_a_client_error_never_a_500(
     accepted = answer["statusCode"] == 202 and json.loads(answer["body"]).get("accepted")
     if route_key == "POST /v1/events" and accepted:  # what ingest took, the processor applies
         assert deliver(aws)["batchItemFailures"] == []
+
+
+# --- queue consumers: one bad record never takes the valid rest of its batch down --------------
+
+
+def sample_record(function_dir: str) -> dict[str, Any]:
+    record: dict[str, Any] = json.loads(_text(function_dir, "sqs_batch.json"))["Records"][0]
+    return record
+
+
+CONSUMERS = {"EventProcessorFunction": "event_processor", "PushSenderFunction": "push_sender"}
+
+
+@settings(
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_a_mangled_record_fails_alone_and_the_rest_of_its_batch_is_processed(
+    aws: Aws, data: Any
+) -> None:
+    function = data.draw(st.sampled_from(sorted(CONSUMERS)), label="function")
+    template = sample_record(CONSUMERS[function])
+    body = json.loads(template["body"])
+    good = copy.deepcopy(body)
+    good["user_id"] = good_user = f"good-{uuid.uuid4().hex[:8]}"
+    if function == "PushSenderFunction":
+        good["job_id"], good["dedupe_key"] = good_user, good_user
+    bad_body = data.draw(
+        st.one_of(
+            st.builds(json.dumps, st.builds(mutated, st.just(body), st.just(data))),
+            st.text(max_size=30),
+        ),
+        label="bad body",
+    )
+    records = [
+        {**template, "messageId": "bad", "body": bad_body},
+        {**template, "messageId": "good", "body": json.dumps(good)},
+    ]
+
+    result = aws.invoke(function, {"Records": records})
+
+    assert "good" not in {f["itemIdentifier"] for f in result["batchItemFailures"]}
+    if function == "EventProcessorFunction":
+        assert runtime.profile_store().get(good_user) is not None  # its events were applied
