@@ -69,6 +69,15 @@ segments = st.text(
 queries = st.dictionaries(st.sampled_from(QUERY), st.text(max_size=12), max_size=3)
 
 
+def examples(count: int) -> Any:
+    """Hypothesis settings for these tests: the examples share the test's moto fixture."""
+    return settings(
+        max_examples=count,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture],
+    )
+
+
 def request(route: Route, params: dict[str, str], body: Any, query: dict[str, str]) -> Any:
     path = route.path
     for name, value in params.items():
@@ -84,9 +93,7 @@ def request(route: Route, params: dict[str, str], body: Any, query: dict[str, st
     )
 
 
-@settings(
-    max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@examples(250)
 @given(data=st.data())
 def test_garbage_gets_a_client_error_never_a_500(aws: Aws, data: Any) -> None:
     route = data.draw(st.sampled_from(ROUTES), label="route")  # ~6 tries at each of 45 routes
@@ -231,9 +238,7 @@ def test_each_valid_request_is_accepted_as_the_mutations_start_from_it(aws: Aws)
         assert answer["statusCode"] == expected or answer["statusCode"] < 300, answer
 
 
-@settings(
-    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@examples(300)
 @given(data=st.data())
 def test_a_valid_request_with_one_thing_wrong_gets_a_client_error_never_a_500(
     aws: Aws, data: Any
@@ -264,9 +269,7 @@ def sample_record(function_dir: str) -> dict[str, Any]:
 CONSUMERS = {"EventProcessorFunction": "event_processor", "PushSenderFunction": "push_sender"}
 
 
-@settings(
-    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@examples(120)
 @given(data=st.data())
 def test_a_mangled_record_fails_alone_and_the_rest_of_its_batch_is_processed(
     aws: Aws, data: Any
