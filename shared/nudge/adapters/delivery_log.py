@@ -137,14 +137,13 @@ class DynamoDeliveryLog(DynamoTable):
         return False
 
     def _marker_put(self, user_id: str, marker: str, expires_at: int) -> dict[str, Any]:
-        item = {"user_id": {"S": user_id}, "sk": {"S": marker}}
-        return {
-            "Put": {
-                "TableName": self.table,
-                "Item": {**item, "expires_at": {"N": str(expires_at)}},
-                "ConditionExpression": "attribute_not_exists(sk)",
-            }
+        item = {
+            "user_id": {"S": user_id},
+            "sk": {"S": marker},
+            "expires_at": {"N": str(expires_at)},
         }
+        condition = "attribute_not_exists(sk)"
+        return {"Put": {"TableName": self.table, "Item": item, "ConditionExpression": condition}}
 
     def count_once(self, user_id: str, marker: str, counters: Counters, expires_at: int) -> bool:
         assert self.counters_table is not None, "counted marks need the counters table"

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from nudge.domain.campaign_counters import field_detail
+from nudge.domain.campaign_counters import field_detail, fields_under
 
 SOURCE_PREFIX = "broadcast:"  # a broadcast's push jobs carry source 'broadcast:<id>'
 OPENED_MARKER = "#=opened"  # delivery log sk suffix: the user's open of the job was counted
@@ -47,8 +47,7 @@ def outcome_summary(fields: Mapping[str, int]) -> dict[str, Any]:
     (None until something was delivered)."""
 
     def by_detail(kind: str) -> dict[str, int]:
-        kind_, size = f"{kind}.", len(kind) + 1
-        return {f[size:]: n for f, n in sorted(fields.items()) if f.startswith(kind_) and n}
+        return dict(sorted(fields_under(fields, f"{kind}.").items()))
 
     delivered, opened = fields.get("delivered", 0), fields.get("opened", 0)
     failed, suppressed = by_detail("failed"), by_detail("suppressed")

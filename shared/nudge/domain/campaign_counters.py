@@ -52,6 +52,11 @@ def format_of(image: str | None) -> str:
     return RICH if image else TEXT
 
 
+def fields_under(counters: Mapping[str, int], prefix: str) -> dict[str, int]:
+    """The nonzero fields starting with `prefix`, named by the rest ('failed.' -> the codes)."""
+    return {k[len(prefix) :]: v for k, v in counters.items() if k.startswith(prefix) and v}
+
+
 def field_detail(value: str | None) -> str:
     """A reason or code as one part of a dotted counter field."""
     return (value or UNKNOWN).replace(".", "_")[:64]

@@ -55,9 +55,8 @@ class CampaignPass:
     def add(self, record: EngagementRecord) -> None:
         name, counter_field = storage_field(record)
         self.counters.setdefault(name, Counter())[counter_field] += 1
-        # an opt-out blamed on a broadcast's message shows in the broadcast's outcomes too
-        blamed = outcome_delta(record.source, record.kind, record.reason)
-        if record.kind == "opt_out" and blamed:
+        if record.kind == "opt_out":  # blamed on a broadcast's message: in its outcomes too
+            blamed = outcome_delta(record.source, record.kind, record.reason) or {}
             for broadcast, deltas in blamed.items():
                 self.counters.setdefault(broadcast, Counter()).update(deltas)
         self.records.append(record)

@@ -272,7 +272,7 @@ class EventProcessingService:
         opened = outcome_delta(delivery.source, "opened")
         if opened is not None:
             marker = f"{delivery.dedupe_key}{OPENED_MARKER}"
-            expires_at = delivery.at + DELIVERY_LOG_DAYS * 86_400
+            expires_at = delivery.at + DELIVERY_LOG_DAYS * DAY
             self.deliveries.count_once(user_id, marker, opened, expires_at)
 
     def _honour_concurrent_erasures(self, applied: list[_Applied]) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 from nudge.adapters.ports import CampaignCatalog, ProfileStore
 from nudge.clock import Clock, to_epoch
 from nudge.domain.aggregates import day_of
-from nudge.domain.campaign_counters import cells_of, counter_name, format_of, merge
+from nudge.domain.campaign_counters import cells_of, counter_name, fields_under, format_of, merge
 from nudge.domain.config import AnalyticsConfig
 from nudge.domain.engagement import (
     NOT_CAMPAIGNS,
@@ -81,21 +81,17 @@ def guard_rail_json(row: GuardRail | None) -> dict[str, Any] | None:
     }
 
 
-def _by_prefix(counters: Mapping[str, int], prefix: str) -> dict[str, int]:
-    return {k[len(prefix) :]: v for k, v in counters.items() if k.startswith(prefix) and v}
-
-
 def _detail_totals(counters: Mapping[str, int], kind: str) -> dict[str, int]:
     """'failed.<variant>.<code>' summed per code (or per opt-out kind)."""
     result: Counter[str] = Counter()
-    for key, value in _by_prefix(counters, f"{kind}.").items():
+    for key, value in fields_under(counters, f"{kind}.").items():
         result[key.partition(".")[2] or "unknown"] += value
     return dict(sorted(result.items(), key=lambda item: (-item[1], item[0])))
 
 
 def _per_variant(counters: Mapping[str, int], kind: str) -> dict[str, int]:
     result: Counter[str] = Counter()
-    for key, value in _by_prefix(counters, f"{kind}.").items():
+    for key, value in fields_under(counters, f"{kind}.").items():
         result[key.partition(".")[0]] += value
     return dict(result)
 
