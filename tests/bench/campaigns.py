@@ -78,7 +78,6 @@ class _StoredPreferences:
 
 
 def decision_throughput(events_count: int = 20_000) -> str:
-    from nudge.adapters.memory import InMemoryCampaignCatalog, InMemoryQueue
     from nudge.domain.aggregates import apply_events
     from nudge.domain.config import EngagementConfig
     from nudge.domain.lifecycle import evaluate
@@ -87,6 +86,8 @@ def decision_throughput(events_count: int = 20_000) -> str:
     from nudge.models.events import IncomingEvent
     from nudge.models.profile import Profile
     from nudge.services.campaigns import CampaignRunner
+
+    from tests.fakes.memory import InMemoryCampaignCatalog, InMemoryQueue
 
     campaigns = fifty_campaigns()
     config = EngagementConfig()
@@ -139,9 +140,7 @@ def decision_throughput(events_count: int = 20_000) -> str:
 
 def write_units_with_campaigns() -> str:
     from moto import mock_aws
-    from nudge.adapters.devices import InMemoryDeviceStore
     from nudge.adapters.dynamodb import DynamoHistoryStore, DynamoProfileStore
-    from nudge.adapters.memory import InMemoryCampaignCatalog, InMemoryQueue
     from nudge.adapters.metering import WriteMeter
     from nudge.clock import ManualClock
     from nudge.configfiles import load_config
@@ -153,6 +152,8 @@ def write_units_with_campaigns() -> str:
     from nudge.services.scheduler import SchedulerService
 
     from tests.bench.run import moto_tables, workload
+    from tests.fakes.devices import InMemoryDeviceStore
+    from tests.fakes.memory import InMemoryCampaignCatalog, InMemoryQueue
 
     segments = load_config((EXAMPLES / "segments.yml").read_text(), NamedSegments, "segments")
     examples = [

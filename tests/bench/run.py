@@ -302,7 +302,7 @@ def domain_throughput() -> None:
 def push_figures() -> None:
     """Write units per push (moto), then the sender's throughput against the emulator."""
     from moto import mock_aws
-    from nudge.adapters.delivery_log import DynamoDeliveryLog, FakeFcm
+    from nudge.adapters.delivery_log import DynamoDeliveryLog
     from nudge.adapters.devices import DynamoDeviceStore
     from nudge.adapters.metering import WriteMeter
     from nudge.clock import ManualClock
@@ -310,6 +310,8 @@ def push_figures() -> None:
     from nudge.models.device import Device
     from nudge.models.push import PushJob
     from nudge.services.push import PushService
+
+    from tests.fakes.delivery_log import FakeFcm
 
     now = datetime(2026, 3, 2, 12, tzinfo=UTC)
     template = {

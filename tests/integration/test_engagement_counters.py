@@ -8,10 +8,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from nudge.adapters.delivery_log import DynamoDeliveryLog, FakeFcm
-from nudge.adapters.devices import InMemoryDeviceStore
+from nudge.adapters.delivery_log import DynamoDeliveryLog
 from nudge.adapters.dynamodb import DynamoHistoryStore, DynamoProfileStore
-from nudge.adapters.memory import InMemoryCampaignCatalog, InMemoryPublisher, InMemoryQueue
 from nudge.adapters.metering import WriteMeter
 from nudge.clock import to_epoch
 from nudge.domain.aggregates import OPT_OUT_EVENT
@@ -35,6 +33,9 @@ from nudge.services.processing import EventProcessingService
 from nudge.services.push import PushService, campaign_variant
 
 from tests.conftest import make_event
+from tests.fakes.delivery_log import FakeFcm
+from tests.fakes.devices import InMemoryDeviceStore
+from tests.fakes.memory import InMemoryCampaignCatalog, InMemoryPublisher, InMemoryQueue
 from tests.integration.conftest import Aws
 from tests.unit.test_campaign_pipeline import WELCOME, campaign
 

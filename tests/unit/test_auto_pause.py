@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 from nudge.adapters.configs import ConfigStore
-from nudge.adapters.memory import InMemoryConfigTable, InMemoryProfileStore
 from nudge.adapters.webhooks import OpsAlerts
 from nudge.clock import ManualClock, to_epoch
 from nudge.domain.campaign_counters import counter_name
@@ -17,6 +16,7 @@ from nudge.services.auto_pause import AutoPauseService
 from nudge.services.campaign_configs import CampaignConfigService
 from nudge.services.reports import ReportsService
 
+from tests.fakes.memory import InMemoryConfigTable, InMemoryProfileStore
 from tests.unit.test_campaign_configs import campaign_yaml
 
 CONFIG = AnalyticsConfig(min_sample=200, pause_opt_out_pct=2.0, pause_window_days=7)

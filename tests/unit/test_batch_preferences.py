@@ -6,13 +6,7 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import timedelta
 
-from nudge.adapters.devices import BatchPreferences, InMemoryDeviceStore
-from nudge.adapters.memory import (
-    InMemoryCampaignCatalog,
-    InMemoryHistoryStore,
-    InMemoryProfileStore,
-    InMemoryQueue,
-)
+from nudge.adapters.devices import BatchPreferences
 from nudge.clock import ManualClock
 from nudge.domain.config import EngagementConfig
 from nudge.models.campaign import Campaign, CampaignSet
@@ -23,6 +17,13 @@ from nudge.services.campaigns import CampaignRunner
 from nudge.services.geofencing import GeoTracker
 from nudge.services.processing import EventProcessingService
 
+from tests.fakes.devices import InMemoryDeviceStore
+from tests.fakes.memory import (
+    InMemoryCampaignCatalog,
+    InMemoryHistoryStore,
+    InMemoryProfileStore,
+    InMemoryQueue,
+)
 from tests.unit.test_geofence_campaigns import CAMPAIGN, Fences
 
 

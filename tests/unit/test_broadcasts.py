@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 
 import pytest
-from nudge.adapters.broadcasts import InMemoryBroadcasts
-from nudge.adapters.memory import InMemoryCampaignCatalog, InMemoryProfileStore
 from nudge.clock import ManualClock
 from nudge.models.broadcast import BroadcastRequest, BroadcastStep
 from nudge.models.campaign import CampaignSet, Segment
 from nudge.services.broadcasts import BroadcastService, UnknownReference, fan_out_plan, step_plan
 from pydantic import ValidationError
+
+from tests.fakes.broadcasts import InMemoryBroadcasts
+from tests.fakes.memory import InMemoryCampaignCatalog, InMemoryProfileStore
 
 TEMPLATE = {
     "id": "lunch",

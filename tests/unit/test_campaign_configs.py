@@ -9,8 +9,6 @@ from datetime import timedelta
 
 import pytest
 from nudge.adapters.configs import ConfigStore
-from nudge.adapters.memory import InMemoryConfigTable
-from nudge.adapters.profile_sample import InMemoryProfileSampler
 from nudge.clock import ManualClock
 from nudge.configfiles import ConfigError
 from nudge.models.profile import Profile, Stage
@@ -20,6 +18,9 @@ from nudge.services.campaign_configs import (
     estimate_audience,
     wilson,
 )
+
+from tests.fakes.memory import InMemoryConfigTable
+from tests.fakes.profile_sample import InMemoryProfileSampler
 
 
 def campaign_yaml(

@@ -10,13 +10,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
-from nudge.adapters.devices import InMemoryDeviceStore
-from nudge.adapters.memory import (
-    InMemoryCampaignCatalog,
-    InMemoryHistoryStore,
-    InMemoryProfileStore,
-    InMemoryQueue,
-)
 from nudge.clock import ManualClock
 from nudge.domain.config import EngagementConfig
 from nudge.models.campaign import Campaign, CampaignSet
@@ -28,6 +21,13 @@ from nudge.services.processing import EventProcessingService
 from nudge.services.scheduler import SchedulerService
 
 from tests.conftest import make_event
+from tests.fakes.devices import InMemoryDeviceStore
+from tests.fakes.memory import (
+    InMemoryCampaignCatalog,
+    InMemoryHistoryStore,
+    InMemoryProfileStore,
+    InMemoryQueue,
+)
 
 
 def campaign(text: str, **overrides: Any) -> Campaign:

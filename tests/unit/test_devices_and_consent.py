@@ -5,14 +5,15 @@ from __future__ import annotations
 from datetime import time, timedelta
 
 import pytest
-from nudge.adapters.devices import InMemoryDeviceStore
-from nudge.adapters.memory import InMemoryHistoryStore
 from nudge.clock import ManualClock
 from nudge.domain.config import ConsentDefaults, EngagementConfig
 from nudge.domain.consent import consent_changes, default_categories, effective
 from nudge.models.device import DeviceRegistration, Preferences, PreferencesUpdate, QuietHours
 from nudge.services.devices import MAX_DEVICES_PER_USER, DevicesService
 from pydantic import ValidationError
+
+from tests.fakes.devices import InMemoryDeviceStore
+from tests.fakes.memory import InMemoryHistoryStore
 
 
 def registration(token: str = "fcm-token-aaaaaaaa", **extra: object) -> DeviceRegistration:  # noqa: S107
@@ -205,7 +206,7 @@ def test_quick_flips_keep_every_consent_record(service: DevicesService) -> None:
 
 
 def test_device_facts_become_profile_attributes_once_per_change(clock: ManualClock) -> None:
-    from nudge.adapters.memory import InMemoryPublisher
+    from tests.fakes.memory import InMemoryPublisher
 
     publisher = InMemoryPublisher()
     service = DevicesService(

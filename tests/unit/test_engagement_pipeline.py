@@ -7,8 +7,6 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from nudge.adapters.delivery_log import FakeFcm, InMemoryDeliveryLog
-from nudge.adapters.memory import InMemoryHistoryStore, InMemoryPublisher
 from nudge.clock import ManualClock, to_epoch
 from nudge.domain.aggregates import OPT_OUT_EVENT
 from nudge.domain.campaign_counters import cells_of, day_of_counter, storage_field
@@ -27,6 +25,8 @@ from nudge.services.devices import DevicesService
 from nudge.services.push import PushService
 
 from tests.conftest import make_event
+from tests.fakes.delivery_log import FakeFcm, InMemoryDeliveryLog
+from tests.fakes.memory import InMemoryHistoryStore, InMemoryPublisher
 from tests.unit.test_campaign_pipeline import WELCOME, Pipeline, campaign
 
 AT = 1_772_442_000  # 2026-03-02 09:00 UTC
@@ -302,8 +302,9 @@ def test_counter_names_are_per_campaign_and_day() -> None:
 
 @pytest.fixture
 def devices(clock: ManualClock) -> tuple[DevicesService, InMemoryPublisher]:
-    from nudge.adapters.devices import InMemoryDeviceStore
     from nudge.domain.config import EngagementConfig
+
+    from tests.fakes.devices import InMemoryDeviceStore
 
     events = InMemoryPublisher()
     service = DevicesService(

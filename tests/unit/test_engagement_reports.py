@@ -8,8 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from nudge import cli
-from nudge.adapters.memory import InMemoryCampaignCatalog, InMemoryProfileStore
+from nudge_cli import commands as cli
 from nudge.clock import ManualClock, to_epoch
 from nudge.domain.campaign_counters import counter_name
 from nudge.domain.config import AnalyticsConfig
@@ -17,6 +16,7 @@ from nudge.domain.engagement import OTHER_MESSAGES, UNATTRIBUTED
 from nudge.models.campaign import CampaignSet
 from nudge.services.reports import ReportsService, UnknownCampaign
 
+from tests.fakes.memory import InMemoryCampaignCatalog, InMemoryProfileStore
 from tests.unit.test_campaign_pipeline import campaign
 
 CONFIG = AnalyticsConfig(min_sample=100, min_lift_group=50)

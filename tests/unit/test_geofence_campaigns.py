@@ -5,12 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from nudge.adapters.memory import (
-    InMemoryCampaignCatalog,
-    InMemoryHistoryStore,
-    InMemoryProfileStore,
-    InMemoryQueue,
-)
 from nudge.clock import ManualClock
 from nudge.domain.config import EngagementConfig
 from nudge.domain.geofence import build_index, parse_geojson
@@ -22,6 +16,13 @@ from nudge.services.campaigns import CampaignRunner
 from nudge.services.geofencing import GeoTracker
 from nudge.services.processing import EventProcessingService
 from nudge.services.scheduler import SchedulerService
+
+from tests.fakes.memory import (
+    InMemoryCampaignCatalog,
+    InMemoryHistoryStore,
+    InMemoryProfileStore,
+    InMemoryQueue,
+)
 
 STATION = {
     "type": "FeatureCollection",

@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 from nudge.adapters.configs import ConfigStore
 from nudge.adapters.geofences import StoredFenceCatalog, published_key, unpack_fence_set
-from nudge.adapters.memory import InMemoryConfigTable, InMemoryFenceCatalog, InMemoryFenceObjects
 from nudge.clock import ManualClock
 from nudge.domain.geofence import build_index, parse_geojson
 from nudge.services.geofence_sets import FenceSetService
+
+from tests.fakes.memory import InMemoryConfigTable, InMemoryFenceCatalog, InMemoryFenceObjects
 
 
 def feature(fid: str, lng: float, lat: float, radius: float = 200, **props: Any) -> dict:

@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from nudge.adapters.memory import InMemoryHistoryStore, InMemoryProfileStore
 from nudge.clock import ManualClock, to_epoch
 from nudge.domain.aggregates import RECENT_WINDOW_SECONDS
 from nudge.domain.config import EngagementConfig
@@ -18,6 +17,7 @@ from nudge.models.profile import Profile, Stage
 from nudge.services.processing import EventProcessingService, PoisonMessage
 
 from tests.conftest import START, make_event
+from tests.fakes.memory import InMemoryHistoryStore, InMemoryProfileStore
 
 
 def message(user: str, events: list[IncomingEvent], received: datetime = START) -> str:

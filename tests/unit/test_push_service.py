@@ -6,13 +6,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from nudge.adapters.delivery_log import FakeFcm, InMemoryDeliveryLog
-from nudge.adapters.devices import InMemoryDeviceStore
 from nudge.clock import ManualClock
 from nudge.domain.config import EngagementConfig
 from nudge.models.device import Device, Preferences
 from nudge.models.push import PushJob
 from nudge.services.push import PoisonJob, PushService
+
+from tests.fakes.delivery_log import FakeFcm, InMemoryDeliveryLog
+from tests.fakes.devices import InMemoryDeviceStore
 
 NOON = datetime(2026, 3, 2, 11, tzinfo=UTC)  # 12:00 in Amsterdam
 
@@ -159,11 +160,11 @@ def test_a_template_missing_data_fails_without_sending(parts) -> None:  # type: 
 
 
 def test_opens_are_attributed_to_the_send_whatever_the_order(parts) -> None:  # type: ignore[no-untyped-def]
-    from nudge.adapters.memory import InMemoryHistoryStore, InMemoryProfileStore
     from nudge.models.events import QueuedBatch
     from nudge.services.processing import EventProcessingService
 
     from tests.conftest import make_event
+    from tests.fakes.memory import InMemoryHistoryStore, InMemoryProfileStore
 
     service, _, _, clock = parts
     service.process(job())
@@ -194,7 +195,7 @@ def test_opens_are_attributed_to_the_send_whatever_the_order(parts) -> None:  # 
 
 
 def broadcast_parts() -> tuple[PushService, FakeFcm, Any, ManualClock]:
-    from nudge.adapters.memory import InMemoryProfileStore
+    from tests.fakes.memory import InMemoryProfileStore
 
     clock = ManualClock(NOON)
     devices, fcm, profiles = InMemoryDeviceStore(), FakeFcm(), InMemoryProfileStore()
@@ -250,11 +251,11 @@ def test_a_broadcast_counts_each_user_once_delivered_and_each_failed_device() ->
 
 
 def test_a_broadcast_open_counts_once_per_user_whatever_device_order_or_redelivery() -> None:
-    from nudge.adapters.memory import InMemoryHistoryStore
     from nudge.models.events import QueuedBatch
     from nudge.services.processing import EventProcessingService
 
     from tests.conftest import make_event
+    from tests.fakes.memory import InMemoryHistoryStore
 
     service, _, profiles, clock = broadcast_parts()
     for user in ("ann", "bob"):

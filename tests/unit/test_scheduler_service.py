@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from nudge.adapters.memory import InMemoryHistoryStore, InMemoryProfileStore
 from nudge.clock import ManualClock
 from nudge.domain.config import EngagementConfig
 from nudge.models.events import QueuedBatch
@@ -14,6 +13,7 @@ from nudge.services.processing import EventProcessingService
 from nudge.services.scheduler import CURSOR, SchedulerService
 
 from tests.conftest import make_event
+from tests.fakes.memory import InMemoryHistoryStore, InMemoryProfileStore
 
 
 @pytest.fixture

@@ -8,16 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from nudge.adapters.memory import (
-    InMemoryCampaignCatalog,
-    InMemoryConfigTable,
-    InMemoryHistoryStore,
-    InMemoryProfileStore,
-    InMemoryPublisher,
-    InMemoryQueue,
-    InMemorySurveyCatalog,
-    InMemorySurveyStore,
-)
 from nudge.clock import ManualClock, to_epoch
 from nudge.configfiles import ConfigError
 from nudge.domain.config import EngagementConfig
@@ -40,6 +30,16 @@ from nudge.services.surveys import (
 )
 
 from tests.conftest import START, make_event
+from tests.fakes.memory import (
+    InMemoryCampaignCatalog,
+    InMemoryConfigTable,
+    InMemoryHistoryStore,
+    InMemoryProfileStore,
+    InMemoryPublisher,
+    InMemoryQueue,
+    InMemorySurveyCatalog,
+    InMemorySurveyStore,
+)
 
 
 def survey(**changes: Any) -> SurveyConfig:

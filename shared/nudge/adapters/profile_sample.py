@@ -41,14 +41,3 @@ class DynamoProfileSampler(DynamoProfileStore):
                 break
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
         return profiles
-
-
-class InMemoryProfileSampler:
-    def __init__(self, profiles: list[Profile]) -> None:
-        self.profiles = profiles
-
-    def user_count(self) -> int:
-        return len(self.profiles)
-
-    def scan_segment(self, segment: int, total_segments: int) -> list[Profile]:
-        return [p for i, p in enumerate(self.profiles) if i % total_segments == segment]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 from nudge.adapters.dynamo_codec import write_units
 from nudge.adapters.dynamo_table import DynamoTable
 from nudge.domain.templates import MessageTemplate
@@ -25,17 +23,3 @@ class DynamoTemplateStore(DynamoTable):
         )
         item = response.get("Item")
         return MessageTemplate.model_validate_json(item["body"]["S"]) if item else None
-
-
-class InMemoryTemplateStore:
-    def __init__(self) -> None:
-        self.templates: dict[str, MessageTemplate] = {}
-        self._lock = threading.Lock()
-
-    def put(self, template: MessageTemplate, at: int) -> None:
-        with self._lock:
-            self.templates[template.id] = template
-
-    def get(self, template_id: str) -> MessageTemplate | None:
-        with self._lock:
-            return self.templates.get(template_id)

@@ -286,7 +286,7 @@ def _report(args: argparse.Namespace) -> int:
     since = getattr(args, "since", None)
     days = parse_days(since) if since else args.days
     if args.report == "html":
-        from nudge.report_html import write_report
+        from nudge_cli.report_html import write_report
 
         path = write_report(lambda p: _admin_call(args, "GET", p), args.out, days)
         print(f"wrote {path}")

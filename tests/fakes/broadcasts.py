@@ -1,0 +1,45 @@
+"""In-memory fakes of broadcasts ports (tests only, never in the Lambda layer)."""
+
+from __future__ import annotations
+
+import threading
+
+from nudge.models.broadcast import Broadcast, BroadcastStep
+
+
+class InMemoryBroadcasts:
+    """Store, step queue, job queue and audience in one fake."""
+
+    def __init__(self, users: list[str] | None = None) -> None:
+        self.broadcasts: dict[str, Broadcast] = {}
+        self.scheduled: list[tuple[BroadcastStep, int]] = []
+        self.jobs: list[str] = []
+        self.users = users or []
+        self._lock = threading.Lock()
+
+    def create(self, broadcast: Broadcast) -> None:
+        with self._lock:
+            self.broadcasts.setdefault(broadcast.broadcast_id, broadcast)
+
+    def get(self, broadcast_id: str) -> Broadcast | None:
+        with self._lock:
+            return self.broadcasts.get(broadcast_id)
+
+    def advance(self, broadcast: Broadcast, from_step: int) -> bool:
+        with self._lock:
+            if self.broadcasts[broadcast.broadcast_id].step != from_step:
+                return False
+            self.broadcasts[broadcast.broadcast_id] = broadcast
+            return True
+
+    def schedule(self, step: BroadcastStep, delay_s: int) -> None:
+        self.scheduled.append((step, delay_s))
+
+    def enqueue_many(self, bodies: list[str]) -> None:
+        self.jobs.extend(bodies)
+
+    def users_with_devices(self, cursor: str | None, limit: int) -> tuple[list[str], str | None]:
+        start = int(cursor or 0)
+        chosen = self.users[start : start + limit]
+        end = start + len(chosen)
+        return chosen, str(end) if end < len(self.users) else None
