@@ -16,6 +16,7 @@ from urllib.parse import unquote_plus
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from nudge import runtime
 from nudge.adapters.configs import S3ConfigObjects
 from nudge.models.configs import parse_key

@@ -6,6 +6,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from nudge.api import events_routes
 from nudge.api.http import install_error_handlers, reject_unreadable_body
 from nudge.api.openapi import mobile_openapi_json

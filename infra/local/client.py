@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+
 from nudge_local.auth import AdminCredential, mint_token, sign_request
 from nudge_local.stack import DEFAULT_STATE_DIR
 

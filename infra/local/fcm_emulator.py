@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
+
 from nudge_local.auth import write_secret
 
 PROJECT_ID = "nudge-local"

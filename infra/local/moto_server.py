@@ -26,8 +26,9 @@ from moto.moto_server.werkzeug_app import (
     create_backend_app,
 )
 from moto.sqs.responses import SQSResponse
-from nudge_local import moto_speedups
 from werkzeug.wrappers import Response
+
+from nudge_local import moto_speedups
 
 # moto routes each request by listing its own package directory: once is enough
 _MODULES = tuple(moto.backends.list_of_moto_modules())

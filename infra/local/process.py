@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 import requests
+
 from nudge_local.stack import DEFAULT_STATE_DIR, LocalStack, stop_group
 
 START_TIMEOUT_S = 90

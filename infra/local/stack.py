@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+
 from nudge_local.auth import (
     LOCAL_AUDIENCE,
     LOCAL_ISSUER,

@@ -86,7 +86,6 @@ def decision_throughput(events_count: int = 20_000) -> str:
     from nudge.models.events import IncomingEvent
     from nudge.models.profile import Profile
     from nudge.services.campaigns import CampaignRunner
-
     from tests.fakes.memory import InMemoryCampaignCatalog, InMemoryQueue
 
     campaigns = fifty_campaigns()
@@ -140,6 +139,7 @@ def decision_throughput(events_count: int = 20_000) -> str:
 
 def write_units_with_campaigns() -> str:
     from moto import mock_aws
+
     from nudge.adapters.dynamodb import DynamoHistoryStore, DynamoProfileStore
     from nudge.adapters.metering import WriteMeter
     from nudge.clock import ManualClock
@@ -150,7 +150,6 @@ def write_units_with_campaigns() -> str:
     from nudge.services.campaigns import CampaignRunner
     from nudge.services.processing import EventProcessingService
     from nudge.services.scheduler import SchedulerService
-
     from tests.bench.run import moto_tables, workload
     from tests.fakes.devices import InMemoryDeviceStore
     from tests.fakes.memory import InMemoryCampaignCatalog, InMemoryQueue

@@ -169,7 +169,6 @@ def _size(item: dict[str, Any]) -> int:
 
 def _themes_ms() -> tuple[float, int]:
     from nudge.domain.themes import CommentInput, group_comments
-
     from tests.unit.nps_comments import ALL
 
     rng = random.Random(3)

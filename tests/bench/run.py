@@ -122,6 +122,7 @@ def cold_imports() -> None:
 def moto_tables() -> Any:
     """Inside mock_aws: every table of template.yaml; returns a DynamoDB client."""
     import boto3
+
     from nudge_local.resources import Resolver, create_resources, template_parameters
     from nudge_local.template import read_stack
 
@@ -185,6 +186,7 @@ def workload(users: int, days: int, seed: int = 7) -> list[tuple[str, str]]:
 
 def write_units() -> None:
     from moto import mock_aws
+
     from nudge.adapters.dynamo_codec import item_size
     from nudge.adapters.dynamodb import DynamoHistoryStore, DynamoProfileStore
     from nudge.adapters.metering import WriteMeter
@@ -302,6 +304,7 @@ def domain_throughput() -> None:
 def push_figures() -> None:
     """Write units per push (moto), then the sender's throughput against the emulator."""
     from moto import mock_aws
+
     from nudge.adapters.delivery_log import DynamoDeliveryLog
     from nudge.adapters.devices import DynamoDeviceStore
     from nudge.adapters.metering import WriteMeter
@@ -310,7 +313,6 @@ def push_figures() -> None:
     from nudge.models.device import Device
     from nudge.models.push import PushJob
     from nudge.services.push import PushService
-
     from tests.fakes.delivery_log import FakeFcm
 
     now = datetime(2026, 3, 2, 12, tzinfo=UTC)

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from nudge_local import process
 from nudge_local.client import LocalClient
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import boto3
 import pytest
-from nudge_local.client import LocalClient
 
+from nudge_local.client import LocalClient
 from tests.e2e.helpers import nudge
 
 pytestmark = pytest.mark.e2e

@@ -9,8 +9,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from nudge_local.client import LocalClient
 
+from nudge_local.client import LocalClient
 from tests.e2e.helpers import event, inbox, nudge
 
 pytestmark = pytest.mark.e2e

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from nudge_local.client import LocalClient
 
+from nudge_local.client import LocalClient
 from tests.e2e.helpers import event, inbox, nudge
 
 pytestmark = pytest.mark.e2e

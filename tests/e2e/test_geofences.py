@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 
 import pytest
-from nudge_local.client import LocalClient
 
+from nudge_local.client import LocalClient
 from tests.e2e.helpers import nudge
 
 pytestmark = pytest.mark.e2e

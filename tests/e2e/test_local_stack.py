@@ -13,9 +13,9 @@ from typing import Any
 import boto3
 import jwt as pyjwt
 import pytest
+
 from nudge_local.auth import AdminCredential, generate_private_key_pem, mint_token, sign_request
 from nudge_local.client import LocalClient
-
 from tests.e2e.helpers import NUDGE, event, nudge
 
 pytestmark = pytest.mark.e2e

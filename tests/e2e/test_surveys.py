@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from nudge_local.client import LocalClient
 from nudge_local.webhook import WebhookReceiver
-
 from tests.e2e.helpers import nudge
 
 pytestmark = pytest.mark.e2e

@@ -11,6 +11,7 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+
 from nudge import runtime
 from nudge.adapters import aws as aws_clients
 from nudge.clock import ManualClock
@@ -18,7 +19,6 @@ from nudge.settings import get_settings
 from nudge_local.functions import LocalFunction
 from nudge_local.resources import Resolver, create_resources, template_parameters
 from nudge_local.template import PROJECT_ROOT, StackSpec, read_stack
-
 from tests.conftest import START
 
 EVENTS_DIR = PROJECT_ROOT / "events"

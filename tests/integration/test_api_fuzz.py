@@ -22,9 +22,9 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from nudge import runtime
 from nudge_local.template import Route, read_stack
-
 from tests.integration.conftest import Aws
 from tests.integration.test_handlers import api_event, deliver
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import boto3
 import pytest
+
 from nudge import runtime
 from nudge_local.s3_events import s3_event
-
 from tests.integration.conftest import Aws
 from tests.integration.test_handlers import api_event
 from tests.unit.test_campaign_configs import SEGMENTS, campaign_yaml, with_segment

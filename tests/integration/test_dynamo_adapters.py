@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from nudge.adapters.devices import DynamoDeviceStore
 from nudge.adapters.dynamo_codec import due_bucket
 from nudge.adapters.dynamodb import DynamoHistoryStore, DynamoProfileStore
@@ -11,7 +12,6 @@ from nudge.adapters.ports import HistoryEntry
 from nudge.models.device import Preferences
 from nudge.models.profile import Profile, Stage, Transition
 from nudge.models.stats import StageChange
-
 from tests.conftest import START, make_event
 from tests.integration.conftest import Aws
 

@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+
 from nudge.adapters.delivery_log import DynamoDeliveryLog
 from nudge.adapters.dynamodb import DynamoHistoryStore, DynamoProfileStore
 from nudge.adapters.metering import WriteMeter
@@ -31,7 +32,6 @@ from nudge.models.push import Delivery, PushJob
 from nudge.services.campaigns import CampaignRunner
 from nudge.services.processing import EventProcessingService
 from nudge.services.push import PushService, campaign_variant
-
 from tests.conftest import make_event
 from tests.fakes.delivery_log import FakeFcm
 from tests.fakes.devices import InMemoryDeviceStore

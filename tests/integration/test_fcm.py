@@ -12,11 +12,11 @@ from typing import Any
 
 import httpx
 import pytest
+
 from nudge.adapters import fcm
 from nudge.adapters.fcm import FirebaseSender
 from nudge_local.fcm_emulator import PROJECT_ID, FcmEmulator, service_account
 from nudge_local.stack import fcm_environment, function_environments
-
 from tests.integration.conftest import Aws
 
 pytestmark = pytest.mark.integration

@@ -10,8 +10,8 @@ from urllib.parse import urlencode
 
 import boto3
 import pytest
-from nudge import runtime
 
+from nudge import runtime
 from tests.integration.conftest import EVENTS_DIR, Aws
 from tests.integration.test_configs import admin, bucket, delete, upload
 from tests.integration.test_handlers import api_event

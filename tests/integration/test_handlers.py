@@ -8,10 +8,10 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+
 from nudge.api.openapi import MOBILE_OPENAPI_PATH
 from nudge.models.events import QueuedBatch
 from nudge_local.gateway import build_event
-
 from tests.integration.conftest import Aws, sample_event, sample_paths
 
 pytestmark = pytest.mark.integration

@@ -14,6 +14,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+
 from nudge_local.moto_server import FAST_LANE_HEADER
 from nudge_local.stack import free_port, stop_group
 

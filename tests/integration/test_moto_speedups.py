@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
+
 from nudge_local import moto_speedups
 
 TABLE = "speedups"

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
 from nudge import runtime
 from nudge.clock import to_epoch
 from nudge.domain.nps import aggregate
@@ -15,7 +16,6 @@ from nudge.models.nps_store import DetractorJob
 from nudge.models.profile import Profile, Stage
 from nudge.models.survey import ResponsePart, SurveyConfig
 from nudge_local.webhook import WebhookReceiver
-
 from tests.conftest import START, make_event
 from tests.integration.conftest import Aws
 from tests.integration.test_handlers import api_event

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from nudge.clock import to_epoch
 from nudge.domain.aggregates import (
     RECENT_MAX,
@@ -25,7 +26,6 @@ from nudge.domain.aggregates import (
 from nudge.domain.config import EngagementConfig, InterestRule
 from nudge.models.events import IncomingEvent
 from nudge.models.profile import Profile
-
 from tests.conftest import START, make_event
 
 NOW = to_epoch(START)

@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+
 from nudge.adapters.configs import ConfigStore
 from nudge.adapters.webhooks import OpsAlerts
 from nudge.clock import ManualClock, to_epoch
@@ -15,7 +16,6 @@ from nudge.domain.config import AnalyticsConfig
 from nudge.services.auto_pause import AutoPauseService
 from nudge.services.campaign_configs import CampaignConfigService
 from nudge.services.reports import ReportsService
-
 from tests.fakes.memory import InMemoryConfigTable, InMemoryProfileStore
 from tests.unit.test_campaign_configs import campaign_yaml
 

@@ -16,7 +16,6 @@ from nudge.models.push import PushJob
 from nudge.services.campaigns import CampaignRunner
 from nudge.services.geofencing import GeoTracker
 from nudge.services.processing import EventProcessingService
-
 from tests.fakes.devices import InMemoryDeviceStore
 from tests.fakes.memory import (
     InMemoryCampaignCatalog,

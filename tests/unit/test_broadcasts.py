@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from pydantic import ValidationError
+
 from nudge.clock import ManualClock
 from nudge.models.broadcast import BroadcastRequest, BroadcastStep
 from nudge.models.campaign import CampaignSet, Segment
 from nudge.services.broadcasts import BroadcastService, UnknownReference, fan_out_plan, step_plan
-from pydantic import ValidationError
-
 from tests.fakes.broadcasts import InMemoryBroadcasts
 from tests.fakes.memory import InMemoryCampaignCatalog, InMemoryProfileStore
 
@@ -115,7 +115,6 @@ def test_unknown_step_is_skipped() -> None:
 
 def _profiles(teams: dict[str, str]) -> InMemoryProfileStore:
     from nudge.models.profile import Attribute, Profile, Stage
-
     from tests.conftest import START
 
     store = InMemoryProfileStore()

@@ -8,6 +8,7 @@ import threading
 from datetime import timedelta
 
 import pytest
+
 from nudge.adapters.configs import ConfigStore
 from nudge.clock import ManualClock
 from nudge.configfiles import ConfigError
@@ -18,7 +19,6 @@ from nudge.services.campaign_configs import (
     estimate_audience,
     wilson,
 )
-
 from tests.fakes.memory import InMemoryConfigTable
 from tests.fakes.profile_sample import InMemoryProfileSampler
 

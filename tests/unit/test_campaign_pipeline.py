@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
+
 from nudge.clock import ManualClock
 from nudge.domain.config import EngagementConfig
 from nudge.models.campaign import Campaign, CampaignSet
@@ -19,7 +20,6 @@ from nudge.models.push import PushJob
 from nudge.services.campaigns import CampaignRunner, counter_name
 from nudge.services.processing import EventProcessingService
 from nudge.services.scheduler import SchedulerService
-
 from tests.conftest import make_event
 from tests.fakes.devices import InMemoryDeviceStore
 from tests.fakes.memory import (

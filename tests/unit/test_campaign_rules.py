@@ -10,6 +10,7 @@ import pytest
 import yaml
 from hypothesis import given
 from hypothesis import strategies as st
+
 from nudge.configfiles import ConfigError, load_config
 from nudge.domain import campaigns as engine
 from nudge.domain.segments import explain, version_key

@@ -1,6 +1,7 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from nudge.clock import ManualClock, from_epoch, parse_duration, to_epoch
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from nudge.configfiles import ConfigError, load_config, load_config_file
 from pydantic import BaseModel, ConfigDict, Field
+
+from nudge.configfiles import ConfigError, load_config, load_config_file
 
 
 class Delivery(BaseModel):

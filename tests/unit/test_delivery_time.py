@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from nudge.domain.delivery_time import in_quiet_hours, next_allowed, resolve_zone, zone_for_locale
 from nudge.models.device import QuietHours
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+
 from nudge.adapters.dynamo_codec import (
     attribute_size,
     due_bucket,
@@ -18,7 +19,6 @@ from nudge.domain.aggregates import apply_events
 from nudge.domain.config import EngagementConfig
 from nudge.domain.lifecycle import evaluate
 from nudge.models.profile import Profile
-
 from tests.conftest import START, make_event
 
 

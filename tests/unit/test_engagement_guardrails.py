@@ -7,6 +7,7 @@ from collections import Counter
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from nudge.domain.config import AnalyticsConfig
 from nudge.domain.engagement import UNATTRIBUTED, Cell
 from nudge.domain.guardrails import guard_rails, pause_decision, pause_decisions, sunset_advice

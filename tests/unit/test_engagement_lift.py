@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from nudge.domain.config import AnalyticsConfig
 from nudge.domain.engagement import HOLDOUT, EngagementCounters, EngagementRecord
 from nudge.domain.lift import campaign_lift, lift

@@ -7,6 +7,7 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
+
 from nudge.clock import ManualClock, to_epoch
 from nudge.domain.aggregates import OPT_OUT_EVENT
 from nudge.domain.campaign_counters import cells_of, day_of_counter, storage_field
@@ -23,7 +24,6 @@ from nudge.models.device import Device, DeviceRegistration, PreferencesUpdate
 from nudge.services.campaigns import counter_name
 from nudge.services.devices import DevicesService
 from nudge.services.push import PushService
-
 from tests.conftest import make_event
 from tests.fakes.delivery_log import FakeFcm, InMemoryDeliveryLog
 from tests.fakes.memory import InMemoryHistoryStore, InMemoryPublisher
@@ -303,7 +303,6 @@ def test_counter_names_are_per_campaign_and_day() -> None:
 @pytest.fixture
 def devices(clock: ManualClock) -> tuple[DevicesService, InMemoryPublisher]:
     from nudge.domain.config import EngagementConfig
-
     from tests.fakes.devices import InMemoryDeviceStore
 
     events = InMemoryPublisher()

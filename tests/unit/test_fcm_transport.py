@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 import httpx
+
 from nudge.adapters.fcm_transport import CachedCredentialAuth
 
 

@@ -16,7 +16,6 @@ from nudge.services.campaigns import CampaignRunner
 from nudge.services.geofencing import GeoTracker
 from nudge.services.processing import EventProcessingService
 from nudge.services.scheduler import SchedulerService
-
 from tests.fakes.memory import (
     InMemoryCampaignCatalog,
     InMemoryHistoryStore,

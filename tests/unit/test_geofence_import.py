@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from nudge.configfiles import ConfigError
 from nudge.domain.geofence import build_index, load_fence_set_file, parse_csv, parse_geojson
 from nudge.models.geofence import CircleGeometry, PolygonGeometry

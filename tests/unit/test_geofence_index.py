@@ -10,6 +10,7 @@ import sys
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from nudge.domain.geofence import build_index, haversine_m, nearest_fences
 from nudge.domain.geofence_geometry import EARTH_RADIUS_M, wrap_lng
 from nudge.domain.geofence_index import FenceIndex, nearest

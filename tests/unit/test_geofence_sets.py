@@ -7,12 +7,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+
 from nudge.adapters.configs import ConfigStore
 from nudge.adapters.geofences import StoredFenceCatalog, published_key, unpack_fence_set
 from nudge.clock import ManualClock
 from nudge.domain.geofence import build_index, parse_geojson
 from nudge.services.geofence_sets import FenceSetService
-
 from tests.fakes.memory import InMemoryConfigTable, InMemoryFenceCatalog, InMemoryFenceObjects
 
 

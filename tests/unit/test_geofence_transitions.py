@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from nudge.domain.geofence import (
     TransitionRules,
     apply_location_update,

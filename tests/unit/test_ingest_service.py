@@ -3,11 +3,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from nudge.clock import ManualClock
 from nudge.domain.config import EngagementConfig
 from nudge.services import ingest
 from nudge.services.ingest import IngestService, QueueUnavailable
-
 from tests.fakes.memory import InMemoryPublisher
 
 

@@ -6,10 +6,10 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+
 from nudge.domain.config import EngagementConfig
 from nudge.domain.ingest import validate_events
 from nudge.models.events import EventBatch
-
 from tests.conftest import START
 
 NOW = START

@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
+
 from nudge.domain.nps import OVERALL, Cell, NpsAggregates, aggregate, merge_part
 from nudge.models.profile import Stage
 from nudge.models.survey import (
@@ -16,7 +18,6 @@ from nudge.models.survey import (
     ResponseState,
     ResponseSubmission,
 )
-from pydantic import ValidationError
 
 AT = datetime(2026, 3, 10, 12, tzinfo=UTC)
 T = int(AT.timestamp())

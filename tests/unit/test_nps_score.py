@@ -7,6 +7,7 @@ import time
 from datetime import date
 
 import pytest
+
 from nudge.domain.nps import (
     OVERALL,
     Cell,
@@ -19,7 +20,6 @@ from nudge.domain.nps import (
     trend,
 )
 from nudge.models.survey import Category, category_of
-
 from tests.bench.nps import million_response_aggregates, run_nps_bench
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
+
 from nudge.domain.themes import CommentInput, Theme, comments_of, group_comments, themes_as_dicts
 from nudge.models.survey import PinnedTheme, ResponseState, ThemesConfig
-
 from tests.unit.nps_comments import ALL, ALL_GROUPS, PRICES
 
 

@@ -9,13 +9,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+
 from nudge.clock import ManualClock, to_epoch
 from nudge.domain.aggregates import RECENT_WINDOW_SECONDS
 from nudge.domain.config import EngagementConfig
 from nudge.models.events import IncomingEvent, QueuedBatch
 from nudge.models.profile import Profile, Stage
 from nudge.services.processing import EventProcessingService, PoisonMessage
-
 from tests.conftest import START, make_event
 from tests.fakes.memory import InMemoryHistoryStore, InMemoryProfileStore
 

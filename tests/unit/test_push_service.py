@@ -6,12 +6,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+
 from nudge.clock import ManualClock
 from nudge.domain.config import EngagementConfig
 from nudge.models.device import Device, Preferences
 from nudge.models.push import PushJob
 from nudge.services.push import PoisonJob, PushService
-
 from tests.fakes.delivery_log import FakeFcm, InMemoryDeliveryLog
 from tests.fakes.devices import InMemoryDeviceStore
 
@@ -162,7 +162,6 @@ def test_a_template_missing_data_fails_without_sending(parts) -> None:  # type: 
 def test_opens_are_attributed_to_the_send_whatever_the_order(parts) -> None:  # type: ignore[no-untyped-def]
     from nudge.models.events import QueuedBatch
     from nudge.services.processing import EventProcessingService
-
     from tests.conftest import make_event
     from tests.fakes.memory import InMemoryHistoryStore, InMemoryProfileStore
 
@@ -253,7 +252,6 @@ def test_a_broadcast_counts_each_user_once_delivered_and_each_failed_device() ->
 def test_a_broadcast_open_counts_once_per_user_whatever_device_order_or_redelivery() -> None:
     from nudge.models.events import QueuedBatch
     from nudge.services.processing import EventProcessingService
-
     from tests.conftest import make_event
     from tests.fakes.memory import InMemoryHistoryStore
 

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from nudge_cli import commands as cli
-from nudge.clock import ManualClock, to_epoch
-from nudge_cli.report_html import ChartsUnavailable, build_html, lifecycle_points
 
+from nudge.clock import ManualClock, to_epoch
+from nudge_cli import commands as cli
+from nudge_cli.report_html import ChartsUnavailable, build_html, lifecycle_points
 from tests.unit.test_engagement_reports import count, service
 
 TITLES = (

@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+
 from nudge.clock import ManualClock
 from nudge.domain.config import EngagementConfig
 from nudge.models.events import QueuedBatch
 from nudge.models.profile import Stage
 from nudge.services.processing import EventProcessingService
 from nudge.services.scheduler import CURSOR, SchedulerService
-
 from tests.conftest import make_event
 from tests.fakes.memory import InMemoryHistoryStore, InMemoryProfileStore
 

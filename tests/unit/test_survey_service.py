@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from nudge.clock import ManualClock, to_epoch
 from nudge.configfiles import ConfigError
 from nudge.domain.config import EngagementConfig
@@ -28,7 +29,6 @@ from nudge.services.surveys import (
     SurveyPaused,
     SurveyService,
 )
-
 from tests.conftest import START, make_event
 from tests.fakes.memory import (
     InMemoryCampaignCatalog,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from nudge.configfiles import ConfigError, load_config, load_config_file
 from nudge.models.survey import Category, SurveyConfig, SurveyStatus, survey_json_schema
 

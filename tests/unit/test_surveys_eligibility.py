@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+
 from nudge.clock import DAY
 from nudge.domain.surveys import (
     ProfileFacts,

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from nudge_local.template import PROJECT_ROOT, read_stack
 
 SPEC = read_stack()

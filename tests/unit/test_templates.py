@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
+
 from nudge.domain.templates import (
     FCM_PAYLOAD_LIMIT,
     MessageTemplate,
@@ -14,7 +16,6 @@ from nudge.domain.templates import (
     pick_locale,
     render,
 )
-from pydantic import ValidationError
 
 
 def template(**overrides: Any) -> MessageTemplate:
