@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
+from nudge_local import aws_guard
 from nudge_local.resources import ACCOUNT, REGION
 from nudge_local.template import FunctionSpec
 
@@ -71,7 +72,8 @@ class LocalFunction:
         return self._module
 
     def invoke(self, event: dict[str, Any]) -> Any:
-        with _INVOCATION_LOCK:
+        # every AWS call in the invocation is checked against this function's IAM role
+        with _INVOCATION_LOCK, aws_guard.acting_as(self.spec.logical_id):
             handler = getattr(self._load(), self.spec.handler.rsplit(".", 1)[1])
             context = LocalContext(self.spec.logical_id, self.spec.memory, self.spec.timeout)
             self.invocations += 1

@@ -19,27 +19,74 @@ PSEUDO = {
 }
 
 
+_NO_VALUE = object()  # AWS::NoValue: the property or list item is left out
+
+
 class Resolver:
-    def __init__(self, parameters: dict[str, Any]) -> None:
+    def __init__(
+        self, parameters: dict[str, Any], conditions: dict[str, Any] | None = None
+    ) -> None:
         self.parameters = parameters
+        self.conditions = conditions or {}
         self.physical: dict[str, dict[str, str]] = {}
 
+    def with_conditions(self, conditions: dict[str, Any]) -> Resolver:
+        """The same resources and parameters, able to evaluate these template Conditions."""
+        resolver = Resolver(self.parameters, conditions)
+        resolver.physical = self.physical
+        return resolver
+
     def resolve(self, value: Any) -> Any:
+        resolved = self._resolve(value)
+        return None if resolved is _NO_VALUE else resolved
+
+    def _resolve(self, value: Any) -> Any:
         if isinstance(value, dict) and len(value) == 1:
             ((key, arg),) = value.items()
             if key == "Ref":
-                return self._ref(arg)
+                return _NO_VALUE if arg == "AWS::NoValue" else self._ref(arg)
             if key == "Fn::GetAtt":
                 return self.physical[arg[0]][arg[1]]
             if key == "Fn::Sub":
-                return re.sub(r"\$\{([\w:.]+)\}", lambda m: str(self._sub(m.group(1))), arg)
+                text, local = (
+                    (arg[0], self._resolve(arg[1])) if isinstance(arg, list) else (arg, {})
+                )
+                return re.sub(
+                    r"\$\{([\w:.]+)\}",
+                    lambda m: str(
+                        local[m.group(1)] if m.group(1) in local else self._sub(m.group(1))
+                    ),
+                    text,
+                )
             if key == "Fn::Join":
-                return arg[0].join(str(self.resolve(v)) for v in arg[1])
+                return arg[0].join(str(self._resolve(v)) for v in arg[1])
+            if key == "Fn::If":
+                return self._resolve(arg[1] if self.condition(arg[0]) else arg[2])
         if isinstance(value, dict):
-            return {k: self.resolve(v) for k, v in value.items()}
+            resolved = {k: self._resolve(v) for k, v in value.items()}
+            return {k: v for k, v in resolved.items() if v is not _NO_VALUE}
         if isinstance(value, list):
-            return [self.resolve(v) for v in value]
+            return [v for v in (self._resolve(v) for v in value) if v is not _NO_VALUE]
         return value
+
+    def condition(self, name: str) -> bool:
+        """A template Condition (Fn::Equals, Not, And, Or, Condition), evaluated."""
+        return self._truth(self.conditions[name])
+
+    def _truth(self, expression: Any) -> bool:
+        ((key, arg),) = expression.items()
+        if key == "Condition":
+            return self.condition(arg)
+        if key == "Fn::Equals":
+            left, right = (self.resolve(v) for v in arg)
+            return str(left) == str(right)
+        if key == "Fn::Not":
+            return not self._truth(arg[0])
+        if key == "Fn::And":
+            return all(self._truth(v) for v in arg)
+        if key == "Fn::Or":
+            return any(self._truth(v) for v in arg)
+        raise ValueError(f"local stack can't evaluate condition {key}")
 
     def _ref(self, name: str) -> Any:
         if name in PSEUDO:

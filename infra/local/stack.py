@@ -19,6 +19,7 @@ from typing import Any
 
 import boto3
 
+from nudge_local import iam
 from nudge_local.auth import (
     LOCAL_AUDIENCE,
     LOCAL_ISSUER,
@@ -162,11 +163,15 @@ class LocalStack:
             self.spec, self.resolver, base_env, fcm_environment(self.fcm)
         )
         fed_by_sqs = {source.function for source in self.spec.sqs_sources}
+        # each function's IAM role from the template, enforced in its own processes
+        roles = iam.stack_roles(self.spec, self.resolver)
+        table_keys = iam.TableKeys.from_spec(self.spec, self.resolver)
         for name, function in self.spec.functions.items():
             # each concurrent batch in an environment of its own
             count = POLLERS_PER_SOURCE if name in fed_by_sqs else 1
+            role = (roles[name], table_keys)
             self.environments[name] = [
-                WorkerFunction(function, environments[name], self.clock._offset)
+                WorkerFunction(function, environments[name], self.clock._offset, role)
                 for _ in range(count)
             ]
             self.functions[name] = self.environments[name][0]

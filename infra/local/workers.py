@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
 from typing import Any
 
+from nudge_local import aws_guard, iam
 from nudge_local.functions import LocalContext
 from nudge_local.template import FunctionSpec
 
@@ -41,8 +42,17 @@ def new_offset(start: datetime | None) -> Any:
     return _CONTEXT.Value("d", seconds)
 
 
-def _serve(conn: Connection, spec: FunctionSpec, env: dict[str, str], offset: Any) -> None:
+def _serve(
+    conn: Connection,
+    spec: FunctionSpec,
+    env: dict[str, str],
+    offset: Any,
+    role: tuple[iam.Role, iam.TableKeys] | None,
+) -> None:
     os.environ.update(env)
+    if role is not None:  # every AWS call of this environment is checked against its role
+        iam.enforce({spec.logical_id: role[0]}, role[1])
+        aws_guard.become(spec.logical_id)
     from nudge import runtime
 
     runtime.set_clock(SharedOffsetClock(offset))
@@ -75,10 +85,17 @@ class FunctionFailed(RuntimeError):
 class WorkerFunction:
     """One warm execution environment (a process) per function."""
 
-    def __init__(self, spec: FunctionSpec, env: dict[str, str], offset: Any) -> None:
+    def __init__(
+        self,
+        spec: FunctionSpec,
+        env: dict[str, str],
+        offset: Any,
+        role: tuple[iam.Role, iam.TableKeys] | None = None,
+    ) -> None:
         self.spec = spec
         self.env = env
         self.offset = offset
+        self.role = role  # the function's IAM role from the template, enforced in its process
         self._lock = threading.Lock()
         self._process: Any = None
         self._conn: Connection | None = None
@@ -89,7 +106,7 @@ class WorkerFunction:
         parent, child = _CONTEXT.Pipe()
         self._process = _CONTEXT.Process(
             target=_serve,
-            args=(child, self.spec, self.env, self.offset),
+            args=(child, self.spec, self.env, self.offset, self.role),
             daemon=True,
             name=f"fn-{self.spec.logical_id}",
         )

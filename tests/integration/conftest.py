@@ -16,6 +16,7 @@ from nudge import runtime
 from nudge.adapters import aws as aws_clients
 from nudge.clock import ManualClock
 from nudge.settings import get_settings
+from nudge_local import iam
 from nudge_local.functions import LocalFunction
 from nudge_local.resources import Resolver, create_resources, template_parameters
 from nudge_local.template import PROJECT_ROOT, StackSpec, read_stack
@@ -32,9 +33,18 @@ class Aws:
     spec: StackSpec
     clock: ManualClock
     functions: dict[str, LocalFunction]
+    iam: iam.Enforcement
 
     def queue_url(self, logical: str) -> str:
         return self.resolver.physical[logical]["QueueUrl"]
+
+    def deploy_with(self, monkeypatch: pytest.MonkeyPatch, **parameters: str) -> None:
+        """Template parameters as `sam deploy --parameter-overrides` would set them: every
+        function's environment and IAM role follow, as in a redeploy."""
+        self.resolver.parameters.update(parameters)
+        _set_environment(self.spec, self.resolver, monkeypatch)
+        _reset_caches()
+        self.iam = iam.enforce_for_stack(self.spec, self.resolver)
 
     def invoke(self, function: str, event: dict[str, Any]) -> Any:
         return self.functions[function].invoke(event)
@@ -83,6 +93,12 @@ def _reset_caches() -> None:
         factory.cache_clear()
 
 
+def _set_environment(spec: StackSpec, resolver: Resolver, monkeypatch: pytest.MonkeyPatch) -> None:
+    for function in spec.functions.values():
+        for key, value in resolver.resolve(function.environment).items():
+            monkeypatch.setenv(key, str(value))
+
+
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
     with mock_aws():
@@ -93,15 +109,15 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
         ddb = boto3.client("dynamodb", region_name="us-east-1")
         sqs = boto3.client("sqs", region_name="us-east-1")
         create_resources(spec, resolver, ddb, sqs, boto3.client("s3", region_name="us-east-1"))
-        for function in spec.functions.values():
-            for key, value in resolver.resolve(function.environment).items():
-                monkeypatch.setenv(key, str(value))
+        # handlers run with their own IAM roles from the template, as in AWS
+        enforcement = iam.enforce_for_stack(spec, resolver)
+        _set_environment(spec, resolver, monkeypatch)
         _reset_caches()
         clock = ManualClock(START)
         runtime.set_clock(clock)
         functions = {name: LocalFunction(f) for name, f in spec.functions.items()}
         try:
-            yield Aws(ddb, sqs, resolver, spec, clock, functions)
+            yield Aws(ddb, sqs, resolver, spec, clock, functions, enforcement)
         finally:
             _reset_caches()
             from nudge.clock import SystemClock

@@ -55,11 +55,7 @@ def test_the_scheduler_tick_auto_pauses_alerts_and_sends_the_weekly_sunset_advic
     sns.subscribe(
         TopicArn=topic["TopicArn"], Protocol="sqs", Endpoint=arn["Attributes"]["QueueArn"]
     )
-    monkeypatch.setenv("NUDGE_ALERTS_TOPIC_ARN", topic["TopicArn"])
-    runtime.get_settings.cache_clear()
-    runtime.ops_alerts.cache_clear()
-    runtime.auto_pause_service.cache_clear()
-    runtime.sunset_digest_service.cache_clear()
+    aws.deploy_with(monkeypatch, AlarmTopicArn=topic["TopicArn"])
     loaded = runtime.campaign_configs().load_object(
         "campaigns/welcome.yaml", campaign_yaml("welcome").encode(), None
     )
