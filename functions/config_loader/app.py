@@ -18,13 +18,10 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from nudge import runtime
-from nudge.adapters.configs import S3ConfigObjects
-from nudge.models.configs import parse_key
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-objects = S3ConfigObjects()
 
 METRIC = {
     "loaded": "ConfigsLoaded",
@@ -38,31 +35,15 @@ METRIC = {
 
 def _handle(record: dict[str, Any]) -> dict[str, Any]:
     s3 = record["s3"]
-    bucket = s3["bucket"]["name"]
-    key = unquote_plus(s3["object"]["key"])
-    version_id = s3["object"].get("versionId")
-    parsed = parse_key(key)
-    kind = parsed[0] if parsed is not None else None
-    service: Any = (
-        runtime.fence_sets()
-        if kind == "geofences"
-        else runtime.survey_configs()
-        if kind == "survey"
-        else runtime.campaign_configs()
+    outcome = runtime.config_loader().handle(
+        record["eventName"],
+        s3["bucket"]["name"],
+        unquote_plus(s3["object"]["key"]),
+        s3["object"].get("versionId"),
     )
-    current = objects.current_version(bucket, key)
-    if record["eventName"].startswith("ObjectRemoved"):
-        if current is not None:  # uploaded again since: that upload has its own event
-            return {"key": key, "result": "superseded"}
-        outcome = service.object_removed(key)
-    else:
-        if current is None or (version_id and current != version_id):
-            return {"key": key, "result": "superseded"}
-        body = objects.read(bucket, key, version_id)
-        if body is None:
-            return {"key": key, "result": "superseded"}
-        outcome = service.load_object(key, body, version_id)
-    result = {"key": key, "result": outcome.result, "version": outcome.version}
+    result = {"key": outcome.key, "result": outcome.result}
+    if outcome.result != "superseded":
+        result["version"] = outcome.version
     if outcome.problems:
         result["problems"] = [str(problem) for problem in outcome.problems]
         logger.warning("config rejected", extra=result)

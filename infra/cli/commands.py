@@ -312,8 +312,8 @@ def _load_template(path: str) -> dict[str, Any]:
     import yaml
     from pydantic import ValidationError
 
-    from nudge.domain.ingest import describe_validation_error
-    from nudge.domain.templates import MessageTemplate
+    from nudge.domain.profiles.ingest import describe_validation_error
+    from nudge.models.template import MessageTemplate
 
     try:
         with open(path, encoding="utf-8") as handle:
@@ -431,7 +431,7 @@ def _segments_file(segments_file: str | None) -> dict[str, Any] | None:
 def _validate_files(files: list[str], segments_file: str | None) -> list[tuple[str, str, Any]]:
     """(path, text, campaign) per file; prints located problems and exits 1 on any."""
     from nudge.configfiles import ConfigError
-    from nudge.services.campaign_configs import check_campaign_text
+    from nudge.services.campaigns.configs import check_campaign_text
 
     segments = _segments_file(segments_file)
     checked, failed = [], False
@@ -678,7 +678,7 @@ def _campaign_commands(sub: argparse._SubParsersAction) -> None:
 
 def _validate_surveys(files: list[str], segments_file: str | None) -> list[tuple[str, str, Any]]:
     from nudge.configfiles import ConfigError
-    from nudge.services.survey_configs import check_survey_text
+    from nudge.services.nps.survey_configs import check_survey_text
 
     segments = _segments_file(segments_file)  # None: named segments are checked when loaded
     checked, failed = [], False
@@ -854,7 +854,7 @@ GEOFENCE_SUFFIXES = {".geojson": ".geojson", ".json": ".geojson", ".csv": ".csv"
 def _validate_fence_file(path: str, set_id: str | None) -> Any:
     """The parsed FenceSet; prints located problems and exits 1 when the file is bad."""
     from nudge.configfiles import ConfigError
-    from nudge.domain.geofence_import import load_fence_set_file
+    from nudge.domain.geofencing.importing import load_fence_set_file
 
     try:
         return load_fence_set_file(path, set_id=set_id)

@@ -14,33 +14,34 @@ from nudge.clock import Clock, SystemClock
 from nudge.settings import get_settings
 
 if TYPE_CHECKING:
-    from nudge.adapters.configs import ConfigStore
     from nudge.adapters.delivery_log import DynamoDeliveryLog
     from nudge.adapters.devices import DynamoDeviceStore
     from nudge.adapters.geofences import S3FenceObjects, StoredFenceCatalog
-    from nudge.adapters.ports import PreferenceReader
     from nudge.adapters.profile_sample import DynamoProfileSampler
     from nudge.adapters.sqs import SqsPushQueue
     from nudge.adapters.templates_store import DynamoTemplateStore
     from nudge.adapters.webhooks import OpsAlerts
-    from nudge.services.auto_pause import AutoPauseService
-    from nudge.services.broadcasts import BroadcastService
-    from nudge.services.campaign_configs import CampaignConfigService
-    from nudge.services.campaigns import CampaignRunner
-    from nudge.services.detractors import DetractorRouter
-    from nudge.services.devices import DevicesService
-    from nudge.services.geofence_sets import FenceSetService
-    from nudge.services.geofencing import GeoTracker
-    from nudge.services.ingest import IngestService
-    from nudge.services.nps_reports import NpsReportService
-    from nudge.services.privacy import PrivacyService
-    from nudge.services.processing import EventProcessingService
-    from nudge.services.push import PushService
-    from nudge.services.reports import ReportsService
-    from nudge.services.scheduler import SchedulerService
-    from nudge.services.sunset_digest import SunsetDigestService
-    from nudge.services.survey_configs import SurveyConfigService
-    from nudge.services.surveys import SurveyService
+    from nudge.services.campaigns.configs import CampaignConfigService
+    from nudge.services.campaigns.runner import CampaignRunner
+    from nudge.services.configs.loader import ConfigLoader
+    from nudge.services.configs.store import ConfigStore
+    from nudge.services.engagement.auto_pause import AutoPauseService
+    from nudge.services.engagement.reports import ReportsService
+    from nudge.services.engagement.sunset_digest import SunsetDigestService
+    from nudge.services.geofencing.fence_sets import FenceSetService
+    from nudge.services.geofencing.tracker import GeoTracker
+    from nudge.services.messaging.broadcasts import BroadcastService
+    from nudge.services.messaging.devices import DevicesService
+    from nudge.services.messaging.push import PushService
+    from nudge.services.nps.detractors import DetractorRouter
+    from nudge.services.nps.reports import NpsReportService
+    from nudge.services.nps.survey_configs import SurveyConfigService
+    from nudge.services.nps.surveys import SurveyService
+    from nudge.services.pipeline.processing import EventProcessingService
+    from nudge.services.pipeline.scheduler import SchedulerService
+    from nudge.services.ports import PreferenceReader
+    from nudge.services.profiles.ingest import IngestService
+    from nudge.services.profiles.privacy import PrivacyService
 
 _clock: Clock = SystemClock()
 
@@ -63,7 +64,7 @@ def set_clock(clock: Clock) -> None:
 @lru_cache(maxsize=1)
 def ingest_service() -> IngestService:
     from nudge.adapters.sqs import SqsEventPublisher
-    from nudge.services.ingest import IngestService
+    from nudge.services.profiles.ingest import IngestService
 
     settings = get_settings()
     return IngestService(SqsEventPublisher(settings.events_queue_url), settings.engagement, CLOCK)
@@ -79,8 +80,8 @@ def _stores() -> tuple:
 @lru_cache(maxsize=1)
 def processing_service() -> EventProcessingService:
     from nudge.adapters.delivery_log import DynamoDeliveryLog
-    from nudge.adapters.devices import BatchPreferences
-    from nudge.services.processing import EventProcessingService
+    from nudge.services.messaging.preferences import BatchPreferences
+    from nudge.services.pipeline.processing import EventProcessingService
 
     profiles, history = _stores()
     settings = get_settings()
@@ -101,7 +102,7 @@ def processing_service() -> EventProcessingService:
 
 def geo_tracker(preferences: PreferenceReader | None = None) -> GeoTracker | None:
     """Location events -> fence transitions; off where no configs bucket is configured."""
-    from nudge.services.geofencing import GeoTracker
+    from nudge.services.geofencing.tracker import GeoTracker
 
     settings = get_settings()
     if not settings.configs_bucket:
@@ -110,7 +111,7 @@ def geo_tracker(preferences: PreferenceReader | None = None) -> GeoTracker | Non
 
 
 def campaign_runner(preferences: PreferenceReader | None = None) -> CampaignRunner:
-    from nudge.services.campaigns import CampaignRunner
+    from nudge.services.campaigns.runner import CampaignRunner
 
     return CampaignRunner(
         campaign_catalog(),
@@ -122,7 +123,7 @@ def campaign_runner(preferences: PreferenceReader | None = None) -> CampaignRunn
 
 @lru_cache(maxsize=1)
 def scheduler_service() -> SchedulerService:
-    from nudge.services.scheduler import SchedulerService
+    from nudge.services.pipeline.scheduler import SchedulerService
 
     profiles, history = _stores()
     return SchedulerService(
@@ -151,7 +152,7 @@ def _device_store() -> DynamoDeviceStore:
 
 @lru_cache(maxsize=1)
 def privacy_service() -> PrivacyService:
-    from nudge.services.privacy import PrivacyService
+    from nudge.services.profiles.privacy import PrivacyService
 
     profiles, history = _stores()
     engagement = get_settings().engagement
@@ -161,7 +162,7 @@ def privacy_service() -> PrivacyService:
 @lru_cache(maxsize=1)
 def devices_service() -> DevicesService:
     from nudge.adapters.sqs import SqsEventPublisher
-    from nudge.services.devices import DevicesService
+    from nudge.services.messaging.devices import DevicesService
 
     _, history = _stores()
     settings = get_settings()
@@ -171,7 +172,7 @@ def devices_service() -> DevicesService:
 
 @lru_cache(maxsize=1)
 def reports_service() -> ReportsService:
-    from nudge.services.reports import ReportsService
+    from nudge.services.engagement.reports import ReportsService
 
     profiles, _ = _stores()
     analytics = get_settings().engagement.analytics
@@ -191,7 +192,7 @@ def ops_alerts() -> OpsAlerts | None:
 
 @lru_cache(maxsize=1)
 def auto_pause_service() -> AutoPauseService:
-    from nudge.services.auto_pause import AutoPauseService
+    from nudge.services.engagement.auto_pause import AutoPauseService
 
     analytics = get_settings().engagement.analytics
     return AutoPauseService(reports_service(), campaign_configs(), ops_alerts(), analytics, CLOCK)
@@ -199,7 +200,7 @@ def auto_pause_service() -> AutoPauseService:
 
 @lru_cache(maxsize=1)
 def sunset_digest_service() -> SunsetDigestService:
-    from nudge.services.sunset_digest import SunsetDigestService
+    from nudge.services.engagement.sunset_digest import SunsetDigestService
 
     profiles, _ = _stores()
     analytics = get_settings().engagement.analytics
@@ -217,7 +218,7 @@ def push_queue() -> SqsPushQueue:
 def push_service() -> PushService:
     from nudge.adapters.delivery_log import DynamoDeliveryLog
     from nudge.adapters.fcm import FirebaseSender
-    from nudge.services.push import PushService
+    from nudge.services.messaging.push import PushService
 
     settings = get_settings()
 
@@ -268,7 +269,7 @@ def broadcast_service() -> BroadcastService:
         SqsJobQueue,
         SqsStepQueue,
     )
-    from nudge.services.broadcasts import BroadcastService
+    from nudge.services.messaging.broadcasts import BroadcastService
 
     settings = get_settings()
     return BroadcastService(
@@ -288,7 +289,9 @@ CATALOG_CACHE_S = 30.0  # the processor reads the active campaigns at most this 
 
 @lru_cache(maxsize=1)
 def config_store() -> ConfigStore:
-    from nudge.adapters.configs import ConfigStore, DynamoConfigTable
+    from nudge.adapters.configs import DynamoConfigTable
+    from nudge.services.configs.loader import ConfigLoader
+    from nudge.services.configs.store import ConfigStore
 
     return ConfigStore(DynamoConfigTable(get_settings().configs_table), CLOCK, CATALOG_CACHE_S)
 
@@ -300,7 +303,7 @@ def campaign_catalog() -> ConfigStore:
 
 @lru_cache(maxsize=1)
 def campaign_configs() -> CampaignConfigService:
-    from nudge.services.campaign_configs import CampaignConfigService
+    from nudge.services.campaigns.configs import CampaignConfigService
 
     catalog = get_settings().engagement.event_catalog
     return CampaignConfigService(config_store(), CLOCK, frozenset(catalog) if catalog else None)
@@ -319,7 +322,7 @@ def profile_sampler() -> DynamoProfileSampler:
 @lru_cache(maxsize=1)
 def survey_configs() -> SurveyConfigService:
     """Survey configs (ConfigsTable, kind "survey"); also the SurveyCatalog port (cached)."""
-    from nudge.services.survey_configs import SurveyConfigService
+    from nudge.services.nps.survey_configs import SurveyConfigService
 
     return SurveyConfigService(config_store(), CLOCK)
 
@@ -335,7 +338,7 @@ def survey_store() -> Any:
 def survey_service() -> SurveyService:
     """Prompts (event_processor), next survey, answers and dismissals (surveys_api)."""
     from nudge.adapters.sqs import SqsEventPublisher, SqsPushQueue
-    from nudge.services.surveys import SurveyService
+    from nudge.services.nps.surveys import SurveyService
 
     settings = get_settings()
     return SurveyService(
@@ -355,7 +358,7 @@ def survey_service() -> SurveyService:
 
 @lru_cache(maxsize=1)
 def nps_reports() -> NpsReportService:
-    from nudge.services.nps_reports import NpsReportService
+    from nudge.services.nps.reports import NpsReportService
 
     return NpsReportService(survey_store(), CLOCK)
 
@@ -363,7 +366,7 @@ def nps_reports() -> NpsReportService:
 @lru_cache(maxsize=1)
 def detractor_router() -> DetractorRouter:
     from nudge.adapters.webhooks import SnsTopics, UrllibPoster
-    from nudge.services.detractors import DetractorRouter
+    from nudge.services.nps.detractors import DetractorRouter
 
     settings = get_settings()
 
@@ -397,7 +400,25 @@ def fence_catalog() -> StoredFenceCatalog:
 
 
 @lru_cache(maxsize=1)
+def config_loader() -> ConfigLoader:
+    """config_loader's dispatch: each kind of uploaded file to the service that loads it."""
+    from nudge.adapters.configs import S3ConfigObjects
+    from nudge.services.configs.loader import ConfigLoader
+
+    campaigns = campaign_configs()
+    return ConfigLoader(
+        S3ConfigObjects(),
+        {
+            "campaign": campaigns,
+            "segments": campaigns,
+            "survey": survey_configs(),
+            "geofences": fence_sets(),
+        },
+    )
+
+
+@lru_cache(maxsize=1)
 def fence_sets() -> FenceSetService:
-    from nudge.services.geofence_sets import FenceSetService
+    from nudge.services.geofencing.fence_sets import FenceSetService
 
     return FenceSetService(config_store(), fence_objects(), CLOCK)

@@ -78,14 +78,14 @@ class _StoredPreferences:
 
 
 def decision_throughput(events_count: int = 20_000) -> str:
-    from nudge.domain.aggregates import apply_events
     from nudge.domain.config import EngagementConfig
-    from nudge.domain.lifecycle import evaluate
+    from nudge.domain.profiles.aggregates import apply_events
+    from nudge.domain.profiles.lifecycle import evaluate
     from nudge.models.campaign import CampaignSet
     from nudge.models.device import Preferences
     from nudge.models.events import IncomingEvent
     from nudge.models.profile import Profile
-    from nudge.services.campaigns import CampaignRunner
+    from nudge.services.campaigns.runner import CampaignRunner
     from tests.fakes.memory import InMemoryCampaignCatalog, InMemoryQueue
 
     campaigns = fifty_campaigns()
@@ -147,9 +147,9 @@ def write_units_with_campaigns() -> str:
     from nudge.domain.config import EngagementConfig
     from nudge.models.campaign import Campaign, CampaignSet, NamedSegments
     from nudge.models.device import Preferences
-    from nudge.services.campaigns import CampaignRunner
-    from nudge.services.processing import EventProcessingService
-    from nudge.services.scheduler import SchedulerService
+    from nudge.services.campaigns.runner import CampaignRunner
+    from nudge.services.pipeline.processing import EventProcessingService
+    from nudge.services.pipeline.scheduler import SchedulerService
     from tests.bench.run import moto_tables, workload
     from tests.fakes.devices import InMemoryDeviceStore
     from tests.fakes.memory import InMemoryCampaignCatalog, InMemoryQueue

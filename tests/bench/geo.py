@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 import time
 
-from nudge.domain.geofence import FenceIndex, build_index
+from nudge.domain.geofencing import FenceIndex, build_index
 from nudge.models.geofence import CircleGeometry, Fence, FenceSet, PolygonGeometry
 
 NL_BE = (49.5, 53.5, 2.5, 7.2)  # lat min/max, lng min/max (~72,000 km² of land and sea)

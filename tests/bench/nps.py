@@ -26,7 +26,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from nudge.adapters.dynamo_codec import write_units
-from nudge.domain.nps import (
+from nudge.domain.nps.score import (
     DIMENSIONS,
     OVERALL,
     Cell,
@@ -168,7 +168,7 @@ def _size(item: dict[str, Any]) -> int:
 
 
 def _themes_ms() -> tuple[float, int]:
-    from nudge.domain.themes import CommentInput, group_comments
+    from nudge.domain.nps.themes import CommentInput, group_comments
     from tests.unit.nps_comments import ALL
 
     rng = random.Random(3)

@@ -192,8 +192,8 @@ def write_units() -> None:
     from nudge.adapters.metering import WriteMeter
     from nudge.clock import ManualClock
     from nudge.domain.config import EngagementConfig
-    from nudge.services.processing import EventProcessingService
-    from nudge.services.scheduler import SchedulerService
+    from nudge.services.pipeline.processing import EventProcessingService
+    from nudge.services.pipeline.scheduler import SchedulerService
 
     users, days = 200, 30
     messages = workload(users, days)
@@ -266,9 +266,9 @@ def write_units() -> None:
 
 def domain_throughput() -> None:
     from nudge.clock import to_epoch
-    from nudge.domain.aggregates import apply_events
     from nudge.domain.config import EngagementConfig
-    from nudge.domain.lifecycle import evaluate
+    from nudge.domain.profiles.aggregates import apply_events
+    from nudge.domain.profiles.lifecycle import evaluate
     from nudge.models.events import IncomingEvent
     from nudge.models.profile import Profile
 
@@ -312,7 +312,7 @@ def push_figures() -> None:
     from nudge.domain.config import EngagementConfig
     from nudge.models.device import Device
     from nudge.models.push import PushJob
-    from nudge.services.push import PushService
+    from nudge.services.messaging.push import PushService
     from tests.fakes.delivery_log import FakeFcm
 
     now = datetime(2026, 3, 2, 12, tzinfo=UTC)

@@ -8,12 +8,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from nudge.adapters.dynamo_codec import due_bucket
-from nudge.adapters.ports import HistoryEntry
 from nudge.models.campaign import CampaignSet
 from nudge.models.device import ConsentChange
 from nudge.models.events import QueuedBatch
 from nudge.models.profile import Profile, Transition
 from nudge.models.stats import LifecycleCounts, StageChange
+from nudge.services.ports import HistoryEntry
 
 
 class InMemoryProfileStore:
@@ -308,7 +308,7 @@ class InMemoryFenceCatalog:
 
     def current_index(self) -> Any:
         if self.index is None and self.sets:
-            from nudge.domain.geofence_index import build_index
+            from nudge.domain.geofencing.index import build_index
 
             self.index = build_index(self.sets)
         return self.index
@@ -318,7 +318,7 @@ class InMemorySurveyStore:
     """The SurveyStore port in memory: the same version conditions and all-or-nothing writes."""
 
     def __init__(self) -> None:
-        from nudge.domain.nps import NpsAggregates
+        from nudge.domain.nps.score import NpsAggregates
 
         self.states: dict[tuple[str, str], tuple[Any, int]] = {}
         self.last_prompt: dict[str, int] = {}
@@ -402,7 +402,7 @@ class InMemorySurveyStore:
                 self.responses[key] = replace(stored, actions=stored.actions - {action})
 
     def day_counts(self, survey_id: str, first_day: str, last_day: str) -> Any:
-        from nudge.domain.nps import NpsAggregates
+        from nudge.domain.nps.score import NpsAggregates
 
         with self._lock:
             return NpsAggregates(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from nudge.domain.templates import MessageTemplate
+from nudge.models.template import MessageTemplate
 
 
 class InMemoryTemplateStore:

@@ -76,6 +76,7 @@ def _reset_caches() -> None:
         runtime.template_store,
         runtime.delivery_log,
         runtime.config_store,
+        runtime.config_loader,
         runtime.campaign_configs,
         runtime.profile_sampler,
         runtime.survey_configs,

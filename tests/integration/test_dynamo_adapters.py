@@ -8,10 +8,10 @@ from nudge.adapters.devices import DynamoDeviceStore
 from nudge.adapters.dynamo_codec import due_bucket
 from nudge.adapters.dynamodb import DynamoHistoryStore, DynamoProfileStore
 from nudge.adapters.metering import WriteMeter
-from nudge.adapters.ports import HistoryEntry
 from nudge.models.device import Preferences
 from nudge.models.profile import Profile, Stage, Transition
 from nudge.models.stats import StageChange
+from nudge.services.ports import HistoryEntry
 from tests.conftest import START, make_event
 from tests.integration.conftest import Aws
 

@@ -13,10 +13,8 @@ from nudge.adapters.delivery_log import DynamoDeliveryLog
 from nudge.adapters.dynamodb import DynamoHistoryStore, DynamoProfileStore
 from nudge.adapters.metering import WriteMeter
 from nudge.clock import to_epoch
-from nudge.domain.aggregates import OPT_OUT_EVENT
-from nudge.domain.campaign_counters import cells_of, counter_name, merge
 from nudge.domain.config import EngagementConfig
-from nudge.domain.engagement import (
+from nudge.domain.engagement.attribution import (
     UNATTRIBUTED,
     Cell,
     EngagementRecord,
@@ -25,13 +23,15 @@ from nudge.domain.engagement import (
     attribute_opt_out,
     recount,
 )
+from nudge.domain.engagement.counters import cells_of, counter_name, merge
+from nudge.domain.profiles.aggregates import OPT_OUT_EVENT
 from nudge.models.campaign import CampaignSet
 from nudge.models.device import Device, Preferences
 from nudge.models.events import IncomingEvent, QueuedBatch
 from nudge.models.push import Delivery, PushJob
-from nudge.services.campaigns import CampaignRunner
-from nudge.services.processing import EventProcessingService
-from nudge.services.push import PushService, campaign_variant
+from nudge.services.campaigns.runner import CampaignRunner
+from nudge.services.messaging.push import PushService, campaign_variant
+from nudge.services.pipeline.processing import EventProcessingService
 from tests.conftest import make_event
 from tests.fakes.delivery_log import FakeFcm
 from tests.fakes.devices import InMemoryDeviceStore

@@ -44,7 +44,7 @@ def test_the_scheduler_tick_auto_pauses_alerts_and_sends_the_weekly_sunset_advic
 
     from nudge import runtime
     from nudge.adapters.dynamodb import _named_counter_updates
-    from nudge.domain.campaign_counters import counter_name
+    from nudge.domain.engagement.counters import counter_name
     from tests.integration.conftest import sample_event
     from tests.unit.test_campaign_configs import campaign_yaml
 

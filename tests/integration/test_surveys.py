@@ -11,7 +11,7 @@ import pytest
 
 from nudge import runtime
 from nudge.clock import to_epoch
-from nudge.domain.nps import aggregate
+from nudge.domain.nps.score import aggregate
 from nudge.models.nps_store import DetractorJob
 from nudge.models.profile import Profile, Stage
 from nudge.models.survey import ResponsePart, SurveyConfig

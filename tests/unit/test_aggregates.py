@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nudge.clock import to_epoch
-from nudge.domain.aggregates import (
+from nudge.domain.config import EngagementConfig, InterestRule
+from nudge.domain.profiles.aggregates import (
     RECENT_MAX,
     RECENT_WINDOW_SECONDS,
     active_days_within,
@@ -23,7 +24,6 @@ from nudge.domain.aggregates import (
     sessions,
     top_interests,
 )
-from nudge.domain.config import EngagementConfig, InterestRule
 from nudge.models.events import IncomingEvent
 from nudge.models.profile import Profile
 from tests.conftest import START, make_event

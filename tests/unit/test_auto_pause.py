@@ -8,14 +8,14 @@ from typing import Any
 
 import pytest
 
-from nudge.adapters.configs import ConfigStore
 from nudge.adapters.webhooks import OpsAlerts
 from nudge.clock import ManualClock, to_epoch
-from nudge.domain.campaign_counters import counter_name
 from nudge.domain.config import AnalyticsConfig
-from nudge.services.auto_pause import AutoPauseService
-from nudge.services.campaign_configs import CampaignConfigService
-from nudge.services.reports import ReportsService
+from nudge.domain.engagement.counters import counter_name
+from nudge.services.campaigns.configs import CampaignConfigService
+from nudge.services.configs.store import ConfigStore
+from nudge.services.engagement.auto_pause import AutoPauseService
+from nudge.services.engagement.reports import ReportsService
 from tests.fakes.memory import InMemoryConfigTable, InMemoryProfileStore
 from tests.unit.test_campaign_configs import campaign_yaml
 

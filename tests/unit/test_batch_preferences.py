@@ -6,16 +6,16 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import timedelta
 
-from nudge.adapters.devices import BatchPreferences
 from nudge.clock import ManualClock
 from nudge.domain.config import EngagementConfig
 from nudge.models.campaign import Campaign, CampaignSet
 from nudge.models.device import Preferences
 from nudge.models.events import IncomingEvent, Location, QueuedBatch
 from nudge.models.push import PushJob
-from nudge.services.campaigns import CampaignRunner
-from nudge.services.geofencing import GeoTracker
-from nudge.services.processing import EventProcessingService
+from nudge.services.campaigns.runner import CampaignRunner
+from nudge.services.geofencing.tracker import GeoTracker
+from nudge.services.messaging.preferences import BatchPreferences
+from nudge.services.pipeline.processing import EventProcessingService
 from tests.fakes.devices import InMemoryDeviceStore
 from tests.fakes.memory import (
     InMemoryCampaignCatalog,

@@ -10,7 +10,12 @@ from pydantic import ValidationError
 from nudge.clock import ManualClock
 from nudge.models.broadcast import BroadcastRequest, BroadcastStep
 from nudge.models.campaign import CampaignSet, Segment
-from nudge.services.broadcasts import BroadcastService, UnknownReference, fan_out_plan, step_plan
+from nudge.services.messaging.broadcasts import (
+    BroadcastService,
+    UnknownReference,
+    fan_out_plan,
+    step_plan,
+)
 from tests.fakes.broadcasts import InMemoryBroadcasts
 from tests.fakes.memory import InMemoryCampaignCatalog, InMemoryProfileStore
 
@@ -166,7 +171,7 @@ def test_a_target_must_be_exactly_one_kind() -> None:
 
 
 def test_a_broadcasts_outcome_counters_name_it_by_its_jobs_source() -> None:
-    from nudge.domain.broadcast_counters import broadcast_of, outcome_delta
+    from nudge.domain.engagement.broadcast_counters import broadcast_of, outcome_delta
 
     assert broadcast_of("broadcast:b42") == "b42"
     assert [broadcast_of(s) for s in (None, "api", "campaign:winback", "broadcast:")] == [None] * 4
@@ -179,7 +184,7 @@ def test_a_broadcasts_outcome_counters_name_it_by_its_jobs_source() -> None:
 
 
 def test_a_broadcast_with_nothing_delivered_yet_has_no_open_rate() -> None:
-    from nudge.domain.broadcast_counters import outcome_summary
+    from nudge.domain.engagement.broadcast_counters import outcome_summary
 
     assert outcome_summary({}) == {
         "delivered": 0, "failed": 0, "failed_by_code": {}, "suppressed": 0,

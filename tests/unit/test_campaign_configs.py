@@ -9,16 +9,16 @@ from datetime import timedelta
 
 import pytest
 
-from nudge.adapters.configs import ConfigStore
 from nudge.clock import ManualClock
 from nudge.configfiles import ConfigError
 from nudge.models.profile import Profile, Stage
-from nudge.services.campaign_configs import (
+from nudge.services.campaigns.configs import (
     CampaignConfigService,
     check_campaign_text,
     estimate_audience,
     wilson,
 )
+from nudge.services.configs.store import ConfigStore
 from tests.fakes.memory import InMemoryConfigTable
 from tests.fakes.profile_sample import InMemoryProfileSampler
 

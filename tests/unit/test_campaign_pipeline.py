@@ -17,9 +17,9 @@ from nudge.models.campaign import Campaign, CampaignSet
 from nudge.models.device import Preferences
 from nudge.models.events import IncomingEvent, QueuedBatch
 from nudge.models.push import PushJob
-from nudge.services.campaigns import CampaignRunner, counter_name
-from nudge.services.processing import EventProcessingService
-from nudge.services.scheduler import SchedulerService
+from nudge.services.campaigns.runner import CampaignRunner, counter_name
+from nudge.services.pipeline.processing import EventProcessingService
+from nudge.services.pipeline.scheduler import SchedulerService
 from tests.conftest import make_event
 from tests.fakes.devices import InMemoryDeviceStore
 from tests.fakes.memory import (
@@ -283,7 +283,7 @@ def test_a_crash_before_queueing_is_repaired_by_the_redelivery(clock: ManualCloc
 
 
 def test_campaign_report_sums_days_and_explains_suppressions(clock: ManualClock) -> None:
-    from nudge.services.reports import ReportsService
+    from nudge.services.engagement.reports import ReportsService
 
     p = Pipeline(clock, campaign(WELCOME, holdout_pct=30))
     users = [f"u{i}" for i in range(30)]

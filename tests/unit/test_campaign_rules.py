@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from nudge.configfiles import ConfigError, load_config
 from nudge.domain import campaigns as engine
-from nudge.domain.segments import explain, version_key
+from nudge.domain.config import CategoryCaps
+from nudge.domain.profiles.segments import explain, version_key
 from nudge.models.campaign import Campaign, NamedSegments, Segment
 from nudge.models.profile import (
     Attribute,
@@ -50,7 +51,7 @@ def ctx(
         now=kw.get("now", NOW),
         zone=zone,
         named=kw.get("named", {}),
-        caps=kw.get("caps", {"marketing": engine.CategoryCaps(per_day=3, per_week=8)}),
+        caps=kw.get("caps", {"marketing": CategoryCaps(per_day=3, per_week=8)}),
         consent=lambda: {"marketing": consent, "transactional": True},
         quiet_hours=lambda: quiet,
     )
@@ -339,7 +340,7 @@ def test_campaign_examples_parse_as_yaml() -> None:
 
 def test_preview_explains_the_verdict_and_renders_the_users_locale() -> None:
     from nudge.domain.config import ConsentDefaults
-    from nudge.domain.consent import effective
+    from nudge.domain.messaging.consent import effective
     from nudge.models.device import Device, Preferences
 
     campaign = make(

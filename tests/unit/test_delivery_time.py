@@ -9,7 +9,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nudge.domain.delivery_time import in_quiet_hours, next_allowed, resolve_zone, zone_for_locale
+from nudge.domain.messaging.delivery_time import (
+    in_quiet_hours,
+    next_allowed,
+    resolve_zone,
+    zone_for_locale,
+)
 from nudge.models.device import QuietHours
 
 NIGHT = QuietHours(start=time(22), end=time(8))

@@ -9,9 +9,9 @@ from pydantic import ValidationError
 
 from nudge.clock import ManualClock
 from nudge.domain.config import ConsentDefaults, EngagementConfig
-from nudge.domain.consent import consent_changes, default_categories, effective
+from nudge.domain.messaging.consent import consent_changes, default_categories, effective
 from nudge.models.device import DeviceRegistration, Preferences, PreferencesUpdate, QuietHours
-from nudge.services.devices import MAX_DEVICES_PER_USER, DevicesService
+from nudge.services.messaging.devices import MAX_DEVICES_PER_USER, DevicesService
 from tests.fakes.devices import InMemoryDeviceStore
 from tests.fakes.memory import InMemoryHistoryStore
 

@@ -15,9 +15,9 @@ from nudge.adapters.dynamo_codec import (
     write_units,
 )
 from nudge.clock import to_epoch
-from nudge.domain.aggregates import apply_events
 from nudge.domain.config import EngagementConfig
-from nudge.domain.lifecycle import evaluate
+from nudge.domain.profiles.aggregates import apply_events
+from nudge.domain.profiles.lifecycle import evaluate
 from nudge.models.profile import Profile
 from tests.conftest import START, make_event
 

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nudge.domain.config import AnalyticsConfig, EngagementConfig
-from nudge.domain.engagement import (
+from nudge.domain.engagement.attribution import (
     UNATTRIBUTED,
     Attribution,
     Cell,
@@ -236,8 +236,8 @@ def logged(job: str, template: str, outcome: str, at: int, **extra: object) -> D
 
 
 def test_the_log_gives_each_delivered_message_once_at_its_first_delivery() -> None:
-    from nudge.domain.engagement import OTHER_MESSAGES
-    from nudge.domain.engagement_events import received_from_log
+    from nudge.domain.engagement.attribution import OTHER_MESSAGES
+    from nudge.domain.engagement.records import received_from_log
 
     log = [
         logged("j1", "spring-sale.a", "sent", T + 60, source="campaign:spring-sale"),

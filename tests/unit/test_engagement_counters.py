@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nudge.domain.engagement import (
+from nudge.domain.engagement.attribution import (
     HOLDOUT,
     RECORD_KINDS,
     UNATTRIBUTED,

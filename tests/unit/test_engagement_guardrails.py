@@ -9,8 +9,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nudge.domain.config import AnalyticsConfig
-from nudge.domain.engagement import UNATTRIBUTED, Cell
-from nudge.domain.guardrails import guard_rails, pause_decision, pause_decisions, sunset_advice
+from nudge.domain.engagement.attribution import UNATTRIBUTED, Cell
+from nudge.domain.engagement.guardrails import (
+    guard_rails,
+    pause_decision,
+    pause_decisions,
+    sunset_advice,
+)
 from nudge.domain.stats import Rate
 
 DAY = "2026-03-02"

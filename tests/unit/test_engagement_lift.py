@@ -10,10 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nudge.domain.config import AnalyticsConfig
-from nudge.domain.engagement import HOLDOUT, EngagementCounters, EngagementRecord
-from nudge.domain.lift import campaign_lift, lift
+from nudge.domain.engagement.attribution import HOLDOUT, EngagementCounters, EngagementRecord
+from nudge.domain.engagement.lift import campaign_lift, lift
 from nudge.domain.stats import Rate, ratio, two_proportion_interval, wilson
-from nudge.services.campaign_configs import wilson as wilson_from_campaign_configs
+from nudge.services.campaigns.configs import wilson as wilson_from_campaign_configs
 
 MONDAY = int(datetime(2026, 3, 2, 10, tzinfo=UTC).timestamp())
 DAY = 86_400

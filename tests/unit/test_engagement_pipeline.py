@@ -9,9 +9,7 @@ from datetime import timedelta
 import pytest
 
 from nudge.clock import ManualClock, to_epoch
-from nudge.domain.aggregates import OPT_OUT_EVENT
-from nudge.domain.campaign_counters import cells_of, day_of_counter, storage_field
-from nudge.domain.engagement import (
+from nudge.domain.engagement.attribution import (
     NOT_CAMPAIGNS,
     OTHER_MESSAGES,
     UNATTRIBUTED,
@@ -20,10 +18,12 @@ from nudge.domain.engagement import (
     record_increments,
     unattributed,
 )
+from nudge.domain.engagement.counters import cells_of, day_of_counter, storage_field
+from nudge.domain.profiles.aggregates import OPT_OUT_EVENT
 from nudge.models.device import Device, DeviceRegistration, PreferencesUpdate
-from nudge.services.campaigns import counter_name
-from nudge.services.devices import DevicesService
-from nudge.services.push import PushService
+from nudge.services.campaigns.runner import counter_name
+from nudge.services.messaging.devices import DevicesService
+from nudge.services.messaging.push import PushService
 from tests.conftest import make_event
 from tests.fakes.delivery_log import FakeFcm, InMemoryDeliveryLog
 from tests.fakes.memory import InMemoryHistoryStore, InMemoryPublisher

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 
 from nudge.clock import ManualClock, to_epoch
-from nudge.domain.campaign_counters import counter_name
 from nudge.domain.config import AnalyticsConfig
-from nudge.domain.engagement import OTHER_MESSAGES, UNATTRIBUTED
+from nudge.domain.engagement.attribution import OTHER_MESSAGES, UNATTRIBUTED
+from nudge.domain.engagement.counters import counter_name
 from nudge.models.campaign import CampaignSet
-from nudge.services.reports import ReportsService, UnknownCampaign
+from nudge.services.engagement.reports import ReportsService, UnknownCampaign
 from nudge_cli import commands as cli
 from tests.fakes.memory import InMemoryCampaignCatalog, InMemoryProfileStore
 from tests.unit.test_campaign_pipeline import campaign

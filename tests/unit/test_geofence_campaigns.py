@@ -7,15 +7,15 @@ from typing import Any
 
 from nudge.clock import ManualClock
 from nudge.domain.config import EngagementConfig
-from nudge.domain.geofence import build_index, parse_geojson
+from nudge.domain.geofencing import build_index, parse_geojson
 from nudge.models.campaign import Campaign, CampaignSet
 from nudge.models.device import Preferences
 from nudge.models.events import IncomingEvent, Location, QueuedBatch
 from nudge.models.push import PushJob
-from nudge.services.campaigns import CampaignRunner
-from nudge.services.geofencing import GeoTracker
-from nudge.services.processing import EventProcessingService
-from nudge.services.scheduler import SchedulerService
+from nudge.services.campaigns.runner import CampaignRunner
+from nudge.services.geofencing.tracker import GeoTracker
+from nudge.services.pipeline.processing import EventProcessingService
+from nudge.services.pipeline.scheduler import SchedulerService
 from tests.fakes.memory import (
     InMemoryCampaignCatalog,
     InMemoryHistoryStore,

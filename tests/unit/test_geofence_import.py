@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from nudge.configfiles import ConfigError
-from nudge.domain.geofence import build_index, load_fence_set_file, parse_csv, parse_geojson
+from nudge.domain.geofencing import build_index, load_fence_set_file, parse_csv, parse_geojson
 from nudge.models.geofence import CircleGeometry, PolygonGeometry
 
 SAMPLE = Path(__file__).resolve().parents[2] / "events" / "geofences" / "stations.geojson"

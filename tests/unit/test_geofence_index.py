@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nudge.domain.geofence import build_index, haversine_m, nearest_fences
-from nudge.domain.geofence_geometry import EARTH_RADIUS_M, wrap_lng
-from nudge.domain.geofence_index import FenceIndex, nearest
+from nudge.domain.geofencing import build_index, haversine_m, nearest_fences
+from nudge.domain.geofencing.index import FenceIndex, nearest
+from nudge.geometry import EARTH_RADIUS_M, wrap_lng
 from nudge.models.geofence import CircleGeometry, Fence, FenceSet, PolygonGeometry
 
 M_PER_DEG = EARTH_RADIUS_M * math.pi / 180
@@ -251,7 +251,7 @@ def test_nearest_agrees_with_brute_force(
 
 def test_importing_the_domain_does_not_load_geometry_libraries() -> None:
     code = (
-        "import sys, nudge.domain.geofence, nudge.models.geofence\n"
+        "import sys, nudge.domain.geofencing, nudge.models.geofence\n"
         "print(sorted(m for m in ('shapely', 'h3', 'numpy') if m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

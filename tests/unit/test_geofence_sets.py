@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 
-from nudge.adapters.configs import ConfigStore
-from nudge.adapters.geofences import StoredFenceCatalog, published_key, unpack_fence_set
+from nudge.adapters.geofences import StoredFenceCatalog
 from nudge.clock import ManualClock
-from nudge.domain.geofence import build_index, parse_geojson
-from nudge.services.geofence_sets import FenceSetService
+from nudge.domain.geofencing import build_index, parse_geojson
+from nudge.domain.geofencing.packing import published_key, unpack_fence_set
+from nudge.services.configs.store import ConfigStore
+from nudge.services.geofencing.fence_sets import FenceSetService
 from tests.fakes.memory import InMemoryConfigTable, InMemoryFenceCatalog, InMemoryFenceObjects
 
 

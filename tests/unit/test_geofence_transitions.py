@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nudge.domain.geofence import (
+from nudge.domain.geofencing import (
     TransitionRules,
     apply_location_update,
     apply_location_updates,
@@ -20,8 +20,8 @@ from nudge.domain.geofence import (
     due_dwells,
     next_dwell_due,
 )
-from nudge.domain.geofence_geometry import EARTH_RADIUS_M
-from nudge.domain.geofence_index import FenceIndex
+from nudge.domain.geofencing.index import FenceIndex
+from nudge.geometry import EARTH_RADIUS_M
 from nudge.models.geofence import (
     CircleGeometry,
     Fence,

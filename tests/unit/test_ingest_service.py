@@ -6,8 +6,8 @@ import pytest
 
 from nudge.clock import ManualClock
 from nudge.domain.config import EngagementConfig
-from nudge.services import ingest
-from nudge.services.ingest import IngestService, QueueUnavailable
+from nudge.services.profiles import ingest
+from nudge.services.profiles.ingest import IngestService, QueueUnavailable
 from tests.fakes.memory import InMemoryPublisher
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from nudge.domain.config import EngagementConfig
-from nudge.domain.ingest import validate_events
+from nudge.domain.profiles.ingest import validate_events
 from nudge.models.events import EventBatch
 from tests.conftest import START
 

@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nudge.clock import to_epoch
-from nudge.domain.aggregates import DAY, apply_events
 from nudge.domain.config import EngagementConfig, LifecycleThresholds
-from nudge.domain.lifecycle import HOUR, evaluate, next_check, return_day, stage_at
+from nudge.domain.profiles.aggregates import DAY, apply_events
+from nudge.domain.profiles.lifecycle import HOUR, evaluate, next_check, return_day, stage_at
 from nudge.models.profile import Profile, Stage
 from tests.conftest import START, make_event
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
-from nudge.domain.nps_export import responses_csv, safe_cell
+from nudge.domain.nps.export import responses_csv, safe_cell
 from nudge.models.profile import Stage
 from nudge.models.survey import ResponseState, Stamped
 

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from nudge.domain.nps import OVERALL, Cell, NpsAggregates, aggregate, merge_part
+from nudge.domain.nps.score import OVERALL, Cell, NpsAggregates, aggregate, merge_part
 from nudge.models.profile import Stage
 from nudge.models.survey import (
     MAX_COMMENT_CHARS,

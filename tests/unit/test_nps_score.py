@@ -8,7 +8,7 @@ from datetime import date
 
 import pytest
 
-from nudge.domain.nps import (
+from nudge.domain.nps.score import (
     OVERALL,
     Cell,
     NpsAggregates,

@@ -6,7 +6,13 @@ from collections import Counter
 
 import pytest
 
-from nudge.domain.themes import CommentInput, Theme, comments_of, group_comments, themes_as_dicts
+from nudge.domain.nps.themes import (
+    CommentInput,
+    Theme,
+    comments_of,
+    group_comments,
+    themes_as_dicts,
+)
 from nudge.models.survey import PinnedTheme, ResponseState, ThemesConfig
 from tests.unit.nps_comments import ALL, ALL_GROUPS, PRICES
 

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 
 from nudge.clock import ManualClock, to_epoch
-from nudge.domain.aggregates import RECENT_WINDOW_SECONDS
 from nudge.domain.config import EngagementConfig
+from nudge.domain.profiles.aggregates import RECENT_WINDOW_SECONDS
 from nudge.models.events import IncomingEvent, QueuedBatch
 from nudge.models.profile import Profile, Stage
-from nudge.services.processing import EventProcessingService, PoisonMessage
+from nudge.services.pipeline.processing import EventProcessingService, PoisonMessage
 from tests.conftest import START, make_event
 from tests.fakes.memory import InMemoryHistoryStore, InMemoryProfileStore
 
@@ -249,7 +249,7 @@ def test_reordered_streams_end_in_the_same_state(clock: ManualClock) -> None:
 def test_events_received_before_erasure_are_dropped(
     service: EventProcessingService, clock: ManualClock
 ) -> None:
-    from nudge.services.privacy import PrivacyService
+    from nudge.services.profiles.privacy import PrivacyService
 
     privacy = PrivacyService(service.profiles, service.history, service.config, clock)
     service.process([("m1", message("ann", [make_event()]))])
@@ -320,7 +320,7 @@ def test_a_user_who_returns_after_erasure_keeps_the_new_profile(
     service: EventProcessingService, clock: ManualClock
 ) -> None:
     from nudge.adapters.dynamo_codec import profile_to_item
-    from nudge.services.privacy import PrivacyService
+    from nudge.services.profiles.privacy import PrivacyService
 
     privacy = PrivacyService(service.profiles, service.history, service.config, clock)
     service.process([("m1", message("ann", [make_event()]))])
@@ -334,7 +334,7 @@ def test_a_user_who_returns_after_erasure_keeps_the_new_profile(
 def test_an_erasure_during_processing_wins(
     service: EventProcessingService, clock: ManualClock
 ) -> None:
-    from nudge.services.privacy import PrivacyService
+    from nudge.services.profiles.privacy import PrivacyService
 
     privacy = PrivacyService(service.profiles, service.history, service.config, clock)
     history = service.history
@@ -366,7 +366,7 @@ def test_the_number_of_event_names_kept_is_bounded(service: EventProcessingServi
 def test_export_pages_through_the_history(
     service: EventProcessingService, clock: ManualClock
 ) -> None:
-    from nudge.services.privacy import PrivacyService
+    from nudge.services.profiles.privacy import PrivacyService
 
     privacy = PrivacyService(service.profiles, service.history, service.config, clock)
     service.process([("m1", message("ann", [make_event(event_id=f"e{i:02d}") for i in range(25)]))])

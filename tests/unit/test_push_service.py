@@ -11,7 +11,7 @@ from nudge.clock import ManualClock
 from nudge.domain.config import EngagementConfig
 from nudge.models.device import Device, Preferences
 from nudge.models.push import PushJob
-from nudge.services.push import PoisonJob, PushService
+from nudge.services.messaging.push import PoisonJob, PushService
 from tests.fakes.delivery_log import FakeFcm, InMemoryDeliveryLog
 from tests.fakes.devices import InMemoryDeviceStore
 
@@ -161,7 +161,7 @@ def test_a_template_missing_data_fails_without_sending(parts) -> None:  # type: 
 
 def test_opens_are_attributed_to_the_send_whatever_the_order(parts) -> None:  # type: ignore[no-untyped-def]
     from nudge.models.events import QueuedBatch
-    from nudge.services.processing import EventProcessingService
+    from nudge.services.pipeline.processing import EventProcessingService
     from tests.conftest import make_event
     from tests.fakes.memory import InMemoryHistoryStore, InMemoryProfileStore
 
@@ -226,7 +226,7 @@ def broadcast_job(user: str, category: str = "product_updates", notice: str = "w
 
 
 def outcomes(profiles: Any) -> dict[str, Any]:
-    from nudge.domain.broadcast_counters import outcome_summary
+    from nudge.domain.engagement.broadcast_counters import outcome_summary
 
     return outcome_summary(profiles.counters(["broadcast#b42"]).get("broadcast#b42", {}))
 
@@ -251,7 +251,7 @@ def test_a_broadcast_counts_each_user_once_delivered_and_each_failed_device() ->
 
 def test_a_broadcast_open_counts_once_per_user_whatever_device_order_or_redelivery() -> None:
     from nudge.models.events import QueuedBatch
-    from nudge.services.processing import EventProcessingService
+    from nudge.services.pipeline.processing import EventProcessingService
     from tests.conftest import make_event
     from tests.fakes.memory import InMemoryHistoryStore
 

@@ -10,8 +10,8 @@ from nudge.clock import ManualClock
 from nudge.domain.config import EngagementConfig
 from nudge.models.events import QueuedBatch
 from nudge.models.profile import Stage
-from nudge.services.processing import EventProcessingService
-from nudge.services.scheduler import CURSOR, SchedulerService
+from nudge.services.pipeline.processing import EventProcessingService
+from nudge.services.pipeline.scheduler import CURSOR, SchedulerService
 from tests.conftest import make_event
 from tests.fakes.memory import InMemoryHistoryStore, InMemoryProfileStore
 
@@ -165,8 +165,8 @@ def test_catching_up_gives_the_same_transitions_at_the_same_times(clock: ManualC
 def test_lifecycle_counters_match_the_profiles(clock: ManualClock) -> None:
     from collections import Counter
 
-    from nudge.services.privacy import PrivacyService
-    from nudge.services.reports import ReportsService
+    from nudge.services.engagement.reports import ReportsService
+    from nudge.services.profiles.privacy import PrivacyService
 
     profiles, history, config = InMemoryProfileStore(), InMemoryHistoryStore(), EngagementConfig()
     processor = EventProcessingService(profiles, history, config, clock)

@@ -8,7 +8,7 @@ from typing import Any
 
 from nudge.clock import ManualClock
 from nudge.domain.config import AnalyticsConfig
-from nudge.services.sunset_digest import CURSOR, SunsetDigestService, iso_week
+from nudge.services.engagement.sunset_digest import CURSOR, SunsetDigestService, iso_week
 from tests.unit.test_auto_pause import CONFIG, Harness
 
 MONDAY = datetime(2026, 3, 9, 0, 5, tzinfo=UTC)

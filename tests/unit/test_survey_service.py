@@ -12,23 +12,23 @@ import pytest
 from nudge.clock import ManualClock, to_epoch
 from nudge.configfiles import ConfigError
 from nudge.domain.config import EngagementConfig
-from nudge.domain.nps import aggregate
-from nudge.domain.surveys import SurveyFatigue
+from nudge.domain.nps.eligibility import SurveyFatigue
+from nudge.domain.nps.score import aggregate
 from nudge.models.campaign import CampaignSet, Segment
 from nudge.models.events import IncomingEvent, QueuedBatch
 from nudge.models.nps_store import DetractorJob
 from nudge.models.profile import Attribute, Profile, Stage
 from nudge.models.survey import ResponseSubmission, SurveyConfig, survey_json_schema
-from nudge.services.detractors import DeliveryFailed, DetractorRouter, signature
-from nudge.services.nps_reports import NpsReportService
-from nudge.services.processing import EventProcessingService
-from nudge.services.surveys import (
+from nudge.services.nps.detractors import DeliveryFailed, DetractorRouter, signature
+from nudge.services.nps.reports import NpsReportService
+from nudge.services.nps.surveys import (
     PromptNotFound,
     ResponseConflict,
     SurveyNotFound,
     SurveyPaused,
     SurveyService,
 )
+from nudge.services.pipeline.processing import EventProcessingService
 from tests.conftest import START, make_event
 from tests.fakes.memory import (
     InMemoryCampaignCatalog,
@@ -286,7 +286,7 @@ def test_named_segment_comes_from_the_published_campaign_set(clock: ManualClock)
 def test_a_missing_named_segment_asks_nobody_and_logs_why(
     clock: ManualClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from nudge.services import surveys as module
+    from nudge.services.nps import surveys as module
 
     warnings: list[tuple[str, dict[str, Any]]] = []
 
@@ -366,9 +366,9 @@ questions: { score: "How likely are you to recommend us?" }
 
 
 def test_survey_publish_checks_its_named_segments_exist(clock: ManualClock) -> None:
-    from nudge.adapters.configs import ConfigStore
-    from nudge.services.campaign_configs import CampaignConfigService
-    from nudge.services.survey_configs import SurveyConfigService, check_survey_text
+    from nudge.services.campaigns.configs import CampaignConfigService
+    from nudge.services.configs.store import ConfigStore
+    from nudge.services.nps.survey_configs import SurveyConfigService, check_survey_text
 
     store = ConfigStore(InMemoryConfigTable(), clock, 0)
     surveys = SurveyConfigService(store, clock)
@@ -404,7 +404,7 @@ def test_survey_publish_checks_its_named_segments_exist(clock: ManualClock) -> N
 
 
 def test_erasing_a_user_removes_their_survey_items_and_keeps_the_counters(env: Env) -> None:
-    from nudge.services.privacy import PrivacyService
+    from nudge.services.profiles.privacy import PrivacyService
 
     ann = env.prompt("ann")
     env.answer(ann, response_id="a1", score=3, reason="Late again")
@@ -440,7 +440,7 @@ def test_erasing_a_user_removes_their_survey_items_and_keeps_the_counters(env: E
 def test_the_export_lists_survey_states_and_answers_with_comments_and_erasure_empties_it(
     env: Env,
 ) -> None:
-    from nudge.services.privacy import PrivacyService
+    from nudge.services.profiles.privacy import PrivacyService
 
     ann = env.prompt("ann")
     env.answer(ann, response_id="a1", score=3, reason="Late again")
@@ -559,8 +559,8 @@ questions:
 
 
 def test_survey_configs_publish_pause_and_catalog(clock: ManualClock) -> None:
-    from nudge.adapters.configs import ConfigStore
-    from nudge.services.survey_configs import SurveyConfigService
+    from nudge.services.configs.store import ConfigStore
+    from nudge.services.nps.survey_configs import SurveyConfigService
 
     service = SurveyConfigService(ConfigStore(InMemoryConfigTable(), clock, 0), clock)
     result = service.publish(SURVEY_YAML, "surveys/nps-after-trip.yaml")

@@ -245,7 +245,7 @@ def test_bad_segments_are_located() -> None:
 
 def test_example_surveys_load_against_the_example_segments() -> None:
     from nudge.models.campaign import NamedSegments
-    from nudge.services.survey_configs import check_survey_text
+    from nudge.services.nps.survey_configs import check_survey_text
 
     events = Path(__file__).parents[2] / "events"
     named = load_config_file(str(events / "campaigns" / "segments.yml"), NamedSegments)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from nudge.clock import DAY
-from nudge.domain.surveys import (
+from nudge.domain.nps.eligibility import (
     ProfileFacts,
     PromptDecision,
     SkipReason,
@@ -43,7 +43,7 @@ def decide_prompt(
     named: Mapping[str, Segment] | None = None,
 ) -> PromptDecision:
     """Global fatigue off unless a test sets it: one survey's rules, seen on their own."""
-    from nudge.domain.surveys import decide_prompt as decide
+    from nudge.domain.nps.eligibility import decide_prompt as decide
 
     return decide(config, current, profile_facts, event, now, fatigue, named)
 

@@ -7,15 +7,15 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from nudge.domain.templates import (
+from nudge.domain.messaging.templates import (
     FCM_PAYLOAD_LIMIT,
-    MessageTemplate,
-    TemplateError,
     check_payload,
     payload_size,
     pick_locale,
     render,
 )
+from nudge.models.template import MessageTemplate
+from nudge.templating import TemplateError
 
 
 def template(**overrides: Any) -> MessageTemplate:

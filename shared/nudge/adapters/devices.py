@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from nudge.adapters.dynamo_table import DynamoTable, condition_failed, versioned
 from nudge.models.device import Device, Preferences, token_fingerprint
 
 if TYPE_CHECKING:
-    from nudge.adapters.ports import DeviceStore
+    pass
 
 TOKEN_INDEX = "token-index"  # noqa: S105 - an index name, not a secret
 PREFS_SK = "prefs"
@@ -142,27 +142,3 @@ def _device(item: dict[str, Any]) -> Device:
     return Device.model_validate(
         {**body, "user_id": item["user_id"]["S"], "device_id": item["sk"]["S"][2:]}
     )
-
-
-class BatchPreferences:
-    """A batch's users' preferences, read together on the first need (one BatchGetItem
-    instead of a GetItem per user and per reader) and kept until the next batch."""
-
-    def __init__(self, store: DeviceStore) -> None:
-        self.store = store
-        self._expected: set[str] = set()
-        self._known: dict[str, Preferences | None] = {}
-
-    def expect(self, user_ids: Iterable[str]) -> None:
-        """A new batch: forget the last one's, read these users' when one is first needed."""
-        self._expected = set(user_ids)
-        self._known = {}
-
-    def preferences(self, user_id: str) -> Preferences | None:
-        if user_id not in self._known:
-            if user_id not in self._expected:
-                return self.store.preferences(user_id)
-            found = self.store.preferences_many(sorted(self._expected))
-            self._known = {user: found.get(user) for user in self._expected}
-            self._expected = set()
-        return self._known[user_id]

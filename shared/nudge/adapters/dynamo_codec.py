@@ -7,7 +7,7 @@ import json
 import math
 from typing import Any
 
-from nudge.domain.aggregates import DAY, FINGERPRINT_CHARS
+from nudge.domain.profiles.aggregates import DAY, FINGERPRINT_CHARS
 from nudge.models.profile import Profile, Stage
 
 HOUR = 3_600

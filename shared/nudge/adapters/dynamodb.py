@@ -10,12 +10,12 @@ from typing import Any
 
 from nudge.adapters.dynamo_codec import item_to_profile, profile_to_item, write_units
 from nudge.adapters.dynamo_table import DynamoTable, condition_failed, error_code, versioned
-from nudge.adapters.ports import HistoryEntry
 from nudge.models.device import ConsentChange
 from nudge.models.events import IncomingEvent
 from nudge.models.keys import SYSTEM_PREFIX
 from nudge.models.profile import Profile, Transition
 from nudge.models.stats import STATS_SHARDS, LifecycleCounts, StageChange
+from nudge.services.ports import HistoryEntry
 
 DUE_INDEX = "due-index"
 _INDEX_ENTRY_UNITS = 1  # KEYS_ONLY projection: each index entry is far below 1 KB

@@ -17,40 +17,22 @@ by `build_index`, i.e. on the first build, never at import.
 
 from __future__ import annotations
 
-import gzip
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 
+from nudge.domain.geofencing.packing import unpack_fence_set
 from nudge.models.geofence import FenceSet
 
 if TYPE_CHECKING:
-    from nudge.adapters.configs import ConfigStore
-    from nudge.adapters.ports import FenceObjects
     from nudge.clock import Clock
-    from nudge.domain.geofence_index import FenceIndex
+    from nudge.domain.geofencing.index import FenceIndex
+    from nudge.services.configs.store import ConfigStore
+    from nudge.services.ports import FenceObjects
 
 logger = Logger(child=True)
-PUBLISHED_PREFIX = "published/geofences/"
 CHECK_EVERY_S = 30.0
-
-
-def published_key(set_id: str, content_hash: str) -> str:
-    return f"{PUBLISHED_PREFIX}{set_id}/{content_hash}.json.gz"
-
-
-def pack_fence_set(fence_set: FenceSet) -> bytes:
-    """The normalized set as stored: FenceSet JSON (without the computed hash), gzip."""
-    body = fence_set.model_dump_json(exclude={"content_hash"})
-    return gzip.compress(body.encode("utf-8"), compresslevel=6, mtime=0)
-
-
-def unpack_fence_set(data: bytes, version: int | None = None) -> FenceSet:
-    fence_set = FenceSet.model_validate_json(gzip.decompress(data))
-    if version is not None and version != fence_set.version:
-        fence_set = fence_set.model_copy(update={"version": version})
-    return fence_set
 
 
 class S3FenceObjects:
@@ -164,7 +146,7 @@ class StoredFenceCatalog:
             return None
         build = self._builder
         if build is None:
-            from nudge.domain.geofence_index import build_index
+            from nudge.domain.geofencing.index import build_index
 
             build = build_index
         index = build(sets)

@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from nudge.adapters.dynamo_table import DynamoTable, condition_failed, error_code
-from nudge.domain.nps import SCORES, Cell, Delta, NpsAggregates
+from nudge.domain.nps.score import SCORES, Cell, Delta, NpsAggregates
 from nudge.models.nps_store import StoredResponse, StoredState, UserSurveys
 from nudge.models.survey import ResponseState, SurveyState
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from nudge.adapters.dynamo_codec import write_units
 from nudge.adapters.dynamo_table import DynamoTable
-from nudge.domain.templates import MessageTemplate
+from nudge.models.template import MessageTemplate
 
 
 class DynamoTemplateStore(DynamoTable):

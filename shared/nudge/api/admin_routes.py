@@ -15,12 +15,12 @@ from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from nudge import runtime
-from nudge.domain.broadcast_counters import counter_name, outcome_summary
-from nudge.domain.templates import MessageTemplate
+from nudge.domain.engagement.broadcast_counters import counter_name, outcome_summary
 from nudge.models.broadcast import Broadcast, BroadcastRequest
 from nudge.models.keys import SYSTEM_PREFIX
 from nudge.models.push import PushJob
-from nudge.services.broadcasts import UnknownReference, fan_out_plan
+from nudge.models.template import MessageTemplate
+from nudge.services.messaging.broadcasts import UnknownReference, fan_out_plan
 
 router = APIGatewayHttpRouter()
 metrics = Metrics()  # shares the function's metric set; flushed by its log_metrics
@@ -90,7 +90,7 @@ def campaign_report(
     campaign_id: Annotated[str, Path(max_length=64)],
     days: WindowDays = 30,
 ) -> dict[str, Any]:
-    from nudge.services.reports import UnknownCampaign
+    from nudge.services.engagement.reports import UnknownCampaign
 
     metrics.add_metric("ReportsServed", MetricUnit.Count, 1)
     try:

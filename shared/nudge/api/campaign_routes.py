@@ -17,7 +17,7 @@ from nudge.api.http import error_response
 from nudge.configfiles import MAX_CONFIG_BYTES, ConfigError
 from nudge.models.campaign import Campaign
 from nudge.models.configs import object_key
-from nudge.services.campaign_configs import _problem, estimate_audience
+from nudge.services.campaigns.configs import _problem, estimate_audience
 from nudge.settings import get_settings
 
 router = APIGatewayHttpRouter()
@@ -149,7 +149,7 @@ def preview_campaign(request: Annotated[PreviewRequest, Body()]) -> Response[Any
     except ConfigError as error:
         return _invalid(error)
     from nudge.domain.campaigns import preview
-    from nudge.domain.consent import effective
+    from nudge.domain.messaging.consent import effective
 
     profile = runtime.profile_store().get(request.user_id)
     if profile is None:
@@ -176,7 +176,7 @@ def preview_campaign(request: Annotated[PreviewRequest, Body()]) -> Response[Any
     tags=["campaigns"],
 )
 def estimate_campaign(request: Annotated[ConfigText, Body()]) -> Response[Any]:
-    from nudge.domain.segments import matches
+    from nudge.domain.profiles.segments import matches
 
     try:
         campaign = _checked(request.yaml)

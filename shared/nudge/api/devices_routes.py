@@ -15,7 +15,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from nudge import runtime
 from nudge.api.http import caller_id
 from nudge.models.device import DeviceRegistration, PreferencesUpdate
-from nudge.services.devices import PreferencesBusy
+from nudge.services.messaging.devices import PreferencesBusy
 
 router = APIGatewayHttpRouter()
 metrics = Metrics()  # shares the function's metric set; flushed by its log_metrics

@@ -14,7 +14,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from nudge import runtime
 from nudge.api.http import caller_id
 from nudge.models.events import EventBatch, IngestResult
-from nudge.services.ingest import QueueUnavailable
+from nudge.services.profiles.ingest import QueueUnavailable
 
 router = APIGatewayHttpRouter()
 metrics = Metrics()  # shares the function's metric set; flushed by its log_metrics

@@ -16,7 +16,7 @@ from nudge import runtime
 from nudge.api.http import MAX_BODY_BYTES, error_response
 from nudge.configfiles import ConfigError
 from nudge.models.configs import object_key
-from nudge.services.campaign_configs import _problem
+from nudge.services.campaigns.configs import _problem
 
 router = APIGatewayHttpRouter()
 metrics = Metrics()

@@ -70,7 +70,7 @@ def fences_near(lat: float, lng: float, limit: int, platform: str) -> dict[str, 
         raise ServiceUnavailableError("geofences are unavailable; try again shortly") from error
     if index is None or len(index) == 0:
         return _body([], NO_FENCES_REFRESH_M)
-    from nudge.domain.geofence_index import nearest_fences
+    from nudge.domain.geofencing.index import nearest_fences
 
     nearby = nearest_fences(index, lat, lng, limit, platform)
     metrics.add_metric("GeofenceLookups", MetricUnit.Count, 1)

@@ -6,8 +6,8 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from nudge.domain.templates import MessageTemplate
 from nudge.models.campaign import Scalar, Segment
+from nudge.models.template import MessageTemplate
 
 FCM_PROJECT_QUOTA_PER_MINUTE = 600_000
 

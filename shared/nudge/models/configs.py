@@ -14,7 +14,7 @@ ConfigStatus = Literal["draft", "active", "paused", "archived"]
 KINDS: tuple[ConfigKind, ...] = ("campaign", "segments")
 # Where each kind lives in the configs bucket: campaigns/<id>.yaml, segments/<name>.yaml,
 # geofences/<set_id>.geojson or .csv, surveys/<id>.yaml (NPS surveys,
-# nudge.services.survey_configs)
+# nudge.services.nps.survey_configs)
 PREFIXES: dict[ConfigKind, str] = {
     "campaign": "campaigns/",
     "segments": "segments/",

@@ -88,7 +88,7 @@ class PolygonGeometry(BaseModel):
 
     @model_validator(mode="after")
     def _valid_polygon(self) -> PolygonGeometry:
-        from nudge.domain.geofence_geometry import circumradius_of_rings, polygon_problem
+        from nudge.geometry import circumradius_of_rings, polygon_problem
 
         rings = [list(ring) for ring in self.coordinates]
         problem = polygon_problem(rings)

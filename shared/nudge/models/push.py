@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from nudge.domain.templates import MessageTemplate
+from nudge.models.template import MessageTemplate
 
 DELIVERY_LOG_DAYS = 30  # how long the delivery log keeps a job's records (TTL)
 

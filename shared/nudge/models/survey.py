@@ -120,7 +120,7 @@ class Eligibility(_Strict):
     named segment from a segments file; given both, the user must be in both."""
 
     # Segments are the campaigns' own model, evaluated by the campaigns' evaluator
-    # (nudge.domain.segments), so a segment means the same thing everywhere.
+    # (nudge.domain.profiles.segments), so a segment means the same thing everywhere.
 
     min_tenure_days: int = Field(default=0, ge=0, le=3650, description="Days since first seen")
     min_events: int = Field(default=0, ge=0, description="Events recorded for the user")

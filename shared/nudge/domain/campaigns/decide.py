@@ -1,0 +1,331 @@
+"""Campaign decisioning: which campaigns fire for a user now, and whether each may send.
+
+One sequence per candidate send, each step recorded with its reason:
+  active -> audience -> consent -> holdout -> per-campaign cap -> cooldown -> global caps
+  -> send window -> (quiet hours: deferred by push_sender, never dropped unless stale).
+Candidates that compete in one pass are decided in priority order, so a higher-priority
+campaign takes the last slot of a cap. Every decision is written into the profile in the same
+conditional write as the events that caused it: a redelivered event finds it already made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
+from typing import NamedTuple
+from zoneinfo import ZoneInfo
+
+from nudge.clock import DAY
+from nudge.domain.campaigns.rules import WEEK, _flat, campaign_job_id, in_holdout, pick_variant
+from nudge.domain.campaigns.triggers import (
+    MAX_OCCURRENCES,
+    MAX_PENDING,
+    OCCURRENCE_MEMORY,
+    SCHEDULE_HEARTBEAT,
+    Candidate,
+    Playbook,
+    _last_activity,
+    next_schedule_slot,
+)
+from nudge.domain.config import CategoryCaps
+from nudge.domain.profiles.segments import explain
+from nudge.models.campaign import Campaign, Segment, seconds
+from nudge.models.events import IncomingEvent
+from nudge.models.profile import (
+    CampaignMark,
+    Exposure,
+    OutboxJob,
+    PendingTrigger,
+    Profile,
+    SendRecord,
+)
+
+OUTBOX_KEEP = 30 * 60  # longer than SQS redelivery of the events that decided them
+
+
+class Rule(NamedTuple):  # a tuple: several are made for every decision
+    name: str
+    passed: bool
+    detail: str = ""
+
+
+@dataclass(slots=True)
+class Decision:
+    campaign_id: str
+    occurrence: str
+    action: str  # send | holdout | suppress | wait
+    reason: str | None = None
+    variant: str | None = None
+    rules: list[Rule] = field(default_factory=list)
+    wait_until: int | None = None
+
+    @property
+    def outcome(self) -> str:
+        return self.action if self.reason is None else f"{self.action}:{self.reason}"
+
+
+ConsentReader = Callable[[], Mapping[str, bool]]
+QuietReader = Callable[[], "tuple[time, time] | None"]
+
+
+@dataclass(frozen=True)
+class Context:
+    """What decisions need beyond the profile; consent is read only if a candidate gets there."""
+
+    now: int
+    zone: str
+    named: Mapping[str, Segment]
+    caps: Mapping[str, CategoryCaps]
+    consent: ConsentReader
+    quiet_hours: QuietReader = lambda: None
+
+
+def _window_wait(campaign: Campaign, now: int, zone: str) -> int | None:
+    """When outside the send window: the next moment it opens (else None)."""
+    window = campaign.delivery.send_window
+    if window is None:
+        return None
+    local = datetime.fromtimestamp(now, tz=ZoneInfo(zone))
+    start, end = time.fromisoformat(window.start), time.fromisoformat(window.end)
+    clock = local.time().replace(tzinfo=None)
+    inside = start <= clock < end if start < end else (clock >= start or clock < end)
+    if inside:
+        return None
+    opening = local.replace(hour=start.hour, minute=start.minute, second=0, microsecond=0)
+    if opening <= local:
+        opening += timedelta(days=1)
+    return int(opening.astimezone(UTC).timestamp())
+
+
+def _sent_day_week(profile: Profile, category: str, now: int) -> tuple[int, int]:
+    """Sends of this category in the last 24 hours and in the last 7 days (one pass)."""
+    day = week = 0
+    for send in profile.messaging.sends:
+        if send.category == category and send.at > now - WEEK:
+            week += 1
+            day += send.at > now - DAY
+    return day, week
+
+
+def decide(candidate: Candidate, profile: Profile, ctx: Context) -> Decision:
+    campaign, now = candidate.campaign, ctx.now
+    decision = Decision(campaign.id, candidate.occurrence, "send")
+    rules = decision.rules
+
+    def stop(action: str, rule: str, detail: str) -> Decision:
+        rules.append(Rule(rule, False, detail))
+        decision.action, decision.reason = action, rule
+        return decision
+
+    if campaign.status != "active":
+        return stop("suppress", "inactive", f"campaign is {campaign.status}")
+    rules.append(Rule("active", True))
+    if now - candidate.at > seconds(campaign.delivery.ttl):
+        return stop("suppress", "expired", "the trigger is older than the message's ttl")
+    if candidate.key in profile.messaging.occurrences:
+        return stop("suppress", "duplicate", "this trigger occurrence was already decided")
+    why = explain(campaign.audience, profile, now, ctx.named)
+    if why:
+        return stop("suppress", "audience", why)
+    rules.append(Rule("audience", True))
+    if not ctx.consent().get(campaign.category, False):
+        return stop("suppress", "consent", f"no consent for {campaign.category}")
+    rules.append(Rule("consent", True, campaign.category))
+    if in_holdout(campaign, profile.user_id):
+        decision.variant = "holdout"
+        return stop("holdout", "holdout", f"in the {campaign.holdout_pct:g}% control group")
+    rules.append(Rule("holdout", True))
+    mark = profile.messaging.campaigns.get(campaign.id)
+    sends, last_at = (mark.sends, mark.last_at) if mark is not None else (0, 0)
+    sent = f"{sends} of {campaign.delivery.max_per_user}"
+    if sends >= campaign.delivery.max_per_user:
+        return stop("suppress", "max_per_user", sent)
+    rules.append(Rule("max_per_user", True, sent))
+    cooldown = seconds(campaign.delivery.cooldown)
+    if sends and now - last_at < cooldown:
+        ago, left = (now - last_at) // 60, (last_at + cooldown - now) // 60
+        return stop("suppress", "cooldown", f"last sent {ago} min ago; {left} min left")
+    rules.append(Rule("cooldown", True))
+    caps = ctx.caps.get(campaign.category)
+    if caps is not None:
+        day, week = _sent_day_week(profile, campaign.category, now)
+        what = f"{campaign.category} sends"
+        if caps.per_day is not None and day >= caps.per_day:
+            return stop("suppress", "global_cap", f"{day} {what} in 24h (cap {caps.per_day})")
+        if caps.per_week is not None and week >= caps.per_week:
+            return stop("suppress", "global_cap", f"{week} {what} in 7d (cap {caps.per_week})")
+        rules.append(Rule("global_cap", True, f"{day}/day, {week}/week"))
+    opens = _window_wait(campaign, now, ctx.zone)
+    if opens is not None:
+        if opens - candidate.at > seconds(campaign.delivery.ttl):
+            return stop("suppress", "send_window", "the window opens after the message is stale")
+        rules.append(Rule("send_window", False, f"waits until {_local(opens, ctx.zone)}"))
+        decision.action, decision.reason, decision.wait_until = "wait", "send_window", opens
+        return decision
+    rules.append(Rule("send_window", True))
+    quiet = ctx.quiet_hours() if campaign.delivery.respect_quiet_hours else None
+    if quiet is not None:
+        local = datetime.fromtimestamp(now, tz=ZoneInfo(ctx.zone)).time()
+        start, end = quiet
+        quiet_now = start <= local < end if start < end else (local >= start or local < end)
+        note = "deferred by push_sender to the end of quiet hours" if quiet_now else ""
+        rules.append(Rule("quiet_hours", True, note))
+    decision.variant = pick_variant(campaign, profile.user_id)
+    return decision
+
+
+def _local(epoch: int, zone: str) -> str:
+    return datetime.fromtimestamp(epoch, tz=ZoneInfo(zone)).strftime("%a %H:%M %Z")
+
+
+def decide_all(candidates: list[Candidate], profile: Profile, ctx: Context) -> list[Decision]:
+    """Decide in priority order; each send counts against the caps of the next candidate."""
+    ordered = sorted(candidates, key=lambda c: (-c.campaign.priority, c.at, c.campaign.id))
+    decisions = []
+    winners: list[str] = []
+    for candidate in ordered:
+        decision = decide(candidate, profile, ctx)
+        if decision.reason == "global_cap" and winners:
+            decision.reason = "outranked"
+            decision.rules[-1] = Rule("priority", False, f"slot taken by {', '.join(winners)}")
+        record(profile, candidate, decision, ctx.now)
+        if decision.action == "send":
+            winners.append(candidate.campaign.id)
+        decisions.append(decision)
+    return decisions
+
+
+def record(profile: Profile, candidate: Candidate, decision: Decision, now: int) -> None:
+    """Write the decision into the profile's campaign state (same write as the events)."""
+    state = profile.messaging
+    campaign = candidate.campaign
+    if state.pending:
+        state.pending = [
+            p
+            for p in state.pending
+            if (p.campaign, p.occurrence) != (campaign.id, candidate.occurrence)
+        ]
+    if decision.reason == "duplicate":
+        return
+    if decision.action == "wait":
+        assert decision.wait_until is not None
+        state.pending.append(
+            PendingTrigger(
+                campaign=campaign.id,
+                occurrence=candidate.occurrence,
+                due_at=decision.wait_until,
+                since=candidate.at,
+                data=_flat(candidate.data),
+            )
+        )
+        return
+    state.occurrences[candidate.key] = now
+    if decision.action in ("send", "holdout") and campaign.goal is not None:
+        state.exposures.append(
+            Exposure(
+                campaign=campaign.id,
+                variant=decision.variant or "holdout",
+                goal=campaign.goal.event,
+                at=now,
+                until=now + seconds(campaign.goal.within),
+            )
+        )
+    if decision.action == "send":
+        assert decision.variant is not None
+        mark = state.campaigns.setdefault(campaign.id, CampaignMark())
+        mark.sends += 1
+        mark.last_at = max(mark.last_at, now)
+        job_id, _ = campaign_job_id(profile.user_id, campaign.id, candidate.occurrence)
+        state.sends.append(
+            SendRecord(
+                at=now,
+                campaign=campaign.id,
+                category=campaign.category,
+                variant=decision.variant,
+                job=job_id,
+            )
+        )
+        state.outbox.append(
+            OutboxJob(
+                campaign=campaign.id,
+                variant=decision.variant,
+                occurrence=candidate.occurrence,
+                at=now,
+                data=_flat(candidate.data),
+            )
+        )
+
+
+def conversions(profile: Profile, events: Iterable[IncomingEvent]) -> list[Exposure]:
+    """Exposures converted by these events (each exposure converts once, then leaves)."""
+    converted = []
+    remaining = []
+    by_name: dict[str, list[int]] = {}
+    for event in events:
+        by_name.setdefault(event.name, []).append(int(event.timestamp.timestamp()))
+    for exposure in profile.messaging.exposures:
+        times = by_name.get(exposure.goal, [])
+        if any(exposure.at <= t <= exposure.until for t in times):
+            converted.append(exposure)
+        else:
+            remaining.append(exposure)
+    profile.messaging.exposures = remaining
+    return converted
+
+
+def plan_schedules(playbook: Playbook, profile: Profile, now: int, zone: str) -> None:
+    """Keep each schedule campaign's next local slot in the profile (the due index finds it)."""
+    state = profile.messaging
+    for campaign_id in list(state.schedule_next):
+        campaign = playbook.campaigns.get(campaign_id)
+        if campaign is None or campaign.trigger.schedule is None:
+            del state.schedule_next[campaign_id]
+    for campaign in playbook.on_schedule:
+        schedule = campaign.trigger.schedule
+        assert schedule is not None
+        slot = state.schedule_next.get(campaign.id)
+        if slot is None or slot <= now:
+            state.schedule_next[campaign.id] = next_schedule_slot(
+                schedule.cron, now, zone if schedule.local_time else "UTC"
+            )
+
+
+def prune(profile: Profile, now: int) -> None:
+    # assigned only when something goes: this runs for every event of every user
+    state = profile.messaging
+    if any(now - s.at >= WEEK for s in state.sends):
+        state.sends = [s for s in state.sends if now - s.at < WEEK]
+    if any(e.until < now for e in state.exposures):
+        state.exposures = [e for e in state.exposures if e.until >= now]
+    if any(now - job.at >= OUTBOX_KEEP for job in state.outbox):
+        state.outbox = [job for job in state.outbox if now - job.at < OUTBOX_KEEP]
+    if len(state.pending) > 1:
+        state.pending = sorted(state.pending, key=lambda p: p.due_at)[:MAX_PENDING]
+    occurrences = state.occurrences
+    if occurrences and now - min(occurrences.values()) >= OCCURRENCE_MEMORY:
+        occurrences = {k: at for k, at in occurrences.items() if now - at < OCCURRENCE_MEMORY}
+    if len(occurrences) > MAX_OCCURRENCES:  # trimmed with room to spare: not a sort per event
+        newest = sorted(occurrences.items(), key=lambda item: -item[1])[: MAX_OCCURRENCES * 3 // 4]
+        occurrences = dict(newest)
+    if occurrences is not state.occurrences:
+        state.occurrences = occurrences
+
+
+def next_due(playbook: Playbook, profile: Profile, now: int) -> int | None:
+    """The earliest moment campaigns need this profile looked at again."""
+    moments = [p.due_at for p in profile.messaging.pending]
+    moments += list(profile.messaging.schedule_next.values())
+    for campaign in playbook.on_inactivity:
+        inactivity = campaign.trigger.inactivity
+        assert inactivity is not None
+        last = _last_activity(profile, inactivity.event)
+        if last is not None and f"{campaign.id}|i:{last}" not in profile.messaging.occurrences:
+            moments.append(last + inactivity.days * DAY)
+    if playbook.on_schedule:
+        moments.append(now + SCHEDULE_HEARTBEAT)
+    future = [max(m, now + 60) for m in moments]  # never in the past: at least a minute on
+    return min(future) if future else None
+
+
+# --- preview (marketers: "what would this user get, and why?") -----------------------------

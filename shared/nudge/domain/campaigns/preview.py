@@ -1,0 +1,93 @@
+"""Campaign decisioning: which campaigns fire for a user now, and whether each may send.
+
+One sequence per candidate send, each step recorded with its reason:
+  active -> audience -> consent -> holdout -> per-campaign cap -> cooldown -> global caps
+  -> send window -> (quiet hours: deferred by push_sender, never dropped unless stale).
+Candidates that compete in one pass are decided in priority order, so a higher-priority
+campaign takes the last slot of a cap. Every decision is written into the profile in the same
+conditional write as the events that caused it: a redelivered event finds it already made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from nudge.domain.campaigns.decide import Context, decide
+from nudge.domain.campaigns.rules import campaign_template, pick_variant
+from nudge.domain.campaigns.triggers import Candidate
+from nudge.domain.config import CategoryCaps
+from nudge.domain.messaging.consent import EffectivePreferences
+from nudge.models.campaign import Campaign, Segment
+from nudge.models.device import Device
+from nudge.models.profile import (
+    Profile,
+)
+from nudge.templating import TemplateError
+
+
+def preview(
+    campaign: Campaign,
+    profile: Profile,
+    preferences: EffectivePreferences,
+    devices: list[Device],
+    now: int,
+    named: Mapping[str, Segment],
+    caps: Mapping[str, CategoryCaps],
+    default_zone: str,
+    event: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The decision for one user right now, every rule with its reason, and the message."""
+    from nudge.domain.messaging.delivery_time import resolve_zone
+    from nudge.domain.messaging.templates import render
+
+    zone, zone_source = resolve_zone(
+        preferences.timezone,
+        [d.timezone for d in devices],
+        [d.locale for d in devices] + [_attribute(profile, "locale")],
+        default_zone,
+    )
+    quiet = preferences.quiet_hours
+    ctx = Context(
+        now=now,
+        zone=zone,
+        named=named,
+        caps=caps,
+        consent=lambda: dict(preferences.categories),
+        quiet_hours=lambda: (quiet.start, quiet.end) if quiet else None,
+    )
+    decision = decide(
+        Candidate(campaign, "preview", now, {"event": dict(event or {})}), profile, ctx
+    )
+    variant = decision.variant if decision.variant not in (None, "holdout") else None
+    variant = variant or pick_variant(campaign, profile.user_id)
+    locale = next((d.locale for d in devices if d.locale), None) or _attribute(profile, "locale")
+    data = {
+        "user": {name: a.value for name, a in profile.attributes.items()},
+        "event": dict(event or {}),
+        "campaign": {"id": campaign.id, "name": campaign.name},
+    }
+    message: dict[str, Any]
+    try:
+        rendered = render(campaign_template(campaign, variant), locale, data)
+        message = rendered.model_dump(exclude_none=True)
+    except TemplateError as error:
+        message = {"error": str(error)}
+    return {
+        "campaign": campaign.id,
+        "user_id": profile.user_id,
+        "verdict": decision.outcome,
+        "variant": decision.variant or variant,
+        "zone": f"{zone} ({zone_source})",
+        "rules": [
+            {"rule": rule.name, "passed": rule.passed, "detail": rule.detail}
+            for rule in decision.rules
+        ],
+        "message": message,
+        "devices": sum(1 for d in devices if d.push_enabled),
+    }
+
+
+def _attribute(profile: Profile, name: str) -> str | None:
+    attribute = profile.attributes.get(name)
+    return str(attribute.value) if attribute is not None else None

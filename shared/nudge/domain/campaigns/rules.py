@@ -1,0 +1,140 @@
+"""Campaign decisioning: which campaigns fire for a user now, and whether each may send.
+
+One sequence per candidate send, each step recorded with its reason:
+  active -> audience -> consent -> holdout -> per-campaign cap -> cooldown -> global caps
+  -> send window -> (quiet hours: deferred by push_sender, never dropped unless stale).
+Candidates that compete in one pass are decided in priority order, so a higher-priority
+campaign takes the last slot of a cap. Every decision is written into the profile in the same
+conditional write as the events that caused it: a redelivered event finds it already made.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+from nudge.clock import DAY
+from nudge.models.campaign import Campaign, NamedSegments
+from nudge.models.template import MessageTemplate, MessageText
+from nudge.templating import TemplateError, compile_template
+
+WEEK = 7 * DAY
+TEMPLATE_NAMES = frozenset({"user", "event", "campaign", "fence", "station"})
+
+
+# --- validation beyond the schema ------------------------------------------------------------
+
+
+def check_campaign(
+    campaign: Campaign,
+    segments: NamedSegments | None,
+    catalog: frozenset[str] | None = None,
+) -> list[str]:
+    """Problems the schema cannot see, as 'field: message'."""
+    problems = []
+    known = set(segments.segments) if segments else set()
+    for name in sorted(campaign.audience.segment_names() - known):
+        problems.append(f"audience: unknown segment {name!r}")
+    if catalog:
+        for name in sorted(campaign.event_names() - catalog):
+            problems.append(f"event {name!r} is not in the app's event catalog")
+    for name in sorted(campaign.template_variables() - TEMPLATE_NAMES):
+        allowed = ", ".join(sorted(TEMPLATE_NAMES))
+        problems.append(f"variants: unknown template variable {name!r} (use one of: {allowed})")
+    texts = [
+        (f"variants.{i}", v.title, v.body, v.deep_link) for i, v in enumerate(campaign.variants)
+    ]
+    for locale, overrides in campaign.localization.items():
+        for vid, text in overrides.variants.items():
+            texts.append((f"localization.{locale}.{vid}", text.title, text.body, text.deep_link))
+    for where, *sources in texts:
+        for source in sources:
+            if source:
+                try:
+                    compile_template(source)
+                except TemplateError as error:
+                    problems.append(f"{where}: {error}")
+    fence = campaign.trigger.geofence
+    if fence is not None and fence.on == "dwell" and fence.dwell_minutes is None:
+        problems.append("trigger.geofence.dwell_minutes: needed when on: dwell")
+    return problems
+
+
+# --- deterministic assignment ---------------------------------------------------------------
+
+
+@lru_cache(maxsize=65_536)  # the same users meet the same campaigns event after event
+def _bucket(*parts: str, size: int = 10_000) -> int:
+    digest = hashlib.sha256("\x1f".join(parts).encode()).digest()
+    return int.from_bytes(digest[:8]) % size
+
+
+def in_holdout(campaign: Campaign, user_id: str) -> bool:
+    """Stable across versions: depends only on the campaign id and the user."""
+    return _bucket("holdout", campaign.id, user_id) < round(campaign.holdout_pct * 100)
+
+
+def pick_variant(campaign: Campaign, user_id: str) -> str:
+    total = sum(variant.weight for variant in campaign.variants)
+    point = _bucket("variant", campaign.id, user_id, size=total)
+    for variant in campaign.variants:
+        if point < variant.weight:
+            return variant.id
+        point -= variant.weight
+    raise AssertionError("weights sum to total")  # pragma: no cover
+
+
+def campaign_job_id(user_id: str, campaign_id: str, occurrence: str) -> tuple[str, str]:
+    """(job id, dedupe key) of one campaign send: the app names the job id in its events."""
+    key = f"c:{campaign_id}:{occurrence}"
+    digest = hashlib.blake2b(f"{user_id}|{key}".encode(), digest_size=12).hexdigest()
+    return f"cmp-{digest}", key
+
+
+def campaign_template(campaign: Campaign, variant_id: str) -> MessageTemplate:
+    """The variant as a message template: default text plus each locale's overrides."""
+    variant = next(v for v in campaign.variants if v.id == variant_id)
+    base = MessageText(
+        title=variant.title, body=variant.body, image=variant.image, deep_link=variant.deep_link
+    )
+    text = {campaign.default_locale: base}
+    for locale, overrides in campaign.localization.items():
+        override = overrides.variants.get(variant_id)
+        if override is not None:
+            text[locale] = base.model_copy(update=override.model_dump(exclude_none=True))
+    return MessageTemplate(
+        id=f"{campaign.id}.{variant_id}",
+        category=campaign.category,
+        default_locale=campaign.default_locale,
+        text=text,
+        respect_quiet_hours=campaign.delivery.respect_quiet_hours,
+    )
+
+
+# --- candidates -----------------------------------------------------------------------------
+
+
+def _flat(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Template data kept in the outbox: the trigger event's scalar properties (and the
+    fence's id, name and set as `fence.*` for geofence triggers)."""
+    event = data.get("event")
+    flat = dict(event) if isinstance(event, dict) else {}
+    fence = data.get("fence")
+    if isinstance(fence, dict):
+        flat.update({f"fence.{key}": value for key, value in fence.items()})
+    return flat
+
+
+def template_data(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """The inverse of `_flat`: {'event': {...}, 'fence': {...}, 'station': {...}}."""
+    event = {k: v for k, v in flat.items() if not k.startswith("fence.")}
+    fence = {k.removeprefix("fence."): v for k, v in flat.items() if k.startswith("fence.")}
+    data: dict[str, Any] = {"event": event}
+    if fence:
+        data["fence"] = data["station"] = fence
+    return data
+
+
+# --- conversions, bookkeeping, due time -----------------------------------------------------

@@ -1,0 +1,1 @@
+"""Engagement: the pure domain of this capability."""

@@ -1,0 +1,167 @@
+"""Opens and opt-outs as they reach the event processor, turned into engagement records.
+
+Pure. The messages the user received are those the delivery log shows delivered (campaign
+sends, broadcasts, transactional and API messages), or without it the profile's recent
+campaign sends (messaging.sends, kept 7 days). The records go into the campaign counters in
+the same conditional write as the profile (services/campaigns.py), so each is counted
+exactly once:
+
+- `push_opened` naming a campaign send's job id (property `message_id`): `opened` once per
+  message; the send is marked opened in the profile, so a second open event (another event
+  id, another device) counts nothing.
+- `push_opt_out` (properties `kind`: category | permission | uninstall, `category` for a
+  category, optionally `message_id`: the send whose failure revealed an uninstall, which was
+  not received) is blamed with `attribute_opt_out` on the last message in the window (one
+  that was no campaign's pools under OTHER_MESSAGES); its event id makes the record id, and
+  the processor applies an event id once.
+
+Opt-out time is the event's, but never later than the server's now (clock skew). The record
+is counted on the server's day of processing, like every campaign counter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from nudge.domain.config import AnalyticsConfig
+from nudge.domain.engagement.attribution import (
+    OPT_OUT_KINDS,
+    OTHER_MESSAGES,
+    EngagementRecord,
+    OptOut,
+    ReceivedMessage,
+    attribute_opt_out,
+)
+from nudge.domain.engagement.counters import campaign_variant_of
+from nudge.domain.profiles.aggregates import OPT_OUT_EVENT
+from nudge.models.events import IncomingEvent
+from nudge.models.profile import Profile, SendRecord
+from nudge.models.push import Delivery
+
+OPENED_EVENT = "push_opened"
+MESSAGE_CATEGORIES = frozenset({"transactional", "marketing", "product_updates", "internal"})
+
+
+@dataclass(frozen=True)
+class Ignored:
+    event_id: str
+    why: str
+
+
+def _epoch(event: IncomingEvent) -> int:
+    return int(event.timestamp.timestamp())
+
+
+def parse_opt_out(event: IncomingEvent, now: int) -> OptOut | Ignored:
+    """The event as an OptOut, or why it cannot be one (never raises)."""
+    kind = event.properties.get("kind")
+    if kind not in OPT_OUT_KINDS:
+        return Ignored(event.event_id, f"kind must be one of {sorted(OPT_OUT_KINDS)}")
+    category = event.properties.get("category") if kind == "category" else None
+    if kind == "category" and (not isinstance(category, str) or not category):
+        return Ignored(event.event_id, "a category opt-out names its category")
+    at = min(_epoch(event), now)
+    return OptOut(event.event_id, kind, at, category if isinstance(category, str) else None)
+
+
+def received_from_log(deliveries: Iterable[Delivery]) -> list[ReceivedMessage]:
+    """The messages the delivery log shows delivered to at least one device, each once (at
+    its first delivery). A campaign's job names '<campaign>.<variant>' as its template; any
+    other message is blamed as OTHER_MESSAGES (pooled by category, like the unattributed)."""
+    first: dict[str, Delivery] = {}
+    for delivery in deliveries:
+        if delivery.outcome != "sent":
+            continue
+        seen = first.get(delivery.job_id)
+        if seen is None or delivery.at < seen.at:
+            first[delivery.job_id] = delivery
+    received = []
+    for job_id, delivery in first.items():
+        campaign, variant = campaign_variant_of(delivery.template_id, delivery.source) or (
+            OTHER_MESSAGES,
+            "",
+        )
+        received.append(
+            ReceivedMessage(
+                job_id, campaign, variant, "", delivery.category, delivery.at, delivery.source
+            )
+        )
+    return received
+
+
+def _received_from_sends(sends: Sequence[SendRecord]) -> list[ReceivedMessage]:
+    return [
+        ReceivedMessage(
+            send.job or f"{send.campaign}@{send.at}",
+            send.campaign,
+            send.variant,
+            "",
+            send.category,
+            send.at,
+        )
+        for send in sends
+    ]
+
+
+def engagement_records(
+    profile: Profile,
+    events: Iterable[IncomingEvent],
+    now: int,
+    config: AnalyticsConfig,
+    delivered: Sequence[Delivery] | None = None,
+) -> tuple[list[EngagementRecord], list[Ignored]]:
+    """Records for the opens and opt-outs among `events`; marks opened sends in `profile`.
+    `delivered`: the user's delivery log (None: blame the profile's campaign sends)."""
+    records: list[EngagementRecord] = []
+    ignored: list[Ignored] = []
+    sends = profile.messaging.sends
+    messages: list[ReceivedMessage] | None = None  # built at the first opt-out
+    for event in sorted(events, key=lambda e: (_epoch(e), e.event_id)):
+        message_id = event.properties.get("message_id")
+        if event.name == OPENED_EVENT:
+            if not isinstance(message_id, str) or not message_id:
+                continue
+            for i, send in enumerate(sends):
+                if send.job == message_id and not send.opened:
+                    sends[i] = send.model_copy(update={"opened": True})
+                    records.append(
+                        EngagementRecord(
+                            f"opened:{send.job}",
+                            "opened",
+                            now,
+                            send.campaign,
+                            send.variant,
+                            category=send.category,
+                        )
+                    )
+        elif event.name == OPT_OUT_EVENT:
+            opt_out = parse_opt_out(event, now)
+            if isinstance(opt_out, Ignored):
+                ignored.append(opt_out)
+                continue
+            if messages is None:
+                messages = (
+                    received_from_log(delivered)
+                    if delivered is not None
+                    else _received_from_sends(sends)
+                )
+            # an uninstall names the send that revealed it: that one never arrived
+            received = [m for m in messages if m.message_id != message_id]
+            attribution = attribute_opt_out(
+                opt_out, received, config.attribution_window_seconds, config.match_opt_out_category
+            )
+            record = attribution.record()
+            records.append(
+                EngagementRecord(
+                    record.id,
+                    "opt_out",
+                    now,
+                    record.campaign,
+                    record.variant,
+                    category=record.category,
+                    reason=record.reason,
+                    source=record.source,
+                )
+            )
+    return records, ignored

@@ -1,0 +1,1 @@
+"""Messaging: the pure domain of this capability."""

@@ -1,0 +1,1 @@
+"""Nps: the pure domain of this capability."""

@@ -1,0 +1,1 @@
+"""Profiles: the pure domain of this capability."""

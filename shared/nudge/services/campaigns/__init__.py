@@ -1,0 +1,1 @@
+"""Campaigns: use cases of this capability."""

@@ -1,0 +1,1 @@
+"""Configs: use cases of this capability."""

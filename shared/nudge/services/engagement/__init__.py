@@ -1,0 +1,1 @@
+"""Engagement: use cases of this capability."""

@@ -1,0 +1,1 @@
+"""Geofencing: use cases of this capability."""

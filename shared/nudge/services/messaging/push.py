@@ -1,0 +1,199 @@
+"""push_sender: consent, quiet hours, once-per-key delivery, FCM results, token clean-up."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from aws_lambda_powertools import Logger
+from pydantic import ValidationError
+
+from nudge.clock import DAY, Clock, to_epoch
+from nudge.domain.config import EngagementConfig
+from nudge.domain.engagement.attribution import EngagementRecord, RecordKind
+from nudge.domain.engagement.broadcast_counters import outcome_delta
+from nudge.domain.engagement.counters import campaign_variant_of, storage_field
+from nudge.domain.messaging.consent import effective
+from nudge.domain.messaging.push import build_messages, gate
+from nudge.domain.profiles.aggregates import OPT_OUT_EVENT
+from nudge.domain.profiles.ingest import describe_validation_error
+from nudge.models.events import IncomingEvent, QueuedBatch
+from nudge.models.push import DELIVERY_LOG_DAYS, Delivery, PushJob
+from nudge.services.ports import DeliveryLog, DeviceStore, EventPublisher, FcmSender
+from nudge.templating import TemplateError
+
+RETRYABLE = {"QUOTA_EXCEEDED", "UNAVAILABLE", "INTERNAL", "UNKNOWN", "DEADLINE_EXCEEDED"}
+TOKEN_GONE = {"UNREGISTERED", "INVALID_ARGUMENT", "SENDER_ID_MISMATCH"}
+MAX_BACKOFF_S = 900
+DELIVERED_MARKER = "#=delivered"  # sk suffix: the job was delivered to some device (counted)
+logger = Logger(child=True)
+
+
+def campaign_variant(job: PushJob) -> tuple[str, str] | None:
+    """(campaign, variant) of a campaign's job: its template id is '<campaign>.<variant>'."""
+    return campaign_variant_of(job.template.id, job.source)
+
+
+def _counted(
+    job: PushJob, kind: RecordKind, at: int, reason: str | None = None
+) -> dict[str, dict[str, int]] | None:
+    """The counter delta of one outcome: the campaign's day counter, or the broadcast's
+    (None: neither's job)."""
+    context = campaign_variant(job)
+    if context is None:
+        return outcome_delta(job.source, kind, reason)
+    campaign, variant = context
+    record = EngagementRecord(
+        f"{kind}:{job.job_id}",
+        kind,
+        at,
+        campaign,
+        variant,
+        category=job.template.category,
+        reason=reason,
+    )
+    name, counter_field = storage_field(record)
+    return {name: {counter_field: 1}}
+
+
+class PoisonJob(ValueError):
+    """A job that can never be sent as it is: left to reach the DLQ."""
+
+
+@dataclass
+class JobResult:
+    """What the handler does with the message: done, or hide it for `delay_s` and retry."""
+
+    done: bool
+    delay_s: int = 0
+    deliveries: list[Delivery] = field(default_factory=list)
+    # (kind, category) -> count, for CloudWatch metrics: sent / failed devices
+    engagement: Counter[tuple[str, str]] = field(default_factory=Counter)
+
+
+@dataclass
+class PushService:
+    devices: DeviceStore
+    log: DeliveryLog
+    fcm: FcmSender
+    config: EngagementConfig
+    clock: Clock
+    events: EventPublisher | None = None  # uninstalls (UNREGISTERED) as opt-out events
+
+    def process(self, body: str, receive_count: int = 1) -> JobResult:
+        try:
+            job = PushJob.model_validate_json(body)
+        except ValidationError as error:
+            raise PoisonJob(describe_validation_error(error)) from error
+        now = self.clock.now()
+        at = to_epoch(now)
+        keep_until = at + DELIVERY_LOG_DAYS * DAY
+        devices = self.devices.devices(job.user_id, at)
+        preferences = effective(self.devices.preferences(job.user_id), self.config.consent)
+        verdict = gate(job, preferences, devices, now, self.config.consent.default_timezone)
+
+        def delivery(
+            outcome: str,
+            device_id: str | None,
+            reason: str | None = None,
+            message_id: str | None = None,
+        ) -> Delivery:
+            return Delivery(
+                job_id=job.job_id,
+                user_id=job.user_id,
+                device_id=device_id,
+                dedupe_key=job.dedupe_key,
+                category=job.template.category,
+                template_id=job.template.id,
+                outcome=outcome,
+                reason=reason,
+                at=at,
+                fcm_message_id=message_id,
+                source=job.source,
+            )
+
+        if verdict.action == "suppress":
+            record = delivery("suppressed", None, verdict.reason)
+            counters = _counted(job, "suppressed", at, verdict.reason)
+            self.log.record(record, f"{job.dedupe_key}#-", keep_until, counters)
+            return JobResult(done=True, deliveries=[record])
+        if verdict.action == "defer":
+            assert verdict.until is not None
+            delay = max(1, int((verdict.until - now).total_seconds()))
+            return JobResult(
+                done=False, delay_s=delay, deliveries=[delivery("deferred", None, verdict.reason)]
+            )
+
+        try:
+            messages = build_messages(job, devices, job.data, now)
+        except TemplateError as error:
+            record = delivery("failed", None, f"template: {error}"[:300])
+            counters = _counted(job, "failed", at, "template")
+            self.log.record(record, f"{job.dedupe_key}#-", keep_until, counters)
+            return JobResult(done=True, deliveries=[record])
+
+        claimed = [
+            (device, message)
+            for device, message in messages
+            if self.log.claim(job.user_id, f"{job.dedupe_key}#{device.device_id}", job.job_id, at)
+        ]
+        if not claimed:
+            return JobResult(done=True)  # every device already has it: a redelivery
+        results = self.fcm.send([message for _, message in claimed])
+        outcome = JobResult(done=True)
+        for (device, message), result in zip(claimed, results, strict=True):
+            key = f"{job.dedupe_key}#{device.device_id}"
+            counters = first = None
+            if result.ok:
+                record = delivery("sent", device.device_id, message_id=result.message_id)
+                delivered = _counted(job, "delivered", at)
+                if delivered is not None:
+                    counters, first = {}, (f"{job.dedupe_key}{DELIVERED_MARKER}", delivered)
+            elif result.error_code in RETRYABLE:
+                self.log.release(job.user_id, key)
+                backoff = min(MAX_BACKOFF_S, 2 ** min(receive_count, 9))
+                wait = max(backoff, int(result.retry_after_s or 0))
+                outcome.done = False
+                outcome.delay_s = max(outcome.delay_s, wait)
+                outcome.deliveries.append(delivery("deferred", device.device_id, result.error_code))
+                continue
+            else:
+                if result.error_code in TOKEN_GONE:  # uninstalled, or a token FCM refuses
+                    self.devices.delete_device(
+                        job.user_id, device.device_id, only_if_token=message["token"]
+                    )
+                if result.error_code == "UNREGISTERED":
+                    self._publish_uninstall(job, device.device_id, message["token"], now)
+                record = delivery("failed", device.device_id, result.error_code)
+                counters = _counted(job, "failed", at, result.error_code)
+            written = self.log.record(record, key, keep_until, counters, first)
+            outcome.deliveries.append(record)
+            if written:
+                kind = "sent" if result.ok else "failed"
+                outcome.engagement[(kind, job.template.category)] += 1
+        if not outcome.done and job.created_at + timedelta(seconds=job.ttl_seconds) <= now:
+            outcome.done = True  # too late to retry: what failed stays failed
+        return outcome
+
+    def _publish_uninstall(self, job: PushJob, device_id: str, token: str, now: datetime) -> None:
+        """An uninstall as an opt-out event, blamed on the last message the user received
+        (not this one: it never arrived). One event id per install and token: duplicates
+        from racing jobs are applied once. Best effort, as the device is already gone."""
+        if self.events is None:
+            return
+        digest = hashlib.blake2b(f"{job.user_id}|{device_id}|{token}".encode(), digest_size=12)
+        event = IncomingEvent(
+            event_id=f"uninstall.{digest.hexdigest()}",
+            name=OPT_OUT_EVENT,
+            timestamp=now.astimezone(UTC),
+            properties={"kind": "uninstall", "message_id": job.job_id, "device_id": device_id},
+        )
+        batch = QueuedBatch(user_id=job.user_id, received_at=now, events=[event])
+        try:
+            failed = self.events.publish([batch])
+        except Exception:
+            failed = [0]
+        if failed:
+            logger.warning("uninstall opt-out not queued", job_id=job.job_id)

@@ -1,0 +1,1 @@
+"""Nps: use cases of this capability."""

@@ -1,0 +1,1 @@
+"""Pipeline: use cases of this capability."""

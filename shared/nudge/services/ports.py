@@ -1,0 +1,331 @@
+"""The ports the services depend on; DynamoDB/SQS adapters and in-memory fakes implement them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:  # type hints only: a handler that needs none of these never imports them
+    from nudge.domain.geofencing.index import FenceIndex
+    from nudge.domain.nps.score import Delta, NpsAggregates
+    from nudge.models.campaign import CampaignSet
+    from nudge.models.configs import Catalog, ConfigHead, ConfigKind, ConfigVersion, LoadError
+    from nudge.models.device import ConsentChange, Device, Preferences
+    from nudge.models.events import IncomingEvent, QueuedBatch
+    from nudge.models.nps_store import StoredResponse, StoredState, UserSurveys
+    from nudge.models.profile import Profile, Transition
+    from nudge.models.push import Delivery
+    from nudge.models.stats import LifecycleCounts, StageChange
+    from nudge.models.survey import ResponseState, SurveyConfig, SurveyState
+
+
+class ProfileStore(Protocol):
+    def get(self, user_id: str) -> Profile | None: ...
+
+    def get_latest(self, user_ids: Sequence[str]) -> dict[str, Profile]:
+        """Strongly consistent reads of several profiles as stored (erased ones too)."""
+        ...
+
+    def save(
+        self,
+        profile: Profile,
+        previous: Profile | None,
+        due_shards: int,
+        change: StageChange | None = None,
+        counters: Mapping[str, Mapping[str, int]] | None = None,
+    ) -> bool:
+        """Write if the stored item is still `previous` (by version); False on conflict.
+
+        With a `change`, the lifecycle counters move in the same transaction (exactly once);
+        `counters` (name -> field -> delta, e.g. a campaign's day) move with them.
+        """
+        ...
+
+    def counters(self, names: Sequence[str]) -> dict[str, dict[str, int]]:
+        """Totals of the named counters (summed over their shards)."""
+        ...
+
+    def delete(self, user_id: str) -> bool: ...
+
+    def get_many(self, user_ids: Sequence[str]) -> dict[str, Profile]: ...
+
+    def lifecycle_counts(self, first_day: int, last_day: int) -> LifecycleCounts:
+        """Users per stage now, and stage moves per day in [first_day, last_day]."""
+        ...
+
+    def due_users(self, bucket: str) -> list[str]: ...
+
+    def get_cursor(self, name: str) -> int | None: ...
+
+    def set_cursor(self, name: str, value: int) -> None: ...
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """What one user's pass adds to the history: its events and any stage transition."""
+
+    user_id: str
+    events: Sequence[IncomingEvent]
+    received_at: int
+    expires_at: int
+    transition: Transition | None = None
+
+
+class HistoryStore(Protocol):
+    def existing_event_ids(self, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]: ...
+
+    def append(self, entries: Sequence[HistoryEntry]) -> None:
+        """Several users' entries in as few writes as possible; idempotent, not atomic."""
+        ...
+
+    def put_transition(self, user_id: str, transition: Transition, expires_at: int) -> None: ...
+
+    def put_consent(self, user_id: str, change: ConsentChange, expires_at: int) -> None: ...
+
+    def list_user(self, user_id: str) -> list[dict[str, Any]]: ...
+
+    def list_user_page(
+        self, user_id: str, limit: int, after: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Up to `limit` records after the cursor `after`; the next cursor, or None at the end."""
+        ...
+
+    def delete_user(self, user_id: str) -> int: ...
+
+    def delete_events(self, user_id: str, event_ids: Sequence[str]) -> None: ...
+
+
+class EventPublisher(Protocol):
+    def publish(self, batches: Sequence[QueuedBatch]) -> list[int]:
+        """Send batches; return the indexes that could not be sent."""
+        ...
+
+
+class PreferenceReader(Protocol):
+    def preferences(self, user_id: str) -> Preferences | None: ...
+
+
+class DeviceStore(Protocol):
+    def put_device(self, device: Device) -> bool:
+        """Last registration wins; an older one arriving late is ignored (False)."""
+        ...
+
+    def devices(self, user_id: str, now: int | None = None) -> list[Device]:
+        """The user's devices; with `now`, those past their expiry are left out."""
+        ...
+
+    def delete_device(self, user_id: str, device_id: str, only_if_token: str | None = None) -> bool:
+        """Delete (only while it still holds `only_if_token`, when given)."""
+        ...
+
+    def holders_of(self, token: str) -> list[tuple[str, str]]: ...
+
+    def preferences(self, user_id: str) -> Preferences | None: ...
+
+    def preferences_many(self, user_ids: Sequence[str]) -> dict[str, Preferences]:
+        """Strongly consistent reads of several users' preferences (those who have any)."""
+        ...
+
+    def save_preferences(self, prefs: Preferences, previous: Preferences | None) -> bool: ...
+
+    def delete_user(self, user_id: str) -> int: ...
+
+
+class FcmResult(Protocol):
+    ok: bool
+    message_id: str | None
+    error_code: str | None  # UNREGISTERED, INVALID_ARGUMENT, QUOTA_EXCEEDED, UNAVAILABLE, ...
+    retry_after_s: float | None
+
+
+class FcmSender(Protocol):
+    def send(self, messages: Sequence[dict[str, Any]]) -> list[FcmResult]:
+        """Send FCM v1 messages (one per device) and return one result each, in order."""
+        ...
+
+
+class DeliveryLog(Protocol):
+    def claim(self, user_id: str, key: str, job_id: str, now: int) -> bool:
+        """Take the right to send `key` (dedupe key + device) once; False if already taken."""
+        ...
+
+    def release(self, user_id: str, key: str) -> None:
+        """A retryable failure: the next delivery of the job may claim `key` again."""
+        ...
+
+    def record(
+        self,
+        delivery: Delivery,
+        key: str,
+        expires_at: int,
+        counters: Mapping[str, Mapping[str, int]] | None = None,
+        first: tuple[str, Mapping[str, Mapping[str, int]]] | None = None,
+    ) -> bool:
+        """Write the outcome. With `counters` (name -> field -> delta) it is counted exactly
+        once: written with them in one transaction, only while `key` is still claimed by
+        this job at `delivery.at` (a job-level key ending '#-': only if not yet recorded);
+        False, nothing written, otherwise. `first` = (marker key, counters): added too unless
+        the marker exists (a job's first delivered device). Without either: a plain put."""
+        ...
+
+    def for_user(self, user_id: str) -> list[Delivery]: ...
+
+    def mark(self, user_id: str, job_id: str, field: str, at: int) -> list[Delivery]:
+        """Set `field` (opened_at or dismissed_at) on the job's records for this user, keeping
+        the earliest time whatever the order events arrive in. Returns the records marked."""
+        ...
+
+    def count_once(
+        self, user_id: str, marker: str, counters: Mapping[str, Mapping[str, int]], expires_at: int
+    ) -> bool:
+        """Move `counters` with a new marker item (key `marker`) in one write; False, nothing
+        moved, when the marker exists already (counted before)."""
+        ...
+
+
+class CampaignCatalog(Protocol):
+    def current(self) -> CampaignSet:
+        """The published campaigns and named segments (cached briefly per container)."""
+        ...
+
+
+class FenceCatalog(Protocol):
+    def current_index(self) -> FenceIndex | None:
+        """One FenceIndex over every active fence set (None: none published). Cached per
+        container; rebuilt only when the sets' versions change (checked every 30 s)."""
+        ...
+
+
+class FenceObjects(Protocol):
+    """Published fence sets as whole objects (too large for a DynamoDB item)."""
+
+    def put(self, key: str, data: bytes) -> None: ...
+
+    def get(self, key: str) -> bytes | None:
+        """The object's bytes; None if there is no such object."""
+        ...
+
+
+class PushQueue(Protocol):
+    def enqueue(self, body: str) -> None: ...
+
+
+class ConfigTable(Protocol):
+    """Campaign and segment configs: versions, current pointers, load errors, catalogs.
+
+    The primitives with their conditions; `nudge.services.configs.store.ConfigStore` builds the
+    versioning, restore and catalog rules on top of any implementation.
+    """
+
+    def put_version(self, version: ConfigVersion) -> bool:
+        """Create the version; False (nothing written) if that number is already taken."""
+        ...
+
+    def get_version(
+        self, kind: ConfigKind, config_id: str, version: int
+    ) -> ConfigVersion | None: ...
+
+    def latest_version(self, kind: ConfigKind, config_id: str) -> ConfigVersion | None: ...
+
+    def versions(self, kind: ConfigKind, config_id: str) -> list[ConfigVersion]:
+        """Every version, oldest first."""
+        ...
+
+    def get_head(self, kind: ConfigKind, config_id: str) -> ConfigHead | None: ...
+
+    def heads(self, kind: ConfigKind) -> list[ConfigHead]:
+        """Every config's current pointer (archived included), strongly consistent."""
+        ...
+
+    def put_head(self, head: ConfigHead, expected: ConfigHead | None) -> bool:
+        """Write the pointer if the stored one is still `expected` (by version, status, time)."""
+        ...
+
+    def put_error(self, error: LoadError) -> None: ...
+
+    def delete_error(self, key: str) -> None: ...
+
+    def errors(self) -> list[LoadError]: ...
+
+    def get_catalogs(self, kinds: Sequence[ConfigKind]) -> dict[str, Catalog]:
+        """The catalog items of these kinds in one read (absent kinds are left out)."""
+        ...
+
+    def put_catalog(self, catalog: Catalog, expected_revision: int | None) -> bool:
+        """Write if the stored revision is still `expected_revision` (None: none stored)."""
+        ...
+
+
+class SurveyStore(Protocol):
+    """Survey state, pending prompts, responses and NPS day counters (SurveysTable).
+
+    Every write is conditional on the version read (0: the item must not exist yet); False
+    means nothing was written: re-read and decide again.
+    """
+
+    def user_surveys(self, user_id: str) -> UserSurveys:
+        """Every survey state of the user and their last prompt at any survey (one Query)."""
+        ...
+
+    def create_prompt(
+        self, state: SurveyState, expected_version: int, last_prompt_read: int | None, now: int
+    ) -> bool:
+        """The state with its new pending prompt, and the user's last prompt time, at once."""
+        ...
+
+    def save_state(self, state: SurveyState, expected_version: int, now: int) -> bool: ...
+
+    def get_response(
+        self, user_id: str, survey_id: str, prompt_id: str
+    ) -> StoredResponse | None: ...
+
+    def save_response(
+        self,
+        response: StoredResponse,
+        expected_version: int,
+        delta: Delta,
+        state: StoredState | None,
+        now: int,
+    ) -> bool:
+        """The merged response, its counter delta and the survey state, all or nothing."""
+        ...
+
+    def done_action(self, user_id: str, survey_id: str, prompt_id: str, action: str) -> None: ...
+
+    def day_counts(self, survey_id: str, first_day: str, last_day: str) -> NpsAggregates:
+        """The survey's day cells between two ISO dates (inclusive)."""
+        ...
+
+    def recent_responses(
+        self, survey_id: str, limit: int, since: int | None = None, until: int | None = None
+    ) -> list[ResponseState]:
+        """Up to `limit` responses, newest first, answered in [since, until] if given."""
+        ...
+
+    def user_responses(self, user_id: str) -> list[ResponseState]:
+        """Every merged response of the user (score, comments), oldest first: for GET /v1/me."""
+        ...
+
+    def delete_user(self, user_id: str) -> int:
+        """Erase every item of the user (states, last-prompt record, responses) by key, no
+        scan; returns how many. The anonymous day counters are left alone."""
+        ...
+
+
+class SurveyCatalog(Protocol):
+    def surveys(self, fresh: bool = False) -> dict[str, SurveyConfig]:
+        """Every non-archived survey with its status now (cached briefly per container)."""
+        ...
+
+
+class Alerts(Protocol):
+    def send(self, subject: str, message: dict[str, Any]) -> list[str]:
+        """Deliver an ops alert everywhere configured; returns where it could not go."""
+        ...
+
+
+class WebhookPoster(Protocol):
+    def post(self, url: str, body: bytes, headers: dict[str, str]) -> int:
+        """POST and return the HTTP status; raise on timeouts and connection errors."""
+        ...

@@ -1,0 +1,1 @@
+"""Profiles: use cases of this capability."""
