@@ -290,7 +290,6 @@ CATALOG_CACHE_S = 30.0  # the processor reads the active campaigns at most this 
 @lru_cache(maxsize=1)
 def config_store() -> ConfigStore:
     from nudge.adapters.configs import DynamoConfigTable
-    from nudge.services.configs.loader import ConfigLoader
     from nudge.services.configs.store import ConfigStore
 
     return ConfigStore(DynamoConfigTable(get_settings().configs_table), CLOCK, CATALOG_CACHE_S)
