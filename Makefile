@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 help:
 	@echo "make demo   - local stack + 30 virtual days of users, report and charts"
 	@echo "make test   - the whole test suite (unit, integration, end-to-end)"
-	@echo "make lint   - ruff, mypy, cfn-lint"
+	@echo "make lint   - ruff, mypy, the import contract, cfn-lint"
 	@echo "make bench  - cold imports, write units per event, throughput"
 	@echo "make up / make down - the embedded local stack in the background"
 
@@ -35,6 +35,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache  # layers and capability seams (pyproject: importlinter)
 	$(VENV)/bin/cfn-lint template.yaml
 
 demo: $(STAMP)  # `make demo USERS=1000` for a bigger town

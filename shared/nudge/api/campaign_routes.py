@@ -17,7 +17,8 @@ from nudge.api.http import error_response
 from nudge.configfiles import MAX_CONFIG_BYTES, ConfigError
 from nudge.models.campaign import Campaign
 from nudge.models.configs import object_key
-from nudge.services.campaigns.configs import _problem, estimate_audience
+from nudge.services.campaigns.configs import estimate_audience
+from nudge.services.configs.loading import problem_row
 from nudge.settings import get_settings
 
 router = APIGatewayHttpRouter()
@@ -48,7 +49,7 @@ class PreviewRequest(ConfigText):
 
 
 def _invalid(error: ConfigError) -> Response[Any]:
-    problems = [_problem(p) for p in error.problems]
+    problems = [problem_row(p) for p in error.problems]
     summary = "; ".join(str(p) for p in error.problems[:3])
     return error_response(400, f"invalid config: {summary}", problems=problems)
 

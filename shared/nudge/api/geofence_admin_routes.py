@@ -16,7 +16,7 @@ from nudge import runtime
 from nudge.api.http import MAX_BODY_BYTES, error_response
 from nudge.configfiles import ConfigError
 from nudge.models.configs import object_key
-from nudge.services.campaigns.configs import _problem
+from nudge.services.configs.loading import problem_row
 
 router = APIGatewayHttpRouter()
 metrics = Metrics()
@@ -59,7 +59,7 @@ def put_fence_set(set_id: SetIdParam, request: Annotated[FenceSetUpload, Body()]
         )
     except ConfigError as error:
         metrics.add_metric("ConfigsRejected", MetricUnit.Count, 1)
-        problems = [_problem(p) for p in error.problems]
+        problems = [problem_row(p) for p in error.problems]
         summary = "; ".join(str(p) for p in error.problems[:3])
         return error_response(400, f"invalid fence set: {summary}", problems=problems)
     metrics.add_metric("ConfigsLoaded", MetricUnit.Count, 1)

@@ -12,15 +12,21 @@ from __future__ import annotations
 import math
 import random
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from nudge.configfiles import ConfigError, ConfigProblem, load_config, parse_yaml
+from nudge.configfiles import ConfigError, ConfigProblem, load_config
 from nudge.domain.stats import wilson
 from nudge.models.campaign import Campaign, NamedSegments, Segment
 from nudge.models.configs import ConfigHead, ConfigStatus, LoadError, object_key, parse_key
+from nudge.services.configs.loading import (
+    LoadOutcome,
+    load_config_object,
+    locate_messages,
+    never_loaded,
+    problem_row,
+)
 
 if TYPE_CHECKING:
     from nudge.clock import Clock
@@ -34,27 +40,6 @@ def _default_checker() -> Checker:
     from nudge.domain.campaigns import check_campaign
 
     return check_campaign
-
-
-def locate_messages(messages: Iterable[str], text: str, source: str) -> list[ConfigProblem]:
-    """'field.path: message' strings (domain checks) -> problems with the file's lines."""
-    try:
-        _, lines = parse_yaml(text, source)
-    except ConfigError:
-        lines = {}
-    problems = []
-    for message in messages:
-        field_path, sep, detail = message.partition(": ")
-        if not sep or " " in field_path:
-            field_path, detail = "", message
-        path = tuple(field_path.split(".")) if field_path else ()
-        line = None
-        for end in range(len(path), -1, -1):
-            if path[:end] in lines:
-                line = lines[path[:end]]
-                break
-        problems.append(ConfigProblem(source, line, field_path, detail))
-    return problems
 
 
 def named(segments: Mapping[str, Segment]) -> NamedSegments:
@@ -81,14 +66,6 @@ def check_campaign_text(
     if messages:
         raise ConfigError(locate_messages(messages, text, source))
     return campaign
-
-
-@dataclass(frozen=True)
-class LoadOutcome:
-    key: str
-    result: str  # loaded | unchanged | rejected | archived | ignored | superseded
-    version: int | None = None
-    problems: list[ConfigProblem] = field(default_factory=list)
 
 
 class CampaignConfigService:
@@ -322,7 +299,7 @@ class CampaignConfigService:
                         key=key,
                         sha256="",
                         problems=[
-                            {**_problem(p), "message": "deleted, but " + p.message}
+                            {**problem_row(p), "message": "deleted, but " + p.message}
                             for p in problems
                         ],
                         at=self._now(),
@@ -332,70 +309,6 @@ class CampaignConfigService:
         head = self.store.set_status(kind, config_id, "archived", deleted=True)
         self.store.clear_error(key)
         return LoadOutcome(key, "archived" if head else "ignored", head.version if head else None)
-
-
-def never_loaded(kind: str, errors: Mapping[str, Any], seen: set[str]) -> list[dict[str, Any]]:
-    """Rows for files of `kind` that failed to load and have no live version to list."""
-    rows = []
-    for key, error in sorted(errors.items()):
-        parsed = parse_key(key)
-        if key not in seen and parsed and parsed[0] == kind:
-            rows.append(
-                {
-                    "id": parsed[1],
-                    "name": None,
-                    "status": "not loaded",
-                    "version": None,
-                    "errors": error.problems,
-                    "errors_at": error.at,
-                    "errors_sha256": error.sha256,
-                }
-            )
-    return rows
-
-
-def load_config_object(
-    store: Any,
-    key: str,
-    body: bytes,
-    s3_version_id: str | None,
-    now: int,
-    publish: Callable[[str], Any],
-) -> LoadOutcome:
-    """Any config kind's S3 object: decode and publish it, or record on its key why not
-    (the previous version stays live); a good load clears the key's old errors."""
-    from nudge.services.configs.store import sha256
-
-    try:
-        try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError as error:
-            raise ConfigError(
-                [ConfigProblem(key, None, "", f"file is not UTF-8 text (byte {error.start})")]
-            ) from error
-        result = publish(text)
-    except ConfigError as error:
-        store.record_error(
-            LoadError(
-                key=key,
-                sha256=sha256(body.decode("utf-8", "replace")),
-                problems=[_problem(p) for p in error.problems],
-                at=now,
-                s3_version_id=s3_version_id,
-            )
-        )
-        return LoadOutcome(key, "rejected", problems=list(error.problems))
-    store.clear_error(key)
-    return LoadOutcome(key, "loaded" if result.created else "unchanged", result.version)
-
-
-def _problem(problem: ConfigProblem) -> dict[str, Any]:
-    return {
-        "source": problem.source,
-        "line": problem.line,
-        "field": problem.field,
-        "message": problem.message,
-    }
 
 
 def _summary(head: ConfigHead, error: LoadError | None) -> dict[str, Any]:

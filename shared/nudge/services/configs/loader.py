@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from nudge.models.configs import ConfigKind, parse_key
-from nudge.services.campaigns.configs import LoadOutcome
+from nudge.services.configs.loading import LoadOutcome
 
 
 class ConfigObjects(Protocol):

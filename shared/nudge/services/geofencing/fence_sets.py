@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from nudge.configfiles import ConfigError, ConfigProblem
 from nudge.models.configs import LoadError, object_keys, parse_key
-from nudge.services.campaigns.configs import LoadOutcome, load_config_object
+from nudge.services.configs.loading import LoadOutcome, load_config_object
 
 if TYPE_CHECKING:
     from nudge.clock import Clock

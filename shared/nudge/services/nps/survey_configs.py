@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from nudge.configfiles import ConfigError, ConfigProblem, load_config
 from nudge.models.configs import ConfigHead, ConfigStatus, LoadError, object_key, parse_key
 from nudge.models.survey import SurveyConfig, SurveyStatus
-from nudge.services.campaigns.configs import (
+from nudge.services.configs.loading import (
     LoadOutcome,
     load_config_object,
     locate_messages,
