@@ -210,6 +210,28 @@ def _rate(rate: dict[str, Any] | None) -> str:
     return "n/a" if not rate or rate.get("pct") is None else f"{rate['pct']:.1f}%"
 
 
+def _campaign_rows(campaigns: dict[str, Any]) -> list[list[Any]]:
+    return [
+        [
+            cid,
+            row.get("status", ""),
+            row.get("sent", 0),
+            row.get("delivered", 0),
+            _rate(row.get("open_rate")),
+            _rate(row.get("opt_out_rate")),
+            (row.get("lift") or {}).get("label", "-"),
+        ]
+        for cid, row in campaigns.items()
+    ]
+
+
+def _sunset_rows(sunset: dict[str, Any]) -> list[list[Any]]:
+    return [
+        [c["kind"], c["key"], _rate(c["open_rate"]), _rate(c["opt_out_rate"]), c["evidence"]]
+        for c in sunset.get("candidates") or []
+    ]
+
+
 def build_html(fetch: Fetch, days: int) -> str:
     plt = _pyplot()
     engagement = fetch(f"/admin/v1/reports/engagement?days={days}")
@@ -228,22 +250,8 @@ def build_html(fetch: Fetch, days: int) -> str:
         f'src="data:image/png;base64,{_png(plt, fig)}"></section>'
         for title, fig in figures
     ]
-    campaign_rows = [
-        [
-            cid,
-            row.get("status", ""),
-            row.get("sent", 0),
-            row.get("delivered", 0),
-            _rate(row.get("open_rate")),
-            _rate(row.get("opt_out_rate")),
-            (row.get("lift") or {}).get("label", "-"),
-        ]
-        for cid, row in campaigns.items()
-    ]
-    sunset_rows = [
-        [c["kind"], c["key"], _rate(c["open_rate"]), _rate(c["opt_out_rate"]), c["evidence"]]
-        for c in sunset.get("candidates") or []
-    ]
+    campaign_rows = _campaign_rows(campaigns)
+    sunset_rows = _sunset_rows(sunset)
     since, until = campaigns_report.get("since", ""), campaigns_report.get("until", "")
     return "\n".join(
         [

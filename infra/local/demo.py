@@ -36,7 +36,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from nudge_cli.commands import broadcast_reach, print_campaigns, print_engagement
+from nudge_cli.printers import broadcast_reach, print_campaigns, print_engagement
 from nudge_local import process
 from nudge_local.client import LocalClient
 from nudge_local.template import PROJECT_ROOT

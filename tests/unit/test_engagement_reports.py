@@ -15,7 +15,9 @@ from nudge.domain.engagement.attribution import OTHER_MESSAGES, UNATTRIBUTED
 from nudge.domain.engagement.counters import counter_name
 from nudge.models.campaign import CampaignSet
 from nudge.services.engagement.reports import ReportsService, UnknownCampaign
-from nudge_cli import commands as cli
+from nudge_cli import printers
+from nudge_cli import reports as report_commands
+from nudge_cli.main import main
 from tests.fakes.memory import InMemoryCampaignCatalog, InMemoryProfileStore
 from tests.unit.test_campaign_pipeline import campaign
 
@@ -123,10 +125,10 @@ def test_conversions_cut_from_their_sends_stay_finite(clock: ManualClock) -> Non
 
 
 def test_since_is_parsed_or_refused_by_name() -> None:
-    assert cli.parse_days("30d") == 30 and cli.parse_days("7") == 7
+    assert report_commands.parse_days("30d") == 30 and report_commands.parse_days("7") == 7
     for bad in ("0d", "thirty", "-3d", "401d"):
         with pytest.raises(SystemExit, match="--since"):
-            cli.parse_days(bad)
+            report_commands.parse_days(bad)
 
 
 @pytest.mark.parametrize("filled", [False, True])
@@ -140,10 +142,10 @@ def test_the_terminal_tables_print_every_report(
             delivered__a=240, opened__a=30, opt_out__a__category=9, suppressed__cap=4,
         )  # fmt: skip
         count(reports, OTHER_MESSAGES, to_epoch(clock.now()), opt_out__marketing__category=2)
-    cli.print_campaigns(reports.campaigns(30))
-    cli.print_engagement(reports.campaigns(30))
-    cli.print_campaign(reports.campaign("welcome", 30))
-    cli.print_sunset(reports.sunset(7))
+    printers.print_campaigns(reports.campaigns(30))
+    printers.print_engagement(reports.campaigns(30))
+    printers.print_campaign(reports.campaign("welcome", 30))
+    printers.print_sunset(reports.sunset(7))
     out = capsys.readouterr().out
     assert "nan" not in out.lower()
     assert "Funnel" in out and "Lift (conversion, exposed vs holdout)" in out
@@ -167,10 +169,10 @@ def test_report_commands_call_the_admin_api(
             return reports.sunset(7)
         return reports.campaigns(30)
 
-    monkeypatch.setattr(cli, "_admin_call", fake_call)
-    assert cli.main(["report", "campaigns", "--since", "30d"]) == 0
-    assert cli.main(["report", "campaign", "welcome", "--since", "14d"]) == 0
-    assert cli.main(["report", "sunset"]) == 0
+    monkeypatch.setattr(report_commands, "admin_call", fake_call)
+    assert main(["report", "campaigns", "--since", "30d"]) == 0
+    assert main(["report", "campaign", "welcome", "--since", "14d"]) == 0
+    assert main(["report", "sunset"]) == 0
     assert calls == [
         "/admin/v1/reports/campaigns?days=30",
         "/admin/v1/reports/campaigns/welcome?days=14",

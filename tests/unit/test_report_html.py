@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from nudge.clock import ManualClock, to_epoch
-from nudge_cli import commands as cli
+from nudge_cli import reports as report_commands
+from nudge_cli.main import main
 from nudge_cli.report_html import ChartsUnavailable, build_html, lifecycle_points
 from tests.unit.test_engagement_reports import count, service
 
@@ -94,9 +95,11 @@ def test_the_command_writes_the_file(
     clock: ManualClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fetch = fake_admin(clock, True)
-    monkeypatch.setattr(cli, "_admin_call", lambda args, method, path, body=None: fetch(path))
+    monkeypatch.setattr(
+        report_commands, "admin_call", lambda args, method, path, body=None: fetch(path)
+    )
     out = tmp_path / "report.html"
-    assert cli.main(["report", "html", "--out", str(out), "--since", "14d"]) == 0
+    assert main(["report", "html", "--out", str(out), "--since", "14d"]) == 0
     assert out.read_text().startswith("<!doctype html>")
     assert "/admin/v1/reports/campaigns?days=14" in fetch.calls
 
