@@ -42,8 +42,11 @@ print(json.dumps({"ms": elapsed * 1000, "loaded": [m for m in sys.argv[2:] if m 
 """
 
 
+FLOOR = "floor"  # what any Powertools HTTP handler over DynamoDB pays at cold start
+CEILING = 1.15  # every non-push handler within this many times the floor
 BASELINES = {
-    "powertools floor": (
+    FLOOR: (
+        "import boto3, pydantic\n"
         "from aws_lambda_powertools import Logger, Metrics, Tracer\n"
         "from aws_lambda_powertools.event_handler import APIGatewayHttpResolver\n"
         "logger, tracer, metrics = Logger(), Tracer(), Metrics()\n"
@@ -60,21 +63,17 @@ BASELINES = {
 }
 
 
-def _probe(path: Path, env: dict[str, str]) -> tuple[list[float], list[str]]:
-    samples, loaded = [], []
-    for _ in range(RUNS):
-        out = subprocess.run(
-            [sys.executable, "-c", IMPORT_PROBE, str(path), *HEAVY],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=True,
-            cwd=ROOT,
-        )
-        result = json.loads(out.stdout.strip().splitlines()[-1])
-        samples.append(result["ms"])
-        loaded = result["loaded"]
-    return samples, loaded
+def _probe(path: Path, env: dict[str, str]) -> tuple[float, list[str]]:
+    out = subprocess.run(
+        [sys.executable, "-c", IMPORT_PROBE, str(path), *HEAVY],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+        cwd=ROOT,
+    )
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    return float(result["ms"]), list(result["loaded"])
 
 
 def cold_imports() -> None:
@@ -87,19 +86,36 @@ def cold_imports() -> None:
         "NUDGE_EVENTS_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/EventsQueue",
     }
     print(f"1. Cold import per handler (fresh interpreter each run; median of {RUNS})")
-    print(f"   {'handler':<20}{'median ms':>8}{'min ms':>9}   heavy modules loaded at import")
+    print(f"   {'handler':<20}{'median ms':>8}{'min ms':>9}{'/floor':>8}   heavy modules at import")
     rows = [(name, ROOT / "functions" / name / "app.py") for name in HANDLERS]
     with tempfile.TemporaryDirectory() as scratch:
         for label, source in BASELINES.items():
             path = Path(scratch) / f"{label.replace(' ', '_')}.py"
             path.write_text(source)
             rows.append((f"({label})", path))
-        for name, path in rows:
-            samples, loaded = _probe(path, env)
+        # interleaved rounds, so a noisy moment slows every row alike
+        samples: dict[str, list[float]] = {name: [] for name, _ in rows}
+        loaded: dict[str, list[str]] = {}
+        for _ in range(RUNS):
+            for name, path in rows:
+                ms, loaded[name] = _probe(path, env)
+                samples[name].append(ms)
+        floor = statistics.median(samples[f"({FLOOR})"])
+        for name, _ in rows:
+            median = statistics.median(samples[name])
             print(
-                f"   {name:<20}{statistics.median(samples):>8.1f}{min(samples):>9.1f}   "
-                f"{', '.join(loaded) or 'none'}"
+                f"   {name:<20}{median:>8.1f}{min(samples[name]):>9.1f}{median / floor:>7.2f}x   "
+                f"{', '.join(loaded[name]) or 'none'}"
             )
+        over = [
+            name
+            for name in HANDLERS
+            if name != "push_sender" and statistics.median(samples[name]) > CEILING * floor
+        ]
+        print(
+            f"   floor = Logger + Tracer + Metrics + validating HTTP resolver + boto3 + pydantic; "
+            f"non-push handlers over {CEILING}x: {', '.join(over) or 'none'}"
+        )
     base = subprocess.run(
         [
             sys.executable,
