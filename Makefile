@@ -52,6 +52,7 @@ bench: $(STAMP)
 
 openapi: $(STAMP)
 	$(PY) -c 'from nudge.api.openapi import write_mobile_openapi; write_mobile_openapi()'
+	$(PY) -c 'from nudge.api.openapi import write_admin_openapi; write_admin_openapi()'
 
 schemas: $(STAMP)  # JSON Schemas of the marketer config files, for editors and CI
 	$(PY) -c 'import json; from nudge.models.campaign import Campaign; \

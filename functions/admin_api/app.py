@@ -3,12 +3,13 @@
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from nudge.api import admin_routes, campaign_routes, geofence_admin_routes, nps_routes
 from nudge.api.http import install_error_handlers, reject_unreadable_body
+from nudge.api.openapi import admin_openapi_json
 
 logger = Logger()
 tracer = Tracer()
@@ -20,6 +21,11 @@ app.include_router(admin_routes.router)
 app.include_router(campaign_routes.router)
 app.include_router(nps_routes.router)
 app.include_router(geofence_admin_routes.router)
+
+
+@app.get("/admin/v1/openapi.json", include_in_schema=False)
+def openapi() -> Response[str]:
+    return Response(200, content_types.APPLICATION_JSON, admin_openapi_json())
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -2,7 +2,8 @@
 
 Requests become genuine v2 events for the real handlers; mobile routes need a JWT signed by
 the local dev key (401 otherwise), admin routes a SigV4 signature by the local admin
-credential (403 otherwise). `/_local/...` controls the stack (clock, drain, queues).
+credential (403 otherwise). `/_local/...` controls the stack (clock, drain, queues);
+`/_local/docs/` shows both OpenAPI documents (docs_ui.py).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
+from nudge_local import docs_ui
 from nudge_local.auth import AuthError, verify_sigv4, verify_token
 from nudge_local.resources import ACCOUNT
 
@@ -148,6 +150,9 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         parts = urlsplit(self.path)
         method = self.command.upper()
+        if parts.path == "/_local/docs" or parts.path.startswith("/_local/docs/"):
+            self._send(*docs_ui.serve(method, parts.path))  # Swagger UI, both API documents
+            return
         if parts.path.startswith("/_local/"):
             self._local(method, parts.path, body)
             return

@@ -15,6 +15,23 @@ from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from nudge import runtime
+from nudge.api.admin_models import (
+    BODY_ERRORS,
+    ERRORS,
+    NOT_FOUND,
+    BroadcastCreated,
+    BroadcastProgress,
+    CampaignReport,
+    CampaignsReport,
+    EngagementReport,
+    Erasure,
+    LifecycleReport,
+    MessageOutcome,
+    MessageQueued,
+    SunsetReport,
+    UserExport,
+    ok,
+)
 from nudge.domain.engagement.broadcast_counters import counter_name, outcome_summary
 from nudge.models.broadcast import Broadcast, BroadcastRequest
 from nudge.models.keys import SYSTEM_PREFIX
@@ -38,7 +55,10 @@ def _user(raw: str) -> str:
 
 
 @router.get(
-    "/admin/v1/users/<user_id>", summary="Export everything stored about a user", tags=["users"]
+    "/admin/v1/users/<user_id>",
+    summary="Export everything stored about a user",
+    tags=["users"],
+    responses={**ok(UserExport), **ERRORS},
 )
 def export_user(
     user_id: UserId,
@@ -48,7 +68,12 @@ def export_user(
     return runtime.privacy_service().export(_user(user_id), history_after)
 
 
-@router.delete("/admin/v1/users/<user_id>", summary="Erase a user", tags=["users"])
+@router.delete(
+    "/admin/v1/users/<user_id>",
+    summary="Erase a user",
+    tags=["users"],
+    responses={**ok(Erasure), **ERRORS},
+)
 def erase_user(user_id: UserId) -> dict[str, Any]:
     metrics.add_metric("AdminErasures", MetricUnit.Count, 1)
     return runtime.privacy_service().erase(_user(user_id))
@@ -58,6 +83,7 @@ def erase_user(user_id: UserId) -> dict[str, Any]:
     "/admin/v1/reports/lifecycle",
     summary="Users per lifecycle stage, and transitions in the last N days",
     tags=["reports"],
+    responses={**ok(LifecycleReport), **ERRORS},
 )
 def lifecycle_report(
     days: Annotated[int, Query(ge=1, le=90, description="Transition window in days")] = 30,
@@ -73,6 +99,7 @@ WindowDays = Annotated[int, Query(ge=1, le=400, description="Window in days (tod
     "/admin/v1/reports/campaigns",
     summary="Sends, suppressions by reason, holdout and conversions per campaign and variant",
     tags=["reports"],
+    responses={**ok(CampaignsReport), **ERRORS},
 )
 def campaigns_report(
     days: WindowDays = 30,
@@ -85,6 +112,7 @@ def campaigns_report(
     "/admin/v1/reports/campaigns/<campaign_id>",
     summary="One campaign: funnel, suppressions, failures, opt-outs, lift and guard rails",
     tags=["reports"],
+    responses={**ok(CampaignReport), **ERRORS, **NOT_FOUND},
 )
 def campaign_report(
     campaign_id: Annotated[str, Path(max_length=64)],
@@ -103,6 +131,7 @@ def campaign_report(
     "/admin/v1/reports/sunset",
     summary="Campaigns and formats weak on opens and strong on opt-outs, with the evidence",
     tags=["reports"],
+    responses={**ok(SunsetReport), **ERRORS},
 )
 def sunset_report(
     days: WindowDays = 7,
@@ -115,6 +144,7 @@ def sunset_report(
     "/admin/v1/reports/engagement",
     summary="Sends, deliveries, opens and opt-outs per day, every campaign pooled",
     tags=["reports"],
+    responses={**ok(EngagementReport), **ERRORS},
 )
 def engagement_report(
     days: WindowDays = 30,
@@ -143,7 +173,10 @@ class MessageRequest(BaseModel):
 
 
 @router.put(
-    "/admin/v1/templates/<template_id>", summary="Save a message template", tags=["messages"]
+    "/admin/v1/templates/<template_id>",
+    summary="Save a message template",
+    tags=["messages"],
+    responses={**ok(MessageTemplate, "The template as saved"), **BODY_ERRORS},
 )
 def put_template(
     template_id: Annotated[str, Path(min_length=1, max_length=64)],
@@ -159,6 +192,11 @@ def put_template(
     "/admin/v1/users/<user_id>/messages",
     summary="Queue a message for a user (once per dedupe key)",
     tags=["messages"],
+    responses={
+        **ok(MessageQueued, "Queued for the push sender", 202),
+        **BODY_ERRORS,
+        **NOT_FOUND,
+    },
 )
 def send_message(user_id: UserId, request: Annotated[MessageRequest, Body()]) -> Response[Any]:
     template = request.template
@@ -187,6 +225,7 @@ def send_message(user_id: UserId, request: Annotated[MessageRequest, Body()]) ->
     "/admin/v1/messages/<job_id>",
     summary="What happened to a queued message, device by device",
     tags=["messages"],
+    responses={**ok(MessageOutcome), **ERRORS},
 )
 def message_outcome(
     job_id: Annotated[str, Path(min_length=1, max_length=128)],
@@ -203,6 +242,11 @@ def message_outcome(
     "/admin/v1/broadcasts",
     summary="Send one message to many users, paced within FCM's quota",
     tags=["messages"],
+    responses={
+        **ok(BroadcastCreated, "Started", 202),
+        **BODY_ERRORS,
+        **NOT_FOUND,
+    },
 )
 def create_broadcast(request: Annotated[BroadcastRequest, Body()]) -> Response[Any]:
     try:
@@ -218,7 +262,10 @@ def create_broadcast(request: Annotated[BroadcastRequest, Body()]) -> Response[A
 
 
 @router.get(
-    "/admin/v1/broadcasts/<broadcast_id>", summary="A broadcast's progress", tags=["messages"]
+    "/admin/v1/broadcasts/<broadcast_id>",
+    summary="A broadcast's progress",
+    tags=["messages"],
+    responses={**ok(BroadcastProgress), **ERRORS, **NOT_FOUND},
 )
 def broadcast_progress(
     broadcast_id: Annotated[str, Path(min_length=1, max_length=64)],
@@ -230,7 +277,10 @@ def broadcast_progress(
 
 
 @router.delete(
-    "/admin/v1/broadcasts/<broadcast_id>", summary="Cancel a broadcast", tags=["messages"]
+    "/admin/v1/broadcasts/<broadcast_id>",
+    summary="Cancel a broadcast",
+    tags=["messages"],
+    responses={**ok(BroadcastProgress), **ERRORS, **NOT_FOUND},
 )
 def cancel_broadcast(
     broadcast_id: Annotated[str, Path(min_length=1, max_length=64)],

@@ -13,6 +13,18 @@ from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, Field
 
 from nudge import runtime
+from nudge.api.admin_config_models import FenceSetList, FenceSetPublished, FenceSetStatusChanged
+from nudge.api.admin_models import (
+    BODY_ERRORS,
+    CONFIG_REJECTED,
+    ERRORS,
+    FORBIDDEN,
+    NOT_FOUND,
+    TOO_LARGE,
+    ErrorBody,
+    ok,
+)
+from nudge.api.geofence_routes import GeofencesResponse
 from nudge.api.http import MAX_BODY_BYTES, error_response
 from nudge.configfiles import ConfigError
 from nudge.models.configs import object_key
@@ -50,6 +62,7 @@ def _ok(body: Any) -> Response[Any]:
     "/admin/v1/geofences/<set_id>",
     summary="Publish a fence set version (GeoJSON or CSV)",
     tags=["geofences"],
+    responses={**ok(FenceSetPublished), **CONFIG_REJECTED, **FORBIDDEN, **TOO_LARGE},
 )
 def put_fence_set(set_id: SetIdParam, request: Annotated[FenceSetUpload, Body()]) -> Response[Any]:
     source = object_key("geofences", set_id, f".{request.format}")
@@ -80,6 +93,7 @@ def put_fence_set(set_id: SetIdParam, request: Annotated[FenceSetUpload, Body()]
     "/admin/v1/geofences",
     summary="Fence sets: status, version, fence count, load errors",
     tags=["geofences"],
+    responses={**ok(FenceSetList), **FORBIDDEN},
 )
 def list_fence_sets() -> dict[str, Any]:
     return {"sets": runtime.fence_sets().list_sets()}
@@ -89,6 +103,7 @@ def list_fence_sets() -> dict[str, Any]:
     "/admin/v1/geofences/<set_id>/status",
     summary="Archive a fence set, or make it active again",
     tags=["geofences"],
+    responses={**ok(FenceSetStatusChanged), **BODY_ERRORS, **NOT_FOUND},
 )
 def fence_set_status(
     set_id: SetIdParam, request: Annotated[FenceSetStatus, Body()]
@@ -103,6 +118,11 @@ def fence_set_status(
     "/admin/v1/geofences/near",
     summary="The fences the app would be told to monitor at a point (testing)",
     tags=["geofences"],
+    responses={
+        **ok(GeofencesResponse),
+        **ERRORS,
+        **{503: ok(ErrorBody, "Fence sets could not be read; try again")[200]},
+    },
 )
 def fences_near_point(
     lat: Annotated[float, Query(ge=-90, le=90, allow_inf_nan=False)],

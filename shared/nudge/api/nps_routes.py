@@ -12,6 +12,22 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.metrics import MetricUnit
 
 from nudge import runtime
+from nudge.api.admin_config_models import (
+    NpsReport,
+    Published,
+    StatusChanged,
+    SurveyDetail,
+    SurveyList,
+    SurveyNotLoaded,
+)
+from nudge.api.admin_models import (
+    CONFIG_REJECTED,
+    ERRORS,
+    FORBIDDEN,
+    NOT_FOUND,
+    TOO_LARGE,
+    ok,
+)
 from nudge.api.campaign_routes import ConfigText, StatusChange, _invalid, _ok, _published
 from nudge.api.http import error_response
 from nudge.configfiles import ConfigError
@@ -35,7 +51,12 @@ def _config(survey_id: str) -> SurveyConfig:
     return config.model_copy(update={"status": SurveyStatus(head.status)})
 
 
-@router.put("/admin/v1/surveys/<survey_id>", summary="Publish a survey version", tags=["surveys"])
+@router.put(
+    "/admin/v1/surveys/<survey_id>",
+    summary="Publish a survey version",
+    tags=["surveys"],
+    responses={**ok(Published), **CONFIG_REJECTED, **FORBIDDEN, **TOO_LARGE},
+)
 def put_survey(survey_id: SurveyIdParam, request: Annotated[ConfigText, Body()]) -> Response[Any]:
     try:
         result = runtime.survey_configs().publish(
@@ -51,12 +72,22 @@ def put_survey(survey_id: SurveyIdParam, request: Annotated[ConfigText, Body()])
     return _published(result)
 
 
-@router.get("/admin/v1/surveys", summary="Surveys: status, version, errors", tags=["surveys"])
+@router.get(
+    "/admin/v1/surveys",
+    summary="Surveys: status, version, errors",
+    tags=["surveys"],
+    responses={**ok(SurveyList), **FORBIDDEN},
+)
 def list_surveys() -> dict[str, Any]:
     return {"surveys": runtime.survey_configs().list_surveys()}
 
 
-@router.get("/admin/v1/surveys/<survey_id>", summary="A survey and its versions", tags=["surveys"])
+@router.get(
+    "/admin/v1/surveys/<survey_id>",
+    summary="A survey and its versions",
+    tags=["surveys"],
+    responses={**ok(SurveyDetail | SurveyNotLoaded), **ERRORS, **NOT_FOUND},
+)
 def get_survey(survey_id: SurveyIdParam) -> dict[str, Any]:
     described = runtime.survey_configs().describe(survey_id)
     if described is None:
@@ -68,6 +99,7 @@ def get_survey(survey_id: SurveyIdParam) -> dict[str, Any]:
     "/admin/v1/surveys/<survey_id>/status",
     summary="Pause, resume or archive a survey",
     tags=["surveys"],
+    responses={**ok(StatusChanged), **CONFIG_REJECTED, **FORBIDDEN, **TOO_LARGE, **NOT_FOUND},
 )
 def survey_status(
     survey_id: SurveyIdParam, request: Annotated[StatusChange, Body()]
@@ -85,6 +117,7 @@ def survey_status(
     "/admin/v1/reports/nps/<survey_id>",
     summary="NPS trend, breakdown (with 95% CI) and comment themes",
     tags=["surveys"],
+    responses={**ok(NpsReport), **ERRORS, **NOT_FOUND},
 )
 def nps_report(
     survey_id: SurveyIdParam,
@@ -110,6 +143,14 @@ def nps_report(
     "/admin/v1/surveys/<survey_id>/responses.csv",
     summary="The survey's answers as CSV (spreadsheet-safe)",
     tags=["surveys"],
+    responses={
+        200: {
+            "description": "One row per answer (attachment <survey_id>-responses.csv)",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        },
+        **ERRORS,
+        **NOT_FOUND,
+    },
 )
 def responses_csv(
     survey_id: SurveyIdParam,

@@ -1,0 +1,345 @@
+"""What the admin API answers: one pydantic model per response shape, for the OpenAPI document.
+
+The routes declare these with `responses=` (see `ok()` and the error sets below) and keep
+returning the services' dicts: the JSON is exactly what it was (the `nudge` CLI and
+marketers' scripts parse it), and a test checks each route's real answer against its model
+(`extra="forbid"`: a key the model does not name fails). Where a shape is open-ended (a
+stored profile, a rendered message) the model says so with `dict[str, Any]`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, cast
+
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from nudge.models.push import Delivery
+
+
+class Shape(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- errors --------------------------------------------------------------------------------
+
+
+class ErrorBody(Shape):
+    """Every error the functions answer (404, 400, 413...)."""
+
+    statusCode: int
+    message: str
+
+
+class FieldError(Shape):
+    field: str
+    error: str
+
+
+class InvalidRequest(ErrorBody):
+    """A parameter or body field failed validation: `message` names up to three."""
+
+    errors: list[FieldError] | None = Field(default=None, description="every invalid field")
+
+
+class ConfigProblemRow(Shape):
+    source: str
+    line: int | None
+    field: str | None
+    message: str
+
+
+class InvalidConfig(ErrorBody):
+    """A YAML config, GeoJSON or CSV that cannot be published, with every problem located."""
+
+    problems: list[ConfigProblemRow]
+
+
+class GatewayError(Shape):
+    """API Gateway's own answer (IAM signature missing or not allowed)."""
+
+    message: str
+
+
+Responses = dict[int, OpenAPIResponse]
+
+
+def _answer(model: Any, description: str) -> OpenAPIResponse:
+    content = {"application/json": {"model": model}}
+    return cast(OpenAPIResponse, {"description": description, "content": content})
+
+
+def ok(model: Any, description: str = "OK", status: int = 200) -> Responses:
+    """The success answer of a route: `model` is a pydantic model (or a union of models)."""
+    return {status: _answer(model, description)}
+
+
+FORBIDDEN: Responses = {
+    403: _answer(GatewayError, "No or wrong SigV4 signature, or IAM does not allow it")
+}
+INVALID: Responses = {
+    400: _answer(InvalidRequest, "Invalid parameter or body field (named in the message)")
+}
+NOT_FOUND: Responses = {404: _answer(ErrorBody, "Not found (the message says what)")}
+TOO_LARGE: Responses = {413: _answer(ErrorBody, "Request body over 256 KiB")}
+CONFIG_REJECTED: Responses = {
+    400: _answer(InvalidConfig, "Invalid request, or a config that cannot be published")
+}
+ERRORS: Responses = {**INVALID, **FORBIDDEN}
+BODY_ERRORS: Responses = {**ERRORS, **TOO_LARGE}
+
+
+# --- users ---------------------------------------------------------------------------------
+
+
+class Interest(Shape):
+    interest: str
+    score: float
+
+
+class ExportSummary(Shape):
+    stage: str | None
+    sessions: int
+    top_interests: list[Interest]
+
+
+class SurveyData(Shape):
+    states: list[dict[str, Any]]
+    responses: list[dict[str, Any]]
+
+
+class UserExport(Shape):
+    """One page of everything stored: pass `history_next` back as `history_after`."""
+
+    user_id: str
+    profile: dict[str, Any] | None = Field(description="the stored profile (null: none)")
+    devices: list[dict[str, Any]]
+    preferences: dict[str, Any] | None
+    summary: ExportSummary | None
+    surveys: SurveyData
+    history: list[dict[str, Any]]
+    history_next: str | None
+
+
+class Erasure(Shape):
+    profile_erased: bool
+    history_records_erased: int
+    device_records_erased: int
+    survey_records_erased: int
+
+
+# --- reports -------------------------------------------------------------------------------
+
+
+class Rate(Shape):
+    """count/n as a percentage with its 95% interval; null (never NaN) when n is 0."""
+
+    count: int
+    n: int
+    pct: float | None
+    ci_pct: list[float] | None
+    label: str
+
+
+class Lift(Shape):
+    variant: str | None
+    exposed: Rate
+    holdout: Rate
+    diff_pts: float | None
+    ci_low_pts: float | None
+    ci_high_pts: float | None
+    verdict: Literal["not_enough_data", "no_effect", "helps", "hurts"]
+    label: str
+
+
+class GuardRail(Shape):
+    open_vs_baseline_pts: float | None
+    opt_out_vs_baseline_pts: float | None
+    baseline_open: Rate
+    baseline_opt_out: Rate
+    enough_sample: bool
+    evidence: str
+
+
+class FormatRow(GuardRail):
+    open_rate: Rate
+    opt_out_rate: Rate
+
+
+class VariantFunnel(Shape):
+    sent: int
+    converted: int
+    conversion_pct: float | None
+    delivered: int
+    failed: int
+    opened: int
+    opt_outs: int
+    open_rate: Rate
+    opt_out_rate: Rate
+
+
+class CampaignFunnel(Shape):
+    """One campaign's counters summed over the period."""
+
+    targeted: int
+    sent: int
+    delivered: int
+    failed: int
+    opened: int
+    converted: int
+    holdout: int
+    holdout_converted: int
+    holdout_conversion_pct: float | None
+    suppressed: dict[str, int] = Field(description="per reason, most first")
+    failures: dict[str, int] = Field(description="per error code, most first")
+    opt_outs: int
+    opt_outs_by_kind: dict[str, int]
+    open_rate: Rate
+    opt_out_rate: Rate
+    waiting: int
+    variants: dict[str, VariantFunnel]
+
+
+class CampaignsReportRow(CampaignFunnel):
+    name: str
+    status: str
+    category: str
+    lift: Lift
+    guard_rail: GuardRail | None
+
+
+class ReportWindow(Shape):
+    as_of: int = Field(description="epoch seconds")
+    days: int
+    since: str = Field(description="first day (YYYY-MM-DD, UTC)")
+    until: str = Field(description="last day, today included")
+
+
+class CampaignsReport(ReportWindow):
+    campaigns: dict[str, CampaignsReportRow]
+    formats: dict[str, FormatRow]
+    unattributed_opt_outs: dict[str, int]
+    other_message_opt_outs: dict[str, int] = Field(
+        description="blamed on a broadcast, a transactional or an API message"
+    )
+
+
+class FunnelStep(Shape):
+    step: Literal["targeted", "sent", "delivered", "opened", "converted"]
+    count: int
+
+
+class DailyRow(Shape):
+    day: str
+    sent: int
+    delivered: int
+    opened: int
+    opt_out: int
+
+
+class CampaignReport(ReportWindow, CampaignFunnel):
+    id: str
+    name: str
+    status: str
+    category: str
+    formats: dict[str, str] = Field(description="variant id -> text or rich")
+    funnel: list[FunnelStep]
+    lift: Lift
+    variant_lift: dict[str, Lift]
+    guard_rail: GuardRail | None
+    daily: list[DailyRow]
+
+
+class EngagementReport(Shape):
+    since: str
+    until: str
+    daily: list[DailyRow]
+
+
+class SunsetCandidate(Shape):
+    kind: Literal["campaign", "format"]
+    key: str
+    open_rate: Rate
+    opt_out_rate: Rate
+    baseline_open: Rate
+    baseline_opt_out: Rate
+    open_shortfall_pts: float
+    opt_out_excess_pts: float
+    evidence: str
+
+
+class NotJudged(Shape):
+    kind: Literal["campaign", "format"]
+    key: str
+    delivered: int
+
+
+class SunsetReport(ReportWindow):
+    summary: str
+    min_sample: int
+    candidates: list[SunsetCandidate] = Field(description="worst first")
+    not_judged: list[NotJudged]
+
+
+class LifecycleReport(Shape):
+    as_of: int
+    users: int
+    stages: dict[str, int]
+    share_pct: dict[str, float]
+    transitions: dict[str, int] = Field(description='"from->to": count, most first')
+    transitions_window_days: int
+
+
+# --- messages and broadcasts ---------------------------------------------------------------
+
+
+class MessageQueued(Shape):
+    job_id: str
+    dedupe_key: str
+
+
+class FanOutPlan(Shape):
+    users: int
+    rate_per_minute: int
+    jobs_per_step: int
+    seconds_between_steps: int
+    steps: int
+    minutes: float
+
+
+class BroadcastCreated(Shape):
+    broadcast_id: str
+    status: Literal["running", "cancelled", "done"]
+    plan: FanOutPlan
+
+
+class BroadcastOutcomes(Shape):
+    """Delivered and opened once per user, failures per device, suppressions per user."""
+
+    delivered: int
+    failed: int
+    failed_by_code: dict[str, int]
+    suppressed: int
+    suppressed_by_reason: dict[str, int]
+    opened: int
+    open_rate: float | None = Field(description="opened/delivered (0..1); null before any")
+    opt_outs: int
+    opt_outs_by_kind: dict[str, int]
+
+
+class BroadcastProgress(Shape):
+    broadcast_id: str
+    status: Literal["running", "cancelled", "done"]
+    enqueued: int
+    total: int | None = Field(description="null for a segment or attribute target")
+    scanned: int = Field(description="users looked at so far (a filtered target sends fewer)")
+    steps_done: int
+    created_at: str
+    finished_at: str | None
+    outcomes: BroadcastOutcomes
+
+
+class MessageOutcome(Shape):
+    job_id: str
+    deliveries: list[Delivery]
+    status: Literal["unknown or pending", "processed"]
