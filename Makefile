@@ -5,14 +5,16 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: help install test test-fast lint demo up down bench openapi schemas clean
+.PHONY: help install test test-fast lint demo chaos up down bench openapi schemas package clean
 
 help:
 	@echo "make demo   - local stack + 30 virtual days of users, report and charts"
 	@echo "make test   - the whole test suite (unit, integration, end-to-end)"
 	@echo "make lint   - ruff, mypy, the import contract, cfn-lint"
 	@echo "make bench  - cold imports, write units per event, throughput"
+	@echo "make chaos  - the local stack with DynamoDB throttled and FCM failing: every event and push accounted"
 	@echo "make up / make down - the embedded local stack in the background"
+	@echo "make package - sam build (arm64, no Docker; needs Python 3.13) into .aws-sam/build"
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=...)")'
@@ -41,6 +43,9 @@ lint: $(STAMP)
 demo: $(STAMP)  # `make demo USERS=1000` for a bigger town
 	$(PY) -m nudge_local.demo $(if $(USERS),--users $(USERS))
 
+chaos: $(STAMP)  # 20 % of DynamoDB calls throttled, 20 % of FCM sends failed; then without faults
+	$(PY) -m nudge_local.chaos
+
 up: $(STAMP)
 	$(VENV)/bin/nudge local up
 
@@ -59,6 +64,24 @@ schemas: $(STAMP)  # JSON Schemas of the marketer config files, for editors and 
 	open("schemas/campaign.schema.json", "w").write(json.dumps(Campaign.model_json_schema(by_alias=True), indent=2, sort_keys=True) + "\n")'
 	$(PY) -c 'import json; from nudge.models.survey import survey_json_schema; \
 	open("schemas/survey.schema.json", "w").write(json.dumps(survey_json_schema(), indent=2, sort_keys=True) + "\n")'
+
+# The real `sam build`, without Docker: the arm64 layer comes from pip's aarch64 wheels. SAM
+# needs a working python3.13 (the functions' runtime): PATH first (a pyenv shim that is not
+# active fails the check), then pyenv's versions. Its pip cache is the usual ~/.cache/pip.
+package: $(STAMP)
+	@py313=; for c in "$$(command -v python3.13)" $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.13*/bin/python3.13; do \
+	  if [ -x "$$c" ] && "$$c" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null; \
+	  then py313=$$c; break; fi; \
+	done; \
+	if [ -z "$$py313" ]; then \
+	  echo "make package: sam build needs Python 3.13 (runtime python3.13), found neither on PATH" \
+	    "nor under pyenv: install it (pyenv install 3.13, or your OS's python3.13 package)" >&2; \
+	  exit 1; \
+	fi; \
+	echo "make package: sam build with $$py313"; \
+	PATH="$$(dirname "$$py313"):$(CURDIR)/$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 \
+	  $(VENV)/bin/sam build --template-file template.yaml --build-dir .aws-sam/build \
+	  --cached --cache-dir .aws-sam/cache --parallel
 
 clean:
 	rm -rf .nudge reports .pytest_cache .mypy_cache .ruff_cache

@@ -32,6 +32,8 @@
     nudge geofences archive|activate ID            take a set out of (or back into) use
     nudge geofences near --lat L --lng L [--limit N] [--platform ios|android]
                                                    what the app would be told to monitor there
+    nudge smoke --api-url URL --token JWT          after a deploy: an event in, seen in
+                                                   GET /v1/me, erased (the token's test user)
 
 Admin commands call the admin API with SigV4: against AWS with your usual AWS credentials
 (`--api-url` or NUDGE_API_URL), or against the local stack with its local admin credential.
@@ -41,7 +43,7 @@ from __future__ import annotations
 
 import argparse
 
-from nudge_cli import campaigns, geofences, local, messaging, nps, reports, surveys, users
+from nudge_cli import campaigns, geofences, local, messaging, nps, reports, smoke, surveys, users
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--api-url", help="admin API base URL (default: the local stack)")
     parser.add_argument("--state-dir", default=".nudge", help="local stack state directory")
     sub = parser.add_subparsers(dest="command", required=True)
-    for area in (local, reports, users, messaging, campaigns, surveys, nps, geofences):
+    for area in (local, reports, users, messaging, campaigns, surveys, nps, geofences, smoke):
         area.add_commands(sub)
     return parser
 

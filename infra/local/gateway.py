@@ -106,20 +106,32 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s - %s", self.address_string(), format % args)
 
-    def do_GET(self) -> None:
-        self._dispatch()
+    if not TYPE_CHECKING:  # (typing keeps checking every other attribute)
 
-    def do_POST(self) -> None:
-        self._dispatch()
+        def __getattr__(self, name: str) -> Any:
+            """`do_<METHOD>` for every method, whatever its name (TRACE, CONNECT, any
+            token): http.server answers a method without one with an HTML 501; API Gateway
+            matches it against the routes like any other (404 {"message":"Not Found"})."""
+            if name.startswith("do_"):
+                return self._dispatch
+            raise AttributeError(name)
 
-    def do_PUT(self) -> None:
-        self._dispatch()
-
-    def do_DELETE(self) -> None:
-        self._dispatch()
-
-    def do_PATCH(self) -> None:
-        self._dispatch()
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own refusals (a malformed request line, headers too long): JSON with
+        a message, as every other answer here, instead of its HTML page."""
+        self.close_connection = True
+        try:
+            phrase = HTTPStatus(code).phrase
+        except ValueError:
+            phrase = "Error"
+        self.send_response(code, message)
+        body = json.dumps({"message": message or phrase}).encode()
+        self.send_header("content-type", "application/json")
+        self.send_header("connection", "close")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD" and code >= 200 and code not in (204, 304):
+            self.wfile.write(body)
 
     def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
@@ -129,7 +141,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send_header(key, value)
         self.send_header("content-length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        if self.command != "HEAD":  # its length, never its body
+            self.wfile.write(body)
 
     def _json(self, status: int, payload: Any) -> None:
         self._send(status, json.dumps(payload).encode())
@@ -282,6 +295,9 @@ class _GatewayServer(ThreadingHTTPServer):
 
 
 def start_gateway(stack: LocalStack, host: str, port: int) -> _GatewayServer:
+    """The gateway's server, bound and listening on return (port 0: any free port, then in
+    `server.server_address`): it serves the socket it bound itself, never a number handed
+    over (and maybe taken meanwhile)."""
     server = _GatewayServer((host, port), _Handler)
     server.stack = stack
     return server

@@ -1,9 +1,11 @@
 """The local stack's AWS: moto's WSGI app, sped up (moto_speedups), behind granian.
 
-`python -m nudge_local.moto_server HOST PORT`. moto's own server is Werkzeug's development
-server, which closes the connection after every answer: a TCP connection and a thread for
-each of the stack's tens of thousands of requests. granian (HTTP in Rust, keep-alive) cut
-moto's CPU in a 5-day demo run from 28 s to 20 s.
+`python -m nudge_local.moto_server --fd N` serves a listening socket its parent bound and
+passed down (the stack: no port is ever picked, released and bound again, so none is shared);
+`HOST PORT` binds one itself (0: any free port) and prints it. moto's own server is
+Werkzeug's development server, which closes the connection after every answer: a TCP
+connection and a thread for each of the stack's tens of thousands of requests. granian
+(HTTP in Rust, keep-alive) cut moto's CPU in a 5-day demo run from 28 s to 20 s.
 
 DynamoDB and SQS requests (JSON, named by their X-Amz-Target) go straight to moto's handler
 for the service, as moto's Flask view does: a fifth of moto's time went to finding the
@@ -13,6 +15,7 @@ backend by host pattern and to Flask's request and response machinery. Everythin
 
 from __future__ import annotations
 
+import socket
 import sys
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -61,15 +64,37 @@ def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable
 
 
 def main(argv: list[str]) -> None:
-    from granian.constants import Interfaces
-    from granian.server import Server
+    """`--fd N`: serve a listening socket the caller bound (and passed down); `HOST PORT`: bind
+    one here (port 0 for any free port) and print `listening on http://HOST:PORT` first."""
+    import multiprocessing
 
-    host, port = argv[0], int(argv[1])
+    from granian._granian import SocketHolder
+    from granian.constants import Interfaces
+    from granian.server import MPServer
+
+    if argv[0] == "--fd":
+        listener = socket.socket(fileno=int(argv[1]))
+    else:
+        listener = socket.create_server((argv[0], int(argv[1])), backlog=1024)
+        host, port = listener.getsockname()[:2]
+        print(f"listening on http://{host}:{port}", flush=True)
+
+    class BoundServer(MPServer):
+        """granian on the socket bound above: it never binds (nor races for) a port itself.
+        Its worker process inherits the socket (fork; granian's own Linux path would build a
+        new SO_REUSEPORT socket in the worker from the address)."""
+
+        def _init_shared_socket(self) -> None:
+            self._ssp = None
+            self._shd = SocketHolder(listener.fileno(), False, self.backlog)  # type: ignore[call-arg,assignment]
+            self._sfd = listener.fileno()  # type: ignore[assignment]
+            listener.set_inheritable(True)
+            self._sso = listener
+
+    multiprocessing.set_start_method("fork", force=True)  # the worker inherits the socket
     # one worker process holds moto's state; one thread keeps moto's models free of races
-    Server(
+    BoundServer(
         "nudge_local.moto_server:app",
-        address=host,
-        port=port,
         interface=Interfaces.WSGI,
         workers=1,
         blocking_threads=1,

@@ -104,14 +104,45 @@ class Resolver:
         return self._ref(token)
 
 
+class InvalidParameters(ValueError):
+    """What CloudFormation answers before it creates anything (a failed `sam deploy`)."""
+
+
 def template_parameters(spec: StackSpec, overrides: dict[str, Any]) -> dict[str, Any]:
+    """The parameter values a deploy would get, checked as CloudFormation checks them:
+    required values present, AllowedPattern (each item of a list type) and AllowedValues."""
     values: dict[str, Any] = {}
+    missing, invalid = [], []
     for name, definition in spec.template.get("Parameters", {}).items():
         if name in overrides:
             values[name] = overrides[name]
         elif "Default" in definition:
             values[name] = definition["Default"]
+        else:
+            missing.append(name)
+            continue
+        problem = _parameter_problem(name, definition, values[name])
+        if problem:
+            invalid.append(problem)
+    if missing:
+        invalid.insert(0, f"Parameters: {missing} must have values")
+    if invalid:
+        raise InvalidParameters("; ".join(invalid))
     return values
+
+
+def _parameter_problem(name: str, definition: dict[str, Any], value: Any) -> str | None:
+    text = ",".join(value) if isinstance(value, list) else str(value)
+    items = text.split(",") if "List" in str(definition.get("Type", "")) else [text]
+    pattern = definition.get("AllowedPattern")
+    allowed = definition.get("AllowedValues")
+    for item in items:
+        if pattern is not None and not re.fullmatch(pattern, item):
+            why = " ".join(str(definition.get("ConstraintDescription", "")).split())
+            return f"Parameter '{name}' must match pattern {pattern}" + (f": {why}" if why else "")
+        if allowed is not None and item not in [str(v) for v in allowed]:
+            return f"Parameter '{name}' must be one of AllowedValues {allowed}"
+    return None
 
 
 def create_resources(spec: StackSpec, resolver: Resolver, ddb: Any, sqs: Any, s3: Any) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import logging
 import os
@@ -43,18 +44,32 @@ DEFAULT_STATE_DIR = PROJECT_ROOT / ".nudge"
 # schedules, dwell) land within those hours instead of a day late (moto makes every tick
 # cost; a clock moved by less fires one tick at its end).
 FAST_FORWARD_TICK_S = 6 * 3_600
+DAY_S = 86_400  # a fast-forwarded scheduler tick fires at least once per virtual (UTC) day
 POLLERS_PER_SOURCE = 2  # Lambda runs several batches of one queue at once, each in its own
 # environment (a process here): one waits on AWS while the other computes
+
+
+FCM_SECRET_NAME = "nudge-local/fcm-service-account"  # noqa: S105 - a name, not a secret
+
+
+def create_fcm_secret(secretsmanager: Any, fcm: FcmEmulator) -> str:
+    """The emulator's service account as a Secrets Manager secret, as an operator creates it
+    before deploying (docs/deploy.md): its full ARN is the FcmCredentialsSecretArn parameter,
+    so push_sender reads its credentials the way it does in AWS (GetSecretValue, its role)."""
+    secret = secretsmanager.create_secret(
+        Name=FCM_SECRET_NAME, SecretString=service_account(f"{fcm.url}/token")
+    )
+    return str(secret["ARN"])
 
 
 def fcm_environment(fcm: FcmEmulator) -> dict[str, str]:
     """For functions that talk to FCM: the emulator, trusted through its CA. Only their
     processes get the CA (httpx reads SSL_CERT_FILE, requests REQUESTS_CA_BUNDLE): never the
-    stack's own environment, nor any other function's."""
+    stack's own environment, nor any other function's. Credentials come from the template's
+    NUDGE_FCM_CREDENTIALS_SECRET (create_fcm_secret), not from here."""
     return {
         "NUDGE_FCM_PROJECT_ID": PROJECT_ID,
         "NUDGE_FCM_ENDPOINT": fcm.url,
-        "NUDGE_FCM_CREDENTIALS_JSON": service_account(f"{fcm.url}/token"),
         "REQUESTS_CA_BUNDLE": str(fcm.ca_path),
         "SSL_CERT_FILE": str(fcm.ca_path),
     }
@@ -79,10 +94,93 @@ def stop_group(leader: int, how: signal.Signals) -> None:
         os.killpg(leader, how)
 
 
-def free_port(host: str) -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+def group_members(pgid: int) -> list[int]:
+    """The live processes (zombies aside) of a process group: from /proc on Linux, else
+    whether signal 0 reaches the group at all."""
+    if not os.path.isdir("/proc/self"):
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return []
+        except PermissionError:
+            pass
+        return [pgid]
+    members = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(os.path.join(entry.path, "stat")) as stat:
+                fields = stat.read().rpartition(")")[2].split()  # state ppid pgrp ...
+        except OSError:
+            continue  # gone meanwhile
+        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+            members.append(int(entry.name))
+    return members
+
+
+def wait_group(pgid: int, timeout_s: float, reap: subprocess.Popen[bytes] | None = None) -> bool:
+    """Wait until no process of the group is left (reaping `reap`, our child, on the way)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if reap is not None:
+            reap.poll()
+        if not group_members(pgid):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+
+
+def end_group(pgid: int, grace_s: float = 5.0, reap: subprocess.Popen[bytes] | None = None) -> bool:
+    """SIGTERM a process group, SIGKILL whatever is left of it after `grace_s`, and return
+    once it is gone (False if something outlived even SIGKILL for 5 s)."""
+    stop_group(pgid, signal.SIGTERM)
+    if wait_group(pgid, grace_s, reap):
+        return True
+    stop_group(pgid, signal.SIGKILL)
+    return wait_group(pgid, 5.0, reap)
+
+
+def launch_moto(host: str, output: Any) -> tuple[subprocess.Popen[bytes], str]:
+    """moto's server (nudge_local.moto_server) in a process group of its own, serving a socket
+    bound here, on port 0, and passed down: the kernel's pick is held from the start, so no
+    other server (another stack's, the gateway) can be given the same port. Returns it and
+    its URL once it answers HTTP; if it never does, it is stopped before the error."""
+    listener = socket.create_server((host, 0), backlog=1024)
+    port = listener.getsockname()[1]
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "nudge_local.moto_server", "--fd", str(listener.fileno())],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # granian serves from a worker that must go with it
+            pass_fds=(listener.fileno(),),
+        )
+    finally:
+        listener.close()  # moto holds its own copy: if it dies, connecting fails at once
+    url = f"http://{host}:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"moto server exited with {process.returncode}")
+            # the socket accepts connections before granian serves them: ask for an answer
+            connection = http.client.HTTPConnection(host, port, timeout=1)
+            try:
+                connection.request("GET", "/")
+                connection.getresponse().read()
+                return process, url
+            except OSError:
+                if time.monotonic() >= deadline:
+                    raise RuntimeError("moto server did not start within 30s") from None
+                time.sleep(0.05)
+            finally:
+                connection.close()
+    except BaseException:
+        end_group(process.pid, 1.0, process)
+        raise
 
 
 class LocalStack:
@@ -94,10 +192,15 @@ class LocalStack:
         start: datetime | None = None,
         retry_delay_s: float = 1.0,
         parameters: dict[str, Any] | None = None,
+        faults: dict[str, Any] | None = None,
     ) -> None:
         self.state_dir = state_dir
+        # faults injected on purpose (nudge_local.faults): AWS calls in every function's
+        # environment, plus {"fcm": {"rate", "errors", "seed"}} for the FCM emulator; else
+        # the plan in NUDGE_LOCAL_FAULTS (how `nudge local up --faults FILE` passes it on)
+        self.fault_plan = faults or json.loads(os.environ.get("NUDGE_LOCAL_FAULTS") or "null")
         self.host = host
-        self.port = port or free_port(host)
+        self.port = port  # 0: the gateway binds a free one (and keeps it)
         self.clock = SharedOffsetClock(new_offset(start))
         self.retry_delay_s = retry_delay_s
         self.parameter_overrides = parameters or {}
@@ -115,9 +218,22 @@ class LocalStack:
         self.admin_credential = AdminCredential("AKIANUDGELOCALADMIN", os.urandom(20).hex(), REGION)
         self.jwt_issuer = LOCAL_ISSUER
         self.jwt_audiences = [LOCAL_AUDIENCE]
+        self._threads: list[threading.Thread] = []  # the gateway's and the scheduler's
+        self._activity_at_fire: dict[str, int] = {}
+        self._stopped = False
 
     # ---------- lifecycle ----------
     def start(self) -> dict[str, Any]:
+        """Start everything; if any part fails, whatever did start is stopped (moto's group,
+        the functions' processes, threads) before the error goes on."""
+        try:
+            return self._start()
+        except BaseException:
+            log.error("local stack failed to start; stopping what did start")
+            self.stop()
+            raise
+
+    def _start(self) -> dict[str, Any]:
         self.moto_url = self._start_moto()
         os.environ.update(
             {
@@ -132,12 +248,16 @@ class LocalStack:
         self.sqs = session.client("sqs", endpoint_url=self.moto_url)
         self.ddb = session.client("dynamodb", endpoint_url=self.moto_url)
         s3 = self.s3 = session.client("s3", endpoint_url=self.moto_url)
+        self.fcm = FcmEmulator(self.host, 0, self.state_dir)
+        self.fcm.start()
+        secrets = session.client("secretsmanager", endpoint_url=self.moto_url)
 
         parameters = template_parameters(
             self.spec,
             {
                 "JwtIssuer": self.jwt_issuer,
                 "JwtAudience": ",".join(self.jwt_audiences),
+                "FcmCredentialsSecretArn": create_fcm_secret(secrets, self.fcm),
                 **self.parameter_overrides,
             },
         )
@@ -157,8 +277,14 @@ class LocalStack:
             if key in os.environ
         }
         base_env["POWERTOOLS_TRACE_DISABLED"] = "true"  # no X-Ray daemon locally
-        self.fcm = FcmEmulator(self.host, 0, self.state_dir)
-        self.fcm.start()
+        if self.fault_plan:
+            from nudge_local import faults
+
+            plan = {**self.fault_plan, "counts_dir": str(self.state_dir / "faults")}
+            faults.Plan.parse(plan)  # a bad plan stops the start, not every function's call
+            base_env[faults.ENV] = json.dumps(plan)
+            if plan.get("fcm"):
+                self.fcm.configure(plan["fcm"])
         environments = function_environments(
             self.spec, self.resolver, base_env, fcm_environment(self.fcm)
         )
@@ -175,19 +301,32 @@ class LocalStack:
                 for _ in range(count)
             ]
             self.functions[name] = self.environments[name][0]
-        starters = [threading.Thread(target=f.start) for f in self._all_environments()]
+        failures: list[BaseException] = []
+
+        def start_environment(function: WorkerFunction) -> None:
+            try:
+                function.start()
+            except BaseException as error:
+                failures.append(error)
+
+        starters = [
+            threading.Thread(target=start_environment, args=(f,)) for f in self._all_environments()
+        ]
         for starter in starters:
             starter.start()
         for starter in starters:
             starter.join()
+        if failures:
+            raise failures[0]
 
         private_pem = generate_private_key_pem()
         self.jwt_private_key_path = self.state_dir / "jwt-private.pem"
         write_secret(self.jwt_private_key_path, private_pem)
         self.jwt_public_pem = public_key_pem(private_pem)
 
-        self.gateway = start_gateway(self, self.host, self.port)
-        threading.Thread(target=self.gateway.serve_forever, name="gateway", daemon=True).start()
+        self.gateway = start_gateway(self, self.host, self.port)  # bound (and kept) here
+        self.port = self.gateway.server_address[1]
+        self._spawn(self.gateway.serve_forever, "gateway")
         for source in self.spec.sqs_sources:
             queue = self.resolver.physical[source.queue]
             for environment in self.environments[source.function]:
@@ -216,33 +355,24 @@ class LocalStack:
         now = int(self.clock.now().timestamp())
         for schedule in self.spec.schedules:
             self._last_tick[schedule.function] = now - now % schedule.every_seconds
-        threading.Thread(target=self._ticker, name="scheduler", daemon=True).start()
+        self._spawn(self._ticker, "scheduler")
         return self.write_state()
+
+    def _spawn(self, target: Any, name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
 
     def _start_moto(self) -> str:
         """moto server in its own process: AWS emulation gets a core of its own. It leads its
         own process group: granian serves from a worker process that must go with it."""
-        port = free_port(self.host)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         with (self.state_dir / "moto.log").open("ab") as log:
-            self.moto = subprocess.Popen(
-                [sys.executable, "-m", "nudge_local.moto_server", self.host, str(port)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        url = f"http://{self.host}:{port}"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.moto.poll() is not None:
-                raise RuntimeError(f"moto server exited; see {self.state_dir / 'moto.log'}")
             try:
-                with socket.create_connection((self.host, port), timeout=0.5):
-                    return url
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("moto server did not start within 30s")
+                self.moto, url = launch_moto(self.host, log)
+            except RuntimeError as error:
+                raise RuntimeError(f"{error}; see {self.state_dir / 'moto.log'}") from None
+        return url
 
     def write_state(self) -> dict[str, Any]:
         state = {
@@ -281,16 +411,42 @@ class LocalStack:
         return [e for envs in self.environments.values() for e in envs]
 
     def stop(self) -> None:
+        """Stop whatever of the stack started, and return once its processes are gone: the
+        gateway first (no new requests), moto's group (SIGTERM, SIGKILL after 5 s; calls in
+        flight fail at once), the pollers' and scheduler's threads, every function's
+        environment (asked to leave, killed after 3 s), the FCM emulator. Once only."""
+        if self._stopped:
+            return
+        self._stopped = True
         self._stop.set()
-        for function in self._all_environments():
-            function.stop()
-        self.fcm.stop()
-        stop_group(self.moto.pid, signal.SIGTERM)
-        self.gateway.shutdown()
-        self.gateway.server_close()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.moto.wait(timeout=5)
-        stop_group(self.moto.pid, signal.SIGKILL)  # a worker still busy with a long poll
+        gateway = getattr(self, "gateway", None)
+        if gateway is not None:
+            if any(t.name == "gateway" for t in self._threads):
+                gateway.shutdown()  # only a loop that runs can be shut down
+            gateway.server_close()
+        moto = getattr(self, "moto", None)
+        if moto is not None:
+            end_group(moto.pid, 5.0, moto)
+        deadline = time.monotonic() + 5
+        for thread in [*self.pollers, *self.watchers, *self._threads]:
+            if thread.is_alive() and thread is not threading.current_thread():
+                thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        environments = self._all_environments()
+        stoppers = [threading.Thread(target=f.stop, daemon=True) for f in environments]
+        for stopper in stoppers:  # at once: each may wait 3 s for a busy environment
+            stopper.start()
+        for stopper in stoppers:
+            stopper.join(timeout=10)
+        for function in environments:  # killed ones too: reaped, and surely gone
+            process = getattr(function, "_process", None)
+            if process is not None and process.pid is not None:
+                process.join(timeout=1)
+                if process.is_alive():
+                    process.kill()
+                    process.join(timeout=5)
+        fcm = getattr(self, "fcm", None)
+        if fcm is not None:
+            fcm.stop()
 
     # ---------- routing ----------
     def match_route(self, method: str, path: str) -> tuple[Route | None, dict[str, str]]:
@@ -403,9 +559,9 @@ class LocalStack:
         """Fire the schedules while fast-forwarding to `until`, each tick at its own time.
 
         Ticks are coalesced to at most one per 6 virtual hours (FAST_FORWARD_TICK_S), and a
-        scheduler tick that would find nobody due in the due-time index is skipped (its next
-        run starts from its own cursor, so nothing is missed). Deferred pushes are released
-        at every tick so push_sender looks at them again at the new time.
+        scheduler tick with none of its work due is skipped (see `_tick_work_due`; its next
+        run starts from its own cursor, so no due user is missed). Deferred pushes are
+        released at every tick so push_sender looks at them again at the new time.
         """
         fired = 0
         for schedule in self.spec.schedules:
@@ -418,7 +574,8 @@ class LocalStack:
                 self.clock.set(datetime.fromtimestamp(at, UTC))
                 released = self.release_parked()
                 since = self._last_fired.get(schedule.function, 0)
-                if self._anyone_due(schedule.function, since, at):
+                if self._tick_work_due(schedule.function, since, at):
+                    self._activity_at_fire[schedule.function] = self._activity(schedule.function)
                     self._fire(schedule.function, at)
                     self._last_fired[schedule.function] = at
                     fired += 1
@@ -430,6 +587,35 @@ class LocalStack:
                     break
                 tick += step
         return fired
+
+    def _tick_work_due(self, function: str, since: int, at: int) -> bool:
+        """Whether a fast-forwarded tick at `at` has anything to do (else it is skipped).
+
+        Only the scheduler's ticks are ever skipped, and only when none of its tick's work
+        is due (functions/scheduler/app.py): no user due in the index (`_anyone_due`);
+        auto-pause's verdict unchanged, i.e. no function ran since the last tick fired (no
+        new opt-outs, deliveries or campaign changes) and it is still the same virtual day
+        (its window is counted in days); and the weekly sunset digest not due, which it
+        only becomes on a new day (the first tick of an ISO week). So a tick is fired at
+        least once per virtual day, whoever is due.
+        """
+        if function != "SchedulerFunction" or not since:
+            return True
+        if since // DAY_S != at // DAY_S:
+            return True
+        if self._activity(function) != self._activity_at_fire.get(function):
+            return True
+        return self._anyone_due(function, since, at)
+
+    def _activity(self, function: str) -> int:
+        """Invocations so far of every function but `function`: anything that may have
+        changed what its tick decides."""
+        return sum(
+            e.invocations
+            for name, envs in self.environments.items()
+            if name != function
+            for e in envs
+        )
 
     def _anyone_due(self, function: str, since: int, until: int) -> bool:
         """For the scheduler only (dev tooling's shortcut): any due-index bucket in range?"""

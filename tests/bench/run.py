@@ -141,12 +141,13 @@ def moto_tables() -> Any:
 
     from nudge_local.resources import Resolver, create_resources, template_parameters
     from nudge_local.template import read_stack
+    from tests.integration.conftest import deploy_parameters
 
     spec = read_stack()
     ddb = boto3.client("dynamodb", region_name="us-east-1")
     create_resources(
         spec,
-        Resolver(template_parameters(spec, {"JwtIssuer": "i", "JwtAudience": "a"})),
+        Resolver(template_parameters(spec, deploy_parameters())),
         ddb,
         boto3.client("sqs", region_name="us-east-1"),
         boto3.client("s3", region_name="us-east-1"),

@@ -7,26 +7,24 @@ from collections import Counter
 from typing import Any
 
 from nudge.adapters.delivery_log import CLAIM_LEASE_S, JOB_LEVEL, Counters
-from nudge.models.push import Delivery
+from nudge.models.push import Delivery, Leftovers
 
 
 class InMemoryDeliveryLog:
     """The same conditions as DynamoDeliveryLog; counted records add to `counters` (the
-    profile store's named counters, when given)."""
+    profile store's named counters, when given). `fail_counts`: that many of the next counts
+    (the second write of a counted record) raise, as a denied or throttled write would."""
 
     def __init__(self, counters: Any = None) -> None:
         self.rows: dict[tuple[str, str], dict[str, Any]] = {}
         self._lock = threading.Lock()
         self.counters = counters
+        self.fail_counts = 0
 
     def claim(self, user_id: str, key: str, job_id: str, now: int) -> bool:
         with self._lock:
             row = self.rows.get((user_id, key))
-            free = (
-                row is None
-                or row["status"] == "retry"
-                or (row["status"] == "sending" and row["claimed_at"] < now - CLAIM_LEASE_S)
-            )
+            free = row is None or row["status"] == "retry"  # never a stale `sending` claim
             if free:
                 self.rows[(user_id, key)] = {
                     "status": "sending",
@@ -66,15 +64,68 @@ class InMemoryDeliveryLog:
                 "claimed_at": delivery.at,
                 "job_id": delivery.job_id,
             }
+            if counters is None and first is None:
+                return True
+            # the outcome is written; what it counts is pending until the second write
+            self.rows[row_key]["pending"] = (counters or {}, first)
+        return self._count(delivery.user_id, key)
+
+    def _count(self, user_id: str, key: str) -> bool:
+        with self._lock:
+            row = self.rows[(user_id, key)]
+            if "pending" not in row:
+                return False  # counted before
+            if self.fail_counts:
+                self.fail_counts -= 1
+                raise RuntimeError("AccessDeniedException: the count was refused")
+            counters, first = row.pop("pending")
             moved: dict[str, Counter[str]] = {}
-            for name, deltas in (counters or {}).items():
+            for name, deltas in counters.items():
                 moved.setdefault(name, Counter()).update(deltas)
-            if first is not None and (delivery.user_id, first[0]) not in self.rows:
-                self.rows[(delivery.user_id, first[0])] = {"status": "marker", "claimed_at": 0}
+            if first is not None and (user_id, first[0]) not in self.rows:
+                self.rows[(user_id, first[0])] = {"status": "marker", "claimed_at": 0}
                 for name, deltas in first[1].items():
                     moved.setdefault(name, Counter()).update(deltas)
         self._move(moved)
         return True
+
+    def leftovers(self, unknown: Delivery, expires_at: int, now: int) -> Leftovers:
+        prefix = f"{unknown.dedupe_key}#"
+        with self._lock:
+            rows = [
+                (key, row)
+                for (user, key), row in sorted(self.rows.items())
+                if user == unknown.user_id
+                and key.startswith(prefix)
+                and row.get("job_id") == unknown.job_id
+            ]
+        result = Leftovers()
+        for key, row in rows:
+            if "pending" in row:
+                if self._count(unknown.user_id, key):
+                    result.settled.append(row["delivery"])
+            elif row["status"] == "sending":
+                claimed_at = row["claimed_at"]
+                if claimed_at >= now - CLAIM_LEASE_S:
+                    end = claimed_at + CLAIM_LEASE_S
+                    busy = result.busy_until
+                    result = Leftovers(result.settled, end if busy is None else max(busy, end))
+                    continue
+                record = unknown.model_copy(
+                    update={"device_id": key[len(prefix) :], "at": claimed_at}
+                )
+                with self._lock:
+                    current = self.rows.get((unknown.user_id, key))
+                    if current is not row or row["status"] != "sending":
+                        continue
+                    self.rows[(unknown.user_id, key)] = {
+                        "status": "unknown",
+                        "delivery": record,
+                        "claimed_at": claimed_at,
+                        "job_id": unknown.job_id,
+                    }
+                result.settled.append(record)
+        return result
 
     def count_once(self, user_id: str, marker: str, counters: Counters, expires_at: int) -> bool:
         with self._lock:

@@ -94,6 +94,18 @@ def _reset_caches() -> None:
         factory.cache_clear()
 
 
+def deploy_parameters() -> dict[str, str]:
+    """What `sam deploy` needs (inside mock_aws): the FCM secret is a real one in moto.
+    Tests that send give push_sender its credentials inline instead."""
+    secrets = boto3.client("secretsmanager", region_name="us-east-1")
+    secret = secrets.create_secret(Name="nudge-test/fcm-service-account", SecretString="{}")
+    return {
+        "JwtIssuer": "https://issuer.test",
+        "JwtAudience": "app",
+        "FcmCredentialsSecretArn": secret["ARN"],
+    }
+
+
 def _set_environment(spec: StackSpec, resolver: Resolver, monkeypatch: pytest.MonkeyPatch) -> None:
     for function in spec.functions.values():
         for key, value in resolver.resolve(function.environment).items():
@@ -104,9 +116,7 @@ def _set_environment(spec: StackSpec, resolver: Resolver, monkeypatch: pytest.Mo
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
     with mock_aws():
         spec = read_stack()
-        resolver = Resolver(
-            template_parameters(spec, {"JwtIssuer": "https://issuer.test", "JwtAudience": "app"})
-        )
+        resolver = Resolver(template_parameters(spec, deploy_parameters()))
         ddb = boto3.client("dynamodb", region_name="us-east-1")
         sqs = boto3.client("sqs", region_name="us-east-1")
         create_resources(spec, resolver, ddb, sqs, boto3.client("s3", region_name="us-east-1"))

@@ -3,11 +3,7 @@ answer as moto does (results and errors); other services still go moto's own way
 
 from __future__ import annotations
 
-import signal
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,31 +12,16 @@ import pytest
 from botocore.exceptions import ClientError
 
 from nudge_local.moto_server import FAST_LANE_HEADER
-from nudge_local.stack import free_port, stop_group
+from nudge_local.stack import end_group, launch_moto
 
 
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[str]:
-    port = free_port("127.0.0.1")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "nudge_local.moto_server", "127.0.0.1", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    server, url = launch_moto("127.0.0.1", subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline and server.poll() is None, "no moto server"
-                time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
+        yield url
     finally:  # the group: granian serves from a worker process of its own
-        stop_group(server.pid, signal.SIGKILL)
-        server.wait(timeout=10)
+        end_group(server.pid, 5.0, server)
 
 
 def client(service: str, endpoint: str) -> Any:

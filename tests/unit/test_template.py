@@ -48,8 +48,15 @@ def test_each_function_has_code_own_policies_and_an_error_alarm(name: str) -> No
 
 
 def _statements(props: dict[str, Any]) -> list[dict[str, Any]]:
-    return [
+    statements = [
         s for p in props.get("Policies", []) if isinstance(p, dict) for s in p.get("Statement", [])
+    ]
+    # a conditional statement (`!If [Cond, {...}, !Ref AWS::NoValue]`): its possible statements
+    return [
+        option
+        for s in statements
+        for option in (s["Fn::If"][1:] if "Fn::If" in s else [s])
+        if option != {"Ref": "AWS::NoValue"}
     ]
 
 

@@ -1,7 +1,17 @@
-"""The delivery log: one record per job and device (claim, then outcome), with TTL."""
+"""The delivery log: one record per job and device (claim, then outcome), with TTL.
+
+At most one send per dedupe key and device, whatever fails: a claim (`sending`) is taken only
+if the key was never claimed or was released for a retry (`retry`). After FCM answers, the
+first write is the outcome itself, a one-item conditional put that makes the claim permanent;
+the counters it moves follow in a second write, guarded by the `pending` attribute the first
+one left (so a retried count still counts once). A claim still `sending` past its lease (the
+sender died, or its outcome write never landed) is never taken over: its job's redelivery
+records it as `unknown` (FCM may have accepted it: a possibly lost push, never a double one).
+"""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -9,9 +19,9 @@ from typing import Any
 from nudge.adapters.dynamo_codec import write_units
 from nudge.adapters.dynamo_table import DynamoTable, condition_failed, error_code
 from nudge.adapters.metering import METER, WriteMeter
-from nudge.models.push import Delivery
+from nudge.models.push import Delivery, Leftovers
 
-CLAIM_LEASE_S = 300  # a claim left by a crashed sender is taken over after this
+CLAIM_LEASE_S = 300  # a claim still `sending` after this: its result is unknown (never resent)
 JOB_LEVEL = "#-"  # the key suffix of a job's record when no device was involved
 
 Counters = Mapping[str, Mapping[str, int]]
@@ -51,17 +61,11 @@ class DynamoDeliveryLog(DynamoTable):
             "claimed_at": {"N": str(now)},
             "expires_at": {"N": str(now + 30 * 86_400)},
         }
-        return self.put_if(
+        return self.put_if(  # never over a stale `sending` claim: see `leftovers`
             item,
-            ConditionExpression=(
-                "attribute_not_exists(sk) OR #s = :retry OR (#s = :sending AND claimed_at < :stale)"
-            ),
+            ConditionExpression="attribute_not_exists(sk) OR #s = :retry",
             ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues={
-                ":retry": {"S": "retry"},
-                ":sending": {"S": "sending"},
-                ":stale": {"N": str(now - CLAIM_LEASE_S)},
-            },
+            ExpressionAttributeValues={":retry": {"S": "retry"}},
         )
 
     def release(self, user_id: str, key: str) -> None:
@@ -94,27 +98,56 @@ class DynamoDeliveryLog(DynamoTable):
             self.meter.add(write_units(item))
             return True
         assert self.counters_table is not None, "counted records need the counters table"
+        # 1. the outcome, with what it is still to count: from here on the key is never sent
+        # again, whatever happens to the count (a redelivery finishes it: `leftovers`)
+        item["pending"] = {"S": json.dumps({"counters": counters or {}, "first": first})}
+        if key.endswith(JOB_LEVEL):  # a job-level outcome is recorded (and counted) once
+            recorded = self.put_if(item, ConditionExpression="attribute_not_exists(sk)")
+        else:  # only while the claim is still ours (not yet recorded, nor marked unknown)
+            recorded = self.put_if(
+                item,
+                ConditionExpression="#s = :sending AND job_id = :job AND claimed_at = :at",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={
+                    ":sending": {"S": "sending"},
+                    ":job": {"S": delivery.job_id},
+                    ":at": {"N": str(delivery.at)},
+                },
+            )
+        if not recorded:
+            return False  # recorded (and counted) before, or the claim moved on
+        # 2. the count, once: it takes `pending` away in the same transaction
+        return self._count(delivery.user_id, key, counters or {}, first, expires_at)
+
+    def _count(
+        self,
+        user_id: str,
+        key: str,
+        counters: Counters,
+        first: tuple[str, Counters] | None,
+        expires_at: int,
+    ) -> bool:
+        """Move a recorded outcome's counters and take its `pending` away, in one transaction;
+        False, nothing moved, if it was counted already."""
+        assert self.counters_table is not None, "counted records need the counters table"
         from nudge.adapters.dynamodb import _named_counter_updates
 
-        put: dict[str, Any] = {"TableName": self.table, "Item": item}
-        if key.endswith(JOB_LEVEL):  # a job-level outcome is recorded (and counted) once
-            put["ConditionExpression"] = "attribute_not_exists(sk)"
-        else:  # only while the claim is still ours: a sender that took over counts instead
-            put["ConditionExpression"] = "#s = :sending AND job_id = :job AND claimed_at = :at"
-            put["ExpressionAttributeNames"] = {"#s": "status"}
-            put["ExpressionAttributeValues"] = {
-                ":sending": {"S": "sending"},
-                ":job": {"S": delivery.job_id},
-                ":at": {"N": str(delivery.at)},
+        table = self.counters_table
+        done = {
+            "Update": {
+                "TableName": self.table,
+                "Key": {"user_id": {"S": user_id}, "sk": {"S": key}},
+                "UpdateExpression": "REMOVE pending",
+                "ConditionExpression": "attribute_exists(pending)",
             }
-        table, user = self.counters_table, delivery.user_id
-        base = [{"Put": put}, *_named_counter_updates(table, user, counters or {})]
+        }
+        base = [done, *_named_counter_updates(table, user_id, counters)]
         extra: list[dict[str, Any]] = []
         if first is not None:
             marker, first_counters = first
             extra = [
-                self._marker_put(user, marker, expires_at),
-                *_named_counter_updates(table, user, first_counters),
+                self._marker_put(user_id, marker, expires_at),
+                *_named_counter_updates(table, user_id, first_counters),
             ]
         for attempt in (base + extra, base) if extra else (base,):
             try:
@@ -126,13 +159,75 @@ class DynamoDeliveryLog(DynamoTable):
                 if reasons is None:
                     raise
                 if reasons and reasons[0] == "ConditionalCheckFailed":
-                    return False  # recorded (and counted) before, or the claim moved on
+                    return False  # counted before
                 if len(reasons) > len(base) and "ConditionalCheckFailed" in reasons[len(base) :]:
                     continue  # another device of the job was counted as delivered first
                 raise
-            self.meter.add(2 * (write_units(item) + len(attempt) - 1))
+            self.meter.add(2 * len(attempt))
             return True
         return False
+
+    def leftovers(self, unknown: Delivery, expires_at: int, now: int) -> Leftovers:
+        """Settle what earlier attempts of `unknown.job_id` left under its dedupe key: an
+        outcome still `pending` is counted (once); a claim still `sending` past its lease is
+        recorded as `unknown` (`unknown` with its device and claim time) and never sent."""
+        prefix = f"{unknown.dedupe_key}#"
+        settled: list[Delivery] = []
+        busy_until: int | None = None
+        for item in self._dedupe_items(unknown.user_id, prefix):
+            if item.get("job_id", {}).get("S") != unknown.job_id:
+                continue  # a marker, or another job with the same dedupe key
+            key = item["sk"]["S"]
+            if "pending" in item:
+                pending = json.loads(item["pending"]["S"])
+                first = pending["first"]
+                first_pair = (first[0], first[1]) if first else None
+                if self._count(unknown.user_id, key, pending["counters"], first_pair, expires_at):
+                    settled.append(_delivery(item))
+            elif item.get("status", {}).get("S") == "sending":
+                claimed_at = int(item["claimed_at"]["N"])
+                if claimed_at >= now - CLAIM_LEASE_S:  # its sender may still be at work
+                    end = claimed_at + CLAIM_LEASE_S
+                    busy_until = end if busy_until is None else max(busy_until, end)
+                    continue
+                record = unknown.model_copy(
+                    update={"device_id": key[len(prefix) :], "at": claimed_at}
+                )
+                marked = self.put_if(
+                    {
+                        "user_id": {"S": unknown.user_id},
+                        "sk": {"S": key},
+                        "job_id": {"S": unknown.job_id},
+                        "status": {"S": "unknown"},
+                        "body": {"S": record.model_dump_json()},
+                        "expires_at": {"N": str(expires_at)},
+                    },
+                    ConditionExpression="#s = :sending AND job_id = :job AND claimed_at = :at",
+                    ExpressionAttributeNames={"#s": "status"},
+                    ExpressionAttributeValues={
+                        ":sending": {"S": "sending"},
+                        ":job": {"S": unknown.job_id},
+                        ":at": {"N": str(claimed_at)},
+                    },
+                )
+                if marked:
+                    settled.append(record)
+        return Leftovers(settled, busy_until)
+
+    def _dedupe_items(self, user_id: str, prefix: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        query: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "user_id = :u AND begins_with(sk, :p)",
+            "ExpressionAttributeValues": {":u": {"S": user_id}, ":p": {"S": prefix}},
+            "ConsistentRead": True,
+        }
+        while True:
+            response = self.ddb.query(**query)
+            items.extend(response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return items
+            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def _marker_put(self, user_id: str, marker: str, expires_at: int) -> dict[str, Any]:
         item = {

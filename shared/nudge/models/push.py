@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -10,7 +11,9 @@ from nudge.models.template import MessageTemplate
 
 DELIVERY_LOG_DAYS = 30  # how long the delivery log keeps a job's records (TTL)
 
-Outcome = Literal["sent", "suppressed", "failed", "deferred"]
+# unknown: a claim whose sender died (or whose outcome write never landed) past its lease:
+# FCM may have accepted the message, so it is never sent again (at most once per device)
+Outcome = Literal["sent", "suppressed", "failed", "deferred", "unknown"]
 
 
 class PushJob(BaseModel):
@@ -50,3 +53,13 @@ class Delivery(BaseModel):
     source: str | None = None
     opened_at: int | None = None
     dismissed_at: int | None = None
+
+
+@dataclass(frozen=True)
+class Leftovers:
+    """What a redelivered job's earlier attempts left in the delivery log, settled now:
+    `settled`, the records counted or marked `unknown` just now; `busy_until`, when the lease
+    of a claim of the job still `sending` ends (None: there is none)."""
+
+    settled: list[Delivery] = field(default_factory=list)
+    busy_until: int | None = None

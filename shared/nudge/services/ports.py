@@ -15,7 +15,7 @@ if TYPE_CHECKING:  # type hints only: a handler that needs none of these never i
     from nudge.models.events import IncomingEvent, QueuedBatch
     from nudge.models.nps_store import StoredResponse, StoredState, UserSurveys
     from nudge.models.profile import Profile, Transition
-    from nudge.models.push import Delivery
+    from nudge.models.push import Delivery, Leftovers
     from nudge.models.stats import LifecycleCounts, StageChange
     from nudge.models.survey import ResponseState, SurveyConfig, SurveyState
 
@@ -162,11 +162,19 @@ class DeliveryLog(Protocol):
         counters: Mapping[str, Mapping[str, int]] | None = None,
         first: tuple[str, Mapping[str, Mapping[str, int]]] | None = None,
     ) -> bool:
-        """Write the outcome. With `counters` (name -> field -> delta) it is counted exactly
-        once: written with them in one transaction, only while `key` is still claimed by
-        this job at `delivery.at` (a job-level key ending '#-': only if not yet recorded);
-        False, nothing written, otherwise. `first` = (marker key, counters): added too unless
-        the marker exists (a job's first delivered device). Without either: a plain put."""
+        """Write the outcome, then its counters. With `counters` (name -> field -> delta) it
+        is counted exactly once: the outcome is written only while `key` is still claimed by
+        this job at `delivery.at` (a job-level key ending '#-': only if not yet recorded),
+        carrying the counters still to be moved; a second write moves them and clears that.
+        False, nothing written, when the claim is not ours. `first` = (marker key, counters):
+        added too unless the marker exists (a job's first delivered device). A counter write
+        that fails is finished by `leftovers` on the job's redelivery."""
+        ...
+
+    def leftovers(self, unknown: Delivery, expires_at: int, now: int) -> Leftovers:
+        """A redelivered job's earlier attempts, settled: outcomes whose counters were not
+        moved are counted (once); claims still `sending` past their lease are recorded as
+        `unknown` (copies of `unknown` with their device and claim time), never re-sent."""
         ...
 
     def for_user(self, user_id: str) -> list[Delivery]: ...

@@ -1,4 +1,10 @@
-"""push_sender: consent, quiet hours, once-per-key delivery, FCM results, token clean-up."""
+"""push_sender: consent, quiet hours, once-per-key delivery, FCM results, token clean-up.
+
+At most once per dedupe key and device, whatever fails after FCM may have accepted a message
+(the outcome write denied or throttled, a timeout, a crash): the claim is permanent once the
+outcome is recorded, and a claim left `sending` past its lease is recorded as `unknown` on
+the job's redelivery, never sent again (see `nudge.adapters.delivery_log`).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,7 @@ import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from aws_lambda_powertools import Logger
 from pydantic import ValidationError
@@ -21,7 +28,7 @@ from nudge.domain.profiles.aggregates import OPT_OUT_EVENT
 from nudge.domain.profiles.ingest import describe_validation_error
 from nudge.models.events import IncomingEvent, QueuedBatch
 from nudge.models.push import DELIVERY_LOG_DAYS, Delivery, PushJob
-from nudge.services.ports import DeliveryLog, DeviceStore, EventPublisher, FcmSender
+from nudge.services.ports import DeliveryLog, DeviceStore, EventPublisher, FcmResult, FcmSender
 from nudge.templating import TemplateError
 
 RETRYABLE = {"QUOTA_EXCEEDED", "UNAVAILABLE", "INTERNAL", "UNKNOWN", "DEADLINE_EXCEEDED"}
@@ -114,17 +121,44 @@ class PushService:
                 source=job.source,
             )
 
+        outcome = JobResult(done=True)
+        busy_until = None
+        if receive_count > 1:  # a redelivery: first settle what the earlier attempts left
+            leftovers = self.log.leftovers(
+                delivery("unknown", None, "lease_expired"), keep_until, at
+            )
+            busy_until = leftovers.busy_until
+            for settled in leftovers.settled:
+                outcome.deliveries.append(settled)
+                if settled.outcome in ("sent", "failed") and settled.device_id is not None:
+                    outcome.engagement[(settled.outcome, job.template.category)] += 1
+            if leftovers.settled:
+                logger.warning(
+                    "settled an earlier attempt's records",
+                    job_id=job.job_id,
+                    settled={d.device_id or "-": d.outcome for d in leftovers.settled},
+                )
+
+        def finished(result: JobResult) -> JobResult:
+            """A claim of this job still within its lease: come back once it is over (it is
+            recorded by its sender, or as unknown then)."""
+            if busy_until is not None:
+                result.done = False
+                result.delay_s = max(result.delay_s, busy_until - at + 1)
+            return result
+
         if verdict.action == "suppress":
             record = delivery("suppressed", None, verdict.reason)
             counters = _counted(job, "suppressed", at, verdict.reason)
             self.log.record(record, f"{job.dedupe_key}#-", keep_until, counters)
-            return JobResult(done=True, deliveries=[record])
+            outcome.deliveries.append(record)
+            return finished(outcome)
         if verdict.action == "defer":
             assert verdict.until is not None
-            delay = max(1, int((verdict.until - now).total_seconds()))
-            return JobResult(
-                done=False, delay_s=delay, deliveries=[delivery("deferred", None, verdict.reason)]
-            )
+            outcome.done = False
+            outcome.delay_s = max(1, int((verdict.until - now).total_seconds()))
+            outcome.deliveries.append(delivery("deferred", None, verdict.reason))
+            return finished(outcome)
 
         try:
             messages = build_messages(job, devices, job.data, now)
@@ -132,22 +166,29 @@ class PushService:
             record = delivery("failed", None, f"template: {error}"[:300])
             counters = _counted(job, "failed", at, "template")
             self.log.record(record, f"{job.dedupe_key}#-", keep_until, counters)
-            return JobResult(done=True, deliveries=[record])
+            outcome.deliveries.append(record)
+            return finished(outcome)
 
+        # credentials and client first (send nothing): a failure here leaves nothing claimed
+        self.fcm.send([])
         claimed = [
             (device, message)
             for device, message in messages
             if self.log.claim(job.user_id, f"{job.dedupe_key}#{device.device_id}", job.job_id, at)
         ]
         if not claimed:
-            return JobResult(done=True)  # every device already has it: a redelivery
+            return finished(outcome)  # every device already has it: a redelivery
+        # From here a claim is never taken again (FCM may have accepted its message): a write
+        # that fails below leaves the outcome to the job's redelivery (`leftovers`), never a
+        # second send; and each device's outcome is written even if another device's failed.
         results = self.fcm.send([message for _, message in claimed])
-        outcome = JobResult(done=True)
-        for (device, message), result in zip(claimed, results, strict=True):
-            key = f"{job.dedupe_key}#{device.device_id}"
-            counters = first = None
+
+        def record_outcome(device_id: str, message: dict[str, Any], result: FcmResult) -> None:
+            key = f"{job.dedupe_key}#{device_id}"
+            counters: dict[str, dict[str, int]] | None = None
+            first: tuple[str, dict[str, dict[str, int]]] | None = None
             if result.ok:
-                record = delivery("sent", device.device_id, message_id=result.message_id)
+                record = delivery("sent", device_id, message_id=result.message_id)
                 delivered = _counted(job, "delivered", at)
                 if delivered is not None:
                     counters, first = {}, (f"{job.dedupe_key}{DELIVERED_MARKER}", delivered)
@@ -157,25 +198,37 @@ class PushService:
                 wait = max(backoff, int(result.retry_after_s or 0))
                 outcome.done = False
                 outcome.delay_s = max(outcome.delay_s, wait)
-                outcome.deliveries.append(delivery("deferred", device.device_id, result.error_code))
-                continue
+                outcome.deliveries.append(delivery("deferred", device_id, result.error_code))
+                return
             else:
                 if result.error_code in TOKEN_GONE:  # uninstalled, or a token FCM refuses
                     self.devices.delete_device(
-                        job.user_id, device.device_id, only_if_token=message["token"]
+                        job.user_id, device_id, only_if_token=message["token"]
                     )
                 if result.error_code == "UNREGISTERED":
-                    self._publish_uninstall(job, device.device_id, message["token"], now)
-                record = delivery("failed", device.device_id, result.error_code)
+                    self._publish_uninstall(job, device_id, message["token"], now)
+                record = delivery("failed", device_id, result.error_code)
                 counters = _counted(job, "failed", at, result.error_code)
             written = self.log.record(record, key, keep_until, counters, first)
             outcome.deliveries.append(record)
             if written:
                 kind = "sent" if result.ok else "failed"
                 outcome.engagement[(kind, job.template.category)] += 1
+
+        unrecorded: list[str] = []
+        for (device, message), result in zip(claimed, results, strict=True):
+            try:
+                record_outcome(device.device_id, message, result)
+            except Exception:
+                logger.exception("outcome not recorded", job_id=job.job_id, device=device.device_id)
+                unrecorded.append(device.device_id)
         if not outcome.done and job.created_at + timedelta(seconds=job.ttl_seconds) <= now:
             outcome.done = True  # too late to retry: what failed stays failed
-        return outcome
+        if unrecorded:  # settled by the redelivery (nothing is sent again), while in its TTL
+            outcome.done = False
+            backoff = min(MAX_BACKOFF_S, 2 ** min(receive_count, 9))
+            outcome.delay_s = max(outcome.delay_s, backoff)
+        return finished(outcome)
 
     def _publish_uninstall(self, job: PushJob, device_id: str, token: str, now: datetime) -> None:
         """An uninstall as an opt-out event, blamed on the last message the user received
