@@ -53,12 +53,36 @@ def install() -> None:
     from nudge_local import faults, iam
 
     hooks = [("before-parameter-build", iam.check_call), ("before-send", faults.maybe_fail)]
-    botocore.handlers.BUILTIN_HANDLERS.extend(hooks)
+    # first in line: the first answer of `before-send` is the one botocore uses
+    botocore.handlers.BUILTIN_HANDLERS[:0] = hooks
+    _skip_faulted_in_moto_mock(botocore.handlers.BUILTIN_HANDLERS)
     # Sessions created before install() (boto3's default one) get them too.
     import boto3
 
     if boto3.DEFAULT_SESSION is not None:
         events = boto3.DEFAULT_SESSION._session.get_component("event_emitter")
         for event, handler in hooks:
-            events.register(event, handler)
+            events.register_first(event, handler)
     _state["installed"] = True
+
+
+def _skip_faulted_in_moto_mock(handlers: list[Any]) -> None:
+    """botocore runs every `before-send` handler, not just until one answers: under moto's
+    in-process mock (the integration tests) a request failed on purpose would still be
+    applied by moto. Its stubber is wrapped to leave those requests alone."""
+    import sys
+
+    models = sys.modules.get("moto.core.models")
+    stubber = getattr(models, "botocore_stubber", None)
+    if stubber is None:
+        return
+
+    def unless_faulted(event_name: str = "", request: Any = None, **kwargs: Any) -> Any:
+        if getattr(request, "nudge_fault", False):
+            return None
+        return stubber(event_name=event_name, request=request, **kwargs)
+
+    for index, (event, handler, *rest) in enumerate(handlers):
+        if event == "before-send" and handler is stubber:
+            handlers[index] = (event, unless_faulted, *rest)
+

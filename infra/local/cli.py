@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -28,6 +29,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
             default=[],
             metavar="NAME=VALUE",
             help="a template.yaml parameter, e.g. EngagementConfig='{...}' (repeatable)",
+        )
+        p.add_argument(
+            "--faults",
+            type=Path,
+            metavar="FILE",
+            help="a fault plan (JSON): throttle DynamoDB, fail SQS sends and FCM on purpose",
         )
     p = sub.add_parser("down", help="stop the background stack")
     state_dir(p)
@@ -56,6 +63,15 @@ def run(args: argparse.Namespace) -> int:
             if not sep or not name:
                 raise SystemExit(f"--parameter {pair!r}: use NAME=VALUE")
             parameters[name] = value
+        if args.faults is not None:  # the stack reads it from its environment
+            from nudge_local.faults import ENV, Plan
+
+            try:  # refused here, with its reason, rather than in the background
+                plan = json.loads(args.faults.read_text())
+                Plan.parse(plan)
+            except (OSError, ValueError) as error:
+                raise SystemExit(f"--faults {args.faults}: {error}") from error
+            os.environ[ENV] = json.dumps(plan)
     if args.local_command == "serve":
         process.serve(args.state_dir, args.port, args.start, parameters)
         return 0

@@ -1,7 +1,9 @@
 """An FCM v1 emulator on loopback HTTPS (a throwaway local CA), for firebase-admin's real traffic.
 
 It records every message and can be told to answer a token with UNREGISTERED, QUOTA_EXCEEDED
-(429 with Retry-After), UNAVAILABLE (503), INTERNAL (500) or INVALID_ARGUMENT, or to be slow.
+(429 with Retry-After), UNAVAILABLE (503), INTERNAL (500) or INVALID_ARGUMENT, or to be slow;
+or to fail a fraction of all sends (`inject_rate`: seeded, for chaos runs), 429 and 503 with a
+Retry-After (the code's own `:seconds`, else RATE_RETRY_AFTER_S).
 Like FCM it speaks HTTP/2 (ALPN h2, what `send_each_async` uses, many streams per connection)
 and HTTP/1.1 (`send_each`): hypercorn serves a tiny ASGI app on its own event loop in a
 thread, so latency is an `asyncio.sleep` per request and never holds up the others. It counts
@@ -13,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 import re
 import socket
 import ssl
@@ -38,6 +41,7 @@ _ERRORS = {
     "UNAVAILABLE": (503, "UNAVAILABLE", "UNAVAILABLE"),
     "INTERNAL": (500, "INTERNAL", "INTERNAL"),
 }
+RATE_RETRY_AFTER_S = {"QUOTA_EXCEEDED": 30, "UNAVAILABLE": 10}  # fraction mode's default
 _SEND_PATH = re.compile(r"^/v1/projects/([^/]+)/messages:send$")
 # FCM's front end keeps connections open for long; the stack's push_sender keeps its pool
 # between invocations, so idle connections are not closed under it (hypercorn's default is 5 s),
@@ -103,6 +107,9 @@ class FcmEmulator:
     def __init__(self, host: str, port: int, state_dir: Path) -> None:
         self.messages: list[dict[str, Any]] = []
         self.faults: dict[str, list[str]] = {}  # token -> codes to answer, in order
+        self.rate_faults: dict[str, Any] | None = None  # {"rate", "errors", "seed"}: any token
+        self._rate_rng = random.Random(0)
+        self.injected: Counter[str] = Counter()  # error answers given, by code
         self.latency_s = 0.0
         self.connections = 0  # TCP connections accepted (TLS handshakes started)
         self.requests: Counter[str] = Counter()  # by HTTP version: "2", "1.1"
@@ -151,11 +158,51 @@ class FcmEmulator:
             if latency_ms is not None:
                 self.latency_s = latency_ms / 1000
 
+    def inject_rate(
+        self, rate: float, codes: list[str], seed: int = 0, latency_ms: int | None = None
+    ) -> None:
+        """Fail `rate` of every send (any token), with a code drawn from `codes` each time
+        (e.g. ["QUOTA_EXCEEDED:30", "UNAVAILABLE"]); a token's scripted errors go first.
+        A rate of 0 turns it off."""
+        unknown = [c for c in codes if c.split(":")[0] not in _ERRORS]
+        if unknown:
+            raise ValueError(f"unknown FCM error {unknown[0]!r}; use one of {sorted(_ERRORS)}")
+        if not 0 <= rate <= 1 or (rate and not codes):
+            raise ValueError("give a rate between 0 and 1 and at least one error")
+        with self._lock:
+            self.rate_faults = {"rate": rate, "errors": list(codes), "seed": seed} if rate else None
+            self._rate_rng = random.Random(seed)
+            if latency_ms is not None:
+                self.latency_s = latency_ms / 1000
+
+    def configure(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """The fault API as JSON: {"token", "errors", "latency_ms"} scripts one token;
+        {"rate", "errors", "seed", "latency_ms"} fails a fraction of every send."""
+        codes = payload.get("errors", [])
+        if not isinstance(codes, list):
+            raise ValueError('"errors" is a list, e.g. ["QUOTA_EXCEEDED:30", "UNAVAILABLE"]')
+        latency = payload.get("latency_ms")
+        if "rate" in payload:
+            self.inject_rate(
+                float(payload["rate"]), [str(c) for c in codes], int(payload.get("seed", 0)),
+                latency,
+            )  # fmt: skip
+        elif isinstance(payload.get("token"), str):
+            self.inject(payload["token"], [str(c) for c in codes], latency)
+        else:
+            raise ValueError(
+                'give {"token": "...", "errors": [...]} or {"rate": 0.2, "errors": [...]}'
+            )
+        with self._lock:
+            return {"faults": dict(self.faults), "rate_faults": self.rate_faults}
+
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             return {
                 "messages": list(self.messages),
                 "faults": dict(self.faults),
+                "rate_faults": self.rate_faults,
+                "injected": dict(self.injected),
                 **self._stats(),
             }
 
@@ -181,8 +228,15 @@ class FcmEmulator:
             await asyncio.sleep(self.latency_s)  # this request only: other streams go on
         with self._lock:
             queued = self.faults.get(message.get("token", ""), [])
-            if queued:
-                code, _, retry_after = queued.pop(0).partition(":")
+            drawn = None
+            rate = self.rate_faults
+            if not queued and rate is not None and self._rate_rng.random() < rate["rate"]:
+                drawn = self._rate_rng.choice(rate["errors"])
+            if queued or drawn:
+                code, _, retry_after = (queued.pop(0) if queued else str(drawn)).partition(":")
+                if drawn and not retry_after and code in RATE_RETRY_AFTER_S:
+                    retry_after = str(RATE_RETRY_AFTER_S[code])
+                self.injected[code] += 1
                 status, grpc, fcm_code = _ERRORS[code]
                 headers = {"Retry-After": retry_after} if retry_after else {}
                 body = {
@@ -207,6 +261,11 @@ class FcmEmulator:
             return 405, {"error": {"code": 405, "status": "METHOD_NOT_ALLOWED"}}, {}
         if path == "/token":
             return 200, {"access_token": "local", "expires_in": 3600}, {}
+        if path == "/_local/faults":  # as the stack's POST /_local/fcm/faults, on the emulator
+            try:
+                return 200, self.configure(json.loads(raw or b"{}")), {}
+            except (ValueError, TypeError, AttributeError) as error:
+                return 400, {"error": {"code": 400, "message": str(error)}}, {}
         if not _SEND_PATH.match(path):
             return 404, {"error": {"code": 404, "status": "NOT_FOUND"}}, {}
         if not headers.get("authorization", "").startswith("Bearer "):

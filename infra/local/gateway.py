@@ -276,13 +276,9 @@ class _Handler(BaseHTTPRequestHandler):
             elif path == "/_local/fcm" and method == "GET":
                 self._json(200, stack.fcm.snapshot())
             elif path == "/_local/fcm/faults" and method == "POST":
-                codes = payload.get("errors", [])
-                if not isinstance(codes, list) or not isinstance(payload.get("token"), str):
-                    raise ValueError('give {"token": "...", "errors": ["UNREGISTERED", ...]}')
-                stack.fcm.inject(
-                    payload["token"], [str(c) for c in codes], payload.get("latency_ms")
-                )
-                self._json(200, stack.fcm.snapshot()["faults"])
+                # one token's scripted errors (answered with every token's), or a fraction
+                configured = stack.fcm.configure(payload)
+                self._json(200, configured if "rate" in payload else configured["faults"])
             else:
                 self._json(404, {"message": f"no local endpoint {method} {path}"})
         except (ValueError, OverflowError) as error:
