@@ -15,7 +15,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from nudge import runtime
 from nudge.api.http import caller_id
 from nudge.models.device import DeviceRegistration, PreferencesUpdate
-from nudge.services.messaging.devices import PreferencesBusy
+from nudge.services.messaging.devices import EventsUnavailable, PreferencesBusy
 
 router = APIGatewayHttpRouter()
 metrics = Metrics()  # shares the function's metric set; flushed by its log_metrics
@@ -39,12 +39,19 @@ UNAUTHORIZED: dict[int, OpenAPIResponse] = {401: {"description": "Missing or inv
         "another account (someone else signed in on this phone) is detached from it."
     ),
     tags=["devices"],
-    responses={**UNAUTHORIZED, 400: {"description": "Invalid field (named in the message)"}},
+    responses={
+        **UNAUTHORIZED,
+        400: {"description": "Invalid field (named in the message)"},
+        503: {"description": "Not stored: the device's facts could not be queued; retry"},
+    },
 )
 def put_device(
     device_id: DeviceIdParam, registration: Annotated[DeviceRegistration, Body()]
 ) -> dict[str, Any]:
-    device = runtime.devices_service().register(caller_id(router), device_id, registration)
+    try:
+        device = runtime.devices_service().register(caller_id(router), device_id, registration)
+    except EventsUnavailable as error:
+        raise ServiceUnavailableError(str(error)) from error
     metrics.add_metric("DevicesRegistered", MetricUnit.Count, 1)
     return device.public()
 

@@ -41,7 +41,42 @@ def _field(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(parts) or "body"
 
 
+# AWS answers that mean "try again shortly" once the SDK's own retries are spent
+TRANSIENT_AWS_ERRORS = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "Throttling",
+        "TooManyRequestsException",
+        "InternalServerError",
+        "InternalError",
+        "InternalFailure",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+    }
+)
+RETRY_AFTER_S = 2
+
+
+def transient_aws_error(error: BaseException) -> bool:
+    code = getattr(error, "response", {}).get("Error", {}).get("Code")
+    return code in TRANSIENT_AWS_ERRORS
+
+
 def install_error_handlers(app: APIGatewayHttpResolver) -> None:
+    # botocore is loaded already (the X-Ray SDK behind Tracer imports it): no cold-start cost
+    from botocore.exceptions import ClientError
+
+    @app.exception_handler(ClientError)
+    def _unavailable(error: ClientError) -> Response[Any]:
+        """Throttled or briefly unavailable AWS: a 503 the app retries, never a 500."""
+        if not transient_aws_error(error):
+            raise error  # any other AWS error stays a 500 (and an alarm)
+        response = error_response(503, "the service is busy; retry shortly")
+        response.headers["Retry-After"] = str(RETRY_AFTER_S)
+        return response
+
     @app.exception_handler(RequestValidationError)
     def _invalid_request(error: RequestValidationError) -> Response[Any]:
         errors = [

@@ -48,6 +48,10 @@ def _facts(device: Device) -> dict[str, str | None]:
     }
 
 
+class EventsUnavailable(RuntimeError):
+    """The events queue refused what must reach the profile: the request is to be retried."""
+
+
 class PreferencesBusy(RuntimeError):
     """Concurrent updates kept winning: the app should retry (503)."""
 
@@ -81,10 +85,13 @@ class DevicesService:
         for holder in self.store.holders_of(registration.token):
             if holder != (user_id, device_id):
                 self.store.delete_device(*holder, only_if_token=registration.token)
+        # New facts are queued before the device is stored: if they can't be, nothing is
+        # stored and the app's retry sends them again (stored first, an unchanged refresh
+        # would never send facts whose event was lost).
+        if previous is None or _facts(previous) != _facts(device):
+            self._queue_facts(user_id, self._facts_event(device))
         self.store.put_device(device)
         events = []
-        if previous is None or _facts(previous) != _facts(device):
-            events.append(self._facts_event(device))
         if previous is not None and previous.push_enabled and not device.push_enabled:
             # the OS permission was revoked, as the app reports it: an opt-out for analytics
             events.append(
@@ -108,6 +115,13 @@ class DevicesService:
             timestamp=datetime.fromtimestamp(device.updated_at, tz=UTC),
             properties=facts,
         )
+
+    def _queue_facts(self, user_id: str, event: IncomingEvent) -> None:
+        if self.events is None:
+            return
+        batch = QueuedBatch(user_id=user_id, received_at=self.clock.now(), events=[event])
+        if self.events.publish([batch]):
+            raise EventsUnavailable("the device's facts could not be queued; retry shortly")
 
     def _publish(self, user_id: str, events: list[IncomingEvent], what: str) -> None:
         """Best effort: the change itself has succeeded (facts are sent again on the next
