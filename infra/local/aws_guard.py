@@ -85,4 +85,3 @@ def _skip_faulted_in_moto_mock(handlers: list[Any]) -> None:
     for index, (event, handler, *rest) in enumerate(handlers):
         if event == "before-send" and handler is stubber:
             handlers[index] = (event, unless_faulted, *rest)
-
