@@ -17,7 +17,8 @@ from pathlib import Path
 
 import requests
 
-from nudge_local.stack import DEFAULT_STATE_DIR, LocalStack, end_group, group_members, stop_group
+from nudge_local.stack import DEFAULT_STATE_DIR, LocalStack
+from nudge_local.stack_processes import end_group, group_members, stop_group
 
 START_TIMEOUT_S = 90
 STOP_TIMEOUT_S = 10  # for the stack to stop by itself; then its process groups get SIGKILL

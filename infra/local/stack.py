@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
-import http.client
 import json
 import logging
 import os
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections import defaultdict
@@ -29,161 +23,31 @@ from nudge_local.auth import (
     public_key_pem,
     write_secret,
 )
-from nudge_local.fcm_emulator import PROJECT_ID, FcmEmulator, service_account
+from nudge_local.fcm_emulator import FcmEmulator
 from nudge_local.gateway import start_gateway
 from nudge_local.resources import REGION, Resolver, create_resources, template_parameters
 from nudge_local.s3_events import S3Watcher
 from nudge_local.sqs_events import Activity, SqsPoller
-from nudge_local.template import PROJECT_ROOT, Route, StackSpec, read_stack
+from nudge_local.stack_environments import (
+    create_fcm_secret,
+    fcm_environment,
+    function_environments,
+)
+from nudge_local.stack_processes import (
+    end_group,
+    launch_moto,
+)
+from nudge_local.stack_schedule import VirtualSchedule
+from nudge_local.template import PROJECT_ROOT, Route, read_stack
 from nudge_local.workers import SharedOffsetClock, WorkerFunction, new_offset
 
 log = logging.getLogger("devstack")
 DEFAULT_STATE_DIR = PROJECT_ROOT / ".nudge"
-# Fast-forwarding fires the schedule every 6 virtual hours, not every 15 minutes: lifecycle
-# checks are evaluated as of their due time anyway, and campaign sends (delays, 09:00-local
-# schedules, dwell) land within those hours instead of a day late (moto makes every tick
-# cost; a clock moved by less fires one tick at its end).
-FAST_FORWARD_TICK_S = 6 * 3_600
-DAY_S = 86_400  # a fast-forwarded scheduler tick fires at least once per virtual (UTC) day
 POLLERS_PER_SOURCE = 2  # Lambda runs several batches of one queue at once, each in its own
 # environment (a process here): one waits on AWS while the other computes
 
 
-FCM_SECRET_NAME = "nudge-local/fcm-service-account"  # noqa: S105 - a name, not a secret
-
-
-def create_fcm_secret(secretsmanager: Any, fcm: FcmEmulator) -> str:
-    """The emulator's service account as a Secrets Manager secret, as an operator creates it
-    before deploying (docs/deploy.md): its full ARN is the FcmCredentialsSecretArn parameter,
-    so push_sender reads its credentials the way it does in AWS (GetSecretValue, its role)."""
-    secret = secretsmanager.create_secret(
-        Name=FCM_SECRET_NAME, SecretString=service_account(f"{fcm.url}/token")
-    )
-    return str(secret["ARN"])
-
-
-def fcm_environment(fcm: FcmEmulator) -> dict[str, str]:
-    """For functions that talk to FCM: the emulator, trusted through its CA. Only their
-    processes get the CA (httpx reads SSL_CERT_FILE, requests REQUESTS_CA_BUNDLE): never the
-    stack's own environment, nor any other function's. Credentials come from the template's
-    NUDGE_FCM_CREDENTIALS_SECRET (create_fcm_secret), not from here."""
-    return {
-        "NUDGE_FCM_PROJECT_ID": PROJECT_ID,
-        "NUDGE_FCM_ENDPOINT": fcm.url,
-        "REQUESTS_CA_BUNDLE": str(fcm.ca_path),
-        "SSL_CERT_FILE": str(fcm.ca_path),
-    }
-
-
-def function_environments(
-    spec: StackSpec, resolver: Resolver, base_env: dict[str, str], fcm_env: dict[str, str]
-) -> dict[str, dict[str, str]]:
-    """Each function's environment: the template's variables over `base_env`, plus `fcm_env`
-    for the functions whose template declares NUDGE_FCM_PROJECT_ID."""
-    environments = {}
-    for name, function in spec.functions.items():
-        env = {k: str(v) for k, v in resolver.resolve(function.environment).items()}
-        if "NUDGE_FCM_PROJECT_ID" in env:
-            env.update(fcm_env)
-        environments[name] = {**base_env, **env}
-    return environments
-
-
-def stop_group(leader: int, how: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(leader, how)
-
-
-def group_members(pgid: int) -> list[int]:
-    """The live processes (zombies aside) of a process group: from /proc on Linux, else
-    whether signal 0 reaches the group at all."""
-    if not os.path.isdir("/proc/self"):
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return []
-        except PermissionError:
-            pass
-        return [pgid]
-    members = []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(os.path.join(entry.path, "stat")) as stat:
-                fields = stat.read().rpartition(")")[2].split()  # state ppid pgrp ...
-        except OSError:
-            continue  # gone meanwhile
-        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
-            members.append(int(entry.name))
-    return members
-
-
-def wait_group(pgid: int, timeout_s: float, reap: subprocess.Popen[bytes] | None = None) -> bool:
-    """Wait until no process of the group is left (reaping `reap`, our child, on the way)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        if reap is not None:
-            reap.poll()
-        if not group_members(pgid):
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.02)
-
-
-def end_group(pgid: int, grace_s: float = 5.0, reap: subprocess.Popen[bytes] | None = None) -> bool:
-    """SIGTERM a process group, SIGKILL whatever is left of it after `grace_s`, and return
-    once it is gone (False if something outlived even SIGKILL for 5 s)."""
-    stop_group(pgid, signal.SIGTERM)
-    if wait_group(pgid, grace_s, reap):
-        return True
-    stop_group(pgid, signal.SIGKILL)
-    return wait_group(pgid, 5.0, reap)
-
-
-def launch_moto(host: str, output: Any) -> tuple[subprocess.Popen[bytes], str]:
-    """moto's server (nudge_local.moto_server) in a process group of its own, serving a socket
-    bound here, on port 0, and passed down: the kernel's pick is held from the start, so no
-    other server (another stack's, the gateway) can be given the same port. Returns it and
-    its URL once it answers HTTP; if it never does, it is stopped before the error."""
-    listener = socket.create_server((host, 0), backlog=1024)
-    port = listener.getsockname()[1]
-    try:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "nudge_local.moto_server", "--fd", str(listener.fileno())],
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,  # granian serves from a worker that must go with it
-            pass_fds=(listener.fileno(),),
-        )
-    finally:
-        listener.close()  # moto holds its own copy: if it dies, connecting fails at once
-    url = f"http://{host}:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"moto server exited with {process.returncode}")
-            # the socket accepts connections before granian serves them: ask for an answer
-            connection = http.client.HTTPConnection(host, port, timeout=1)
-            try:
-                connection.request("GET", "/")
-                connection.getresponse().read()
-                return process, url
-            except OSError:
-                if time.monotonic() >= deadline:
-                    raise RuntimeError("moto server did not start within 30s") from None
-                time.sleep(0.05)
-            finally:
-                connection.close()
-    except BaseException:
-        end_group(process.pid, 1.0, process)
-        raise
-
-
-class LocalStack:
+class LocalStack(VirtualSchedule):
     def __init__(
         self,
         state_dir: Path = DEFAULT_STATE_DIR,
@@ -532,145 +396,6 @@ class LocalStack:
 
     def release_parked(self) -> int:
         return sum(poller.release_parked() for poller in self.pollers)
-
-    # ---------- time ----------
-    def move_clock(self, advance: str | None = None, to: str | None = None) -> dict[str, Any]:
-        from nudge.clock import parse_duration
-
-        with self._clock_lock:
-            now = self.clock.now()
-            if advance is not None:
-                target = now + parse_duration(str(advance))
-            elif to is not None:
-                target = datetime.fromisoformat(str(to))
-                if target.tzinfo is None:
-                    raise ValueError("set needs a time zone, e.g. 2026-11-23T09:00:00Z")
-            else:
-                raise ValueError("give 'advance' (e.g. \"7d\") or 'set' (ISO 8601)")
-            if target < now:
-                raise ValueError("the virtual clock only moves forward")
-            self.drain()
-            ticks = self._run_ticks(until=int(target.timestamp()))
-            self.clock.set(target)
-            self.release_parked()
-            return {"now": target.isoformat(), "ticks": ticks}
-
-    def _run_ticks(self, until: int) -> int:
-        """Fire the schedules while fast-forwarding to `until`, each tick at its own time.
-
-        Ticks are coalesced to at most one per 6 virtual hours (FAST_FORWARD_TICK_S), and a
-        scheduler tick with none of its work due is skipped (see `_tick_work_due`; its next
-        run starts from its own cursor, so no due user is missed). Deferred pushes are
-        released at every tick so push_sender looks at them again at the new time.
-        """
-        fired = 0
-        for schedule in self.spec.schedules:
-            step = max(schedule.every_seconds, FAST_FORWARD_TICK_S)
-            tick = self._last_tick[schedule.function] + step
-            while True:
-                at = min(tick, until)
-                if at <= self._last_tick[schedule.function]:
-                    break
-                self.clock.set(datetime.fromtimestamp(at, UTC))
-                released = self.release_parked()
-                since = self._last_fired.get(schedule.function, 0)
-                if self._tick_work_due(schedule.function, since, at):
-                    self._activity_at_fire[schedule.function] = self._activity(schedule.function)
-                    self._fire(schedule.function, at)
-                    self._last_fired[schedule.function] = at
-                    fired += 1
-                    released = 1
-                self._last_tick[schedule.function] = at
-                if released:
-                    self.drain()
-                if at == until:
-                    break
-                tick += step
-        return fired
-
-    def _tick_work_due(self, function: str, since: int, at: int) -> bool:
-        """Whether a fast-forwarded tick at `at` has anything to do (else it is skipped).
-
-        Only the scheduler's ticks are ever skipped, and only when none of its tick's work
-        is due (functions/scheduler/app.py): no user due in the index (`_anyone_due`);
-        auto-pause's verdict unchanged, i.e. no function ran since the last tick fired (no
-        new opt-outs, deliveries or campaign changes) and it is still the same virtual day
-        (its window is counted in days); and the weekly sunset digest not due, which it
-        only becomes on a new day (the first tick of an ISO week). So a tick is fired at
-        least once per virtual day, whoever is due.
-        """
-        if function != "SchedulerFunction" or not since:
-            return True
-        if since // DAY_S != at // DAY_S:
-            return True
-        if self._activity(function) != self._activity_at_fire.get(function):
-            return True
-        return self._anyone_due(function, since, at)
-
-    def _activity(self, function: str) -> int:
-        """Invocations so far of every function but `function`: anything that may have
-        changed what its tick decides."""
-        return sum(
-            e.invocations
-            for name, envs in self.environments.items()
-            if name != function
-            for e in envs
-        )
-
-    def _anyone_due(self, function: str, since: int, until: int) -> bool:
-        """For the scheduler only (dev tooling's shortcut): any due-index bucket in range?"""
-        if (
-            function != "SchedulerFunction"
-            or not since
-            or "ProfilesTable" not in (self.resolver.physical)
-        ):
-            return True
-        from nudge.domain.config import EngagementConfig
-
-        raw = self.resolver.parameters.get("EngagementConfig") or "{}"
-        shards = EngagementConfig.model_validate_json(raw).due_shards
-        table = self.resolver.physical["ProfilesTable"]["Ref"]
-        for hour in range(since // 3600, until // 3600 + 1):
-            for shard in range(shards):
-                found = self.ddb.query(
-                    TableName=table,
-                    IndexName="due-index",
-                    KeyConditionExpression="due_bucket = :b",
-                    ExpressionAttributeValues={":b": {"S": f"{hour}#{shard}"}},
-                    Limit=1,
-                )
-                if found.get("Items"):
-                    return True
-        return False
-
-    def _fire(self, function: str, at: int) -> Any:
-        event = {
-            "version": "0",
-            "id": f"local-{at}",
-            "detail-type": "Scheduled Event",
-            "source": "aws.events",
-            "account": "123456789012",
-            "time": datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "region": REGION,
-            "resources": [f"arn:aws:events:{REGION}:123456789012:rule/{function}-tick"],
-            "detail": {},
-        }
-        try:
-            return self.functions[function].invoke(event)
-        except Exception:
-            log.exception("scheduled %s failed at %s", function, at)
-            return None
-
-    def _ticker(self) -> None:
-        """Fire schedules as (virtual) time passes on its own."""
-        while not self._stop.wait(1.0):
-            with self._clock_lock:
-                now = int(self.clock.now().timestamp())
-                for schedule in self.spec.schedules:
-                    due = self._last_tick[schedule.function] + schedule.every_seconds
-                    if now >= due:
-                        self._fire(schedule.function, now)
-                        self._last_tick[schedule.function] = now - now % schedule.every_seconds
 
     def stats(self) -> dict[str, Any]:
         return {

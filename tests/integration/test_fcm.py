@@ -16,7 +16,7 @@ import pytest
 from nudge.adapters import fcm
 from nudge.adapters.fcm import FirebaseSender
 from nudge_local.fcm_emulator import PROJECT_ID, FcmEmulator, service_account
-from nudge_local.stack import fcm_environment, function_environments
+from nudge_local.stack_environments import fcm_environment, function_environments
 from tests.integration.conftest import Aws
 
 pytestmark = pytest.mark.integration

@@ -19,11 +19,12 @@ import pytest
 import requests
 
 from nudge.clock import ManualClock
-from nudge_local import process
+from nudge_local import process, stack_processes
 from nudge_local import stack as stack_module
 from nudge_local.fcm_emulator import FcmEmulator
 from nudge_local.gateway import start_gateway
-from nudge_local.stack import LocalStack, end_group, group_members, launch_moto
+from nudge_local.stack import LocalStack
+from nudge_local.stack_processes import end_group, group_members, launch_moto
 from nudge_local.template import Schedule, read_stack
 from nudge_local.webhook import WebhookReceiver
 from tests.unit.test_sunset_digest import FlakyAlerts, digest
@@ -176,7 +177,7 @@ def test_a_failed_start_leaves_no_process_behind(
 def test_moto_that_never_comes_up_fails_the_start_cleanly(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(stack_module.sys, "executable", "/bin/false")
+    monkeypatch.setattr(stack_processes.sys, "executable", "/bin/false")
     stack = LocalStack(state_dir=tmp_path)
     with pytest.raises(RuntimeError, match="moto server exited"):
         stack.start()

@@ -12,7 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from nudge_local.moto_server import FAST_LANE_HEADER
-from nudge_local.stack import end_group, launch_moto
+from nudge_local.stack_processes import end_group, launch_moto
 
 
 @pytest.fixture(scope="module")

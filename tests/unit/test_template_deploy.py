@@ -108,7 +108,7 @@ def test_the_local_stacks_secret_arn_fits_the_parameter() -> None:
     import boto3
     from moto import mock_aws
 
-    from nudge_local.stack import FCM_SECRET_NAME
+    from nudge_local.stack_environments import FCM_SECRET_NAME
 
     with mock_aws():
         client = boto3.client("secretsmanager", region_name="us-east-1")

@@ -1,0 +1,49 @@
+"""Each function's environment in the local stack: the template's variables, and for the
+functions that talk to FCM the emulator, its CA and the service account in Secrets Manager."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nudge_local.fcm_emulator import PROJECT_ID, FcmEmulator, service_account
+from nudge_local.resources import Resolver
+from nudge_local.template import StackSpec
+
+FCM_SECRET_NAME = "nudge-local/fcm-service-account"  # noqa: S105 - a name, not a secret
+
+
+def create_fcm_secret(secretsmanager: Any, fcm: FcmEmulator) -> str:
+    """The emulator's service account as a Secrets Manager secret, as an operator creates it
+    before deploying (docs/deploy.md): its full ARN is the FcmCredentialsSecretArn parameter,
+    so push_sender reads its credentials the way it does in AWS (GetSecretValue, its role)."""
+    secret = secretsmanager.create_secret(
+        Name=FCM_SECRET_NAME, SecretString=service_account(f"{fcm.url}/token")
+    )
+    return str(secret["ARN"])
+
+
+def fcm_environment(fcm: FcmEmulator) -> dict[str, str]:
+    """For functions that talk to FCM: the emulator, trusted through its CA. Only their
+    processes get the CA (httpx reads SSL_CERT_FILE, requests REQUESTS_CA_BUNDLE): never the
+    stack's own environment, nor any other function's. Credentials come from the template's
+    NUDGE_FCM_CREDENTIALS_SECRET (create_fcm_secret), not from here."""
+    return {
+        "NUDGE_FCM_PROJECT_ID": PROJECT_ID,
+        "NUDGE_FCM_ENDPOINT": fcm.url,
+        "REQUESTS_CA_BUNDLE": str(fcm.ca_path),
+        "SSL_CERT_FILE": str(fcm.ca_path),
+    }
+
+
+def function_environments(
+    spec: StackSpec, resolver: Resolver, base_env: dict[str, str], fcm_env: dict[str, str]
+) -> dict[str, dict[str, str]]:
+    """Each function's environment: the template's variables over `base_env`, plus `fcm_env`
+    for the functions whose template declares NUDGE_FCM_PROJECT_ID."""
+    environments = {}
+    for name, function in spec.functions.items():
+        env = {k: str(v) for k, v in resolver.resolve(function.environment).items()}
+        if "NUDGE_FCM_PROJECT_ID" in env:
+            env.update(fcm_env)
+        environments[name] = {**base_env, **env}
+    return environments
