@@ -27,7 +27,8 @@ class InMemoryBroadcasts:
 
     def advance(self, broadcast: Broadcast, from_step: int) -> bool:
         with self._lock:
-            if self.broadcasts[broadcast.broadcast_id].step != from_step:
+            stored = self.broadcasts.get(broadcast.broadcast_id)
+            if stored is None or stored.step != from_step:  # as the conditional put: refused
                 return False
             self.broadcasts[broadcast.broadcast_id] = broadcast
             return True

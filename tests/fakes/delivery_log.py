@@ -34,8 +34,8 @@ class InMemoryDeliveryLog:
             return free
 
     def release(self, user_id: str, key: str) -> None:
-        with self._lock:
-            self.rows[(user_id, key)]["status"] = "retry"
+        with self._lock:  # an UpdateItem: creates the item if there is none
+            self.rows.setdefault((user_id, key), {"claimed_at": 0})["status"] = "retry"
 
     def record(
         self,
@@ -137,9 +137,7 @@ class InMemoryDeliveryLog:
 
     def _move(self, counters: Counters) -> None:
         if self.counters is not None and counters:
-            with self.counters._lock:
-                for name, deltas in counters.items():
-                    self.counters.named_counters[name].update(deltas)
+            self.counters.add_counters(counters)
 
     def mark(self, user_id: str, job_id: str, field: str, at: int) -> list[Delivery]:
         marked = []

@@ -21,6 +21,7 @@ class InMemoryProfileStore:
         self.items: dict[str, Profile] = {}
         self.cursors: dict[str, int] = {}
         self.due_shards = 1
+        self.due_buckets: dict[str, str] = {}  # as the item's due_bucket: set by its own save
         self._lock = threading.Lock()
         self.fail_next_saves = 0  # fault injection
         self.stages: Counter[str] = Counter()
@@ -50,22 +51,52 @@ class InMemoryProfileStore:
                 return False
             self.items[profile.user_id] = profile.model_copy(deep=True)
             self.due_shards = due_shards
+            if profile.due_at is None:
+                self.due_buckets.pop(profile.user_id, None)
+            else:
+                self.due_buckets[profile.user_id] = due_bucket(
+                    profile.due_at, profile.user_id, due_shards
+                )
             if change is not None:
+                # like the adapter's ADD: a stage left and entered at once moves nothing
+                deltas: Counter[str] = Counter()
                 if change.from_stage is not None:
-                    self.stages[change.from_stage.value] -= 1
+                    deltas[change.from_stage.value] -= 1
                 if change.to_stage is not None:
-                    self.stages[change.to_stage.value] += 1
+                    deltas[change.to_stage.value] += 1
+                for stage, delta in deltas.items():
+                    if delta:
+                        self.stages[stage] += delta
                 if change.move is not None:
                     self.moves[change.at // 86_400][change.move] += 1
-            for name, deltas in (counters or {}).items():
-                self.named_counters[name].update(deltas)
+            self._add_counters(counters or {})
             return True
 
+    def add_counters(self, counters: Mapping[str, Mapping[str, int]]) -> None:
+        """Move named counters as the adapter's ADD does (zero deltas touch nothing)."""
+        with self._lock:
+            self._add_counters(counters)
+
+    def _add_counters(self, counters: Mapping[str, Mapping[str, int]]) -> None:
+        for name, deltas in counters.items():
+            moved = {field: delta for field, delta in deltas.items() if delta}
+            if moved:
+                self.named_counters[name].update(moved)
+
     def get_many(self, user_ids: Sequence[str]) -> dict[str, Profile]:
+        """Erasure tombstones left out, as the adapter does (a broadcast's segment filter)."""
+        with self._lock:
+            return {
+                u: self.items[u].model_copy(deep=True)
+                for u in user_ids
+                if u in self.items
+                and (self.items[u].erased_at is None or self.items[u].first_seen is not None)
+            }
+
+    def get_latest(self, user_ids: Sequence[str]) -> dict[str, Profile]:
+        """Profiles as stored, erasure tombstones too."""
         with self._lock:
             return {u: self.items[u].model_copy(deep=True) for u in user_ids if u in self.items}
-
-    get_latest = get_many
 
     def counters(self, names: Sequence[str]) -> dict[str, dict[str, int]]:
         with self._lock:
@@ -80,16 +111,12 @@ class InMemoryProfileStore:
 
     def delete(self, user_id: str) -> bool:
         with self._lock:
+            self.due_buckets.pop(user_id, None)
             return self.items.pop(user_id, None) is not None
 
     def due_users(self, bucket: str) -> list[str]:
         with self._lock:
-            return sorted(
-                user_id
-                for user_id, profile in self.items.items()
-                if profile.due_at is not None
-                and due_bucket(profile.due_at, user_id, self.due_shards) == bucket
-            )
+            return sorted(user for user, found in self.due_buckets.items() if found == bucket)
 
     def get_cursor(self, name: str) -> int | None:
         return self.cursors.get(name)
@@ -121,10 +148,10 @@ class InMemoryHistoryStore:
         for entry in entries:
             with self._lock:
                 for event in entry.events:
+                    # as the adapter reads it back: the event, no TTL attribute
                     self.events[(entry.user_id, event.event_id)] = {
                         "type": "event",
                         **event.model_dump(mode="json"),
-                        "expires_at": entry.expires_at,
                     }
             if entry.transition is not None:
                 self.put_transition(entry.user_id, entry.transition, entry.expires_at)
@@ -134,23 +161,23 @@ class InMemoryHistoryStore:
             key = (user_id, f"{transition.at:011d}#{transition.to_stage.value}")
             self.transitions[key] = {"type": "transition", **transition.model_dump(mode="json")}
 
-    def list_user(self, user_id: str) -> list[dict[str, Any]]:
+    def _rows(self, user_id: str) -> list[tuple[str, dict[str, Any]]]:
+        """The user's records in the adapter's sort key order: c#, then e#, then t#."""
         with self._lock:
-            events = [v for (u, _), v in sorted(self.events.items()) if u == user_id]
-            moves = [v for (u, _), v in sorted(self.transitions.items()) if u == user_id]
-            consents = [v for (u, _), v in sorted(self.consents.items()) if u == user_id]
-            return events + consents + moves
+            return sorted(
+                [(f"e#{e}", dict(v)) for (u, e), v in self.events.items() if u == user_id]
+                + [(f"c#{c}", dict(v)) for (u, c), v in self.consents.items() if u == user_id]
+                + [(f"t#{t}", dict(v)) for (u, t), v in self.transitions.items() if u == user_id],
+                key=lambda row: row[0],
+            )
+
+    def list_user(self, user_id: str) -> list[dict[str, Any]]:
+        return [v for _, v in self._rows(user_id)]
 
     def list_user_page(
         self, user_id: str, limit: int, after: str | None
     ) -> tuple[list[dict[str, Any]], str | None]:
-        with self._lock:
-            rows = sorted(
-                [(f"e#{e}", v) for (u, e), v in self.events.items() if u == user_id]
-                + [(f"c#{c}", v) for (u, c), v in self.consents.items() if u == user_id]
-                + [(f"t#{t}", v) for (u, t), v in self.transitions.items() if u == user_id]
-            )
-        rows = [(sk, v) for sk, v in rows if after is None or sk > after]
+        rows = [(sk, v) for sk, v in self._rows(user_id) if after is None or sk > after]
         page = rows[:limit]
         return [v for _, v in page], page[-1][0] if len(rows) > limit else None
 
@@ -265,7 +292,7 @@ class InMemoryConfigTable:
 
     def errors(self) -> list[Any]:
         with self._lock:
-            return list(self.errors_.values())
+            return [self.errors_[key] for key in sorted(self.errors_)]  # by key, as a Query
 
     def get_catalogs(self, kinds: Sequence[str]) -> dict[str, Any]:
         with self._lock:
@@ -350,7 +377,7 @@ class InMemorySurveyStore:
                 return False
             if self.last_prompt.get(state.user_id) != last_prompt_read:
                 return False
-            self.states[(state.user_id, state.survey_id)] = (state, expected_version + 1)
+            self.states[(state.user_id, state.survey_id)] = (_stored(state), expected_version + 1)
             self.last_prompt[state.user_id] = now
             return True
 
@@ -358,7 +385,7 @@ class InMemorySurveyStore:
         with self._lock:
             if not self._state_ok(state.user_id, state.survey_id, expected_version):
                 return False
-            self.states[(state.user_id, state.survey_id)] = (state, expected_version + 1)
+            self.states[(state.user_id, state.survey_id)] = (_stored(state), expected_version + 1)
             return True
 
     def get_response(self, user_id: str, survey_id: str, prompt_id: str) -> Any:
@@ -386,7 +413,7 @@ class InMemorySurveyStore:
             self.responses[key] = replace(response, version=expected_version + 1)
             if state is not None:
                 self.states[(state.state.user_id, state.state.survey_id)] = (
-                    state.state,
+                    _stored(state.state),
                     state.version + 1,
                 )
             self.counters.apply(delta)
@@ -449,6 +476,11 @@ class InMemorySurveyStore:
                 del self.responses[rkey]
             last = self.last_prompt.pop(user_id, None)
             return len(keys) + len(rkeys) + int(last is not None)
+
+
+def _stored(state: Any) -> Any:
+    """A survey state as the adapter stores it: the user-level last prompt is not part of it."""
+    return state.model_copy(update={"last_prompt_any_survey_at": None})
 
 
 class InMemorySurveyCatalog:

@@ -10,7 +10,13 @@ class InMemoryProfileSampler:
         self.profiles = profiles
 
     def user_count(self) -> int:
-        return len(self.profiles)
+        """Users with a stage, as the adapter's lifecycle counters count them."""
+        return sum(1 for p in self.profiles if p.stage is not None)
 
     def scan_segment(self, segment: int, total_segments: int) -> list[Profile]:
-        return [p for i, p in enumerate(self.profiles) if i % total_segments == segment]
+        """Like the adapter: profiles without a stage (erasure tombstones) are left out."""
+        return [
+            p
+            for i, p in enumerate(self.profiles)
+            if i % total_segments == segment and p.stage is not None
+        ]
