@@ -12,11 +12,13 @@ from nudge.models.broadcast import Broadcast, BroadcastStep
 
 class DynamoBroadcastStore(DynamoTable):
     def _put(self, broadcast: Broadcast, condition: dict[str, Any]) -> bool:
-        item = {
-            "broadcast_id": {"S": broadcast.broadcast_id},
-            "step": {"N": str(broadcast.step)},
-            "body": {"S": broadcast.model_dump_json()},
-        }
+        item = self.to_item(
+            {
+                "broadcast_id": broadcast.broadcast_id,
+                "step": broadcast.step,
+                "body": broadcast.model_dump_json(),
+            }
+        )
         return self.put_if(item, **condition)
 
     def create(self, broadcast: Broadcast) -> None:
@@ -24,7 +26,7 @@ class DynamoBroadcastStore(DynamoTable):
 
     def get(self, broadcast_id: str) -> Broadcast | None:
         item = self.ddb.get_item(
-            TableName=self.table, Key={"broadcast_id": {"S": broadcast_id}}, ConsistentRead=True
+            TableName=self.table, Key=self.key(broadcast_id=broadcast_id), ConsistentRead=True
         ).get("Item")
         return Broadcast.model_validate_json(item["body"]["S"]) if item else None
 
@@ -34,7 +36,7 @@ class DynamoBroadcastStore(DynamoTable):
             {
                 "ConditionExpression": "#s = :from",
                 "ExpressionAttributeNames": {"#s": "step"},
-                "ExpressionAttributeValues": {":from": {"N": str(from_step)}},
+                "ExpressionAttributeValues": self.to_item({":from": from_step}),
             },
         )
 
@@ -69,15 +71,27 @@ class DynamoAudience(DynamoTable):
             "ProjectionExpression": "user_id, sk",
             "Limit": limit,
         }
+        # The caller holds the cursor between steps, so this pages by hand. A page ends after
+        # `limit` items, possibly inside a user's items (one partition, read contiguously):
+        # the cursor remembers the last user given, so the next page doesn't give it again.
+        given = None
         if cursor:
-            kwargs["ExclusiveStartKey"] = json.loads(cursor)
+            position = json.loads(cursor)
+            if "key" in position:
+                given = position.get("given")
+                position = position["key"]
+            kwargs["ExclusiveStartKey"] = position  # (a cursor of the older form is the key)
         response = self.ddb.scan(**kwargs)
         users = sorted(
             {
                 item["user_id"]["S"]
                 for item in response.get("Items", [])
-                if item["sk"]["S"].startswith("d#")
+                if item["sk"]["S"].startswith("d#") and item["user_id"]["S"] != given
             }
         )
         last = response.get("LastEvaluatedKey")
-        return users, json.dumps(last, sort_keys=True) if last else None
+        if not last:
+            return users, None
+        boundary = last["user_id"]["S"]
+        next_given = boundary if boundary in users else given if boundary == given else None
+        return users, json.dumps({"key": last, "given": next_given}, sort_keys=True)

@@ -16,7 +16,6 @@ change, conditional on its own revision. The event pipeline reads the catalogs t
 from __future__ import annotations
 
 import gzip
-import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +27,6 @@ from nudge.models.configs import (
     ConfigVersion,
     LoadError,
 )
-from nudge.services.configs.store import MAX_ATTEMPTS
 
 if TYPE_CHECKING:
     pass
@@ -46,7 +44,7 @@ class DynamoConfigTable(DynamoTable):
 
     def _get(self, pk: str, sk: str) -> dict[str, Any] | None:
         response = self.ddb.get_item(
-            TableName=self.table, Key={"pk": {"S": pk}, "sk": {"S": sk}}, ConsistentRead=True
+            TableName=self.table, Key=self.key(pk=pk, sk=sk), ConsistentRead=True
         )
         item = response.get("Item")
         return item if isinstance(item, dict) else None
@@ -55,43 +53,36 @@ class DynamoConfigTable(DynamoTable):
         self, pk: str, prefix: str | None = None, newest_first: bool = False, limit: int = 0
     ) -> list[dict[str, Any]]:
         kwargs: dict[str, Any] = {
-            "TableName": self.table,
             "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": {"S": pk}},
+            "ExpressionAttributeValues": self.values(pk=pk, prefix=prefix or None),
             "ConsistentRead": True,
             "ScanIndexForward": not newest_first,
         }
         if prefix:
             kwargs["KeyConditionExpression"] += " AND begins_with(sk, :prefix)"
-            kwargs["ExpressionAttributeValues"][":prefix"] = {"S": prefix}
-        if limit:
-            kwargs["Limit"] = limit
-        items: list[dict[str, Any]] = []
-        while True:
-            response = self.ddb.query(**kwargs)
-            items.extend(response.get("Items", []))
-            if limit or "LastEvaluatedKey" not in response:
-                return items
-            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        if limit:  # the first page only: the `limit` first items
+            return list(self.ddb.query(TableName=self.table, Limit=limit, **kwargs)["Items"])
+        return list(self.items("query", **kwargs))
 
     # ---- versions ----
     @staticmethod
     def _version_key(kind: str, config_id: str, version: int) -> dict[str, Any]:
-        return {"pk": {"S": f"{kind}#{config_id}"}, "sk": {"S": f"v#{version:010d}"}}
+        return DynamoTable.key(pk=f"{kind}#{config_id}", sk=f"v#{version:010d}")
 
     def put_version(self, version: ConfigVersion) -> bool:
-        item = {
-            **self._version_key(version.kind, version.config_id, version.version),
-            "version": {"N": str(version.version)},
-            "sha256": {"S": version.sha256},
-            "created_at": {"N": str(version.created_at)},
-            "body": {"B": _pack(version)},
-        }
+        item = self._version_key(version.kind, version.config_id, version.version)
+        item |= self.to_item(
+            {
+                "version": version.version,
+                "sha256": version.sha256,
+                "created_at": version.created_at,
+                "body": _pack(version),
+            }
+        )
         return self.put_if(item, ConditionExpression="attribute_not_exists(sk)")
 
     def get_version(self, kind: ConfigKind, config_id: str, version: int) -> ConfigVersion | None:
-        key = self._version_key(kind, config_id, version)
-        item = self._get(key["pk"]["S"], key["sk"]["S"])
+        item = self._get(f"{kind}#{config_id}", f"v#{version:010d}")
         return _version(item) if item else None
 
     def latest_version(self, kind: ConfigKind, config_id: str) -> ConfigVersion | None:
@@ -110,71 +101,63 @@ class DynamoConfigTable(DynamoTable):
         return [_head(item) for item in self._query(f"head#{kind}")]
 
     def put_head(self, head: ConfigHead, expected: ConfigHead | None) -> bool:
-        item = {
-            "pk": {"S": f"head#{head.kind}"},
-            "sk": {"S": head.config_id},
-            "version": {"N": str(head.version)},
-            "status": {"S": head.status},
-            "rev": {"N": str(head.rev)},
-            "body": {"B": _pack(head)},
-        }
-        if expected is None:
+        item = self.to_item(
+            {
+                "pk": f"head#{head.kind}",
+                "sk": head.config_id,
+                "version": head.version,
+                "status": head.status,
+                "rev": head.rev,
+                "body": _pack(head),
+            }
+        )
+        return self._put_revision(item, expected.rev if expected else None)
+
+    def _put_revision(self, item: dict[str, Any], expected_rev: int | None) -> bool:
+        """Create only if absent, else only if its `rev` is still the one read."""
+        if expected_rev is None:
             return self.put_if(item, ConditionExpression="attribute_not_exists(sk)")
         return self.put_if(
             item,
             ConditionExpression="rev = :rev",
-            ExpressionAttributeValues={":rev": {"N": str(expected.rev)}},
+            ExpressionAttributeValues=self.values(rev=expected_rev),
         )
 
     # ---- load errors ----
     def put_error(self, error: LoadError) -> None:
-        item = {
-            "pk": {"S": "errors"},
-            "sk": {"S": error.key},
-            "body": {"S": error.model_dump_json()},
-            "expires_at": {"N": str(error.at + ERROR_TTL_S)},
-        }
+        item = self.to_item(
+            {
+                "pk": "errors",
+                "sk": error.key,
+                "body": error.model_dump_json(),
+                "expires_at": error.at + ERROR_TTL_S,
+            }
+        )
         self.put_if(item)
 
     def delete_error(self, key: str) -> None:
-        self.ddb.delete_item(TableName=self.table, Key={"pk": {"S": "errors"}, "sk": {"S": key}})
+        self.ddb.delete_item(TableName=self.table, Key=self.key(pk="errors", sk=key))
 
     def errors(self) -> list[LoadError]:
         return [LoadError.model_validate_json(i["body"]["S"]) for i in self._query("errors")]
 
     # ---- catalogs ----
     def get_catalogs(self, kinds: Sequence[ConfigKind]) -> dict[str, Catalog]:
-        keys = [{"pk": {"S": "catalog"}, "sk": {"S": kind}} for kind in kinds]
-        request: dict[str, Any] = {self.table: {"Keys": keys, "ConsistentRead": True}}
+        keys = [self.key(pk="catalog", sk=kind) for kind in kinds]
         found: dict[str, Catalog] = {}
-        for _attempt in range(MAX_ATTEMPTS):
-            response = self.ddb.batch_get_item(RequestItems=request)
-            for item in response.get("Responses", {}).get(self.table, []):
-                catalog = Catalog.model_validate_json(gzip.decompress(_bytes(item["body"]["B"])))
-                found[catalog.kind] = catalog
-            request = response.get("UnprocessedKeys") or {}
-            if not request:
-                return found
-            time.sleep(0.05 * (_attempt + 1))
-        raise RuntimeError("DynamoDB left catalog reads unprocessed")
+        for item in self.batch_get(keys, consistent=True):
+            catalog = Catalog.model_validate_json(gzip.decompress(_bytes(item["body"]["B"])))
+            found[catalog.kind] = catalog
+        return found
 
     def put_catalog(self, catalog: Catalog, expected_revision: int | None) -> bool:
         body = _pack(catalog)
         if len(body) > 380_000:
             raise ValueError(f"the {catalog.kind} catalog is {len(body)} bytes compressed")
-        item = {
-            "pk": {"S": "catalog"},
-            "sk": {"S": catalog.kind},
-            "rev": {"N": str(catalog.revision)},
-            "body": {"B": body},
-        }
-        if expected_revision is None:
-            return self.put_if(item, ConditionExpression="attribute_not_exists(sk)")
-        return self.put_if(
-            item,
-            ConditionExpression="rev = :rev",
-            ExpressionAttributeValues={":rev": {"N": str(expected_revision)}},
+        item = self.to_item(
+            {"pk": "catalog", "sk": catalog.kind, "rev": catalog.revision, "body": body}
         )
+        return self._put_revision(item, expected_revision)
 
 
 def _bytes(value: Any) -> bytes:

@@ -53,29 +53,38 @@ class DynamoDeliveryLog(DynamoTable):
         self.counters_table = counters_table
 
     def claim(self, user_id: str, key: str, job_id: str, now: int) -> bool:
-        item = {
-            "user_id": {"S": user_id},
-            "sk": {"S": key},
-            "job_id": {"S": job_id},
-            "status": {"S": "sending"},
-            "claimed_at": {"N": str(now)},
-            "expires_at": {"N": str(now + 30 * 86_400)},
-        }
+        item = self.to_item(
+            {
+                "user_id": user_id,
+                "sk": key,
+                "job_id": job_id,
+                "status": "sending",
+                "claimed_at": now,
+                "expires_at": now + 30 * 86_400,
+            }
+        )
         return self.put_if(  # never over a stale `sending` claim: see `leftovers`
             item,
             ConditionExpression="attribute_not_exists(sk) OR #s = :retry",
             ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues={":retry": {"S": "retry"}},
+            ExpressionAttributeValues=self.values(retry="retry"),
         )
 
     def release(self, user_id: str, key: str) -> None:
-        self.ddb.update_item(
-            TableName=self.table,
-            Key={"user_id": {"S": user_id}, "sk": {"S": key}},
-            UpdateExpression="SET #s = :retry",
-            ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues={":retry": {"S": "retry"}},
-        )
+        """Only a claim still `sending` is reopened: a key recorded meanwhile (or settled as
+        `unknown` by a redelivery) is never made claimable again."""
+        try:
+            self.ddb.update_item(
+                TableName=self.table,
+                Key=self.key(user_id=user_id, sk=key),
+                UpdateExpression="SET #s = :retry",
+                ConditionExpression="#s = :sending",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues=self.values(retry="retry", sending="sending"),
+            )
+        except Exception as error:
+            if not condition_failed(error):
+                raise
 
     def record(
         self,
@@ -85,14 +94,7 @@ class DynamoDeliveryLog(DynamoTable):
         counters: Counters | None = None,
         first: tuple[str, Counters] | None = None,
     ) -> bool:
-        item = {
-            "user_id": {"S": delivery.user_id},
-            "sk": {"S": key},
-            "job_id": {"S": delivery.job_id},
-            "status": {"S": delivery.outcome},
-            "body": {"S": delivery.model_dump_json()},
-            "expires_at": {"N": str(expires_at)},
-        }
+        item = self._outcome_item(delivery, key, expires_at)
         if counters is None and first is None:
             self.ddb.put_item(TableName=self.table, Item=item)
             self.meter.add(write_units(item))
@@ -100,7 +102,7 @@ class DynamoDeliveryLog(DynamoTable):
         assert self.counters_table is not None, "counted records need the counters table"
         # 1. the outcome, with what it is still to count: from here on the key is never sent
         # again, whatever happens to the count (a redelivery finishes it: `leftovers`)
-        item["pending"] = {"S": json.dumps({"counters": counters or {}, "first": first})}
+        item |= self.to_item({"pending": json.dumps({"counters": counters or {}, "first": first})})
         if key.endswith(JOB_LEVEL):  # a job-level outcome is recorded (and counted) once
             recorded = self.put_if(item, ConditionExpression="attribute_not_exists(sk)")
         else:  # only while the claim is still ours (not yet recorded, nor marked unknown)
@@ -108,11 +110,9 @@ class DynamoDeliveryLog(DynamoTable):
                 item,
                 ConditionExpression="#s = :sending AND job_id = :job AND claimed_at = :at",
                 ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={
-                    ":sending": {"S": "sending"},
-                    ":job": {"S": delivery.job_id},
-                    ":at": {"N": str(delivery.at)},
-                },
+                ExpressionAttributeValues=self.values(
+                    sending="sending", job=delivery.job_id, at=delivery.at
+                ),
             )
         if not recorded:
             return False  # recorded (and counted) before, or the claim moved on
@@ -136,7 +136,7 @@ class DynamoDeliveryLog(DynamoTable):
         done = {
             "Update": {
                 "TableName": self.table,
-                "Key": {"user_id": {"S": user_id}, "sk": {"S": key}},
+                "Key": self.key(user_id=user_id, sk=key),
                 "UpdateExpression": "REMOVE pending",
                 "ConditionExpression": "attribute_exists(pending)",
             }
@@ -194,47 +194,42 @@ class DynamoDeliveryLog(DynamoTable):
                     update={"device_id": key[len(prefix) :], "at": claimed_at}
                 )
                 marked = self.put_if(
-                    {
-                        "user_id": {"S": unknown.user_id},
-                        "sk": {"S": key},
-                        "job_id": {"S": unknown.job_id},
-                        "status": {"S": "unknown"},
-                        "body": {"S": record.model_dump_json()},
-                        "expires_at": {"N": str(expires_at)},
-                    },
+                    self._outcome_item(record, key, expires_at, status="unknown"),
                     ConditionExpression="#s = :sending AND job_id = :job AND claimed_at = :at",
                     ExpressionAttributeNames={"#s": "status"},
-                    ExpressionAttributeValues={
-                        ":sending": {"S": "sending"},
-                        ":job": {"S": unknown.job_id},
-                        ":at": {"N": str(claimed_at)},
-                    },
+                    ExpressionAttributeValues=self.values(
+                        sending="sending", job=unknown.job_id, at=claimed_at
+                    ),
                 )
                 if marked:
                     settled.append(record)
         return Leftovers(settled, busy_until)
 
     def _dedupe_items(self, user_id: str, prefix: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        query: dict[str, Any] = {
-            "TableName": self.table,
-            "KeyConditionExpression": "user_id = :u AND begins_with(sk, :p)",
-            "ExpressionAttributeValues": {":u": {"S": user_id}, ":p": {"S": prefix}},
-            "ConsistentRead": True,
-        }
-        while True:
-            response = self.ddb.query(**query)
-            items.extend(response.get("Items", []))
-            if "LastEvaluatedKey" not in response:
-                return items
-            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        items = self.items(
+            "query",
+            KeyConditionExpression="user_id = :u AND begins_with(sk, :p)",
+            ExpressionAttributeValues=self.values(u=user_id, p=prefix),
+            ConsistentRead=True,
+        )
+        return list(items)
+
+    def _outcome_item(
+        self, delivery: Delivery, key: str, expires_at: int, status: str | None = None
+    ) -> dict[str, Any]:
+        return self.to_item(
+            {
+                "user_id": delivery.user_id,
+                "sk": key,
+                "job_id": delivery.job_id,
+                "status": status or delivery.outcome,
+                "body": delivery.model_dump_json(),
+                "expires_at": expires_at,
+            }
+        )
 
     def _marker_put(self, user_id: str, marker: str, expires_at: int) -> dict[str, Any]:
-        item = {
-            "user_id": {"S": user_id},
-            "sk": {"S": marker},
-            "expires_at": {"N": str(expires_at)},
-        }
+        item = self.to_item({"user_id": user_id, "sk": marker, "expires_at": expires_at})
         condition = "attribute_not_exists(sk)"
         return {"Put": {"TableName": self.table, "Item": item, "ConditionExpression": condition}}
 
@@ -257,13 +252,7 @@ class DynamoDeliveryLog(DynamoTable):
         return True
 
     def for_job(self, job_id: str) -> list[Delivery]:
-        response = self.ddb.query(
-            TableName=self.table,
-            IndexName="job-index",
-            KeyConditionExpression="job_id = :j",
-            ExpressionAttributeValues={":j": {"S": job_id}},
-        )
-        return [_delivery(item) for item in response.get("Items", []) if "body" in item]
+        return [_delivery(item) for item in self._job_items(job_id) if "body" in item]
 
     def mark(self, user_id: str, job_id: str, field: str, at: int) -> list[Delivery]:
         marked = []
@@ -279,7 +268,7 @@ class DynamoDeliveryLog(DynamoTable):
                         "attribute_exists(sk) AND (attribute_not_exists(#f) OR #f > :t)"
                     ),
                     ExpressionAttributeNames={"#f": field},
-                    ExpressionAttributeValues={":t": {"N": str(at)}},
+                    ExpressionAttributeValues=self.values(t=at),
                 )
                 self.meter.add(1)
             except Exception as error:
@@ -289,21 +278,22 @@ class DynamoDeliveryLog(DynamoTable):
         return marked
 
     def _job_items(self, job_id: str) -> list[dict[str, Any]]:
-        response = self.ddb.query(
-            TableName=self.table,
-            IndexName="job-index",
-            KeyConditionExpression="job_id = :j",
-            ExpressionAttributeValues={":j": {"S": job_id}},
+        return list(
+            self.items(
+                "query",
+                IndexName="job-index",
+                KeyConditionExpression="job_id = :j",
+                ExpressionAttributeValues=self.values(j=job_id),
+            )
         )
-        return list(response.get("Items", []))
 
     def for_user(self, user_id: str) -> list[Delivery]:
-        response = self.ddb.query(
-            TableName=self.table,
+        items = self.items(
+            "query",
             KeyConditionExpression="user_id = :u",
-            ExpressionAttributeValues={":u": {"S": user_id}},
+            ExpressionAttributeValues=self.values(u=user_id),
         )
-        return [_delivery(item) for item in response.get("Items", []) if "body" in item]
+        return [_delivery(item) for item in items if "body" in item]
 
 
 def _delivery(item: dict[str, Any]) -> Delivery:

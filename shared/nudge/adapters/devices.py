@@ -22,19 +22,21 @@ class DynamoDeviceStore(DynamoTable):
 
     def put_device(self, device: Device) -> bool:
         """Last registration wins; an older one arriving late is ignored (False)."""
-        item = {
-            "user_id": {"S": device.user_id},
-            "sk": {"S": f"d#{device.device_id}"},
-            "token_hash": {"S": token_fingerprint(device.token)},
-            "body": {"S": device.model_dump_json(exclude={"user_id", "device_id"})},
-            "updated_at": {"N": str(device.updated_at)},
-            "expires_at": {"N": str(device.updated_at + DEVICE_TTL)},
-        }
+        item = self.to_item(
+            {
+                "user_id": device.user_id,
+                "sk": f"d#{device.device_id}",
+                "token_hash": token_fingerprint(device.token),
+                "body": device.model_dump_json(exclude={"user_id", "device_id"}),
+                "updated_at": device.updated_at,
+                "expires_at": device.updated_at + DEVICE_TTL,
+            }
+        )
         return self.put_if(
             item,
             index_units=1,
             ConditionExpression="attribute_not_exists(updated_at) OR updated_at <= :at",
-            ExpressionAttributeValues={":at": {"N": str(device.updated_at)}},
+            ExpressionAttributeValues=self.values(at=device.updated_at),
         )
 
     def devices(self, user_id: str, now: int | None = None) -> list[Device]:
@@ -50,12 +52,12 @@ class DynamoDeviceStore(DynamoTable):
         if only_if_token is not None:
             condition = {
                 "ConditionExpression": "token_hash = :h",
-                "ExpressionAttributeValues": {":h": {"S": token_fingerprint(only_if_token)}},
+                "ExpressionAttributeValues": self.values(h=token_fingerprint(only_if_token)),
             }
         try:
             response = self.ddb.delete_item(
                 TableName=self.table,
-                Key={"user_id": {"S": user_id}, "sk": {"S": f"d#{device_id}"}},
+                Key=self.key(user_id=user_id, sk=f"d#{device_id}"),
                 ReturnValues="ALL_OLD",
                 **condition,
             )
@@ -71,14 +73,14 @@ class DynamoDeviceStore(DynamoTable):
             TableName=self.table,
             IndexName=TOKEN_INDEX,
             KeyConditionExpression="token_hash = :h",
-            ExpressionAttributeValues={":h": {"S": token_fingerprint(token)}},
+            ExpressionAttributeValues=self.values(h=token_fingerprint(token)),
         )
         return [(i["user_id"]["S"], i["sk"]["S"][2:]) for i in response.get("Items", [])]
 
     def preferences(self, user_id: str) -> Preferences | None:
         response = self.ddb.get_item(
             TableName=self.table,
-            Key={"user_id": {"S": user_id}, "sk": {"S": PREFS_SK}},
+            Key=self.key(user_id=user_id, sk=PREFS_SK),
             ConsistentRead=True,
         )
         item = response.get("Item")
@@ -87,29 +89,23 @@ class DynamoDeviceStore(DynamoTable):
         return Preferences.model_validate({**json.loads(item["body"]["S"]), "user_id": user_id})
 
     def preferences_many(self, user_ids: Sequence[str]) -> dict[str, Preferences]:
+        keys = [self.key(user_id=u, sk=PREFS_SK) for u in sorted(set(user_ids))]
         found: dict[str, Preferences] = {}
-        unique = sorted(set(user_ids))
-        for start in range(0, len(unique), 100):
-            keys = [
-                {"user_id": {"S": u}, "sk": {"S": PREFS_SK}} for u in unique[start : start + 100]
-            ]
-            request: dict[str, Any] = {self.table: {"Keys": keys, "ConsistentRead": True}}
-            while request:
-                response = self.ddb.batch_get_item(RequestItems=request)
-                for item in response.get("Responses", {}).get(self.table, []):
-                    user_id = item["user_id"]["S"]
-                    body = {**json.loads(item["body"]["S"]), "user_id": user_id}
-                    found[user_id] = Preferences.model_validate(body)
-                request = response.get("UnprocessedKeys") or {}
+        for item in self.batch_get(keys, consistent=True):
+            user_id = item["user_id"]["S"]
+            body = {**json.loads(item["body"]["S"]), "user_id": user_id}
+            found[user_id] = Preferences.model_validate(body)
         return found
 
     def save_preferences(self, prefs: Preferences, previous: Preferences | None) -> bool:
-        item = {
-            "user_id": {"S": prefs.user_id},
-            "sk": {"S": PREFS_SK},
-            "v": {"N": str(prefs.version)},
-            "body": {"S": prefs.model_dump_json(exclude={"user_id"})},
-        }
+        item = self.to_item(
+            {
+                "user_id": prefs.user_id,
+                "sk": PREFS_SK,
+                "v": prefs.version,
+                "body": prefs.model_dump_json(exclude={"user_id"}),
+            }
+        )
         return self.put_if(item, **versioned("sk", previous.version if previous else None))
 
     def delete_user(self, user_id: str) -> int:
@@ -120,21 +116,11 @@ class DynamoDeviceStore(DynamoTable):
         return len(items)
 
     def _query(self, user_id: str, prefix: str) -> list[dict[str, Any]]:
-        kwargs: dict[str, Any] = {
-            "TableName": self.table,
-            "KeyConditionExpression": "user_id = :u",
-            "ExpressionAttributeValues": {":u": {"S": user_id}},
-        }
-        if prefix:
-            kwargs["KeyConditionExpression"] += " AND begins_with(sk, :p)"
-            kwargs["ExpressionAttributeValues"][":p"] = {"S": prefix}
-        items: list[dict[str, Any]] = []
-        while True:
-            response = self.ddb.query(**kwargs)
-            items.extend(response.get("Items", []))
-            if "LastEvaluatedKey" not in response:
-                return items
-            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        condition = "user_id = :u AND begins_with(sk, :p)" if prefix else "user_id = :u"
+        values = self.values(u=user_id, p=prefix or None)
+        return list(
+            self.items("query", KeyConditionExpression=condition, ExpressionAttributeValues=values)
+        )
 
 
 def _device(item: dict[str, Any]) -> Device:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from functools import cache
 from typing import Any
 
 from nudge.domain.profiles.aggregates import DAY, FINGERPRINT_CHARS
@@ -22,6 +25,80 @@ STAGE_CODES = {
 }
 CODE_STAGES = {code: stage for stage, code in STAGE_CODES.items()}
 CAUSES = {"e": "event", "s": "schedule"}
+
+
+# ---- attribute values <-> Python values (boto3's TypeSerializer / TypeDeserializer) ----
+# boto3 is imported on first use, never at import time (cold starts: see adapters/aws.py).
+
+
+@cache
+def _codecs() -> tuple[Any, Any]:
+    from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+    return TypeSerializer(), TypeDeserializer()
+
+
+def _prepared(value: Any) -> Any:
+    """What TypeSerializer accepts: floats as Decimal (it refuses floats), recursively."""
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    if isinstance(value, Mapping):
+        return {k: _prepared(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_prepared(v) for v in value]
+    if isinstance(value, set | frozenset):
+        return {_prepared(v) for v in value}
+    return value
+
+
+def _sorted_sets(value: dict[str, Any]) -> dict[str, Any]:
+    """Set members in sorted order (TypeSerializer follows the set's hash order)."""
+    ((kind, inner),) = value.items()
+    if kind in ("SS", "NS", "BS"):
+        return {kind: sorted(inner)}
+    if kind == "M":
+        return {"M": {k: _sorted_sets(v) for k, v in inner.items()}}
+    if kind == "L":
+        return {"L": [_sorted_sets(v) for v in inner]}
+    return value
+
+
+def serialize(value: Any) -> dict[str, Any]:
+    """One Python value as an attribute value: str S, int/float/Decimal N, bool BOOL, bytes B,
+    None NULL, dict M, list L, set of str/numbers/bytes SS/NS/BS."""
+    serializer, _ = _codecs()
+    return _sorted_sets(serializer.serialize(_prepared(value)))
+
+
+def _plain(value: Any) -> Any:
+    """TypeDeserializer's Decimal and Binary as the int/float and bytes the adapters use."""
+    if type(value).__name__ == "Binary":  # boto3.dynamodb.types.Binary, not imported here
+        return bytes(value.value)
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, set):
+        return {_plain(v) for v in value}
+    return value
+
+
+def deserialize(value: dict[str, Any]) -> Any:
+    """One attribute value as a Python value: N as int (float when not integral), B as bytes."""
+    _, deserializer = _codecs()
+    return _plain(deserializer.deserialize(value))
+
+
+def to_item(mapping: Mapping[str, Any]) -> dict[str, Any]:
+    """A DynamoDB item (or key, or ExpressionAttributeValues) from plain values; None values
+    are left out (no attribute), as the adapters write optional fields."""
+    return {name: serialize(value) for name, value in mapping.items() if value is not None}
+
+
+def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: deserialize(value) for name, value in item.items()}
 
 
 def due_bucket(due_at: int, user_id: str, shards: int) -> str:
@@ -47,9 +124,17 @@ def _days_in(text: str, base: int, kind: type) -> dict[int, Any]:
     return {base - int(o): kind(v) for o, v in (part.split(":") for part in text.split(","))}
 
 
+# The packed format has a version, 'f', written first in every 'agg'. Items written before it
+# existed carry none: they are format 1, the same layout. A later format gets the next number
+# and a decoder in AGG_DECODERS (reading every older one), so deployed items keep reading; an
+# unknown number (an item written by a newer release) fails loudly instead of misreading.
+AGG_FORMAT = 1
+UNMARKED_FORMAT = 1
+
+
 def _encode_agg(profile: Profile) -> str:
     base = profile.last_seen // DAY if profile.last_seen is not None else 0
-    agg: dict[str, Any] = {"b": base}
+    agg: dict[str, Any] = {"f": AGG_FORMAT, "b": base}
     if profile.active_days:
         agg["a"] = _days_out(profile.active_days, base)
     if profile.counts:
@@ -90,6 +175,14 @@ def _encode_agg(profile: Profile) -> str:
 
 def _decode_agg(text: str) -> dict[str, Any]:
     agg = json.loads(text)
+    version = agg.get("f", UNMARKED_FORMAT)
+    decoder = AGG_DECODERS.get(version)
+    if decoder is None:
+        raise ValueError(f"unknown packed profile format {version!r} (written by a newer release?)")
+    return decoder(agg)
+
+
+def _decode_agg_v1(agg: dict[str, Any]) -> dict[str, Any]:
     base = agg.get("b", 0)
     data: dict[str, Any] = {
         "active_days": _days_in(agg.get("a", ""), base, int),
@@ -132,38 +225,38 @@ def _decode_agg(text: str) -> dict[str, Any]:
     return data
 
 
+AGG_DECODERS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _decode_agg_v1}
+
 _NUMBER_FIELDS = ("first_seen", "last_seen", "stage_since", "due_at", "erased_at")
 
 
 def profile_to_item(profile: Profile, due_shards: int) -> dict[str, Any]:
-    item: dict[str, Any] = {
-        "user_id": {"S": profile.user_id},
-        "v": {"N": str(profile.version)},
-        "agg": {"S": _encode_agg(profile)},
-    }
-    for name in _NUMBER_FIELDS:
-        value = getattr(profile, name)
-        if value is not None:
-            item[name] = {"N": str(value)}
-    if profile.stage is not None:
-        item["stage"] = {"S": profile.stage.value}
-    if profile.erased_at is not None and profile.first_seen is None:
-        # a bare tombstone expires on its own (table TTL); a user who came back does not
-        item["expires_at"] = {"N": str(profile.erased_at + TOMBSTONE_TTL)}
-    if profile.due_at is not None:
-        item["due_bucket"] = {"S": due_bucket(profile.due_at, profile.user_id, due_shards)}
-    return item
+    due, erased = profile.due_at, profile.erased_at
+    # a bare tombstone expires on its own (table TTL); a user who came back does not
+    expires = erased + TOMBSTONE_TTL if erased is not None and profile.first_seen is None else None
+    return to_item(
+        {
+            "user_id": profile.user_id,
+            "v": profile.version,
+            "agg": _encode_agg(profile),
+            **{name: getattr(profile, name) for name in _NUMBER_FIELDS},
+            "stage": profile.stage.value if profile.stage is not None else None,
+            "expires_at": expires,
+            "due_bucket": due_bucket(due, profile.user_id, due_shards) if due is not None else None,
+        }
+    )
 
 
 def item_to_profile(item: dict[str, Any]) -> Profile:
-    data: dict[str, Any] = _decode_agg(item["agg"]["S"]) if "agg" in item else {}
-    data["user_id"] = item["user_id"]["S"]
-    data["version"] = int(item["v"]["N"])
+    values = from_item(item)
+    data: dict[str, Any] = _decode_agg(values["agg"]) if "agg" in values else {}
+    data["user_id"] = values["user_id"]
+    data["version"] = values["v"]
     for name in _NUMBER_FIELDS:
-        if name in item:
-            data[name] = int(item[name]["N"])
-    if "stage" in item:
-        data["stage"] = item["stage"]["S"]
+        if name in values:
+            data[name] = values[name]
+    if "stage" in values:
+        data["stage"] = values["stage"]
     return Profile.model_validate(data)
 
 

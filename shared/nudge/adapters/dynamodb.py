@@ -54,14 +54,14 @@ def _named_counter_updates(
         if not fields:
             continue
         names = {f"#f{i}": f for i, f in enumerate(fields)}
-        values: dict[str, Any] = {f":d{i}": {"N": str(d)} for i, d in enumerate(fields.values())}
-        values[":exp"] = {"N": str(_expiry_of(name))}
+        values = DynamoTable.to_item({f":d{i}": d for i, d in enumerate(fields.values())})
+        values |= DynamoTable.values(exp=_expiry_of(name))
         adds = ", ".join(f"#f{i} :d{i}" for i in range(len(fields)))
         updates.append(
             {
                 "Update": {
                     "TableName": table,
-                    "Key": {"user_id": {"S": stats_key(f"c#{name}", shard)}},
+                    "Key": DynamoTable.key(user_id=stats_key(f"c#{name}", shard)),
                     "UpdateExpression": f"ADD {adds} SET expires_at = :exp",
                     "ExpressionAttributeNames": names,
                     "ExpressionAttributeValues": values,
@@ -89,12 +89,12 @@ def _counter_updates(table: str, user_id: str, change: StageChange) -> list[dict
     updates = []
     if deltas:
         names = {f"#s{i}": stage for i, stage in enumerate(deltas)}
-        values = {f":d{i}": {"N": str(delta)} for i, delta in enumerate(deltas.values())}
+        values = DynamoTable.to_item({f":d{i}": d for i, d in enumerate(deltas.values())})
         updates.append(
             {
                 "Update": {
                     "TableName": table,
-                    "Key": {"user_id": {"S": stats_key("stages", shard)}},
+                    "Key": DynamoTable.key(user_id=stats_key("stages", shard)),
                     "UpdateExpression": "ADD "
                     + ", ".join(f"#s{i} :d{i}" for i in range(len(deltas))),
                     "ExpressionAttributeNames": names,
@@ -107,13 +107,14 @@ def _counter_updates(table: str, user_id: str, change: StageChange) -> list[dict
             {
                 "Update": {
                     "TableName": table,
-                    "Key": {"user_id": {"S": stats_key(f"moves#{change.at // 86_400}", shard)}},
+                    "Key": DynamoTable.key(
+                        user_id=stats_key(f"moves#{change.at // 86_400}", shard)
+                    ),
                     "UpdateExpression": "ADD #m :one SET expires_at = :exp",
                     "ExpressionAttributeNames": {"#m": change.move},
-                    "ExpressionAttributeValues": {
-                        ":one": {"N": "1"},
-                        ":exp": {"N": str(change.at + MOVES_TTL)},
-                    },
+                    "ExpressionAttributeValues": DynamoTable.values(
+                        one=1, exp=change.at + MOVES_TTL
+                    ),
                 }
             }
         )
@@ -123,7 +124,7 @@ def _counter_updates(table: str, user_id: str, change: StageChange) -> list[dict
 class DynamoProfileStore(DynamoTable):
     def get(self, user_id: str) -> Profile | None:
         response = self.ddb.get_item(
-            TableName=self.table, Key={"user_id": {"S": user_id}}, ConsistentRead=True
+            TableName=self.table, Key=self.key(user_id=user_id), ConsistentRead=True
         )
         item = response.get("Item")
         return item_to_profile(item) if item else None
@@ -183,36 +184,16 @@ class DynamoProfileStore(DynamoTable):
         return self._batch_get(user_ids, consistent=True)
 
     def _batch_get(self, user_ids: Sequence[str], consistent: bool) -> dict[str, Profile]:
-        """100 keys per BatchGetItem, retrying what DynamoDB leaves unprocessed."""
-        found: dict[str, Profile] = {}
-        unique = sorted(set(user_ids))
-        for start in range(0, len(unique), 100):
-            keys = [{"user_id": {"S": user}} for user in unique[start : start + 100]]
-            request: dict[str, Any] = {self.table: {"Keys": keys, "ConsistentRead": consistent}}
-            while request:
-                response = self.ddb.batch_get_item(RequestItems=request)
-                for item in response.get("Responses", {}).get(self.table, []):
-                    profile = item_to_profile(item)
-                    found[profile.user_id] = profile
-                request = response.get("UnprocessedKeys") or {}
-        return found
+        keys = [self.key(user_id=user) for user in sorted(set(user_ids))]
+        profiles = map(item_to_profile, self.batch_get(keys, consistent=consistent))
+        return {profile.user_id: profile for profile in profiles}
 
     def counters(self, names: Sequence[str]) -> dict[str, dict[str, int]]:
         keys = [stats_key(f"c#{name}", shard) for name in names for shard in range(STATS_SHARDS)]
         totals: dict[str, dict[str, int]] = {}
-        for start in range(0, len(keys), 100):
-            request: dict[str, Any] = {
-                self.table: {"Keys": [{"user_id": {"S": key}} for key in keys[start : start + 100]]}
-            }
-            while request:
-                response = self.ddb.batch_get_item(RequestItems=request)
-                for found in response.get("Responses", {}).get(self.table, []):
-                    name = found["user_id"]["S"].split("#c#", 1)[1].rsplit("#", 1)[0]
-                    target = totals.setdefault(name, {})
-                    for field, value in found.items():
-                        if "N" in value and field != "expires_at":
-                            target[field] = target.get(field, 0) + int(value["N"])
-                request = response.get("UnprocessedKeys") or {}
+        for found in self.batch_get([self.key(user_id=key) for key in keys]):
+            name = found["user_id"]["S"].split("#c#", 1)[1].rsplit("#", 1)[0]
+            _add_counts(totals.setdefault(name, {}), found)
         return totals
 
     def lifecycle_counts(self, first_day: int, last_day: int) -> LifecycleCounts:
@@ -224,54 +205,45 @@ class DynamoProfileStore(DynamoTable):
         ]
         stages: dict[str, int] = {}
         moves: dict[str, int] = {}
-        for start in range(0, len(keys), 100):
-            request: dict[str, Any] = {
-                self.table: {"Keys": [{"user_id": {"S": key}} for key in keys[start : start + 100]]}
-            }
-            while request:
-                response = self.ddb.batch_get_item(RequestItems=request)
-                for found in response.get("Responses", {}).get(self.table, []):
-                    target = stages if "#stages#" in found["user_id"]["S"] else moves
-                    for name, value in found.items():
-                        if "N" in value and name not in ("expires_at",):
-                            target[name] = target.get(name, 0) + int(value["N"])
-                request = response.get("UnprocessedKeys") or {}
+        for found in self.batch_get([self.key(user_id=key) for key in keys]):
+            _add_counts(stages if "#stages#" in found["user_id"]["S"] else moves, found)
         return LifecycleCounts(stages=stages, moves=moves)
 
     def delete(self, user_id: str) -> bool:
         response = self.ddb.delete_item(
-            TableName=self.table, Key={"user_id": {"S": user_id}}, ReturnValues="ALL_OLD"
+            TableName=self.table, Key=self.key(user_id=user_id), ReturnValues="ALL_OLD"
         )
         return "Attributes" in response
 
     def due_users(self, bucket: str) -> list[str]:
-        users: list[str] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self.table,
-            "IndexName": DUE_INDEX,
-            "KeyConditionExpression": "due_bucket = :b",
-            "ExpressionAttributeValues": {":b": {"S": bucket}},
-        }
-        while True:
-            response = self.ddb.query(**kwargs)
-            users.extend(item["user_id"]["S"] for item in response.get("Items", []))
-            if "LastEvaluatedKey" not in response:
-                return users
-            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        items = self.items(
+            "query",
+            IndexName=DUE_INDEX,
+            KeyConditionExpression="due_bucket = :b",
+            ExpressionAttributeValues=self.values(b=bucket),
+        )
+        return [item["user_id"]["S"] for item in items]
 
     def get_cursor(self, name: str) -> int | None:
         response = self.ddb.get_item(
             TableName=self.table,
-            Key={"user_id": {"S": f"{SYSTEM_PREFIX}{name}"}},
+            Key=self.key(user_id=f"{SYSTEM_PREFIX}{name}"),
             ConsistentRead=True,
         )
         item = response.get("Item")
         return int(item["cursor"]["N"]) if item else None
 
     def set_cursor(self, name: str, value: int) -> None:
-        item = {"user_id": {"S": f"{SYSTEM_PREFIX}{name}"}, "cursor": {"N": str(value)}}
+        item = self.to_item({"user_id": f"{SYSTEM_PREFIX}{name}", "cursor": value})
         self.ddb.put_item(TableName=self.table, Item=item)
         self.meter.add(write_units(item))
+
+
+def _add_counts(target: dict[str, int], found: dict[str, Any]) -> None:
+    """Sum a counter item's number attributes into `target` (its expiry is not a count)."""
+    for name, value in found.items():
+        if "N" in value and name != "expires_at":
+            target[name] = target.get(name, 0) + int(value["N"])
 
 
 def _record(item: dict[str, Any]) -> dict[str, Any]:
@@ -287,48 +259,39 @@ def _record(item: dict[str, Any]) -> dict[str, Any]:
 def _event_item(
     user_id: str, event: IncomingEvent, received_at: int, expires_at: int
 ) -> dict[str, Any]:
-    return {
-        "user_id": {"S": user_id},
-        "sk": {"S": f"e#{event.event_id}"},
-        "name": {"S": event.name},
-        "at": {"N": str(int(event.timestamp.timestamp()))},
-        "rcv": {"N": str(received_at)},
-        "body": {"S": event.model_dump_json(exclude={"event_id", "name"})},
-        "expires_at": {"N": str(expires_at)},
-    }
+    return DynamoTable.to_item(
+        {
+            "user_id": user_id,
+            "sk": f"e#{event.event_id}",
+            "name": event.name,
+            "at": int(event.timestamp.timestamp()),
+            "rcv": received_at,
+            "body": event.model_dump_json(exclude={"event_id", "name"}),
+            "expires_at": expires_at,
+        }
+    )
 
 
 def _transition_item(user_id: str, transition: Transition, expires_at: int) -> dict[str, Any]:
-    return {
-        "user_id": {"S": user_id},
-        "sk": {"S": f"t#{transition.at:011d}#{transition.to_stage.value}"},
-        "body": {"S": transition.model_dump_json()},
-        "expires_at": {"N": str(expires_at)},
-    }
+    return DynamoTable.to_item(
+        {
+            "user_id": user_id,
+            "sk": f"t#{transition.at:011d}#{transition.to_stage.value}",
+            "body": transition.model_dump_json(),
+            "expires_at": expires_at,
+        }
+    )
 
 
 class DynamoHistoryStore(DynamoTable):
     """Raw events (which double as the dedupe record) and lifecycle transitions, with TTL."""
 
     def existing_event_ids(self, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
-        found: set[tuple[str, str]] = set()
-        unique = list(dict.fromkeys(keys))
-        for start in range(0, len(unique), 100):
-            request: dict[str, Any] = {
-                self.table: {
-                    "Keys": [
-                        {"user_id": {"S": user}, "sk": {"S": f"e#{event_id}"}}
-                        for user, event_id in unique[start : start + 100]
-                    ],
-                    "ProjectionExpression": "user_id, sk",
-                }
-            }
-            while request:
-                response = self.ddb.batch_get_item(RequestItems=request)
-                for item in response.get("Responses", {}).get(self.table, []):
-                    found.add((item["user_id"]["S"], item["sk"]["S"][2:]))
-                request = response.get("UnprocessedKeys") or {}
-        return found
+        requested = [
+            self.key(user_id=user, sk=f"e#{event_id}") for user, event_id in dict.fromkeys(keys)
+        ]
+        found = self.batch_get(requested, projection="user_id, sk")
+        return {(item["user_id"]["S"], item["sk"]["S"][2:]) for item in found}
 
     def append(self, entries: Sequence[HistoryEntry]) -> None:
         items = []
@@ -349,12 +312,14 @@ class DynamoHistoryStore(DynamoTable):
         self.meter.add(write_units(item))
 
     def put_consent(self, user_id: str, change: ConsentChange, expires_at: int) -> None:
-        item = {
-            "user_id": {"S": user_id},
-            "sk": {"S": f"c#{change.at:011d}#{change.version:06d}#{change.category}"},
-            "body": {"S": change.model_dump_json(exclude_none=True)},
-            "expires_at": {"N": str(expires_at)},
-        }
+        item = self.to_item(
+            {
+                "user_id": user_id,
+                "sk": f"c#{change.at:011d}#{change.version:06d}#{change.category}",
+                "body": change.model_dump_json(exclude_none=True),
+                "expires_at": expires_at,
+            }
+        )
         self.ddb.put_item(TableName=self.table, Item=item)
         self.meter.add(write_units(item))
 
@@ -367,11 +332,11 @@ class DynamoHistoryStore(DynamoTable):
         kwargs: dict[str, Any] = {
             "TableName": self.table,
             "KeyConditionExpression": "user_id = :u",
-            "ExpressionAttributeValues": {":u": {"S": user_id}},
+            "ExpressionAttributeValues": self.values(u=user_id),
             "Limit": limit,
         }
-        if after:
-            kwargs["ExclusiveStartKey"] = {"user_id": {"S": user_id}, "sk": {"S": after}}
+        if after:  # a cursor handed to the caller (GET /v1/me pages), so paged by hand
+            kwargs["ExclusiveStartKey"] = self.key(user_id=user_id, sk=after)
         response = self.ddb.query(**kwargs)
         last = response.get("LastEvaluatedKey")
         return [_record(i) for i in response.get("Items", [])], last["sk"]["S"] if last else None
@@ -386,24 +351,16 @@ class DynamoHistoryStore(DynamoTable):
 
     def delete_events(self, user_id: str, event_ids: Sequence[str]) -> None:
         self.batch_write(
-            [
-                {"DeleteRequest": {"Key": {"user_id": {"S": user_id}, "sk": {"S": f"e#{e}"}}}}
-                for e in event_ids
-            ]
+            [{"DeleteRequest": {"Key": self.key(user_id=user_id, sk=f"e#{e}")}} for e in event_ids]
         )
 
     def _query_user(self, user_id: str, projection: str | None) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self.table,
-            "KeyConditionExpression": "user_id = :u",
-            "ExpressionAttributeValues": {":u": {"S": user_id}},
-        }
-        if projection:
-            kwargs["ProjectionExpression"] = projection
-        while True:
-            response = self.ddb.query(**kwargs)
-            items.extend(response.get("Items", []))
-            if "LastEvaluatedKey" not in response:
-                return items
-            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        kwargs: dict[str, Any] = {"ProjectionExpression": projection} if projection else {}
+        return list(
+            self.items(
+                "query",
+                KeyConditionExpression="user_id = :u",
+                ExpressionAttributeValues=self.values(u=user_id),
+                **kwargs,
+            )
+        )

@@ -6,7 +6,8 @@ profiles table, in parallel, to extrapolate an audience size.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from itertools import islice
+from typing import TYPE_CHECKING
 
 from nudge.adapters.dynamo_codec import item_to_profile
 from nudge.adapters.dynamodb import DynamoProfileStore
@@ -25,19 +26,11 @@ class DynamoProfileSampler(DynamoProfileStore):
         return sum(max(0, counts.stages.get(stage.value, 0)) for stage in Stage)
 
     def scan_segment(self, segment: int, total_segments: int) -> list[Profile]:
-        kwargs: dict[str, Any] = {
-            "TableName": self.table,
-            "Segment": segment,
-            "TotalSegments": total_segments,
-        }
+        pages = self.pages("scan", Segment=segment, TotalSegments=total_segments)
         profiles: list[Profile] = []
-        for _page in range(MAX_PAGES_PER_SEGMENT):
-            response = self.ddb.scan(**kwargs)
+        for response in islice(pages, MAX_PAGES_PER_SEGMENT):
             for item in response.get("Items", []):
                 if item["user_id"]["S"].startswith(SYSTEM_PREFIX) or "stage" not in item:
                     continue  # counters, cursors, erasure tombstones
                 profiles.append(item_to_profile(item))
-            if "LastEvaluatedKey" not in response:
-                break
-            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
         return profiles

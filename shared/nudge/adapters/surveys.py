@@ -31,7 +31,7 @@ from typing import Any
 from nudge.adapters.dynamo_table import DynamoTable, condition_failed, error_code
 from nudge.domain.nps.score import SCORES, Cell, Delta, NpsAggregates
 from nudge.models.nps_store import StoredResponse, StoredState, UserSurveys
-from nudge.models.survey import ResponseState, SurveyState
+from nudge.models.survey_responses import ResponseState, SurveyState
 
 COUNTER_SHARDS = 4
 STATE_TTL_S = 3 * 365 * 86_400  # refreshed by every write; longer than any recontact wait
@@ -87,11 +87,12 @@ class DynamoSurveyStore(DynamoTable):
     def _user_items(
         self, user_id: str, prefix: str | None = None, **extra: Any
     ) -> Iterator[dict[str, Any]]:
-        """The items of the user's partition (those whose sk starts with `prefix`), paged."""
-        condition, values = "pk = :pk", {":pk": {"S": user_pk(user_id)}}
-        if prefix is not None:
-            condition += " AND begins_with(sk, :prefix)"
-            values[":prefix"] = {"S": prefix}
+        """The items of the user's partition (those whose sk starts with `prefix`), paged.
+
+        Paged by hand, not with a paginator: the erasure test spies on the client's calls
+        (`query`), which a paginator makes out of its sight."""
+        condition = "pk = :pk" if prefix is None else "pk = :pk AND begins_with(sk, :prefix)"
+        values = self.values(pk=user_pk(user_id), prefix=prefix)
         kwargs: dict[str, Any] = {
             "TableName": self.table,
             "KeyConditionExpression": condition,
@@ -106,19 +107,24 @@ class DynamoSurveyStore(DynamoTable):
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def _state_put(self, state: SurveyState, expected_version: int, now: int) -> dict[str, Any]:
-        item = {
-            "pk": {"S": user_pk(state.user_id)},
-            "sk": {"S": f"SURVEY#{state.survey_id}"},
-            "body": {"S": state.model_dump_json(exclude={"last_prompt_any_survey_at"})},
-            "v": {"N": str(expected_version + 1)},
-            "expires_at": {"N": str(now + STATE_TTL_S)},
-        }
+        item = self.to_item(
+            {
+                "pk": user_pk(state.user_id),
+                "sk": f"SURVEY#{state.survey_id}",
+                "body": state.model_dump_json(exclude={"last_prompt_any_survey_at"}),
+                "v": expected_version + 1,
+                "expires_at": now + STATE_TTL_S,
+            }
+        )
+        return self._versioned_put(item, expected_version)
+
+    def _versioned_put(self, item: dict[str, Any], expected_version: int) -> dict[str, Any]:
         put: dict[str, Any] = {"TableName": self.table, "Item": item}
         if expected_version == 0:
             put["ConditionExpression"] = "attribute_not_exists(pk)"
         else:
             put["ConditionExpression"] = "v = :v"
-            put["ExpressionAttributeValues"] = {":v": {"N": str(expected_version)}}
+            put["ExpressionAttributeValues"] = self.values(v=expected_version)
         return put
 
     def create_prompt(
@@ -128,18 +134,16 @@ class DynamoSurveyStore(DynamoTable):
         both only if unchanged since read (False: re-read and decide again)."""
         update: dict[str, Any] = {
             "TableName": self.table,
-            "Key": {"pk": {"S": user_pk(state.user_id)}, "sk": {"S": "SURVEY"}},
+            "Key": self.key(pk=user_pk(state.user_id), sk="SURVEY"),
             "UpdateExpression": "SET last_prompt_at = :now, expires_at = :exp",
-            "ExpressionAttributeValues": {
-                ":now": {"N": str(now)},
-                ":exp": {"N": str(now + STATE_TTL_S)},
-            },
+            "ExpressionAttributeValues": self.values(
+                now=now, exp=now + STATE_TTL_S, read=last_prompt_read
+            ),
         }
         if last_prompt_read is None:
             update["ConditionExpression"] = "attribute_not_exists(last_prompt_at)"
         else:
             update["ConditionExpression"] = "last_prompt_at = :read"
-            update["ExpressionAttributeValues"][":read"] = {"N": str(last_prompt_read)}
         return self._transact(
             [{"Put": self._state_put(state, expected_version, now)}, {"Update": update}],
             units=2,
@@ -161,7 +165,7 @@ class DynamoSurveyStore(DynamoTable):
     def get_response(self, user_id: str, survey_id: str, prompt_id: str) -> StoredResponse | None:
         item = self.ddb.get_item(
             TableName=self.table,
-            Key={"pk": {"S": user_pk(user_id)}, "sk": {"S": response_sk(survey_id, prompt_id)}},
+            Key=self.key(pk=user_pk(user_id), sk=response_sk(survey_id, prompt_id)),
             ConsistentRead=True,
         ).get("Item")
         return _response(item) if item else None
@@ -183,16 +187,16 @@ class DynamoSurveyStore(DynamoTable):
         shard = counter_shard(response.state.prompt_id)
         for cell, changes in sorted(group_delta(delta).items()):
             names = {f"#s{score}": f"s{score}" for score in changes}
-            values = {f":s{score}": {"N": str(change)} for score, change in changes.items()}
-            values[":exp"] = {"N": str(now + COUNTER_TTL_S)}
+            values = self.to_item({f":s{score}": change for score, change in changes.items()})
+            values |= self.values(exp=now + COUNTER_TTL_S)
             operations.append(
                 {
                     "Update": {
                         "TableName": self.table,
-                        "Key": {
-                            "pk": {"S": f"NPSAGG#{cell.survey_id}#{shard}"},
-                            "sk": {"S": f"{cell.period}#{cell.dimension}#{cell.value}"},
-                        },
+                        "Key": self.key(
+                            pk=f"NPSAGG#{cell.survey_id}#{shard}",
+                            sk=f"{cell.period}#{cell.dimension}#{cell.value}",
+                        ),
                         "UpdateExpression": "SET expires_at = :exp ADD "
                         + ", ".join(f"#s{score} :s{score}" for score in changes),
                         "ExpressionAttributeNames": names,
@@ -216,34 +220,30 @@ class DynamoSurveyStore(DynamoTable):
         self, response: StoredResponse, expected_version: int, now: int
     ) -> dict[str, Any]:
         state = response.state
-        item: dict[str, Any] = {
-            "pk": {"S": user_pk(state.user_id)},
-            "sk": {"S": response_sk(state.survey_id, state.prompt_id)},
-            "body": {"S": state.model_dump_json(exclude_none=True)},
-            "v": {"N": str(expected_version + 1)},
-            "survey_id": {"S": state.survey_id},
-            "answered_key": {"S": answered_key(state)},
-            "routed": {"BOOL": response.routed},
-            "promoted": {"BOOL": response.promoted},
-            "expires_at": {"N": str(now + RESPONSE_TTL_S)},
-        }
-        if response.actions:
-            item["actions"] = {"SS": sorted(response.actions)}
-        put: dict[str, Any] = {"TableName": self.table, "Item": item}
-        if expected_version == 0:
-            put["ConditionExpression"] = "attribute_not_exists(pk)"
-        else:
-            put["ConditionExpression"] = "v = :v"
-            put["ExpressionAttributeValues"] = {":v": {"N": str(expected_version)}}
-        return put
+        item = self.to_item(
+            {
+                "pk": user_pk(state.user_id),
+                "sk": response_sk(state.survey_id, state.prompt_id),
+                "body": state.model_dump_json(exclude_none=True),
+                "v": expected_version + 1,
+                "survey_id": state.survey_id,
+                "answered_key": answered_key(state),
+                "routed": response.routed,
+                "promoted": response.promoted,
+                "expires_at": now + RESPONSE_TTL_S,
+                # a string set (sorted), left out when empty: DynamoDB has no empty sets
+                "actions": set(response.actions) or None,
+            }
+        )
+        return self._versioned_put(item, expected_version)
 
     def done_action(self, user_id: str, survey_id: str, prompt_id: str, action: str) -> None:
         """A follow-up was done (queued): take it off the item (the version does not move)."""
         self.ddb.update_item(
             TableName=self.table,
-            Key={"pk": {"S": user_pk(user_id)}, "sk": {"S": response_sk(survey_id, prompt_id)}},
+            Key=self.key(pk=user_pk(user_id), sk=response_sk(survey_id, prompt_id)),
             UpdateExpression="DELETE actions :a",
-            ExpressionAttributeValues={":a": {"SS": [action]}},
+            ExpressionAttributeValues=self.values(a={action}),
         )
 
     # ---- reports ----
@@ -252,28 +252,21 @@ class DynamoSurveyStore(DynamoTable):
         over the shards: one Query per shard."""
         aggregates = NpsAggregates()
         for shard in range(COUNTER_SHARDS):
-            kwargs: dict[str, Any] = {
-                "TableName": self.table,
-                "KeyConditionExpression": "pk = :pk AND sk BETWEEN :a AND :b",
-                "ExpressionAttributeValues": {
-                    ":pk": {"S": f"NPSAGG#{survey_id}#{shard}"},
-                    ":a": {"S": first_day},
-                    ":b": {"S": f"{last_day}#\uffff"},
-                },
-            }
-            while True:
-                response = self.ddb.query(**kwargs)
-                for item in response.get("Items", []):
-                    day, dimension, value = item["sk"]["S"].split("#", 2)
-                    cell = Cell(survey_id, day, dimension, value)
-                    counts = aggregates.cells.setdefault(cell, [0] * SCORES)
-                    for score in range(SCORES):
-                        attribute = item.get(f"s{score}")
-                        if attribute:
-                            counts[score] += int(attribute["N"])
-                if "LastEvaluatedKey" not in response:
-                    break
-                kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+            items = self.items(
+                "query",
+                KeyConditionExpression="pk = :pk AND sk BETWEEN :a AND :b",
+                ExpressionAttributeValues=self.values(
+                    pk=f"NPSAGG#{survey_id}#{shard}", a=first_day, b=f"{last_day}#\uffff"
+                ),
+            )
+            for item in items:
+                day, dimension, value = item["sk"]["S"].split("#", 2)
+                cell = Cell(survey_id, day, dimension, value)
+                counts = aggregates.cells.setdefault(cell, [0] * SCORES)
+                for score in range(SCORES):
+                    attribute = item.get(f"s{score}")
+                    if attribute:
+                        counts[score] += int(attribute["N"])
         return aggregates
 
     def recent_responses(
@@ -281,28 +274,28 @@ class DynamoSurveyStore(DynamoTable):
     ) -> list[ResponseState]:
         """Up to `limit` responses of the survey, newest first (a Query on the time index)."""
         condition = "survey_id = :s"
-        values: dict[str, Any] = {":s": {"S": survey_id}}
+        values = self.values(s=survey_id)
         if since is not None or until is not None:
             condition += " AND answered_key BETWEEN :a AND :b"
-            values[":a"] = {"S": f"{max(since or 0, 0):011d}"}
-            values[":b"] = {"S": f"{until if until is not None else 99_999_999_999:011d}#\uffff"}
-        kwargs: dict[str, Any] = {
-            "TableName": self.table,
-            "IndexName": RESPONSES_INDEX,
-            "KeyConditionExpression": condition,
-            "ExpressionAttributeValues": values,
-            "ScanIndexForward": False,
-            "Limit": min(limit, 1000),
-        }
-        found: list[ResponseState] = []
-        while len(found) < limit:
-            response = self.ddb.query(**kwargs)
-            for item in response.get("Items", []):
-                found.append(ResponseState.model_validate_json(item["body"]["S"]))
-            if "LastEvaluatedKey" not in response:
-                break
-            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-            kwargs["Limit"] = min(limit - len(found), 1000)
+            values |= self.values(
+                a=f"{max(since or 0, 0):011d}",
+                b=f"{until if until is not None else 99_999_999_999:011d}#\uffff",
+            )
+        pages = self.pages(
+            "query",
+            IndexName=RESPONSES_INDEX,
+            KeyConditionExpression=condition,
+            ExpressionAttributeValues=values,
+            ScanIndexForward=False,
+            # stops after `limit` items (botocore does not shrink the last page: it may read
+            # up to PageSize - 1 items more than it returns)
+            PaginationConfig={"MaxItems": limit, "PageSize": min(limit, 1000)},
+        )
+        found = [
+            ResponseState.model_validate_json(item["body"]["S"])
+            for page in pages
+            for item in page.get("Items", [])
+        ]
         return found[:limit]
 
     # ---- privacy ----

@@ -9,17 +9,15 @@ from nudge.models.template import MessageTemplate
 
 class DynamoTemplateStore(DynamoTable):
     def put(self, template: MessageTemplate, at: int) -> None:
-        item = {
-            "template_id": {"S": template.id},
-            "body": {"S": template.model_dump_json()},
-            "updated_at": {"N": str(at)},
-        }
+        item = self.to_item(
+            {"template_id": template.id, "body": template.model_dump_json(), "updated_at": at}
+        )
         self.ddb.put_item(TableName=self.table, Item=item)
         self.meter.add(write_units(item))
 
     def get(self, template_id: str) -> MessageTemplate | None:
         response = self.ddb.get_item(
-            TableName=self.table, Key={"template_id": {"S": template_id}}, ConsistentRead=True
+            TableName=self.table, Key=self.key(template_id=template_id), ConsistentRead=True
         )
         item = response.get("Item")
         return MessageTemplate.model_validate_json(item["body"]["S"]) if item else None
