@@ -1,11 +1,7 @@
 """`make demo`: 30 virtual days of app users through the real HTTP API of the local stack.
 
-Personas (seeded, so every run tells the same story):
-  commuters  - weekday mornings and evenings: sessions, tickets     -> active, then loyal
-  planners   - a few evenings a week: browsing weekend trips, buying -> active
-  lapsing    - keen for a week, then gone                           -> at_risk
-  returning  - a few days, away for two weeks, then back            -> reactivated
-  one-shot   - open the app once                                    -> at_risk, then dormant
+Five personas of riders - commuters, planners, lapsing, returning, one-shot - are seeded, so
+every run tells the same story (who they are and what they do: `nudge_local.demo_town`).
 The campaigns in events/campaigns/ run throughout (pushed with the `nudge` CLI): onboarding
 for new users, a win-back for at_risk past buyers, an interest-based weekend-trip idea, a
 Monday 09:00-local digest, and live departures when a commuter walks into a train station
@@ -18,6 +14,9 @@ several pushes of a category turn it off; Nudge attributes each opt-out to the l
 The demo also retries requests (duplicates), sends a few malformed events, and ends with
 lifecycle, campaign (opens, opt-outs, lift), sunset and NPS reports, and the HTML report
 with charts in reports/demo/.
+
+Here the stack is started, the campaigns published and the days played; what is printed and
+written at the end is `nudge_local.demo_report`.
 """
 
 from __future__ import annotations
@@ -28,368 +27,37 @@ import random
 import subprocess
 import sys
 import time
-import uuid
-from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from nudge_cli.printers import broadcast_reach, print_campaigns, print_engagement
 from nudge_local import process
 from nudge_local.client import LocalClient
+from nudge_local.demo_report import REPORT_DIR, Outcome, charts, print_files, print_outcome
+from nudge_local.demo_town import (
+    DAYS,
+    ENGAGEMENT,
+    SEED,
+    SLOTS,
+    START,
+    USERS,
+    Tally,
+    User,
+    make_users,
+    onboard,
+    send_renewal,
+    session,
+    session_events,
+)
 from nudge_local.template import PROJECT_ROOT
 from nudge_local.webhook import WebhookReceiver
 
 DEMO_STATE = PROJECT_ROOT / ".nudge" / "demo"
-REPORT_DIR = PROJECT_ROOT / "reports" / "demo"
-START = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)  # a Monday
-DAYS = 30
-USERS = 150
-SLOTS = (8, 13, 19)  # hours (UTC) when users may open the app: 09:00, 14:00, 20:00 in Amsterdam
-SEED = 20261123
 CAMPAIGNS = PROJECT_ROOT / "events" / "campaigns"
 STATIONS = PROJECT_ROOT / "events" / "geofences" / "stations.geojson"
 SURVEY = PROJECT_ROOT / "events" / "surveys" / "nps-after-trip.yaml"
 NOTICE = PROJECT_ROOT / "events" / "templates" / "engineering_works.yaml"
-# Where commuters board (centres from events/geofences/stations.geojson) and where they live.
-HOME_STATIONS = {
-    "Amsterdam Centraal": (52.3791, 4.9003),
-    "Utrecht Centraal": (52.0894, 5.1101),
-    "Rotterdam Centraal": (51.9249, 4.4690),
-    "Amsterdam Zuid": (52.3389, 4.8730),
-}
-FOLLOW_UPS = [
-    "Please show the platform earlier",
-    "A dark mode would be nice",
-    "Let me save more than one home station",
-]
-# What riders write after a trip, by how they scored it (themes are found, not matched here).
-COMMENTS = {
-    "promoter": [
-        "Buying a ticket takes seconds and the live departures are spot on",
-        "Love the platform change alerts, saved my morning twice",
-        "Easy to use, quick tickets, never had a problem",
-        "The departures board is exactly what I need when I walk in",
-    ],
-    "passive": [
-        "Good app but prices for weekend trips are quite expensive",
-        "Works fine, the fare for a day return is expensive though",
-        "Nice, but I wish the trip planner showed cheaper options",
-    ],
-    "detractor": [
-        "Trains were late three days in a row and the app said on time",
-        "My train was cancelled and I got no alert at all",
-        "Too many notifications, and the delays are never announced",
-        "Delayed again, the app showed the wrong platform",
-    ],
-}
-# The app's interest mapping: a viewed destination's theme is an interest (weekend_trips...).
-ENGAGEMENT = {"interests": [{"event": "destination_viewed", "from_property": "theme"}]}
-DESTINATIONS = {
-    "weekend_trips": ["Bruges", "Maastricht", "Giethoorn"],
-    "city_breaks": ["Paris", "London", "Cologne"],
-}
-
-
-@dataclass
-class User:
-    user_id: str
-    persona: str
-    active_days: set[int]
-    slots: tuple[int, ...]
-    signed_up: bool = False
-    theme: str = "weekend_trips"
-    station: str = ""
-    shares_location: bool = False
-    token: str = ""
-    trip_done: bool = False  # the app asks for a pending survey at the next launch
-    pushes_seen: int = 0  # of this phone's FCM inbox
-    received: Counter[str] = field(default_factory=Counter)  # pushes per category so far
-    turned_off: set[str] = field(default_factory=set)
-    easily_annoyed: bool = False
-
-
-ZONES = ["Europe/Amsterdam", "Europe/Brussels", "Europe/London", "America/New_York", "Asia/Tokyo"]
-
-
-@dataclass
-class Tally:
-    devices: int = 0
-    marketing_opt_ins: int = 0
-    opt_outs: Counter[str] = field(default_factory=Counter)
-    opens: int = 0
-    location_grants: int = 0
-    surveys_shown: int = 0
-    surveys_answered: int = 0
-    surveys_dismissed: int = 0
-    broadcast: str = ""
-    messages_queued: int = 0
-    requests: int = 0
-    accepted: int = 0
-    rejected: int = 0
-    retried: int = 0
-    errors: Counter[int] = field(default_factory=Counter)
-
-
-def make_users(rng: random.Random, total: int = USERS) -> list[User]:
-    """`total` users in the personas' shares (of 150: 45 commuters, 40 planners, 25 lapsing,
-    20 returning, 20 one-shot)."""
-    users: list[User] = []
-
-    def add(persona: str, share: float, days: Any, slots: tuple[int, ...]) -> None:
-        for _ in range(round(total * share)):
-            chosen = days(rng) if callable(days) else days
-            users.append(
-                User(
-                    f"{persona}-{uuid.UUID(int=rng.getrandbits(128)).hex[:8]}",
-                    persona,
-                    set(chosen),
-                    slots,
-                    theme=rng.choice(sorted(DESTINATIONS)),
-                    station=rng.choice(sorted(HOME_STATIONS)),
-                    easily_annoyed=rng.random() < 0.25,
-                )
-            )
-
-    weekdays = [d for d in range(DAYS) if d % 7 < 5]
-    add("commuter", 45 / 150, lambda r: [d for d in weekdays if r.random() < 0.9], (8, 19))
-    add("planner", 40 / 150, lambda r: [d for d in range(DAYS) if r.random() < 0.35], (19,))
-    add("lapsing", 25 / 150, lambda r: [d for d in range(8) if r.random() < 0.8] + [0], (13,))
-    add(
-        "returning",
-        20 / 150,
-        lambda r: [0, 1, 2] + [d for d in range(18, DAYS) if r.random() < 0.6],
-        (13, 19),
-    )
-    add("one-shot", 20 / 150, [0], (13,))
-    return users
-
-
-def session_events(user: User, now: datetime, rng: random.Random) -> list[dict[str, Any]]:
-    def event(name: str, minutes_ago: int, **props: Any) -> dict[str, Any]:
-        return {
-            "event_id": uuid.UUID(int=rng.getrandbits(128)).hex,
-            "name": name,
-            "timestamp": (now - timedelta(minutes=minutes_ago)).isoformat(),
-            "properties": props,
-        }
-
-    events = [event("session_start", 6, app_version="4.2.0")]
-    if not user.signed_up:
-        events.append(event("signup_completed", 6))
-        user.signed_up = True
-    if user.persona == "commuter":
-        if user.shares_location:  # walking from home into the station: a fix, then inside
-            lat, lng = HOME_STATIONS[user.station]
-            events.append(fix(event("location_update", 14), lat + 0.012, lng, 25))
-            events.append(fix(event("location_update", 7), lat, lng, 12))
-        if rng.random() < 0.35:  # most ride on a monthly pass; some buy a ticket
-            events.append(event("ticket_purchased", 5, amount=round(rng.uniform(2.5, 9), 2)))
-        events += [event("screen_view", 4, screen="departures") for _ in range(rng.randint(1, 3))]
-        if now.hour >= 17 and rng.random() < 0.4:  # home again: the trip is done
-            events.append(event("trip_completed", 0, kind="commute"))
-    elif user.persona == "planner":
-        theme = user.theme
-        events += [
-            event(
-                "destination_viewed",
-                5 - i,
-                theme=theme,
-                destination=rng.choice(DESTINATIONS[theme]),
-            )
-            for i in range(rng.randint(1, 3))
-        ]
-        if rng.random() < 0.3:
-            events.append(event("ticket_purchased", 1, amount=round(rng.uniform(15, 120), 2)))
-        if rng.random() < 0.3:  # back from last weekend's trip
-            events.append(event("trip_completed", 0, kind="weekend"))
-    else:
-        if user.persona == "lapsing" and rng.random() < 0.5:
-            events.append(event("ticket_purchased", 4, amount=round(rng.uniform(2.5, 9), 2)))
-        events += [event("screen_view", 3, screen="home") for _ in range(rng.randint(1, 2))]
-    return events
-
-
-def fix(event: dict[str, Any], lat: float, lng: float, accuracy_m: float) -> dict[str, Any]:
-    """A location update as the app sends it (significant-location change or region callback)."""
-    event["location"] = {"lat": round(lat, 6), "lng": round(lng, 6), "accuracy_m": accuracy_m}
-    event["properties"] = {"source": "significant_change"}
-    return event
-
-
-def answer_survey(client: LocalClient, user: User, rng: random.Random, tally: Tally) -> None:
-    """The app asks for a pending survey when it opens; most answer, some say "not now".
-    (Only after a finished trip here: every other launch would get a 204 and cost time.)"""
-    if not user.trip_done:
-        return
-    user.trip_done = False
-    shown = client.request("GET", "/v1/me/surveys/next", user=user.user_id)
-    if shown.status_code != 200:
-        return
-    tally.surveys_shown += 1
-    prompt = shown.json()
-    survey = prompt["survey_id"]
-    if rng.random() < 0.15:
-        body = {"prompt_id": prompt["prompt_id"]}
-        path = f"/v1/surveys/{survey}/dismissals"
-        if client.request("POST", path, user=user.user_id, json_body=body).ok:
-            tally.surveys_dismissed += 1
-        return
-    # commuters are mostly fans, weekend planners mind the prices; the over-messaged complain
-    mood = {"commuter": 0.75, "planner": 0.45}.get(user.persona, 0.35)
-    roll = rng.random()
-    score = rng.choice([9, 10]) if roll < mood else rng.choice([7, 8] if roll < 0.8 else [2, 4, 6])
-    category = "promoter" if score >= 9 else "passive" if score >= 7 else "detractor"
-    answer = {
-        "prompt_id": prompt["prompt_id"],
-        "response_id": uuid.UUID(int=rng.getrandbits(128)).hex,
-        "answered_at": client.now(),
-        "score": score,
-        "reason": rng.choice(COMMENTS[category]),
-        **({"follow_up": rng.choice(FOLLOW_UPS)} if rng.random() < 0.3 else {}),
-        "platform": "ios" if "ios" in user.token else "android",
-        "country": "NL",
-    }
-    path = f"/v1/surveys/{survey}/responses"
-    if client.request("POST", path, user=user.user_id, json_body=answer).ok:
-        tally.surveys_answered += 1
-
-
-# How a push's category is known on the phone: by its template (campaign id before the dot).
-CATEGORY_OF = {"station-departures": "product_updates", "engineering_works": "product_updates",
-               "pass-renewal": "transactional"}  # fmt: skip
-OPENS = {"transactional": 0.7, "product_updates": 0.45, "marketing": 0.3}
-
-
-def read_pushes(
-    client: LocalClient, user: User, at: str, rng: random.Random, tally: Tally
-) -> list[dict[str, Any]]:
-    """What the phone got since the last launch: some pushes are opened (the app reports
-    push_opened naming the message), and an easily annoyed user who got several pushes of a
-    category turns that category off in the app's settings."""
-    response = client.session.get(
-        f"{client.api_url}/_fcm/inbox", params={"token": user.token}, timeout=10
-    )
-    new = response.json()["messages"][user.pushes_seen :]
-    user.pushes_seen += len(new)
-    opened, received = [], Counter[str]()
-    for message in new:
-        data = message["data"]
-        category = CATEGORY_OF.get(data["template_id"].split(".")[0], "marketing")
-        received[category] += 1
-        if rng.random() < OPENS[category]:
-            opened.append(
-                {
-                    "event_id": f"open-{data['job_id']}",
-                    "name": "push_opened",
-                    "timestamp": at,
-                    "properties": {"message_id": data["job_id"]},
-                }
-            )
-    tally.opens += len(opened)
-    for category in received:  # enough of this: turned off in the app's settings
-        user.received[category] += received[category]
-        fed_up = user.easily_annoyed and user.received[category] >= 4 and rng.random() < 0.2
-        if fed_up and category != "transactional" and category not in user.turned_off:
-            user.turned_off.add(category)
-            opt_out(client, user, category, tally)
-    return opened
-
-
-def session(
-    client: LocalClient,
-    user: User,
-    events: list[dict[str, Any]],
-    tally: Tally,
-    retry: bool,
-    rng: random.Random,
-) -> None:
-    answer_survey(client, user, rng, tally)
-    events = read_pushes(client, user, events[0]["timestamp"], rng, tally) + events
-    post(client, user, events, tally, retry)
-    user.trip_done = any(e["name"] == "trip_completed" for e in events)
-
-
-def post(
-    client: LocalClient, user: User, events: list[dict[str, Any]], tally: Tally, retry: bool
-) -> None:
-    response = client.post_events(user.user_id, events)
-    tally.requests += 1
-    if response.status_code != 202:
-        tally.errors[response.status_code] += 1
-        return
-    body = response.json()
-    tally.accepted += body["accepted"]
-    tally.rejected += len(body["rejected"])
-    if retry:  # the app lost the response and sent the same events again
-        client.post_events(user.user_id, events)
-        tally.retried += len(events)
-        tally.requests += 1
-
-
-def onboard(client: LocalClient, user: User, rng: random.Random, tally: Tally) -> None:
-    """First launch: register the phone's FCM token; some say yes to marketing, and most
-    commuters let the app use their location (for departures at their station)."""
-    platform = rng.choice(["ios", "android"])
-    user.token = f"demo-{platform}-{uuid.UUID(int=rng.getrandbits(128)).hex}"
-    body = {
-        "token": user.token,
-        "platform": platform,
-        "app_version": "4.2.0",
-        "locale": rng.choice(["nl-NL", "en-GB", "de-DE", "fr-BE"]),
-        "timezone": "Europe/Amsterdam" if user.persona == "commuter" else rng.choice(ZONES),
-    }
-    if client.request("PUT", "/v1/devices/main", user=user.user_id, json_body=body).ok:
-        tally.devices += 1
-    categories: dict[str, bool] = {}
-    if rng.random() < 0.45:
-        categories["marketing"] = True
-    if user.persona == "commuter" and rng.random() < 0.7:
-        categories["location"] = True
-    if categories:
-        update = {"categories": categories}
-        if client.request("PUT", "/v1/me/preferences", user=user.user_id, json_body=update).ok:
-            user.shares_location = categories.get("location", False)
-            tally.marketing_opt_ins += categories.get("marketing", False)
-            tally.location_grants += user.shares_location
-
-
-PASS_RENEWAL = {
-    "template": {
-        "id": "pass-renewal",
-        "category": "transactional",
-        "text": {
-            "en": {
-                "title": "Your monthly pass renews tomorrow",
-                "body": "€{{ price }}, no action needed.",
-            },
-            "nl": {
-                "title": "Je maandabonnement wordt morgen verlengd",
-                "body": "€{{ price }}, je hoeft niets te doen.",
-            },
-        },
-        "android": {"channel_id": "account"},
-    },
-    "data": {"price": "89.50"},
-}
-
-
-def send_renewal(client: LocalClient, user: User, tally: Tally) -> None:
-    """The ticketing backend's transactional message: through the admin API and push_sender."""
-    body = {**PASS_RENEWAL, "dedupe_key": f"renewal-2026-03-{user.user_id}"}
-    for _ in range(2):  # the backend retries; the dedupe key keeps it to one push
-        response = client.request(
-            "POST", f"/admin/v1/users/{user.user_id}/messages", admin=True, json_body=body
-        )
-        tally.messages_queued += response.status_code == 202
-
-
-def opt_out(client: LocalClient, user: User, category: str, tally: Tally) -> None:
-    update = {"categories": {category: False}}
-    if client.request("PUT", "/v1/me/preferences", user=user.user_id, json_body=update).ok:
-        tally.opt_outs[category] += 1
 
 
 def nudge(state_dir: Path, *args: str) -> str:
@@ -499,103 +167,6 @@ def play(
     return snapshots, tally, users, final
 
 
-def charts(snapshots: list[dict[str, Any]], final: dict[str, Any]) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    REPORT_DIR.mkdir(parents=True, exist_ok=True)
-    stages = list(final["stages"])
-    colors = {
-        "new": "#8ecae6",
-        "active": "#219ebc",
-        "loyal": "#023047",
-        "at_risk": "#ffb703",
-        "dormant": "#9e9e9e",
-        "reactivated": "#fb8500",
-    }
-    days = [s["day"] for s in snapshots]
-
-    fig, ax = plt.subplots(figsize=(9, 4.5))
-    ax.stackplot(
-        days,
-        [[s["stages"][st] for s in snapshots] for st in stages],
-        labels=stages,
-        colors=[colors[st] for st in stages],
-    )
-    ax.set(
-        title="Users per lifecycle stage, by virtual day",
-        xlabel="day",
-        ylabel="users",
-        xlim=(0, days[-1]),
-    )
-    ax.legend(loc="upper left", ncols=3, fontsize=8)
-    fig.tight_layout()
-    distribution = REPORT_DIR / "lifecycle_distribution.png"
-    fig.savefig(distribution, dpi=110)
-    plt.close(fig)
-
-    moves = final["transitions"]
-    fig, ax = plt.subplots(figsize=(9, 4.5))
-    labels = list(moves)[:10]
-    ax.barh(labels[::-1], [moves[m] for m in labels][::-1], color="#219ebc")
-    ax.set(title=f"Lifecycle transitions over {DAYS} days", xlabel="transitions")
-    fig.tight_layout()
-    transitions = REPORT_DIR / "lifecycle_transitions.png"
-    fig.savefig(transitions, dpi=110)
-    plt.close(fig)
-    return [distribution, transitions]
-
-
-def report(
-    final: dict[str, Any],
-    tally: Tally,
-    users: list[User],
-    seconds: float,
-    stats: dict[str, Any],
-    queues: dict[str, Any],
-    pushes: list[dict[str, Any]],
-) -> None:
-    print(f"\nLifecycle after {DAYS} virtual days ({final['users']} users)")
-    print(f"  {'stage':<12}{'users':>7}{'share':>8}")
-    for stage, count in final["stages"].items():
-        print(f"  {stage:<12}{count:>7}{final['share_pct'][stage]:>7.1f}%")
-    print("\nTransitions")
-    for move, count in final["transitions"].items():
-        print(f"  {move:<26}{count:>6}")
-    personas = Counter(u.persona for u in users)
-    print("\nDevices and consent")
-    print(f"  devices registered     {tally.devices}")
-    print(f"  marketing opt-ins      {tally.marketing_opt_ins} (consent mode: opt-in)")
-    turned_off = ", ".join(f"{k} {v}" for k, v in sorted(tally.opt_outs.items())) or "none"
-    print(f"  turned off in the app  {turned_off} (over-messaged; each in the audit trail)")
-    print(f"  pushes opened          {tally.opens} (reported by the app as push_opened)")
-    print(f"  location allowed       {tally.location_grants} commuters (geofence departures)")
-    print("\nPushes")
-    by_source = Counter(
-        "campaign " + p["data"]["template_id"].split(".")[0]
-        if "." in p["data"]["template_id"]
-        else p["data"]["template_id"]
-        for p in pushes
-    )
-    print(f"  messages queued        {tally.messages_queued} (each sent twice by its backend)")
-    print(f"  delivered to FCM       {len(pushes)} (emulator inbox: once per device)")
-    for source, count in sorted(by_source.items()):
-        print(f"    {source:<28}{count:>5}")
-    print("\nTraffic")
-    print(f"  users by persona       {dict(personas)}")
-    print(f"  HTTP requests          {tally.requests}")
-    print(f"  events accepted        {tally.accepted}")
-    print(f"  events rejected        {tally.rejected} (malformed, reported per event)")
-    print(f"  events re-sent         {tally.retried} (duplicates: counted once)")
-    print(f"  non-202 answers        {dict(tally.errors) or 'none'}")
-    print(f"  events DLQ             {queues['EventsDLQ']['visible']} messages")
-    print(f"  function invocations   {stats['functions']}")
-    print(f"  median latency (ms)    {stats['latency_ms_p50']}")
-    print(f"  wall time              {seconds:.1f}s")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make demo", description=__doc__.split("\n")[0])
     parser.add_argument("--users", type=int, default=USERS, help=f"how many (default {USERS})")
@@ -626,27 +197,30 @@ def main(argv: list[str] | None = None) -> int:
             nps = nudge(DEMO_STATE, "nps", "report", SURVEY.stem, *weekly)
             works = json.loads(nudge(DEMO_STATE, "broadcast-status", tally.broadcast, "--json"))
             seconds = time.monotonic() - started
-            report(final, tally, users, seconds, stats, client.queues(), inbox["messages"])
-            reach = f"{works['enqueued']} Dutch-speaking riders of {works['scanned']} users"
-            landed = broadcast_reach(works)
-            print(f"  broadcast {NOTICE.stem}: {works['status']}, {reach}, {landed}")
-            print()
-            print_campaigns(campaigns)
-            print_engagement(campaigns)
-            print("\n" + nudge(DEMO_STATE, "report", "campaign", "station-departures").rstrip())
-            print(f"\nNPS: {SURVEY.stem} (nudge nps report {SURVEY.stem} --by lifecycle)")
-            asked = f"prompts shown {tally.surveys_shown}, answered {tally.surveys_answered}"
-            print(f"  {asked}, not now {tally.surveys_dismissed}; tickets {len(desk.delivered)}")
-            print("  " + nps.rstrip().replace("\n", "\n  "))
+            queues = client.queues()
+            departures = nudge(DEMO_STATE, "report", "campaign", "station-departures")
             period = ["--since", f"{DAYS + 1}d"]
-            print("\n" + nudge(DEMO_STATE, "report", "sunset", *period).rstrip())
+            sunset = nudge(DEMO_STATE, "report", "sunset", *period)
+            outcome = Outcome(
+                final=final,
+                tally=tally,
+                users=users,
+                seconds=seconds,
+                stats=stats,
+                queues=queues,
+                pushes=inbox["messages"],
+                campaigns=campaigns,
+                works=works,
+                departures=departures,
+                nps=nps,
+                tickets=len(desk.delivered),
+                sunset=sunset,
+            )
+            print_outcome(outcome, survey=SURVEY.stem, notice=NOTICE.stem)
             REPORT_DIR.mkdir(parents=True, exist_ok=True)
             html = REPORT_DIR / "report.html"
             nudge(DEMO_STATE, "report", "html", "--out", str(html), *period)
-        paths = [html, *charts(snapshots, final)]
-        print("\nReport and charts")
-        for path in paths:
-            print(f"  {path.relative_to(PROJECT_ROOT)}")
+        print_files([html, *charts(snapshots, final)])
         expected_at_risk = sum(1 for u in users if u.persona == "lapsing")
         if final["stages"]["at_risk"] + final["stages"]["dormant"] < expected_at_risk // 2:
             print("\nunexpected: lapsing users did not decay", file=sys.stderr)

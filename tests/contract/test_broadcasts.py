@@ -100,14 +100,6 @@ def test_audience_pages_lose_nothing(backend, request, limit: int) -> None:  # t
 
 def test_audience_pages_repeat_nobody(backend, request) -> None:  # type: ignore[no-untyped-def]
     users = [f"u{i:02d}" for i in range(6)]
-    if backend == "dynamo":
-        request.applymarker(
-            pytest.mark.xfail(
-                reason="adapter issue: DynamoAudience pages by items (Limit), so a user with "
-                "several devices spans two pages and is returned twice (reported, not fixed)",
-                strict=True,
-            )
-        )
     if backend == "fake":
         audience: Any = InMemoryBroadcasts(users)
     else:

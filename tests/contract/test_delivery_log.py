@@ -191,8 +191,16 @@ def test_for_user_in_key_order(store) -> None:  # type: ignore[no-untyped-def]
     assert store.for_user("bob") == []
 
 
-def test_release_of_a_key_never_claimed(store) -> None:  # type: ignore[no-untyped-def]
-    """DynamoDB's UpdateItem creates the item: the key is free to claim."""
+def test_release_of_a_key_never_claimed_changes_nothing(store) -> None:  # type: ignore[no-untyped-def]
     store.release("ann", "k#d9")
     assert store.claim("ann", "k#d9", "j1", NOW)
     assert not store.claim("ann", "k#d9", "j1", NOW)
+
+
+def test_a_recorded_or_settled_key_is_never_reopened(store) -> None:  # type: ignore[no-untyped-def]
+    """A slow sender's retryable failure arriving after the key was recorded (or marked
+    unknown by a redelivery) must not make it claimable: that would be a second send."""
+    store.claim("ann", "k#d1", "j1", NOW)
+    assert store.record(delivery(), "k#d1", EXP)
+    store.release("ann", "k#d1")
+    assert not store.claim("ann", "k#d1", "j1", NOW + 1)

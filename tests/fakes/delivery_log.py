@@ -34,8 +34,10 @@ class InMemoryDeliveryLog:
             return free
 
     def release(self, user_id: str, key: str) -> None:
-        with self._lock:  # an UpdateItem: creates the item if there is none
-            self.rows.setdefault((user_id, key), {"claimed_at": 0})["status"] = "retry"
+        with self._lock:  # conditional on a live claim, as the adapter's UpdateItem
+            row = self.rows.get((user_id, key))
+            if row is not None and row.get("status") == "sending":
+                row["status"] = "retry"
 
     def record(
         self,

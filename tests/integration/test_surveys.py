@@ -14,7 +14,8 @@ from nudge.clock import to_epoch
 from nudge.domain.nps.score import aggregate
 from nudge.models.nps_store import DetractorJob
 from nudge.models.profile import Profile, Stage
-from nudge.models.survey import ResponsePart, SurveyConfig
+from nudge.models.survey import SurveyConfig
+from nudge.models.survey_responses import ResponsePart
 from nudge_local.webhook import WebhookReceiver
 from tests.conftest import START, make_event
 from tests.integration.conftest import Aws

@@ -7,7 +7,7 @@ import io
 
 from nudge.domain.nps.export import responses_csv, safe_cell
 from nudge.models.profile import Stage
-from nudge.models.survey import ResponseState, Stamped
+from nudge.models.survey_responses import ResponseState, Stamped
 
 
 def test_formula_cells_are_quoted() -> None:

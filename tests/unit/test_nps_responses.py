@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from nudge.domain.nps.score import OVERALL, Cell, NpsAggregates, aggregate, merge_part
 from nudge.models.profile import Stage
-from nudge.models.survey import (
+from nudge.models.survey_responses import (
     MAX_COMMENT_CHARS,
     ResponsePart,
     ResponseState,

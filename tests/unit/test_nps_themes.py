@@ -13,7 +13,8 @@ from nudge.domain.nps.themes import (
     group_comments,
     themes_as_dicts,
 )
-from nudge.models.survey import PinnedTheme, ResponseState, ThemesConfig
+from nudge.models.survey import PinnedTheme, ThemesConfig
+from nudge.models.survey_responses import ResponseState
 from tests.unit.nps_comments import ALL, ALL_GROUPS, PRICES
 
 

@@ -18,7 +18,8 @@ from nudge.models.campaign import CampaignSet, Segment
 from nudge.models.events import IncomingEvent, QueuedBatch
 from nudge.models.nps_store import DetractorJob
 from nudge.models.profile import Attribute, Profile, Stage
-from nudge.models.survey import ResponseSubmission, SurveyConfig, survey_json_schema
+from nudge.models.survey import SurveyConfig, survey_json_schema
+from nudge.models.survey_responses import ResponseSubmission
 from nudge.services.nps.detractors import DeliveryFailed, DetractorRouter, signature
 from nudge.services.nps.reports import NpsReportService
 from nudge.services.nps.surveys import (

@@ -24,7 +24,8 @@ from nudge.domain.nps.eligibility import (
 from nudge.models.campaign import Segment
 from nudge.models.events import IncomingEvent
 from nudge.models.profile import Attribute, NameCounts, Profile, Stage
-from nudge.models.survey import SurveyConfig, SurveyState
+from nudge.models.survey import SurveyConfig
+from nudge.models.survey_responses import SurveyState
 
 NOW = datetime(2026, 3, 10, 12, tzinfo=UTC)
 T = int(NOW.timestamp())

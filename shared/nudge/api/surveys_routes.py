@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from nudge import runtime
 from nudge.api.http import caller_id, error_response
-from nudge.models.survey import ResponseSubmission
+from nudge.models.survey_responses import ResponseSubmission
 from nudge.services.nps.surveys import (
     PromptNotFound,
     ResponseConflict,

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict
 
-from nudge.models.survey import ResponseState, SurveyState
+from nudge.models.survey_responses import ResponseState, SurveyState
 
 # Follow-ups decided with a response and done right after it is stored ("outbox"): the item
 # keeps them until they are done, so a crash in between is completed by the next submission.

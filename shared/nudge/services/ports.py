@@ -17,7 +17,8 @@ if TYPE_CHECKING:  # type hints only: a handler that needs none of these never i
     from nudge.models.profile import Profile, Transition
     from nudge.models.push import Delivery, Leftovers
     from nudge.models.stats import LifecycleCounts, StageChange
-    from nudge.models.survey import ResponseState, SurveyConfig, SurveyState
+    from nudge.models.survey import SurveyConfig
+    from nudge.models.survey_responses import ResponseState, SurveyState
 
 
 class ProfileStore(Protocol):

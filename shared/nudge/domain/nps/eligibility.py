@@ -42,13 +42,8 @@ from nudge.domain.profiles.segments import UnknownSegment, explain
 from nudge.models.campaign import Segment
 from nudge.models.events import IncomingEvent
 from nudge.models.profile import Profile, Stage
-from nudge.models.survey import (
-    Eligibility,
-    PendingPrompt,
-    SurveyConfig,
-    SurveyState,
-    SurveyStatus,
-)
+from nudge.models.survey import Eligibility, SurveyConfig, SurveyStatus
+from nudge.models.survey_responses import PendingPrompt, SurveyState
 
 SAMPLE_BUCKETS = 10_000  # sample_pct resolution: 0.01 %
 

@@ -12,7 +12,7 @@ import io
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from nudge.models.survey import ResponseState
+from nudge.models.survey_responses import ResponseState
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 

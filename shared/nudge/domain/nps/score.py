@@ -32,7 +32,7 @@ from typing import Literal, NamedTuple
 
 from nudge.clock import day_key, iso_week, week_key
 from nudge.domain.stats import Z95
-from nudge.models.survey import ResponsePart, ResponseState, Stamped
+from nudge.models.survey_responses import ResponsePart, ResponseState, Stamped
 
 SCORES = 11
 DIMENSIONS = ("lifecycle", "platform", "app_version", "country")

@@ -34,7 +34,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from nudge.models.survey import ResponseState, ThemesConfig
+from nudge.models.survey import ThemesConfig
+from nudge.models.survey_responses import ResponseState
 
 OTHER = "other"
 MAX_QUOTE_CHARS = 200

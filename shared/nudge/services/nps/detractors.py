@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from aws_lambda_powertools import Logger
 
 from nudge.models.nps_store import DetractorJob
-from nudge.models.survey import ResponseState
+from nudge.models.survey_responses import ResponseState
 
 if TYPE_CHECKING:
     from nudge.clock import Clock

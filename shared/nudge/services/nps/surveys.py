@@ -58,14 +58,12 @@ from nudge.models.nps_store import (
     StoredResponse,
     StoredState,
 )
-from nudge.models.survey import (
-    Category,
+from nudge.models.survey import Category, SurveyConfig, SurveyStatus
+from nudge.models.survey_responses import (
     PendingPrompt,
     ResponsePart,
     ResponseState,
     ResponseSubmission,
-    SurveyConfig,
-    SurveyStatus,
 )
 from nudge.services.retry import MAX_WRITE_ATTEMPTS, pause_before_retry
 
