@@ -1,17 +1,26 @@
-"""Runtime settings, read once per cold start from the environment (see template.yaml)."""
+"""Runtime settings, read once per cold start from the environment (see template.yaml).
+
+A plain pydantic model over the `NUDGE_*` variables (names case-insensitive, unknown ones
+ignored, NUDGE_ENGAGEMENT parsed as JSON): pydantic-settings did the same and cost every
+handler's cold start ~30 ms of imports (dotenv, argparse, cloud secret providers)."""
 
 from __future__ import annotations
 
+import json
+import os
+from collections.abc import Mapping
 from functools import lru_cache
+from typing import Any
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from nudge.domain.config import EngagementConfig
 
+PREFIX = "NUDGE_"
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="NUDGE_", extra="ignore", frozen=True)
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     profiles_table: str = "nudge-profiles"
     history_table: str = "nudge-history"
@@ -38,7 +47,22 @@ class Settings(BaseSettings):
     # Lifecycle thresholds, interest mapping, purchase events: JSON in NUDGE_ENGAGEMENT.
     engagement: EngagementConfig = Field(default_factory=EngagementConfig)
 
+    @field_validator("engagement", mode="before")
+    @classmethod
+    def _json(cls, value: Any) -> Any:
+        return json.loads(value) if isinstance(value, str | bytes) else value
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> Settings:
+        return cls.model_validate(
+            {
+                name[len(PREFIX) :].lower(): value
+                for name, value in environ.items()
+                if name.upper().startswith(PREFIX)
+            }
+        )
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    return Settings.from_environment()

@@ -66,7 +66,7 @@ def test_the_console_script_target_is_main() -> None:
 def test_the_demo_prints_with_the_shared_printers() -> None:
     from nudge_cli import printers
 
-    source = (Path(__file__).resolve().parents[2] / "infra/local/demo.py").read_text()
+    source = (Path(__file__).resolve().parents[2] / "infra/local/demo_report.py").read_text()
     assert "from nudge_cli.printers import" in source
     assert callable(printers.broadcast_reach) and callable(printers.print_engagement)
 

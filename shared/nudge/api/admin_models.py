@@ -18,7 +18,7 @@ from nudge.models.push import Delivery
 
 
 class Shape(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
 
 # --- errors --------------------------------------------------------------------------------

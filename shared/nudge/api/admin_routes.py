@@ -156,7 +156,7 @@ def engagement_report(
 class MessageRequest(BaseModel):
     """Send one message (transactional or internal) to one user through the push pipeline."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     template: MessageTemplate | None = Field(default=None, description="Inline template, or:")
     template_id: str | None = Field(default=None, description="A template saved before")

@@ -45,19 +45,19 @@ ConfigId = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_\-]{0,63}$", descripti
 
 
 class ConfigText(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     yaml: str = Field(min_length=1, max_length=MAX_CONFIG_BYTES, description="the YAML file")
 
 
 class StatusChange(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     status: Literal["active", "paused", "archived"]
 
 
 class Restore(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     version: int = Field(ge=1)
 

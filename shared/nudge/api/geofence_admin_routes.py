@@ -38,7 +38,7 @@ SetIdParam = Annotated[
 
 
 class FenceSetUpload(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     format: Literal["geojson", "csv"]
     content: str = Field(
@@ -49,7 +49,7 @@ class FenceSetUpload(BaseModel):
 
 
 class FenceSetStatus(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     status: Literal["active", "archived"]
 

@@ -30,7 +30,7 @@ NO_FENCES_REFRESH_M = 25_000.0  # nothing to monitor: ask again after moving thi
 class GeofencesResponse(BaseModel):
     """Monitor these regions; ask again after moving `refresh_radius_m` from the query point."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     fences: list[MonitoredRegion] = Field(description="Nearest edge first")
     refresh_radius_m: float = Field(

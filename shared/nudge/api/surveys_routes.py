@@ -37,7 +37,7 @@ COMMON: dict[int, OpenAPIResponse] = {
 
 
 class Dismissal(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     prompt_id: str = Field(min_length=1, max_length=64, description="From GET /v1/me/surveys/next")
 

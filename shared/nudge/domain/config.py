@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class LifecycleThresholds(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
     new_days: int = Field(default=7, ge=1, description="A user is new for this many days")
     at_risk_after_days: int = Field(default=7, ge=1, description="Inactive this long: at_risk")
@@ -31,7 +31,7 @@ class LifecycleThresholds(BaseModel):
 class InterestRule(BaseModel):
     """An event contributes `weight` to an interest: a fixed one or a property's value."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
     event: str
     interest: str | None = None
@@ -49,7 +49,7 @@ class ConsentDefaults(BaseModel):
     """What a user who never said anything gets. `opt_in`: marketing and location (geofence
     tracking) are off until granted; `opt_out`: on until refused."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
     mode: Literal["opt_in", "opt_out"] = "opt_in"
     product_updates: bool = True
@@ -62,7 +62,7 @@ class ConsentDefaults(BaseModel):
 class CategoryCaps(BaseModel):
     """Across all campaigns of one category, per user."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
     per_day: int | None = Field(default=None, ge=0)
     per_week: int | None = Field(default=None, ge=0)
@@ -78,7 +78,7 @@ def default_caps() -> dict[str, CategoryCaps]:
 class AnalyticsConfig(BaseModel):
     """Engagement analytics: opt-out attribution, lift, guard rails and sunset advice."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
     attribution_window_hours: int = Field(
         default=24, ge=1, le=14 * 24, description="An opt-out is blamed on a message this recent"
@@ -113,7 +113,7 @@ class AnalyticsConfig(BaseModel):
 
 
 class EngagementConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
     lifecycle: LifecycleThresholds = Field(default_factory=LifecycleThresholds)
     consent: ConsentDefaults = Field(default_factory=ConsentDefaults)

@@ -15,7 +15,7 @@ FCM_PROJECT_QUOTA_PER_MINUTE = 600_000
 class BroadcastTarget(BaseModel):
     """Who gets it: a list of users, everyone with a device, or those of them in a segment."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     user_ids: list[str] | None = Field(default=None, min_length=1, max_length=10_000)
     all_users: bool = Field(default=False, description="Everyone with a registered device")
@@ -52,7 +52,7 @@ class BroadcastTarget(BaseModel):
 
 
 class BroadcastRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     template: MessageTemplate | None = None
     template_id: str | None = None
@@ -75,7 +75,7 @@ class BroadcastRequest(BaseModel):
 
 
 class Broadcast(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     broadcast_id: str
     status: Literal["running", "cancelled", "done"] = "running"
@@ -94,7 +94,7 @@ class Broadcast(BaseModel):
 
 
 class BroadcastStep(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     broadcast_id: str
     step: int

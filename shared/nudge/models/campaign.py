@@ -49,7 +49,7 @@ def _duration(text: str, low: timedelta, high: timedelta, field: str) -> str:
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
 
 # --- triggers -------------------------------------------------------------------------------
@@ -65,7 +65,7 @@ class PropertyTest(Strict):
     version_gte: str | None = Field(default=None, max_length=32, description="e.g. app 2.10")
     version_lt: str | None = Field(default=None, max_length=32)
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True, populate_by_name=True)
 
 
 PropertyFilter = dict[str, Scalar | list[Scalar] | PropertyTest]
@@ -104,7 +104,7 @@ class LifecycleTrigger(Strict):
     to: Stage
     from_: list[Stage] | None = Field(default=None, alias="from")
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True, populate_by_name=True)
 
 
 class ScheduleTrigger(Strict):
@@ -196,7 +196,7 @@ class DidNot(Strict):
     not_: EventName = Field(alias="not")
     within_days: int = Field(default=7, ge=1, le=COUNT_WINDOW_DAYS)
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True, populate_by_name=True)
 
 
 class Purchases(Strict):
@@ -230,7 +230,7 @@ class LocationRule(Strict):
     near: Near
     seen_within_days: int = Field(default=7, ge=1, le=MAX_CAMPAIGN_DAYS)
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 AttributeTest = list[Scalar] | PropertyTest
@@ -252,7 +252,7 @@ class Segment(Strict):
     any: list[Segment] | None = Field(default=None, min_length=1, max_length=20)
     not_: Segment | None = Field(default=None, alias="not")
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True, populate_by_name=True)
 
     def is_everyone(self) -> bool:
         return all(getattr(self, name) is None for name in type(self).model_fields)
@@ -438,7 +438,7 @@ class Campaign(Strict):
 class CampaignSet(BaseModel):
     """The published configs the pipeline works with (non-archived campaigns, named segments)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     campaigns: dict[str, Campaign] = Field(default_factory=dict)
     segments: dict[str, Segment] = Field(default_factory=dict)

@@ -51,7 +51,7 @@ def parse_key(key: str) -> tuple[ConfigKind, str] | None:
 
 
 class _Record(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
 
 class ConfigVersion(_Record):

@@ -65,7 +65,7 @@ def token_fingerprint(token: str) -> str:
 class DeviceRegistration(BaseModel):
     """Body of PUT /v1/devices/{device_id}: the app registers or refreshes its FCM token."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     token: str = Field(min_length=8, max_length=4096, pattern=r"^\S+$", description="FCM token")
     platform: Platform
@@ -78,7 +78,7 @@ class DeviceRegistration(BaseModel):
 
 
 class Device(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     user_id: str
     device_id: str
@@ -101,7 +101,7 @@ class Device(BaseModel):
 class QuietHours(BaseModel):
     """A daily window in the user's own time zone; it may wrap midnight (22:00-07:00)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     start: time = Field(description="HH:MM, local time")
     end: time = Field(description="HH:MM, local time")
@@ -134,7 +134,7 @@ class QuietHours(BaseModel):
 class PreferencesUpdate(BaseModel):
     """Body of PUT /v1/me/preferences. Omitted fields are unchanged; quiet_hours null clears."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     categories: dict[Category, StrictBool] | None = None
     quiet_hours: QuietHours | None = None
@@ -144,7 +144,7 @@ class PreferencesUpdate(BaseModel):
 
 
 class ConsentRecord(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
     granted: bool
     at: int
@@ -154,7 +154,7 @@ class ConsentRecord(BaseModel):
 class Preferences(BaseModel):
     """What is stored (only what the user set); defaults are applied when read."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     user_id: str
     version: int = 0
@@ -171,7 +171,7 @@ class Preferences(BaseModel):
 class ConsentChange(BaseModel):
     """One entry of the opt-in audit trail."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
     category: Category
     granted: bool

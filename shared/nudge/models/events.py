@@ -37,7 +37,7 @@ PropertyValue = Scalar | Annotated[list[Scalar], Field(max_length=50)]
 class Location(BaseModel):
     """Where the device was, as reported by the OS (WGS84)."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", allow_inf_nan=False, frozen=True)
 
     lat: float = Field(ge=-90, le=90, description="Latitude in degrees")
     lng: float = Field(ge=-180, le=180, description="Longitude in degrees")
@@ -49,7 +49,7 @@ class Location(BaseModel):
 class IncomingEvent(BaseModel):
     """One event as the app sends it. The user is the JWT subject, never a body field."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", allow_inf_nan=False, frozen=True)
 
     event_id: EventId = Field(description="Client-generated unique id; retries reuse it")
     name: EventName = Field(description="Event name, e.g. session_start or purchase")
@@ -96,7 +96,7 @@ RawEvent = Annotated[Any, WithJsonSchema(_inline_refs(IncomingEvent.model_json_s
 class EventBatch(BaseModel):
     """Request body of POST /v1/events."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     events: list[RawEvent] = Field(
         min_length=1,
@@ -125,7 +125,7 @@ class QueuedBatch(BaseModel):
     cost, per event low; the consumer still validates it again (a poison message goes to the DLQ).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
     user_id: str = Field(min_length=1, max_length=256)
     received_at: AwareDatetime

@@ -65,7 +65,7 @@ def fence_key(set_id: str, fence_id: str) -> str:
 
 
 class CircleGeometry(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", allow_inf_nan=False, frozen=True)
 
     type: Literal["circle"] = "circle"
     lat: Latitude
@@ -79,7 +79,7 @@ class PolygonGeometry(BaseModel):
     """A polygon in GeoJSON order. Edges take the short way round: a fence straddling ±180°
     is written with longitudes on both sides (179.99 and -179.99) and stays small."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", allow_inf_nan=False, frozen=True)
 
     type: Literal["polygon"] = "polygon"
     coordinates: list[Annotated[list[Position], Field(max_length=MAX_RING_POSITIONS)]] = Field(
@@ -108,7 +108,7 @@ Geometry = Annotated[CircleGeometry | PolygonGeometry, Field(discriminator="type
 class Fence(BaseModel):
     """One named place: a circle or a polygon, tags for campaign triggers, free metadata."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", allow_inf_nan=False, frozen=True)
 
     id: FenceId
     name: Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
@@ -134,7 +134,7 @@ class FenceSet(BaseModel):
     """A versioned set of fences (like a campaign: id + version, and a hash of the content
     so an unchanged upload is recognised and does not make a new version)."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", allow_inf_nan=False, frozen=True)
 
     id: SetId
     version: int = Field(default=1, ge=1)
@@ -166,7 +166,7 @@ class FenceSet(BaseModel):
 class RegionSignal(BaseModel):
     """The OS said the device entered or left a region the app registered (by its key)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
     fence_key: FenceKey
     kind: Literal["enter", "exit"]
@@ -176,7 +176,7 @@ class LocationUpdate(BaseModel):
     """A location report: an OS region callback (optionally with a fix), a significant-
     location change, a visit, or a foreground fix. Positions are never stored."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", allow_inf_nan=False, frozen=True)
 
     event_id: EventId = Field(description="Client-generated unique id; retries reuse it")
     timestamp: AwareDatetime
@@ -208,7 +208,7 @@ class FenceTransition(BaseModel):
     """A derived geofence event for campaign triggers; `transition_id` is deterministic
     (fence, kind, stay start, dwell threshold) so a reprocessed update sends nothing twice."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
     transition_id: str
     kind: TransitionKind
@@ -226,7 +226,7 @@ class FencePresence(BaseModel):
     """Per fence: inside since `since`, or a short-lived record of a recent exit at `since`
     (kept so a late, older update cannot re-enter). `last_*` is the newest update applied."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     inside: bool
     since: AwareDatetime
@@ -239,7 +239,7 @@ class GeofenceState(BaseModel):
     """A user's compact geofence state: only fences inside or recently left, the newest fix
     applied (time and id, never the position), and when the whole item may expire (TTL)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     fences: dict[str, FencePresence] = Field(default_factory=dict)
     fix_at: AwareDatetime | None = None

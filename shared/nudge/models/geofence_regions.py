@@ -13,7 +13,7 @@ class MonitoredRegion(BaseModel):
     """A circle for the OS to monitor. Polygons are sent as their circumscribing circle
     (`circumscribed: true`); the server decides real containment from reported fixes."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     id: str = Field(description="Region identifier to register: `set_id/fence_id`")
     name: str
@@ -30,7 +30,7 @@ class NearbyFences(BaseModel):
     `refresh_radius_m` from the query point (e.g. by monitoring that circle as a region,
     which then takes one of the platform's region slots)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     fences: list[MonitoredRegion]
     refresh_radius_m: float

@@ -48,7 +48,7 @@ class DetractorJob(BaseModel):
     """A DetractorsQueue message: which answer to route, and where. `prompt_id` is the
     idempotency key receivers dedupe on (a job may be delivered more than once)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
     user_id: str
     survey_id: str

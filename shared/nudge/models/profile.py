@@ -20,7 +20,7 @@ class Stage(StrEnum):
 class NameCounts(BaseModel):
     """Counts of one event name: all-time total, latest time, per-day counts (rolling windows)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     total: int = 0
     last_at: int = 0  # epoch seconds
@@ -28,7 +28,7 @@ class NameCounts(BaseModel):
 
 
 class Purchases(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     count: int = 0
     total: float = 0.0
@@ -38,14 +38,14 @@ class Purchases(BaseModel):
 class InterestScore(BaseModel):
     """A decayed score, expressed as of `as_of` (epoch seconds) so merges commute."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     score: float
     as_of: int
 
 
 class Transition(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
     from_stage: Stage | None
     to_stage: Stage
@@ -59,7 +59,7 @@ AttributeValue = str | int | float | bool
 class Attribute(BaseModel):
     """One user attribute, last writer wins by the time it was observed (order-independent)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     value: AttributeValue
     at: int
@@ -68,7 +68,7 @@ class Attribute(BaseModel):
 class LastLocation(BaseModel):
     """The last known area, coarsened to ~100 m; dropped after the location retention."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     lat: float
     lng: float
@@ -76,7 +76,7 @@ class LastLocation(BaseModel):
 
 
 class CampaignMark(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     sends: int = 0
     last_at: int = 0
@@ -85,7 +85,7 @@ class CampaignMark(BaseModel):
 class SendRecord(BaseModel):
     """A send this user received (kept 7 days): the global frequency caps count these."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     at: int
     campaign: str
@@ -99,7 +99,7 @@ class SendRecord(BaseModel):
 class PendingTrigger(BaseModel):
     """A trigger that fires later (delay, or a send window): evaluated when due."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     campaign: str
     occurrence: str
@@ -111,7 +111,7 @@ class PendingTrigger(BaseModel):
 class Exposure(BaseModel):
     """A send (or a holdout's would-be send) waiting for its conversion goal."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     campaign: str
     variant: str  # 'holdout' for the control group
@@ -123,7 +123,7 @@ class Exposure(BaseModel):
 class OutboxJob(BaseModel):
     """A decided send, kept until its queue message is surely out (re-sent on redelivery)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     campaign: str
     variant: str
@@ -135,7 +135,7 @@ class OutboxJob(BaseModel):
 class Messaging(BaseModel):
     """Per-user campaign state, written in the same conditional write as the profile."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     campaigns: dict[str, CampaignMark] = Field(default_factory=dict)
     sends: list[SendRecord] = Field(default_factory=list)
@@ -150,7 +150,7 @@ class Messaging(BaseModel):
 
 
 class Profile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     user_id: str
     version: int = 0

@@ -19,7 +19,7 @@ Outcome = Literal["sent", "suppressed", "failed", "deferred", "unknown"]
 class PushJob(BaseModel):
     """One message for one user (all of their devices), sent at most once per dedupe key."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
     job_id: str = Field(min_length=1, max_length=128)
     user_id: str = Field(min_length=1, max_length=256)
@@ -37,7 +37,7 @@ class PushJob(BaseModel):
 class Delivery(BaseModel):
     """The delivery log's record of one job on one device (or on the user, when no device)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     job_id: str
     user_id: str

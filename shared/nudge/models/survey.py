@@ -77,7 +77,7 @@ def category_of(score: int) -> Category:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
 
 # --- config ------------------------------------------------------------------------------
@@ -194,7 +194,7 @@ class QuestionOverrides(_Strict):
 class ResolvedQuestions(BaseModel):
     """The texts to show for one locale (see `SurveyConfig.questions_for`)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     locale: str
     score: str

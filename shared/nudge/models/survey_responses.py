@@ -28,7 +28,7 @@ MAX_COMMENT_CHARS = 1_000
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
 
 # --- per-user state ----------------------------------------------------------------------
@@ -83,7 +83,7 @@ class ResponseSubmission(_Strict):
     reason and follow_up is required.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True, allow_inf_nan=False)
 
     response_id: EventId = Field(description="Client-generated id of this submission")
     prompt_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]

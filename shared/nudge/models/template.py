@@ -10,7 +10,7 @@ from nudge.templating import TemplateError, compile_template
 
 
 class MessageText(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     title: str = Field(min_length=1, max_length=200)
     body: str = Field(min_length=1, max_length=1000)
@@ -19,14 +19,14 @@ class MessageText(BaseModel):
 
 
 class AndroidOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     channel_id: str | None = Field(default=None, max_length=100)
     priority: Literal["normal", "high"] = "high"
 
 
 class ApnsOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     sound: str | None = "default"
     badge: int | None = Field(default=None, ge=0, le=99_999)
@@ -35,7 +35,7 @@ class ApnsOptions(BaseModel):
 
 
 class MessageTemplate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(defer_build=True, extra="forbid")
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.\-]{0,63}$")
     category: Literal["transactional", "marketing", "product_updates", "internal"]
@@ -68,7 +68,7 @@ class MessageTemplate(BaseModel):
 
 
 class RenderedMessage(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     template_id: str
     locale: str

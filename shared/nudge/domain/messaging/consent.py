@@ -14,7 +14,7 @@ from nudge.models.device import CATEGORIES, Category, ConsentChange, Preferences
 class EffectivePreferences(BaseModel):
     """Stored choices with the app's defaults filled in: what delivery obeys."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     categories: dict[Category, bool]
     quiet_hours: QuietHours | None

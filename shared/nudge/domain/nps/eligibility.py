@@ -70,7 +70,7 @@ class SkipReason(StrEnum):
 class SurveyFatigue(BaseModel):
     """Global survey fatigue (one settings file, across all surveys)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
     min_days_between_surveys: int = Field(default=30, ge=0, le=3650)
 
