@@ -83,7 +83,6 @@ class LocalStack(VirtualSchedule):
         self.jwt_issuer = LOCAL_ISSUER
         self.jwt_audiences = [LOCAL_AUDIENCE]
         self._threads: list[threading.Thread] = []  # the gateway's and the scheduler's
-        self._activity_at_fire: dict[str, int] = {}
         self._stopped = False
 
     # ---------- lifecycle ----------

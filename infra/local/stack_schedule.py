@@ -32,7 +32,6 @@ class VirtualSchedule:
     _clock_lock: Any
     _last_tick: dict[str, int]
     _last_fired: dict[str, int]
-    _activity_at_fire: dict[str, int]
     _stop: Any
 
     def drain(self, timeout_s: float = 60.0) -> dict[str, Any]:
@@ -83,7 +82,6 @@ class VirtualSchedule:
                 released = self.release_parked()
                 since = self._last_fired.get(schedule.function, 0)
                 if self._tick_work_due(schedule.function, since, at):
-                    self._activity_at_fire[schedule.function] = self._activity(schedule.function)
                     self._fire(schedule.function, at)
                     self._last_fired[schedule.function] = at
                     fired += 1
@@ -100,30 +98,18 @@ class VirtualSchedule:
         """Whether a fast-forwarded tick at `at` has anything to do (else it is skipped).
 
         Only the scheduler's ticks are ever skipped, and only when none of its tick's work
-        is due (functions/scheduler/app.py): no user due in the index (`_anyone_due`);
-        auto-pause's verdict unchanged, i.e. no function ran since the last tick fired (no
-        new opt-outs, deliveries or campaign changes) and it is still the same virtual day
-        (its window is counted in days); and the weekly sunset digest not due, which it
-        only becomes on a new day (the first tick of an ISO week). So a tick is fired at
-        least once per virtual day, whoever is due.
+        is due (functions/scheduler/app.py): no user due in the index (`_anyone_due`), and
+        still the same virtual day as the last tick fired: auto-pause counts its window in
+        days and the weekly sunset digest becomes due only on a new day (the first tick of
+        an ISO week), so a tick fires at least once per virtual day, whoever is due. (In AWS
+        it runs every 15 minutes; fast-forwarding trades that for speed, as it does for
+        delayed sends.)
         """
         if function != "SchedulerFunction" or not since:
             return True
         if since // DAY_S != at // DAY_S:
             return True
-        if self._activity(function) != self._activity_at_fire.get(function):
-            return True
         return self._anyone_due(function, since, at)
-
-    def _activity(self, function: str) -> int:
-        """Invocations so far of every function but `function`: anything that may have
-        changed what its tick decides."""
-        return sum(
-            e.invocations
-            for name, envs in self.environments.items()
-            if name != function
-            for e in envs
-        )
 
     def _anyone_due(self, function: str, since: int, until: int) -> bool:
         """For the scheduler only (dev tooling's shortcut): any due-index bucket in range?"""
