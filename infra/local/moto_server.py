@@ -1,8 +1,9 @@
 """The local stack's AWS: moto's WSGI app, sped up (moto_speedups), behind granian.
 
-`python -m nudge_local.moto_server --fd N` serves a listening socket its parent bound and
-passed down (the stack: no port is ever picked, released and bound again, so none is shared);
-`HOST PORT` binds one itself (0: any free port) and prints it. moto's own server is
+`python -m nudge_local.moto_server HOST PORT` (port 0: any free port, held from the moment
+granian binds it; the stack reads which from the kernel, so no port is ever picked, released
+and bound again). (Handing granian a socket bound by the parent instead made every request
+~10x slower: 17 ms against 1.7 for a GetItem.) moto's own server is
 Werkzeug's development server, which closes the connection after every answer: a TCP
 connection and a thread for each of the stack's tens of thousands of requests. granian
 (HTTP in Rust, keep-alive) cut moto's CPU in a 5-day demo run from 28 s to 20 s.
@@ -15,7 +16,6 @@ backend by host pattern and to Flask's request and response machinery. Everythin
 
 from __future__ import annotations
 
-import socket
 import sys
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -64,37 +64,17 @@ def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable
 
 
 def main(argv: list[str]) -> None:
-    """`--fd N`: serve a listening socket the caller bound (and passed down); `HOST PORT`: bind
-    one here (port 0 for any free port) and print `listening on http://HOST:PORT` first."""
-    import multiprocessing
-
-    from granian._granian import SocketHolder
+    """`HOST PORT`: granian binds it itself (port 0: any free port, which the stack reads from
+    the kernel: see stack_processes.launch_moto)."""
     from granian.constants import Interfaces
-    from granian.server import MPServer
+    from granian.server import Server
 
-    if argv[0] == "--fd":
-        listener = socket.socket(fileno=int(argv[1]))
-    else:
-        listener = socket.create_server((argv[0], int(argv[1])), backlog=1024)
-        host, port = listener.getsockname()[:2]
-        print(f"listening on http://{host}:{port}", flush=True)
-
-    class BoundServer(MPServer):
-        """granian on the socket bound above: it never binds (nor races for) a port itself.
-        Its worker process inherits the socket (fork; granian's own Linux path would build a
-        new SO_REUSEPORT socket in the worker from the address)."""
-
-        def _init_shared_socket(self) -> None:
-            self._ssp = None
-            self._shd = SocketHolder(listener.fileno(), False, self.backlog)  # type: ignore[call-arg,assignment]
-            self._sfd = listener.fileno()  # type: ignore[assignment]
-            listener.set_inheritable(True)
-            self._sso = listener
-
-    multiprocessing.set_start_method("fork", force=True)  # the worker inherits the socket
+    host, port = argv[0], int(argv[1])
     # one worker process holds moto's state; one thread keeps moto's models free of races
-    BoundServer(
+    Server(
         "nudge_local.moto_server:app",
+        address=host,
+        port=port,
         interface=Interfaces.WSGI,
         workers=1,
         blocking_threads=1,

@@ -8,7 +8,6 @@ import http.client
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -70,24 +69,52 @@ def end_group(pgid: int, grace_s: float = 5.0, reap: subprocess.Popen[bytes] | N
     return wait_group(pgid, 5.0, reap)
 
 
+def listening_ports(pgid: int) -> list[int]:
+    """TCP ports a process group listens on, read from /proc (the kernel's own record)."""
+    inodes = set()
+    for pid in {pgid, *group_members(pgid)}:
+        with contextlib.suppress(OSError):
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                with contextlib.suppress(OSError):
+                    link = os.readlink(f"/proc/{pid}/fd/{fd}")
+                    if link.startswith("socket:["):
+                        inodes.add(link[8:-1])
+    ports = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as rows:
+            for row in list(rows)[1:]:
+                fields = row.split()
+                if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                    ports.append(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
 def launch_moto(host: str, output: Any) -> tuple[subprocess.Popen[bytes], str]:
-    """moto's server (nudge_local.moto_server) in a process group of its own, serving a socket
-    bound here, on port 0, and passed down: the kernel's pick is held from the start, so no
-    other server (another stack's, the gateway) can be given the same port. Returns it and
-    its URL once it answers HTTP; if it never does, it is stopped before the error."""
-    listener = socket.create_server((host, 0), backlog=1024)
-    port = listener.getsockname()[1]
+    """moto's server (nudge_local.moto_server) in a process group of its own, on port 0: the
+    kernel's pick is held by granian from the moment it binds, so no other server (another
+    stack's, the gateway) can be given the same port; which one it got is read from /proc.
+    Returns it and its URL once it answers HTTP; if it never does, it is stopped first."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "nudge_local.moto_server", host, "0"],
+        stdout=output,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,  # granian serves from a worker that must go with it
+    )
     try:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "nudge_local.moto_server", "--fd", str(listener.fileno())],
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,  # granian serves from a worker that must go with it
-            pass_fds=(listener.fileno(),),
-        )
-    finally:
-        listener.close()  # moto holds its own copy: if it dies, connecting fails at once
+        deadline = time.monotonic() + 30
+        port = 0
+        while not port:
+            if process.poll() is not None:
+                raise RuntimeError(f"moto server exited with {process.returncode}")
+            if time.monotonic() >= deadline:
+                raise RuntimeError("moto server did not start within 30s")
+            port = next(iter(listening_ports(process.pid)), 0)
+            if not port:
+                time.sleep(0.05)
+    except BaseException:
+        end_group(process.pid, 1.0, process)
+        raise
     url = f"http://{host}:{port}"
     try:
         deadline = time.monotonic() + 30
