@@ -1,6 +1,5 @@
-"""Campaign decisioning: which campaigns fire for a user now, and whether each may send.
-
-One sequence per candidate send, each step recorded with its reason:
+"""Campaign decisioning: whether each candidate may send, one rule after another, each step
+recorded with its reason:
   active -> audience -> consent -> holdout -> per-campaign cap -> cooldown -> global caps
   -> send window -> (quiet hours: deferred by push_sender, never dropped unless stale).
 Candidates that compete in one pass are decided in priority order, so a higher-priority

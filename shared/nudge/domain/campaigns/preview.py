@@ -1,12 +1,5 @@
-"""Campaign decisioning: which campaigns fire for a user now, and whether each may send.
-
-One sequence per candidate send, each step recorded with its reason:
-  active -> audience -> consent -> holdout -> per-campaign cap -> cooldown -> global caps
-  -> send window -> (quiet hours: deferred by push_sender, never dropped unless stale).
-Candidates that compete in one pass are decided in priority order, so a higher-priority
-campaign takes the last slot of a cap. Every decision is written into the profile in the same
-conditional write as the events that caused it: a redelivered event finds it already made.
-"""
+"""A campaign's decision for one user, explained rule by rule, with the message it would send
+(nothing is sent or recorded)."""
 
 from __future__ import annotations
 

@@ -1,17 +1,8 @@
-"""Configs in DynamoDB (ConfigsTable): campaigns, segments and fence sets, and the rules on top.
-
-Items (pk / sk):
-  `<kind>#<id>` / `v#0000000007`   one version: the uploaded text and its parsed model
-  `head#<kind>` / `<id>`           the current pointer: version, status (one Query lists all)
-  `errors`      / `<object key>`   why the last upload of that key could not be loaded
-  `catalog`     / `<kind>`         the current non-archived configs of a kind, in one item
-
-`ConfigStore` works over any `ConfigTable` (this one, or the in-memory fake): version numbers
-come from conditional creates (two uploads at once both get a number, neither is lost), the
-pointer moves with optimistic concurrency, and the catalog item is rewritten after every
-change, conditional on its own revision. The event pipeline reads the catalogs through
-`ConfigStore.current()` (the CampaignCatalog port): one BatchGetItem per `cache_ttl_s`.
-"""
+"""ConfigStore: versioned configs over the ConfigTable port (DynamoDB's adapter or the fake):
+version numbers from conditional creates (two uploads at once both get one, neither is lost),
+the current pointer moved with optimistic concurrency, and a catalog item per kind rewritten
+after every change, conditional on its own revision. The event pipeline reads the catalogs
+through `current()` (the CampaignCatalog port): one BatchGetItem per `cache_ttl_s`."""
 
 from __future__ import annotations
 
