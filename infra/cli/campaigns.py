@@ -9,7 +9,14 @@ from typing import Any
 from urllib.parse import quote
 
 from nudge_cli.admin import admin_call, admin_call_optional
-from nudge_cli.configs import Checked, ConfigKind, add_validate_push, checked_text, read_text
+from nudge_cli.configs import (
+    Checked,
+    ConfigKind,
+    add_validate_push,
+    checked_text,
+    move_status,
+    read_text,
+)
 from nudge_cli.printers import print_campaign_list, print_estimate, print_json, show
 
 
@@ -81,12 +88,7 @@ def show_campaign(args: argparse.Namespace) -> int:
 
 
 def set_status(args: argparse.Namespace) -> int:
-    status = {"pause": "paused", "resume": "active", "archive": "archived"}[args.campaign_action]
-    done = admin_call(
-        args, "POST", f"/admin/v1/campaigns/{quote(args.id)}/status", {"status": status}
-    )
-    print(f"campaign {done['id']!r} is {done['status']} (version {done['version']})")
-    return 0
+    return move_status(args, "campaign", "campaigns", args.campaign_action)
 
 
 def restore(args: argparse.Namespace) -> int:

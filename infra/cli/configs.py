@@ -234,3 +234,28 @@ def add_validate_push(sub: argparse._SubParsersAction, kind: ConfigKind) -> None
         p.add_argument("--segments", help="a named segments file to check references against")
         p.add_argument("--bucket", help="the configs bucket (default: the local stack's)")
         p.set_defaults(func=func)
+
+
+# what `nudge campaign|survey|geofences ACTION ID` asks the admin API to set
+STATUS_OF_ACTION = {
+    "pause": "paused",
+    "resume": "active",
+    "archive": "archived",
+    "activate": "active",
+}
+
+
+def move_status(args: argparse.Namespace, noun: str, collection: str, action: str) -> int:
+    """pause / resume / archive / activate one config through the admin API, and say so."""
+    from urllib.parse import quote
+
+    from nudge_cli.admin import admin_call
+
+    done = admin_call(
+        args,
+        "POST",
+        f"/admin/v1/{collection}/{quote(args.id)}/status",
+        {"status": STATUS_OF_ACTION[action]},
+    )
+    print(f"{noun} {done['id']!r} is {done['status']} (version {done['version']})")
+    return 0

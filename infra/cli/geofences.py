@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from nudge_cli.admin import admin_call
-from nudge_cli.configs import Checked, ConfigKind, checked_text, read_text
+from nudge_cli.configs import Checked, ConfigKind, checked_text, move_status, read_text
 from nudge_cli.printers import print_fence_sets, print_nearby_fences, show
 
 GEOFENCE_SUFFIXES = {".geojson": ".geojson", ".json": ".geojson", ".csv": ".csv"}
@@ -67,12 +67,7 @@ def list_sets(args: argparse.Namespace) -> int:
 
 
 def set_status(args: argparse.Namespace) -> int:
-    status = "archived" if args.geofences_action == "archive" else "active"
-    done = admin_call(
-        args, "POST", f"/admin/v1/geofences/{quote(args.id)}/status", {"status": status}
-    )
-    print(f"fence set {done['id']!r} is {done['status']} (version {done['version']})")
-    return 0
+    return move_status(args, "fence set", "geofences", args.geofences_action)
 
 
 def near(args: argparse.Namespace) -> int:

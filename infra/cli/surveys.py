@@ -7,7 +7,14 @@ from typing import Any
 from urllib.parse import quote
 
 from nudge_cli.admin import admin_call, admin_call_optional
-from nudge_cli.configs import Checked, ConfigKind, add_validate_push, checked_text, read_text
+from nudge_cli.configs import (
+    Checked,
+    ConfigKind,
+    add_validate_push,
+    checked_text,
+    move_status,
+    read_text,
+)
 from nudge_cli.printers import print_json, print_survey_list, show
 
 
@@ -52,12 +59,7 @@ def show_survey(args: argparse.Namespace) -> int:
 
 
 def set_status(args: argparse.Namespace) -> int:
-    status = {"pause": "paused", "resume": "active", "archive": "archived"}[args.survey_action]
-    done = admin_call(
-        args, "POST", f"/admin/v1/surveys/{quote(args.id)}/status", {"status": status}
-    )
-    print(f"survey {done['id']!r} is {done['status']} (version {done['version']})")
-    return 0
+    return move_status(args, "survey", "surveys", args.survey_action)
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
