@@ -17,6 +17,7 @@ from nudge.adapters import aws as aws_clients
 from nudge.clock import ManualClock
 from nudge.settings import get_settings
 from nudge_local import iam
+from nudge_local.fcm_emulator import FcmEmulator
 from nudge_local.functions import LocalFunction
 from nudge_local.resources import Resolver, create_resources, template_parameters
 from nudge_local.template import PROJECT_ROOT, StackSpec, read_stack
@@ -134,6 +135,17 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
             from nudge.clock import SystemClock
 
             runtime.set_clock(SystemClock())
+
+
+@pytest.fixture(scope="module")
+def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FcmEmulator]:
+    """The FCM emulator (HTTP/2 over TLS, its own CA), one per test module."""
+    server = FcmEmulator("127.0.0.1", 0, tmp_path_factory.mktemp("fcm"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def sample_event(path: str) -> dict[str, Any]:

@@ -22,16 +22,6 @@ from tests.integration.conftest import Aws
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FcmEmulator]:
-    server = FcmEmulator("127.0.0.1", 0, tmp_path_factory.mktemp("fcm"))
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 @pytest.fixture
 def sender(emulator: FcmEmulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[FirebaseSender]:
     # as the local stack sets it for push_sender's process only (see the test at the end)

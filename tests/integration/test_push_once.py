@@ -22,32 +22,20 @@ from nudge.adapters.delivery_log import CLAIM_LEASE_S
 from nudge.clock import to_epoch
 from nudge.models.device import Device
 from nudge.settings import get_settings
-from nudge_local.fcm_emulator import PROJECT_ID, FcmEmulator, service_account
+from nudge_local.fcm_emulator import FcmEmulator, service_account
+from nudge_local.stack_environments import fcm_environment
 from tests.integration.conftest import Aws
 
 pytestmark = pytest.mark.integration
 PAST_THE_LEASE = timedelta(seconds=CLAIM_LEASE_S + 60)  # SQS's 360 s visibility timeout
 
 
-@pytest.fixture(scope="module")
-def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FcmEmulator]:
-    server = FcmEmulator("127.0.0.1", 0, tmp_path_factory.mktemp("fcm"))
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 @pytest.fixture
 def sender(aws: Aws, emulator: FcmEmulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
     """push_sender's environment as the local stack gives it: the emulator, trusted."""
     env = {
-        "NUDGE_FCM_PROJECT_ID": PROJECT_ID,
-        "NUDGE_FCM_ENDPOINT": emulator.url,
+        **fcm_environment(emulator),
         "NUDGE_FCM_CREDENTIALS_JSON": service_account(f"{emulator.url}/token"),
-        "SSL_CERT_FILE": str(emulator.ca_path),
-        "REQUESTS_CA_BUNDLE": str(emulator.ca_path),
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
