@@ -103,7 +103,7 @@ class DevicesService:
                 )
             )
         if events:
-            self._publish(user_id, events, "device facts / permission change")
+            self._publish(user_id, events, "permission change")
         return device
 
     def _facts_event(self, device: Device) -> IncomingEvent:
@@ -116,24 +116,25 @@ class DevicesService:
             properties=facts,
         )
 
-    def _queue_facts(self, user_id: str, event: IncomingEvent) -> None:
+    def _queue(self, user_id: str, events: list[IncomingEvent]) -> bool:
+        """Queue events for the profile; False if the queue refused them."""
         if self.events is None:
-            return
-        batch = QueuedBatch(user_id=user_id, received_at=self.clock.now(), events=[event])
-        if self.events.publish([batch]):
+            return True
+        batch = QueuedBatch(user_id=user_id, received_at=self.clock.now(), events=events)
+        return not self.events.publish([batch])
+
+    def _queue_facts(self, user_id: str, event: IncomingEvent) -> None:
+        if not self._queue(user_id, [event]):
             raise EventsUnavailable("the device's facts could not be queued; retry shortly")
 
     def _publish(self, user_id: str, events: list[IncomingEvent], what: str) -> None:
-        """Best effort: the change itself has succeeded (facts are sent again on the next
-        refresh; a lost opt-out is only missing from the analytics)."""
-        if self.events is None:
-            return
-        batch = QueuedBatch(user_id=user_id, received_at=self.clock.now(), events=events)
+        """Best effort: the change itself has succeeded (a lost opt-out is only
+        missing from the analytics)."""
         try:
-            failed = self.events.publish([batch])
+            queued = self._queue(user_id, events)
         except Exception:  # the queue is down: the change is made all the same
-            failed = [0]
-        if failed:
+            queued = False
+        if not queued:
             logger.warning("events not queued", what=what)
 
     def unregister(self, user_id: str, device_id: str) -> bool:
