@@ -51,7 +51,7 @@ class SegmentsKind(ConfigKind):
         self, path: str, segments: dict[str, Any] | None, args: argparse.Namespace
     ) -> Checked:
         from nudge.configfiles import load_config
-        from nudge.models.campaign import NamedSegments
+        from nudge.models.segment import NamedSegments
 
         name = Path(path).stem
         if not re.fullmatch(r"[a-z0-9][a-z0-9_\-]{0,63}", name):

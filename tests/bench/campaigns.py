@@ -145,8 +145,9 @@ def write_units_with_campaigns() -> str:
     from nudge.clock import ManualClock
     from nudge.configfiles import load_config
     from nudge.domain.config import EngagementConfig
-    from nudge.models.campaign import Campaign, CampaignSet, NamedSegments
+    from nudge.models.campaign import Campaign, CampaignSet
     from nudge.models.device import Preferences
+    from nudge.models.segment import NamedSegments
     from nudge.services.campaigns.runner import CampaignRunner
     from nudge.services.pipeline.processing import EventProcessingService
     from nudge.services.pipeline.scheduler import SchedulerService

@@ -9,7 +9,8 @@ from pydantic import ValidationError
 
 from nudge.clock import ManualClock
 from nudge.models.broadcast import BroadcastRequest, BroadcastStep
-from nudge.models.campaign import CampaignSet, Segment
+from nudge.models.campaign import CampaignSet
+from nudge.models.segment import Segment
 from nudge.services.messaging.broadcasts import (
     BroadcastService,
     UnknownReference,

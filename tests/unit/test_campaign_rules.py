@@ -15,7 +15,7 @@ from nudge.configfiles import ConfigError, load_config
 from nudge.domain import campaigns as engine
 from nudge.domain.config import CategoryCaps
 from nudge.domain.profiles.segments import explain, version_key
-from nudge.models.campaign import Campaign, NamedSegments, Segment
+from nudge.models.campaign import Campaign
 from nudge.models.profile import (
     Attribute,
     CampaignMark,
@@ -26,6 +26,7 @@ from nudge.models.profile import (
     SendRecord,
     Stage,
 )
+from nudge.models.segment import NamedSegments, Segment
 
 NOW = 1_772_442_000  # 2026-03-02 09:00 UTC, a Monday
 DAY = 86_400

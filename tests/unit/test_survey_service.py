@@ -14,10 +14,11 @@ from nudge.configfiles import ConfigError
 from nudge.domain.config import EngagementConfig
 from nudge.domain.nps.eligibility import SurveyFatigue
 from nudge.domain.nps.score import aggregate
-from nudge.models.campaign import CampaignSet, Segment
+from nudge.models.campaign import CampaignSet
 from nudge.models.events import IncomingEvent, QueuedBatch
 from nudge.models.nps_store import DetractorJob
 from nudge.models.profile import Attribute, Profile, Stage
+from nudge.models.segment import Segment
 from nudge.models.survey import SurveyConfig, survey_json_schema
 from nudge.models.survey_responses import ResponseSubmission
 from nudge.services.nps.detractors import DeliveryFailed, DetractorRouter, signature

@@ -244,7 +244,7 @@ def test_bad_segments_are_located() -> None:
 
 
 def test_example_surveys_load_against_the_example_segments() -> None:
-    from nudge.models.campaign import NamedSegments
+    from nudge.models.segment import NamedSegments
     from nudge.services.nps.survey_configs import check_survey_text
 
     events = Path(__file__).parents[2] / "events"

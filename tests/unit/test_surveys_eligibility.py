@@ -21,9 +21,9 @@ from nudge.domain.nps.eligibility import (
     record_dismissal,
     sample_bucket,
 )
-from nudge.models.campaign import Segment
 from nudge.models.events import IncomingEvent
 from nudge.models.profile import Attribute, NameCounts, Profile, Stage
+from nudge.models.segment import Segment
 from nudge.models.survey import SurveyConfig
 from nudge.models.survey_responses import SurveyState
 

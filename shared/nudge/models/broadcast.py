@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from nudge.models.campaign import Scalar, Segment
+from nudge.models.segment import Scalar, Segment
 from nudge.models.template import MessageTemplate
 
 FCM_PROJECT_QUOTA_PER_MINUTE = 600_000

@@ -26,9 +26,9 @@ from pydantic import (
 )
 
 from nudge.clock import parse_duration
-from nudge.models.campaign import Segment, SegmentName
 from nudge.models.events import EventName, PropertyKey, Scalar
 from nudge.models.profile import Stage
+from nudge.models.segment import Segment, SegmentName
 
 MAX_QUESTION_CHARS = 300
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})

@@ -29,7 +29,7 @@ from nudge.domain.campaigns.triggers import (
 )
 from nudge.domain.config import CategoryCaps
 from nudge.domain.profiles.segments import explain
-from nudge.models.campaign import Campaign, Segment, seconds
+from nudge.models.campaign import Campaign, seconds
 from nudge.models.events import IncomingEvent
 from nudge.models.profile import (
     CampaignMark,
@@ -39,6 +39,7 @@ from nudge.models.profile import (
     Profile,
     SendRecord,
 )
+from nudge.models.segment import Segment
 
 OUTBOX_KEEP = 30 * 60  # longer than SQS redelivery of the events that decided them
 

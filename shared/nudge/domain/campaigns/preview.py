@@ -11,11 +11,12 @@ from nudge.domain.campaigns.rules import campaign_template, pick_variant
 from nudge.domain.campaigns.triggers import Candidate
 from nudge.domain.config import CategoryCaps
 from nudge.domain.messaging.consent import EffectivePreferences
-from nudge.models.campaign import Campaign, Segment
+from nudge.models.campaign import Campaign
 from nudge.models.device import Device
 from nudge.models.profile import (
     Profile,
 )
+from nudge.models.segment import Segment
 from nudge.templating import TemplateError
 
 

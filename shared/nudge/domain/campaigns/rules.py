@@ -9,7 +9,8 @@ from functools import lru_cache
 from typing import Any
 
 from nudge.clock import DAY
-from nudge.models.campaign import Campaign, NamedSegments
+from nudge.models.campaign import Campaign
+from nudge.models.segment import NamedSegments
 from nudge.models.template import MessageTemplate, MessageText
 from nudge.templating import TemplateError, compile_template
 

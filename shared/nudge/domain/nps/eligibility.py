@@ -39,9 +39,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from nudge.clock import DAY
 from nudge.domain.profiles.segments import UnknownSegment, explain
-from nudge.models.campaign import Segment
 from nudge.models.events import IncomingEvent
 from nudge.models.profile import Profile, Stage
+from nudge.models.segment import Segment
 from nudge.models.survey import Eligibility, SurveyConfig, SurveyStatus
 from nudge.models.survey_responses import PendingPrompt, SurveyState
 

@@ -12,7 +12,8 @@ from functools import partial
 from typing import Any
 
 from nudge.clock import DAY
-from nudge.models.campaign import (
+from nudge.models.profile import Profile, Stage
+from nudge.models.segment import (
     AttributeTest,
     Behavior,
     DidNot,
@@ -24,7 +25,6 @@ from nudge.models.campaign import (
     Scalar,
     Segment,
 )
-from nudge.models.profile import Profile, Stage
 
 EARTH_RADIUS_KM = 6371.0088
 

@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from nudge.configfiles import ConfigError, ConfigProblem, load_config
 from nudge.domain.stats import wilson
-from nudge.models.campaign import Campaign, NamedSegments, Segment
+from nudge.models.campaign import Campaign
 from nudge.models.configs import ConfigHead, ConfigStatus, LoadError, object_key, parse_key
+from nudge.models.segment import NamedSegments, Segment
 from nudge.services.configs.loading import (
     LoadOutcome,
     load_config_object,

@@ -26,7 +26,8 @@ from nudge.models.configs import (
 
 if TYPE_CHECKING:
     from nudge.clock import Clock
-    from nudge.models.campaign import CampaignSet, Segment
+    from nudge.models.campaign import CampaignSet
+    from nudge.models.segment import Segment
     from nudge.services.ports import ConfigTable
 
 
@@ -255,7 +256,7 @@ class ConfigStore:
 
     def named_segments(self, fresh: bool = False) -> dict[str, Segment]:
         """Every named segment of the current segments files (merged)."""
-        from nudge.models.campaign import Segment
+        from nudge.models.segment import Segment
 
         segments: dict[str, Segment] = {}
         for entry in self.catalog("segments", fresh).entries.values():
@@ -266,7 +267,8 @@ class ConfigStore:
     def current(self) -> CampaignSet:
         """The `CampaignCatalog` port: every non-archived campaign (with its status now) and
         every named segment, from one BatchGetItem per cache period (`cache_ttl_s`)."""
-        from nudge.models.campaign import Campaign, CampaignSet, Segment
+        from nudge.models.campaign import Campaign, CampaignSet
+        from nudge.models.segment import Segment
 
         catalogs = self._catalogs(KINDS, fresh=False)
         campaigns_catalog, segments_catalog = catalogs["campaign"], catalogs["segments"]

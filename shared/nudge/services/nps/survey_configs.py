@@ -28,7 +28,7 @@ from nudge.services.configs.loading import (
 
 if TYPE_CHECKING:
     from nudge.clock import Clock
-    from nudge.models.campaign import Segment
+    from nudge.models.segment import Segment
     from nudge.services.configs.store import ConfigStore, PublishResult
 
 KIND = "survey"

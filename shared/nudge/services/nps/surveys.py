@@ -69,9 +69,9 @@ from nudge.services.retry import MAX_WRITE_ATTEMPTS, pause_before_retry
 
 if TYPE_CHECKING:
     from nudge.clock import Clock
-    from nudge.models.campaign import Segment
     from nudge.models.events import IncomingEvent
     from nudge.models.profile import Profile
+    from nudge.models.segment import Segment
     from nudge.services.ports import (
         CampaignCatalog,
         EventPublisher,
