@@ -68,6 +68,9 @@ schemas: $(STAMP)  # JSON Schemas of the marketer config files, for editors and 
 # The real `sam build`, without Docker: the arm64 layer comes from pip's aarch64 wheels. SAM
 # needs a working python3.13 (the functions' runtime): PATH first (a pyenv shim that is not
 # active fails the check), then pyenv's versions. Its pip cache is the usual ~/.cache/pip.
+# Then the built code is compiled to 3.13 bytecode: /opt and /var/task are read-only in Lambda,
+# so without shipped .pyc files every cold start compiles each module it imports from source
+# (unchecked-hash: zips need not keep the mtimes a timestamp .pyc is checked against).
 package: $(STAMP)
 	@py313=; for c in "$$(command -v python3.13)" $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.13*/bin/python3.13; do \
 	  if [ -x "$$c" ] && "$$c" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null; \
@@ -81,7 +84,8 @@ package: $(STAMP)
 	echo "make package: sam build with $$py313"; \
 	PATH="$$(dirname "$$py313"):$(CURDIR)/$(VENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 \
 	  $(VENV)/bin/sam build --template-file template.yaml --build-dir .aws-sam/build \
-	  --cached --cache-dir .aws-sam/cache --parallel
+	  --cached --cache-dir .aws-sam/cache --parallel && \
+	"$$py313" -m compileall -q -j 0 --invalidation-mode unchecked-hash .aws-sam/build >/dev/null
 
 clean:
 	rm -rf .nudge reports .pytest_cache .mypy_cache .ruff_cache

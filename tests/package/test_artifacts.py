@@ -240,6 +240,25 @@ def test_every_handler_imports_with_the_built_layer(
             assert origin is None or origin.startswith(str(host_deps["layer"])), (name, seen)
 
 
+def test_built_code_ships_its_bytecode(build: Build) -> None:
+    """Lambda can't write __pycache__ (read-only code), so a module without a shipped .pyc is
+    compiled from source on every cold start. Each module of nudge and of the handlers has a
+    3.13 .pyc that is never checked against the source's mtime (flags 0b01: unchecked hash)."""
+    sources = [*(build.layer / "nudge").rglob("*.py"), *build.root.glob("*Function/app.py")]
+    missing, checked = [], []
+    for source in sources:
+        compiled = source.parent / "__pycache__" / f"{source.stem}.cpython-313.pyc"
+        if not compiled.is_file():
+            missing.append(str(source.relative_to(build.root)))
+            continue
+        flags = int.from_bytes(compiled.read_bytes()[4:8], "little")
+        if flags != 0b01:
+            checked.append(f"{compiled.relative_to(build.root)}: flags {flags:#04b}")
+    assert len(sources) > 100
+    assert not missing, f"no bytecode for {missing}"
+    assert not checked, f"bytecode checked against the source on load: {checked}"
+
+
 def test_layer_and_push_sender_fit_in_250_mb(build: Build) -> None:
     layer = _tree_size(build.root / "NudgeLayer")
     push = _tree_size(build.root / "PushSenderFunction")
@@ -263,7 +282,7 @@ def test_layer_pins_the_boto3_and_botocore_the_venv_tests_against(build: Build) 
 def test_layer_carries_only_what_the_functions_import(build: Build) -> None:
     layer = build.layer
     # every top-level entry is the nudge package or was installed by pip (named in a RECORD)
-    installed = {"nudge", "requirements.txt"}
+    installed = {"nudge", "requirements.txt", "__pycache__"}  # __pycache__: `make package`'s
     for record in layer.glob("*.dist-info/RECORD"):
         for line in record.read_text().splitlines():
             installed.add(line.split(",")[0].split("/")[0])
@@ -281,8 +300,7 @@ def test_layer_carries_only_what_the_functions_import(build: Build) -> None:
             if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
         }
 
-    built = {str(p.relative_to(layer / "nudge")) for p in (layer / "nudge").rglob("*")
-             if p.is_file()}  # fmt: skip
+    built = files(layer / "nudge")  # its bytecode: test_built_code_ships_its_bytecode
     assert built == files(ROOT / "shared" / "nudge")
     assert "api/mobile-openapi.json" in built and "py.typed" in built
 
