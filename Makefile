@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: help install test test-fast lint demo chaos up down bench openapi schemas package clean
+.PHONY: help install test test-fast lint demo chaos fuzz up down bench openapi schemas package clean
 
 help:
 	@echo "make demo   - local stack + 30 virtual days of users, report and charts"
@@ -13,6 +13,7 @@ help:
 	@echo "make lint   - ruff, mypy, the import contract, cfn-lint"
 	@echo "make bench  - cold imports, write units per event, throughput"
 	@echo "make chaos  - the local stack with DynamoDB throttled and FCM failing: every event and push accounted"
+	@echo "make fuzz   - schemathesis: 10,000 generated requests from the OpenAPI documents, every answer documented"
 	@echo "make up / make down - the embedded local stack in the background"
 	@echo "make package - sam build (arm64, no Docker; needs Python 3.13) into .aws-sam/build"
 
@@ -45,6 +46,10 @@ demo: $(STAMP)  # `make demo USERS=1000` for a bigger town
 
 chaos: $(STAMP)  # 20 % of DynamoDB calls throttled, 20 % of FCM sends failed; then without faults
 	$(PY) -m nudge_local.chaos
+
+# `make fuzz CASES=50000 SEED=7` for a longer run, or to replay one (it prints its seed)
+fuzz: $(STAMP)
+	$(PY) -m nudge_local.fuzz $(if $(CASES),--cases $(CASES)) $(if $(SEED),--seed $(SEED))
 
 up: $(STAMP)
 	$(VENV)/bin/nudge local up

@@ -1,4 +1,4 @@
-"""admin_api: IAM-authenticated operations for marketers and ops."""
+"""admin_api: IAM-authenticated operations for marketers and ops, each call audited."""
 
 from typing import Any
 
@@ -8,6 +8,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from nudge.api import admin_routes, campaign_routes, geofence_admin_routes, nps_routes
+from nudge.api.audit import audited
 from nudge.api.http import install_error_handlers, reject_unreadable_body
 from nudge.api.openapi import admin_openapi_json
 
@@ -32,4 +33,5 @@ def openapi() -> Response[str]:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return reject_unreadable_body(event) or app.resolve(event, context)
+    # every call, refused or not, leaves one audit line: caller, route, target ids, status
+    return audited(event, lambda: reject_unreadable_body(event) or app.resolve(event, context))

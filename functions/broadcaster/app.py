@@ -1,4 +1,6 @@
-"""broadcaster: one paced step of a broadcast's fan-out per message (then it schedules the next)."""
+"""broadcaster: one paced step of a broadcast's fan-out per message. A step that fails (the
+next step not scheduled, the progress not written) is left to SQS's redelivery, which
+finishes it: see nudge.services.messaging.broadcasts."""
 
 from typing import Any
 

@@ -5,9 +5,11 @@ published/geofences/, which notifies nothing).
 
 A bad file is not an error of this function: its problems are recorded on the object key
 (`nudge campaign list`, GET /admin/v1/campaigns), logged and counted, and the previous version
-stays current. AWS failures raise, so the asynchronous retries and the DLQ apply. Events may
-arrive out of order: an event for a version that is no longer the object's current one is
-skipped (the newer upload, or the deletion, has its own event).
+stays current; that holds for hostile files too (alias or nesting bombs; an object over its
+kind's size limit is refused by its size, unread). AWS failures raise, so the asynchronous
+retries and the DLQ apply. Events may arrive out of order: an event for a version that is no
+longer the object's current one is skipped (the newer upload, or the deletion, has its own
+event).
 """
 
 from typing import Any

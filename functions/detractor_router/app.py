@@ -1,5 +1,7 @@
 """detractor_router: DetractorsQueue consumer - each detractor's answer to the survey's
-webhook and/or SNS topic. A failed delivery raises: the record is retried, then dead-lettered."""
+webhook and/or SNS topic. A failed delivery raises: the record is retried, then dead-lettered.
+A refused webhook (unsafe destination, no signing secret) fails only its own record, logged
+as such (DetractorWebhooksRefused): the rest of the batch is delivered."""
 
 from typing import Any
 
@@ -15,6 +17,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from nudge import runtime
+from nudge.services.nps.detractors import WebhookRefused
 
 logger = Logger()
 tracer = Tracer()
@@ -26,6 +29,15 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 def route(record: SQSRecord) -> None:
     try:
         result = runtime.detractor_router().deliver(record.body)
+    except WebhookRefused as error:
+        metrics.add_metric("DetractorWebhooksRefused", MetricUnit.Count, 1)
+        logger.error(
+            "detractor webhook refused: nothing sent",
+            message_id=record.message_id,
+            receives=record.attributes.approximate_receive_count,
+            error=str(error)[:300],
+        )
+        raise
     except Exception as error:
         metrics.add_metric("DetractorDeliveryFailures", MetricUnit.Count, 1)
         logger.warning(

@@ -20,9 +20,19 @@ install_error_handlers(app)
 app.include_router(events_routes.router)
 
 
+# Unauthenticated and the same until the next deploy: clients and CDNs keep it a day, and the
+# route has its own small throttle in template.yaml (it can never use up the API's).
+OPENAPI_CACHE_CONTROL = "public, max-age=86400"
+
+
 @app.get("/v1/openapi.json", include_in_schema=False)
 def openapi() -> Response[str]:
-    return Response(200, content_types.APPLICATION_JSON, mobile_openapi_json())
+    return Response(
+        200,
+        content_types.APPLICATION_JSON,
+        mobile_openapi_json(),
+        headers={"Cache-Control": OPENAPI_CACHE_CONTROL},
+    )
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

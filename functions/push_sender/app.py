@@ -43,6 +43,7 @@ def send(record: SQSRecord) -> None:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    runtime.push_service().new_batch()  # each broadcast's status: read once in this batch
     return process_partial_response(
         event=event, record_handler=send, processor=processor, context=context
     )

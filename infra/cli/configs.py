@@ -86,14 +86,36 @@ class ConfigKind:
 # --- the flow --------------------------------------------------------------------------------
 
 
+FENCE_SET_SUFFIXES = (".geojson", ".json", ".csv")
+
+
+def size_limit(path: str) -> int:
+    """The most a file may hold: fence sets (GeoJSON, CSV) are allowed more than YAML."""
+    from nudge.configfiles import MAX_CONFIG_BYTES, MAX_FENCE_SET_BYTES
+
+    return MAX_FENCE_SET_BYTES if path.lower().endswith(FENCE_SET_SUFFIXES) else MAX_CONFIG_BYTES
+
+
 def read_text(path: str) -> str:
+    """The file's text, never more than its size limit read (exits with why it cannot be)."""
+    from nudge.configfiles import ConfigError, read_config_file
+
     try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
-    except OSError as error:
-        raise SystemExit(f"{path}: {error.strerror}") from error
-    except UnicodeDecodeError as error:
-        raise SystemExit(f"{path}: file is not UTF-8 text") from error
+        return read_config_file(path, size_limit(path))
+    except ConfigError as error:
+        raise SystemExit(str(error)) from error
+
+
+def refuse_if_too_large(path: str) -> None:
+    """Checked (with stat) before any kind reads the file, as a located problem."""
+    from nudge.configfiles import too_large
+
+    try:
+        size = os.stat(path).st_size
+    except OSError:
+        return  # reading it will say why
+    if size > size_limit(path):
+        raise too_large(path, size_limit(path))
 
 
 def print_problems(problems: list[Any]) -> None:
@@ -104,7 +126,7 @@ def print_problems(problems: list[Any]) -> None:
 def segments_file(path: str | None) -> dict[str, Any] | None:
     """The named segments of --segments (None: not given); exits 1 if the file is invalid."""
     from nudge.configfiles import ConfigError, load_config
-    from nudge.models.campaign import NamedSegments
+    from nudge.models.segment import NamedSegments
 
     if not path:
         return None
@@ -123,6 +145,7 @@ def check_file(
     from nudge.configfiles import ConfigError
 
     try:
+        refuse_if_too_large(path)
         return kind.parse(path, segments, args)
     except ConfigError as error:
         print(f"{path}: {len(error.problems)} problem(s)", file=sys.stderr)

@@ -13,23 +13,15 @@ from nudge_cli.printers import print_broadcast, print_json, show
 
 
 def load_template(path: str) -> dict[str, Any]:
-    """Parse and validate a template file; errors name the file and the field."""
-    import yaml
-    from pydantic import ValidationError
-
-    from nudge.domain.profiles.ingest import describe_validation_error
+    """Parse and validate a template file; errors name the file, its line and the field (and,
+    for a refused template construct, the template's own line and the construct)."""
+    from nudge.configfiles import ConfigError, load_config_file
     from nudge.models.template import MessageTemplate
 
     try:
-        with open(path, encoding="utf-8") as handle:
-            raw = yaml.safe_load(handle)
-        return MessageTemplate.model_validate(raw).model_dump(mode="json")
-    except OSError as error:
-        raise SystemExit(f"{path}: {error.strerror}") from error
-    except yaml.YAMLError as error:
-        raise SystemExit(f"{path}: not valid YAML: {error}") from error
-    except ValidationError as error:
-        raise SystemExit(f"{path}: {describe_validation_error(error)}") from error
+        return load_config_file(path, MessageTemplate).model_dump(mode="json")
+    except ConfigError as error:
+        raise SystemExit("\n".join(str(problem) for problem in error.problems)) from error
 
 
 def pairs(items: list[str], flag: str = "--data") -> dict[str, str]:

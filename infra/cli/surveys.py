@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 from urllib.parse import quote
 
@@ -14,6 +15,7 @@ from nudge_cli.configs import (
     checked_text,
     move_status,
     read_text,
+    validate_files,
 )
 from nudge_cli.printers import print_json, print_survey_list, show
 
@@ -35,6 +37,15 @@ class SurveyKind(ConfigKind):
 
     def status_row(self, args: argparse.Namespace, item: Checked) -> dict[str, Any] | None:
         return admin_call_optional(args, "GET", f"/admin/v1/surveys/{quote(item.config.id)}")
+
+    def validate_command(self, args: argparse.Namespace) -> int:
+        """Valid files may still be refused by a deployment lacking what they need: warn."""
+        from nudge.services.nps.survey_configs import signing_secret_warnings
+
+        for item in validate_files(self, args.files, args, announce=True):
+            for problem in signing_secret_warnings(item.config, item.text, item.path):
+                print(f"  ! {problem}", file=sys.stderr)
+        return 0
 
     def valid_line(self, item: Checked) -> str:
         return f"✓ {item.path}: survey {item.config.id!r} is valid"

@@ -105,21 +105,31 @@ def sign_request(
     return dict(request.headers.items())
 
 
-def verify_sigv4(
-    credential: AdminCredential, method: str, url: str, headers: dict[str, str], body: bytes
-) -> str:
-    """Recompute the SigV4 signature over the signed headers; return the caller's access key."""
+def _sigv4_fields(headers: dict[str, str]) -> dict[str, str]:
     lowered = {k.lower(): v for k, v in headers.items()}
     authorization = lowered.get("authorization", "")
     if not authorization.startswith("AWS4-HMAC-SHA256 "):
         raise AuthError("missing SigV4 Authorization header")
     try:
-        fields = dict(
+        return dict(
             part.strip().split("=", 1)
             for part in authorization[len("AWS4-HMAC-SHA256 ") :].split(",")
         )
     except ValueError as error:
         raise AuthError("malformed SigV4 Authorization header") from error
+
+
+def signing_access_key(headers: dict[str, str]) -> str:
+    """The access key a SigV4 request says it is signed with (not yet verified)."""
+    return _sigv4_fields(headers).get("Credential", "").split("/", 1)[0]
+
+
+def verify_sigv4(
+    credential: AdminCredential, method: str, url: str, headers: dict[str, str], body: bytes
+) -> str:
+    """Recompute the SigV4 signature over the signed headers; return the caller's access key."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    fields = _sigv4_fields(headers)
     access_key = fields.get("Credential", "").split("/", 1)[0]
     if not hmac.compare_digest(access_key, credential.access_key):
         raise AuthError("unknown access key")

@@ -15,14 +15,17 @@ import socket
 import time
 import uuid
 from datetime import UTC, datetime
+from functools import cached_property
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 from nudge_local import docs_ui
-from nudge_local.auth import AuthError, verify_sigv4, verify_token
+from nudge_local.admin_roles import LOCAL_API_ID, AdminAccess
+from nudge_local.auth import AuthError, verify_token
 from nudge_local.resources import ACCOUNT
+from nudge_local.throttle import RouteThrottles
 
 if TYPE_CHECKING:
     from nudge_local.stack import LocalStack
@@ -62,7 +65,7 @@ def build_event(
         "headers": lowered,
         "requestContext": {
             "accountId": ACCOUNT,
-            "apiId": "local",
+            "apiId": LOCAL_API_ID,
             "domainName": lowered.get("host", "127.0.0.1"),
             "domainPrefix": "local",
             "http": {
@@ -178,6 +181,9 @@ class _Handler(BaseHTTPRequestHandler):
         if route is None:
             self._json(404, {"message": "Not Found"})
             return
+        if not self.server.throttles.admit(f"{route.method} {route.path}"):  # the template's
+            self._json(429, {"message": "Too Many Requests"})
+            return
         headers = {k: v for k, v in self.headers.items()}
         try:
             authorizer = self._authorize(route.auth, method, parts, headers, body)
@@ -223,18 +229,8 @@ class _Handler(BaseHTTPRequestHandler):
         url = f"http://{headers.get('Host', '')}{parts.path}" + (
             f"?{parts.query}" if parts.query else ""
         )
-        access_key = verify_sigv4(stack.admin_credential, method, url, headers, body)
-        return {
-            "iam": {
-                "accessKey": access_key,
-                "accountId": ACCOUNT,
-                "callerId": access_key,
-                "principalOrgId": None,
-                "userArn": f"arn:aws:iam::{ACCOUNT}:user/nudge-local-admin",
-                "userId": access_key,
-                "cognitoIdentity": None,
-            }
-        }
+        # SigV4, then the caller's execute-api:Invoke on this route (admin_roles.py)
+        return self.server.admin_access.authorize(method, parts.path, url, headers, body)
 
     def _respond(self, result: Any) -> None:
         if not isinstance(result, dict) or "statusCode" not in result:
@@ -288,6 +284,15 @@ class _Handler(BaseHTTPRequestHandler):
 class _GatewayServer(ThreadingHTTPServer):
     daemon_threads = True
     stack: LocalStack
+
+    # read from the stack when a request first needs them (a docs-only server has no stack)
+    @cached_property
+    def throttles(self) -> RouteThrottles:
+        return RouteThrottles.from_template(self.stack.spec.template)
+
+    @cached_property
+    def admin_access(self) -> AdminAccess:
+        return AdminAccess.for_stack(self.stack.spec, self.stack.admin_credential)
 
 
 def start_gateway(stack: LocalStack, host: str, port: int) -> _GatewayServer:

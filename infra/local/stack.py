@@ -29,6 +29,7 @@ from nudge_local.resources import REGION, Resolver, create_resources, template_p
 from nudge_local.s3_events import S3Watcher
 from nudge_local.sqs_events import Activity, SqsPoller
 from nudge_local.stack_environments import (
+    create_detractor_secret,
     create_fcm_secret,
     fcm_environment,
     function_environments,
@@ -121,6 +122,7 @@ class LocalStack(VirtualSchedule):
                 "JwtIssuer": self.jwt_issuer,
                 "JwtAudience": ",".join(self.jwt_audiences),
                 "FcmCredentialsSecretArn": create_fcm_secret(secrets, self.fcm),
+                "DetractorWebhookSecretArn": create_detractor_secret(secrets),
                 **self.parameter_overrides,
             },
         )

@@ -1,15 +1,22 @@
 """Each function's environment in the local stack: the template's variables, and for the
-functions that talk to FCM the emulator, its CA and the service account in Secrets Manager."""
+functions that talk to FCM the emulator, its CA and the service account in Secrets Manager;
+and the detractor webhook signing secret (Secrets Manager too)."""
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
+from nudge.settings import LOCAL_STACK_MARKER
 from nudge_local.fcm_emulator import PROJECT_ID, FcmEmulator, service_account
 from nudge_local.resources import Resolver
 from nudge_local.template import StackSpec
 
 FCM_SECRET_NAME = "nudge-local/fcm-service-account"  # noqa: S105 - a name, not a secret
+DETRACTOR_SECRET_NAME = "nudge-local/detractor-webhook"  # noqa: S105 - a name, not a secret
+# Every function process of the local stack says so: local-only settings (nudge.settings
+# LOCAL_ONLY_SETTINGS, such as the FCM emulator's endpoint) take effect only with it.
+LOCAL_STACK_ENVIRONMENT = {LOCAL_STACK_MARKER: "1"}
 
 
 def create_fcm_secret(secretsmanager: Any, fcm: FcmEmulator) -> str:
@@ -22,12 +29,24 @@ def create_fcm_secret(secretsmanager: Any, fcm: FcmEmulator) -> str:
     return str(secret["ARN"])
 
 
+def create_detractor_secret(secretsmanager: Any) -> str:
+    """A generated webhook signing secret, as an operator creates one (docs/deploy.md): its ARN
+    is the DetractorWebhookSecretArn parameter, so surveys with a webhook publish and their
+    tickets are signed locally as in AWS."""
+    secret = secretsmanager.create_secret(
+        Name=DETRACTOR_SECRET_NAME, SecretString=secrets.token_urlsafe(32)
+    )
+    return str(secret["ARN"])
+
+
 def fcm_environment(fcm: FcmEmulator) -> dict[str, str]:
     """For functions that talk to FCM: the emulator, trusted through its CA. Only their
     processes get the CA (httpx reads SSL_CERT_FILE, requests REQUESTS_CA_BUNDLE): never the
     stack's own environment, nor any other function's. Credentials come from the template's
-    NUDGE_FCM_CREDENTIALS_SECRET (create_fcm_secret), not from here."""
+    NUDGE_FCM_CREDENTIALS_SECRET (create_fcm_secret), not from here. The emulator endpoint is
+    a local-only setting: it needs the local stack's marker to take effect."""
     return {
+        **LOCAL_STACK_ENVIRONMENT,
         "NUDGE_FCM_PROJECT_ID": PROJECT_ID,
         "NUDGE_FCM_ENDPOINT": fcm.url,
         "REQUESTS_CA_BUNDLE": str(fcm.ca_path),
@@ -39,11 +58,12 @@ def function_environments(
     spec: StackSpec, resolver: Resolver, base_env: dict[str, str], fcm_env: dict[str, str]
 ) -> dict[str, dict[str, str]]:
     """Each function's environment: the template's variables over `base_env`, plus `fcm_env`
-    for the functions whose template declares NUDGE_FCM_PROJECT_ID."""
+    for the functions whose template declares NUDGE_FCM_PROJECT_ID, plus the local stack's
+    marker (LOCAL_STACK_ENVIRONMENT)."""
     environments = {}
     for name, function in spec.functions.items():
         env = {k: str(v) for k, v in resolver.resolve(function.environment).items()}
         if "NUDGE_FCM_PROJECT_ID" in env:
             env.update(fcm_env)
-        environments[name] = {**base_env, **env}
+        environments[name] = {**base_env, **env, **LOCAL_STACK_ENVIRONMENT}
     return environments

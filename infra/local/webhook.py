@@ -1,6 +1,7 @@
 """A webhook receiver on loopback (a ticket system, a CRM): the demo's and the tests' target
 for detractor routing. It records every POST and can fail the first ones, as a flaky
-receiver would, to show the retries."""
+receiver would, to show the retries. Plain http on loopback is a webhook only outside a Lambda
+(nudge.models.webhook_targets): in AWS it is refused, as is any non-public address."""
 
 from __future__ import annotations
 

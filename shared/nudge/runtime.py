@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from nudge.services.ports import PreferenceReader
     from nudge.services.profiles.ingest import IngestService
     from nudge.services.profiles.privacy import PrivacyService
+    from nudge.services.ratelimit import RateLimiter
 
 _clock: Clock = SystemClock()
 
@@ -68,6 +69,23 @@ def ingest_service() -> IngestService:
 
     settings = get_settings()
     return IngestService(SqsEventPublisher(settings.events_queue_url), settings.engagement, CLOCK)
+
+
+def rate_limiter() -> RateLimiter:
+    """Per-user limits of the mobile API's writes (built per request: a dataclass and the
+    cached client; no cache for tests to reset)."""
+    from nudge.adapters.ratelimit import DynamoRequestCounter
+    from nudge.services.ratelimit import RateLimiter
+
+    settings = get_settings()
+    writes = settings.rate_limit_writes_per_minute
+    limits = {
+        "events": settings.rate_limit_events_per_minute,
+        "devices": writes,
+        "preferences": writes,
+        "surveys": writes,
+    }
+    return RateLimiter(DynamoRequestCounter(settings.profiles_table), limits, CLOCK)
 
 
 def _stores() -> tuple:
@@ -152,11 +170,23 @@ def _device_store() -> DynamoDeviceStore:
 
 @lru_cache(maxsize=1)
 def privacy_service() -> PrivacyService:
+    from nudge.adapters.broadcasts import DynamoBroadcastStore
+    from nudge.adapters.delivery_log import DynamoDeliveryLog
     from nudge.services.profiles.privacy import PrivacyService
 
     profiles, history = _stores()
-    engagement = get_settings().engagement
-    return PrivacyService(profiles, history, engagement, CLOCK, _device_store(), survey_store())
+    settings = get_settings()
+    return PrivacyService(
+        profiles,
+        history,
+        settings.engagement,
+        CLOCK,
+        _device_store(),
+        survey_store(),
+        deliveries=DynamoDeliveryLog(settings.delivery_table),
+        broadcasts=DynamoBroadcastStore(settings.broadcasts_table),
+        rate_limits=rate_limiter(),  # its scopes: the counters erasure deletes
+    )
 
 
 @lru_cache(maxsize=1)
@@ -216,6 +246,7 @@ def push_queue() -> SqsPushQueue:
 
 @lru_cache(maxsize=1)
 def push_service() -> PushService:
+    from nudge.adapters.broadcasts import DynamoBroadcastStore
     from nudge.adapters.delivery_log import DynamoDeliveryLog
     from nudge.adapters.fcm import FirebaseSender
     from nudge.services.messaging.push import PushService
@@ -238,6 +269,7 @@ def push_service() -> PushService:
         settings.engagement,
         CLOCK,
         events,
+        broadcasts=DynamoBroadcastStore(settings.broadcasts_table),  # cancelled ones: not sent
     )
 
 
@@ -323,7 +355,9 @@ def survey_configs() -> SurveyConfigService:
     """Survey configs (ConfigsTable, kind "survey"); also the SurveyCatalog port (cached)."""
     from nudge.services.nps.survey_configs import SurveyConfigService
 
-    return SurveyConfigService(config_store(), CLOCK)
+    settings = get_settings()  # admin_api and config_loader publish: they get the secret's ARN
+    signing = bool(settings.detractor_secret_arn or settings.detractor_secret)
+    return SurveyConfigService(config_store(), CLOCK, webhook_secret_configured=signing)
 
 
 @lru_cache(maxsize=1)
@@ -364,7 +398,8 @@ def nps_reports() -> NpsReportService:
 
 @lru_cache(maxsize=1)
 def detractor_router() -> DetractorRouter:
-    from nudge.adapters.webhooks import SnsTopics, UrllibPoster
+    from nudge.adapters.webhooks import CheckedWebhookPoster, SnsTopics
+    from nudge.models.webhook_targets import local_targets_allowed
     from nudge.services.nps.detractors import DetractorRouter
 
     settings = get_settings()
@@ -374,8 +409,14 @@ def detractor_router() -> DetractorRouter:
             return settings.detractor_secret
         return _secret(settings.detractor_secret_arn) if settings.detractor_secret_arn else ""
 
+    local = local_targets_allowed()  # loopback targets and unsigned tickets: not in a Lambda
     return DetractorRouter(
-        survey_store(), UrllibPoster(), CLOCK, lru_cache(maxsize=1)(secret), SnsTopics()
+        survey_store(),
+        CheckedWebhookPoster(allow_local=local),
+        CLOCK,
+        lru_cache(maxsize=1)(secret),
+        SnsTopics(),
+        allow_unsigned=local,
     )
 
 
@@ -413,6 +454,8 @@ def config_loader() -> ConfigLoader:
             "survey": survey_configs(),
             "geofences": fence_sets(),
         },
+        config_store(),  # where an object refused by its size alone records why
+        CLOCK,
     )
 
 

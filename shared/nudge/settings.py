@@ -7,6 +7,7 @@ handler's cold start ~30 ms of imports (dotenv, argparse, cloud secret providers
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Mapping
 from functools import lru_cache
@@ -17,6 +18,27 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from nudge.domain.config import EngagementConfig
 
 PREFIX = "NUDGE_"
+# Set by the local stack (nudge_local.stack_environments) for its function processes, and
+# never by template.yaml (tests/unit/test_local_only_settings.py checks): the one switch that
+# lets the settings below take effect.
+LOCAL_STACK_MARKER = "NUDGE_LOCAL_STACK"
+# Emulator endpoints and inline secrets: harmless locally, dangerous in AWS (pushes sent to
+# an arbitrary host, secrets in plain environment variables instead of Secrets Manager).
+LOCAL_ONLY_SETTINGS = frozenset({"fcm_endpoint", "fcm_credentials_json", "detractor_secret"})
+
+logger = logging.getLogger(__name__)
+
+
+def running_in_lambda(environ: Mapping[str, str] = os.environ) -> bool:
+    """A real Lambda execution environment (its runtime sets AWS_EXECUTION_ENV; the local
+    stack's worker processes do not)."""
+    return environ.get("AWS_EXECUTION_ENV", "").startswith("AWS_Lambda_")
+
+
+def running_in_local_stack(environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether the local stack says this process is one of its own: the marker is set and this
+    is not a real Lambda, so a marker copied into a deployed function changes nothing."""
+    return environ.get(LOCAL_STACK_MARKER) == "1" and not running_in_lambda(environ)
 
 
 class Settings(BaseModel):
@@ -34,16 +56,21 @@ class Settings(BaseModel):
     pushes_queue_url: str = ""
     fcm_project_id: str = ""
     fcm_credentials_secret: str = ""  # Secrets Manager id of the service-account JSON
-    fcm_credentials_json: str = ""  # local stack only: the JSON itself
-    fcm_endpoint: str = ""  # local stack only: the FCM emulator
+    fcm_credentials_json: str = ""  # local stack only (LOCAL_ONLY_SETTINGS): the JSON itself
+    fcm_endpoint: str = ""  # local stack only (LOCAL_ONLY_SETTINGS): the FCM emulator
     events_queue_url: str = ""
     surveys_table: str = "nudge-surveys"
     detractors_queue_url: str = ""
     detractor_secret_arn: str = ""  # Secrets Manager id of the webhook signing secret
-    detractor_secret: str = ""  # local stack / tests only: the secret itself
+    detractor_secret: str = ""  # local stack only (LOCAL_ONLY_SETTINGS): the secret itself
     # Auto-pause alerts (scheduler): an SNS topic and/or a webhook (https; http on loopback)
     alerts_topic_arn: str = ""
     alerts_webhook_url: str = ""
+    # Per-user request limits of the mobile API, per minute (0 = none; docs/api.md#rate-limits):
+    # POST /v1/events; and each of devices (PUT/DELETE), preferences (PUT) and survey answers
+    # and dismissals (POST), counted apart.
+    rate_limit_events_per_minute: int = Field(default=100, ge=0)
+    rate_limit_writes_per_minute: int = Field(default=60, ge=0)
     # Lifecycle thresholds, interest mapping, purchase events: JSON in NUDGE_ENGAGEMENT.
     engagement: EngagementConfig = Field(default_factory=EngagementConfig)
 
@@ -54,13 +81,19 @@ class Settings(BaseModel):
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> Settings:
-        return cls.model_validate(
-            {
-                name[len(PREFIX) :].lower(): value
-                for name, value in environ.items()
-                if name.upper().startswith(PREFIX)
-            }
-        )
+        values = {
+            name[len(PREFIX) :].lower(): value
+            for name, value in environ.items()
+            if name.upper().startswith(PREFIX)
+        }
+        ignored = sorted(LOCAL_ONLY_SETTINGS & {k for k, v in values.items() if v})
+        if ignored and not running_in_local_stack(environ):
+            logger.warning(
+                "ignoring local-stack-only settings outside the local stack: %s",
+                ", ".join(PREFIX + name.upper() for name in ignored),
+            )
+            values = {k: v for k, v in values.items() if k not in LOCAL_ONLY_SETTINGS}
+        return cls.model_validate(values)
 
 
 @lru_cache(maxsize=1)

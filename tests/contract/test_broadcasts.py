@@ -126,3 +126,58 @@ def test_audience_pages_repeat_nobody(backend, request) -> None:  # type: ignore
         if cursor is None:
             break
     assert sorted(seen) == users
+
+
+ERASED_AT = datetime(2026, 3, 3, tzinfo=UTC)
+
+
+def listed(broadcast_id: str, users: list[str], step: int = 0, **fields: Any) -> Broadcast:
+    return broadcast(step, target={"user_ids": users}, **fields).model_copy(
+        update={"broadcast_id": broadcast_id, "dedupe_key": broadcast_id}
+    )
+
+
+def test_a_finished_broadcast_keeps_only_the_length_of_its_list(store) -> None:  # type: ignore[no-untyped-def]
+    store.create(listed("b1", ["ann", "bob"]))
+    assert store.listing("ann") == [listed("b1", ["ann", "bob"])]
+    assert store.advance(listed("b1", ["ann", "bob"], 1, status="done", enqueued=2), from_step=0)
+    stored = store.get("b1")
+    assert stored.target.user_ids is None and stored.target.total() == 2
+    assert stored.enqueued == 2 and '"ann"' not in stored.model_dump_json()
+    assert store.listing("ann") == [] and store.erase_user("ann", ERASED_AT) == 0
+
+
+def test_erase_user_takes_them_out_of_running_lists_without_skipping_anyone(store) -> None:  # type: ignore[no-untyped-def]
+    store.create(listed("b1", ["ann", "bob", "cat", "ann-2"]))  # "ann-2" is someone else
+    store.advance(listed("b1", ["ann", "bob", "cat", "ann-2"], 1, cursor="2"), from_step=0)
+    store.create(listed("b2", ["dan", "ann"]))
+    store.create(listed("b3", ["ann"]))  # nobody left: its fan-out ends
+    store.create(broadcast().model_copy(update={"broadcast_id": "b4", "data": {"who": "ann"}}))
+
+    assert sorted(b.broadcast_id for b in store.listing("ann")) == ["b1", "b2", "b3"]
+    assert store.erase_user("ann", ERASED_AT) == 3
+
+    one = store.get("b1")  # the cursor moves back with the list: "cat" is still next
+    assert (one.target.user_ids, one.cursor, one.step) == (["bob", "cat", "ann-2"], "1", 1)
+    assert store.get("b2").target.user_ids == ["dan"] and store.get("b2").cursor is None
+    three = store.get("b3")
+    assert (three.status, three.finished_at, three.target.total()) == ("done", ERASED_AT, 0)
+    assert store.get("b4").data == {"who": "ann"}  # named in its data, not listed: untouched
+    assert store.listing("ann") == [] and store.erase_user("ann", ERASED_AT) == 0
+    assert [b.broadcast_id for b in store.listing("ann-2")] == ["b1"]
+    # the fan-out goes on from the moved cursor, and a step still refers to its number
+    assert store.advance(one.model_copy(update={"step": 2, "cursor": None}), from_step=1)
+
+
+def test_a_request_cannot_give_a_user_count() -> None:
+    from pydantic import ValidationError
+
+    from nudge.models.broadcast import BroadcastRequest
+
+    request = {
+        "template_id": "t1",
+        "target": {"user_count": 5},
+        "dedupe_key": "k",
+    }
+    with pytest.raises(ValidationError, match="user_count"):
+        BroadcastRequest.model_validate(request)

@@ -204,3 +204,24 @@ def test_a_recorded_or_settled_key_is_never_reopened(store) -> None:  # type: ig
     assert store.record(delivery(), "k#d1", EXP)
     store.release("ann", "k#d1")
     assert not store.claim("ann", "k#d1", "j1", NOW + 1)
+
+
+def test_delete_user_erases_every_record_of_theirs_and_only_theirs(store) -> None:  # type: ignore[no-untyped-def]
+    """Outcomes (with their opens), a claim still `sending` and a once-marker: all of the
+    user's items, more than one batch of 25; the other user's records and the counters
+    they moved stay."""
+    for n in range(30):
+        store.claim("ann", f"k{n:02d}#d1", f"j{n}", NOW)
+        store.record(delivery("d1", job=f"j{n}"), f"k{n:02d}#d1", EXP)
+    store.mark("ann", "j0", "opened_at", NOW + 5)
+    store.claim("ann", "k99#d2", "j99", NOW)  # a claim, no outcome yet
+    assert store.count_once("ann", "first#c1", {DAY: {"converted": 1}}, EXP)
+    store.claim("bob", "k#d1", "jb", NOW)
+    store.record(delivery("d1", job="jb", user_id="bob"), "k#d1", EXP)
+
+    assert store.delete_user("ann") == 30 + 1 + 1
+    assert store.for_user("ann") == []
+    assert store.claim("ann", "k99#d2", "j99", NOW)  # nothing of theirs is left, claims neither
+    assert [d.job_id for d in store.for_user("bob")] == ["jb"]
+    assert counted(store, DAY) == {DAY: {"converted": 1}}
+    assert store.delete_user("nobody") == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import datetime
 
 from nudge.models.broadcast import Broadcast, BroadcastStep
 
@@ -25,13 +26,30 @@ class InMemoryBroadcasts:
         with self._lock:
             return self.broadcasts.get(broadcast_id)
 
+    def status(self, broadcast_id: str) -> str | None:
+        with self._lock:
+            stored = self.broadcasts.get(broadcast_id)
+            return stored.status if stored else None
+
     def advance(self, broadcast: Broadcast, from_step: int) -> bool:
         with self._lock:
             stored = self.broadcasts.get(broadcast.broadcast_id)
-            if stored is None or stored.step != from_step:  # as the conditional put: refused
+            # as the conditional put: refused unless still running at that step
+            if stored is None or stored.step != from_step or stored.status != "running":
                 return False
-            self.broadcasts[broadcast.broadcast_id] = broadcast
+            self.broadcasts[broadcast.broadcast_id] = broadcast.kept()  # as stored
             return True
+
+    def listing(self, user_id: str) -> list[Broadcast]:
+        with self._lock:
+            return [b for _, b in sorted(self.broadcasts.items()) if _names(b, user_id)]
+
+    def erase_user(self, user_id: str, now: datetime) -> int:
+        with self._lock:
+            named = [b for b in self.broadcasts.values() if _names(b, user_id)]
+            for broadcast in named:
+                self.broadcasts[broadcast.broadcast_id] = broadcast.without_user(user_id, now)
+            return len(named)
 
     def schedule(self, step: BroadcastStep, delay_s: int) -> None:
         self.scheduled.append((step, delay_s))
@@ -44,3 +62,8 @@ class InMemoryBroadcasts:
         chosen = self.users[start : start + limit]
         end = start + len(chosen)
         return chosen, str(end) if end < len(self.users) else None
+
+
+def _names(broadcast: Broadcast, user_id: str) -> bool:
+    """As the adapter's sparse index: only running lists are looked at."""
+    return broadcast.status == "running" and broadcast.lists(user_id)

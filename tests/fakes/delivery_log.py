@@ -162,6 +162,13 @@ class InMemoryDeliveryLog:
                 if u == user_id and "delivery" in r
             ]
 
+    def delete_user(self, user_id: str) -> int:
+        with self._lock:
+            mine = [key for key in self.rows if key[0] == user_id]
+            for key in mine:
+                del self.rows[key]
+            return len(mine)
+
 
 class FakeFcm:
     """An FCM stand-in for tests: scripted outcomes per token, and a record of what was sent."""

@@ -97,13 +97,16 @@ def _reset_caches() -> None:
 
 def deploy_parameters() -> dict[str, str]:
     """What `sam deploy` needs (inside mock_aws): the FCM secret is a real one in moto.
-    Tests that send give push_sender its credentials inline instead."""
+    Tests that send give push_sender its credentials inline instead. A detractor webhook
+    signing secret too, as surveys with a webhook are refused without one."""
     secrets = boto3.client("secretsmanager", region_name="us-east-1")
     secret = secrets.create_secret(Name="nudge-test/fcm-service-account", SecretString="{}")
+    signing = secrets.create_secret(Name="nudge-test/detractor-webhook", SecretString="s3cret")
     return {
         "JwtIssuer": "https://issuer.test",
         "JwtAudience": "app",
         "FcmCredentialsSecretArn": secret["ARN"],
+        "DetractorWebhookSecretArn": signing["ARN"],
     }
 
 

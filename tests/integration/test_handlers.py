@@ -214,6 +214,8 @@ def test_pipeline_ingest_process_schedule_export_erase(aws: Aws) -> None:
         "history_records_erased": 4,
         "device_records_erased": 0,
         "survey_records_erased": 0,
+        "delivery_records_erased": 0,
+        "broadcasts_erased_from": 0,
     }
     after = json.loads(aws.invoke("DevicesApiFunction", api_event("GET", "/v1/me"))["body"])
     assert after["profile"] is None and after["history"] == []

@@ -46,3 +46,39 @@ def test_handlers_import_without_firebase_grpc_or_httpx() -> None:
     loaded = json.loads(out.stdout.strip().splitlines()[-1])
     assert len(loaded) == len(handlers)
     assert {name: mods for name, mods in loaded.items() if mods} == {}
+
+
+# Per handler, modules its cold start must not load: the admin response models serve only the
+# OpenAPI document (nudge.api.responses names them), and surveys use segments, not campaigns.
+NOT_AT_COLD_START = {
+    "admin_api": ("nudge.api.admin_models", "nudge.api.admin_config_models"),
+    "surveys_api": ("nudge.models.campaign",),
+}
+
+
+def test_handlers_leave_what_they_do_not_need_unloaded() -> None:
+    env = {**os.environ, "POWERTOOLS_TRACE_DISABLED": "true", "AWS_DEFAULT_REGION": "us-east-1"}
+    loaded = {}
+    for name, modules in NOT_AT_COLD_START.items():
+        app = ROOT / "functions" / name / "app.py"
+        out = subprocess.run(
+            [sys.executable, "-c", PROBE % (modules,), str(app)],
+            capture_output=True, text=True, env=env, cwd=ROOT, check=True, timeout=120,
+        )  # fmt: skip
+        loaded.update(json.loads(out.stdout.strip().splitlines()[-1]))
+    assert loaded == {f"fn_{name}": [] for name in NOT_AT_COLD_START}
+
+
+def test_named_response_models_resolve_for_the_document() -> None:
+    from nudge.api.openapi import admin_resolver
+    from nudge.api.responses import NAMED
+
+    app = admin_resolver()
+    contents = [
+        content
+        for route in app._static_routes + app._dynamic_routes
+        for response in (route.responses or {}).values()
+        for content in response.get("content", {}).values()
+    ]
+    assert contents and not [c for c in contents if NAMED in c]
+    assert sum("model" in c for c in contents) > 50

@@ -259,6 +259,8 @@ def test_events_received_before_erasure_are_dropped(
         "history_records_erased": 2,
         "device_records_erased": 0,
         "survey_records_erased": 0,
+        "delivery_records_erased": 0,
+        "broadcasts_erased_from": 0,
     }
     in_flight = message("ann", [make_event(event_id="late")], received=START)
     service.process([("m2", in_flight)])

@@ -3,20 +3,32 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from nudge.adapters.dynamo_table import DynamoTable
 from nudge.adapters.sqs import SqsQueue
 from nudge.models.broadcast import Broadcast, BroadcastStep
 
+ERASE_ATTEMPTS = 10  # a running broadcast changes once per step: a few seconds apart at most
+RUNNING_LIST = "running"
+
+
+def _running_list(broadcast: Broadcast) -> bool:
+    return broadcast.status == "running" and broadcast.target.user_ids is not None
+
 
 class DynamoBroadcastStore(DynamoTable):
-    def _put(self, broadcast: Broadcast, condition: dict[str, Any]) -> bool:
+    def _put(self, broadcast: Broadcast, condition: dict[str, Any], **extra: Any) -> bool:
         item = self.to_item(
             {
                 "broadcast_id": broadcast.broadcast_id,
                 "step": broadcast.step,
-                "body": broadcast.model_dump_json(),
+                "status": broadcast.status,  # on its own: conditions, push_sender's read
+                "body": broadcast.kept().model_dump_json(),  # a finished one: no user list
+                # the sparse running-lists-index: the lists that may name someone
+                "lists_users": RUNNING_LIST if _running_list(broadcast) else None,
+                **extra,
             }
         )
         return self.put_if(item, **condition)
@@ -30,15 +42,94 @@ class DynamoBroadcastStore(DynamoTable):
         ).get("Item")
         return Broadcast.model_validate_json(item["body"]["S"]) if item else None
 
+    def status(self, broadcast_id: str) -> str | None:
+        """The broadcast's status alone (None: no such broadcast), without its body."""
+        item = self.ddb.get_item(
+            TableName=self.table,
+            Key=self.key(broadcast_id=broadcast_id),
+            ConsistentRead=True,
+            ProjectionExpression="broadcast_id, #st",
+            ExpressionAttributeNames={"#st": "status"},
+        ).get("Item")
+        if not item or "broadcast_id" not in item:
+            return None
+        if "status" not in item:  # written before the status had its own attribute
+            stored = self.get(broadcast_id)
+            return stored.status if stored else None
+        return str(item["status"]["S"])
+
     def advance(self, broadcast: Broadcast, from_step: int) -> bool:
         return self._put(
             broadcast,
             {
-                "ConditionExpression": "#s = :from",
-                "ExpressionAttributeNames": {"#s": "step"},
-                "ExpressionAttributeValues": self.to_item({":from": from_step}),
+                # and still running: a cancel is never undone (an item older than the status
+                # attribute is checked by its step alone, as before)
+                "ConditionExpression": (
+                    "#s = :from AND (#st = :running OR attribute_not_exists(#st))"
+                ),
+                "ExpressionAttributeNames": {"#s": "step", "#st": "status"},
+                "ExpressionAttributeValues": self.values(**{"from": from_step}, running="running"),
             },
         )
+
+    # ---- erasure: the broadcasts whose stored list names a user ----
+    def listing(self, user_id: str) -> list[Broadcast]:
+        """Running broadcasts with the user in their list (a finished one keeps only its
+        length)."""
+        return [broadcast for broadcast, _ in self._naming(user_id)]
+
+    def erase_user(self, user_id: str, now: datetime) -> int:
+        """Take the user out of every stored list; how many broadcasts changed. Each write
+        holds only if the broadcast is as read (step, status and `erasures`, a count only
+        these writes keep: two erasures at once don't undo each other). A step that read the
+        broadcast before this write may still write its older copy back: the list goes with
+        the end of the fan-out at the latest (see Broadcast.kept)."""
+        changed = 0
+        for broadcast, erasures in self._naming(user_id):
+            for _attempt in range(ERASE_ATTEMPTS):
+                condition = {
+                    "ConditionExpression": "#s = :step AND #st = :status AND "
+                    + ("erasures = :n" if erasures else "attribute_not_exists(erasures)"),
+                    "ExpressionAttributeNames": {"#s": "step", "#st": "status"},
+                    "ExpressionAttributeValues": self.values(
+                        step=broadcast.step, status=broadcast.status, n=erasures or None
+                    ),
+                }
+                updated = broadcast.without_user(user_id, now)
+                if self._put(updated, condition, erasures=erasures + 1):
+                    changed += 1
+                    break
+                fresh = self._read(broadcast.broadcast_id)
+                if fresh is None or not fresh[0].lists(user_id):
+                    break
+                broadcast, erasures = fresh
+            else:
+                raise RuntimeError(f"broadcast {broadcast.broadcast_id} kept changing")
+        return changed
+
+    def _naming(self, user_id: str) -> list[tuple[Broadcast, int]]:
+        """Through the sparse index of running user lists (few: no Scan of every broadcast),
+        each read in full and checked for the id."""
+        found = []
+        for key in self.items(
+            "query",
+            IndexName="running-lists-index",
+            KeyConditionExpression="lists_users = :r",
+            ExpressionAttributeValues=self.values(r=RUNNING_LIST),
+        ):
+            read = self._read(key["broadcast_id"]["S"])
+            if read is not None and read[0].lists(user_id):
+                found.append(read)
+        return found
+
+    def _read(self, broadcast_id: str) -> tuple[Broadcast, int] | None:
+        item = self.ddb.get_item(
+            TableName=self.table, Key=self.key(broadcast_id=broadcast_id), ConsistentRead=True
+        ).get("Item")
+        if not item:
+            return None
+        erasures = int(item.get("erasures", {}).get("N", 0))
+        return Broadcast.model_validate_json(item["body"]["S"]), erasures
 
 
 class SqsStepQueue(SqsQueue):

@@ -201,8 +201,14 @@ class S3ConfigObjects:
             raise
         return str(response.get("VersionId") or "null")
 
-    def read(self, bucket: str, key: str, version_id: str | None) -> bytes | None:
-        """The object's bytes (that version, when given); None if it no longer exists."""
+    def read(self, bucket: str, key: str, version_id: str | None, max_bytes: int) -> bytes | None:
+        """The object's bytes (that version, when given); None if it no longer exists.
+
+        Raises ObjectTooLarge past `max_bytes`: by its ContentLength before the body is read,
+        and never reading more than `max_bytes` + 1 of it in any case.
+        """
+        from nudge.services.configs.loader import ObjectTooLarge
+
         kwargs = {"Bucket": bucket, "Key": key}
         if version_id and version_id != "null":
             kwargs["VersionId"] = version_id
@@ -212,7 +218,17 @@ class S3ConfigObjects:
             if _s3_code(error) in self.MISSING:
                 return None
             raise
-        return bytes(response["Body"].read())
+        body = response["Body"]
+        try:
+            size = response.get("ContentLength")
+            if isinstance(size, int) and size > max_bytes:
+                raise ObjectTooLarge(size)
+            data = bytes(body.read(max_bytes + 1))
+        finally:
+            body.close()
+        if len(data) > max_bytes:
+            raise ObjectTooLarge(len(data))
+        return data
 
 
 def _s3_code(error: Exception) -> str | None:

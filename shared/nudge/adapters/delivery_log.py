@@ -295,6 +295,22 @@ class DynamoDeliveryLog(DynamoTable):
         )
         return [_delivery(item) for item in items if "body" in item]
 
+    def delete_user(self, user_id: str) -> int:
+        """Erasure: every item in the user's partition (outcomes with their opens, claims,
+        once-markers), found by a keys-only Query and deleted in batches of 25; the job
+        index's entries go with them. The counters they moved are anonymous and stay."""
+        keys = list(
+            self.items(
+                "query",
+                KeyConditionExpression="user_id = :u",
+                ExpressionAttributeValues=self.values(u=user_id),
+                ProjectionExpression="user_id, sk",
+                ConsistentRead=True,
+            )
+        )
+        self.batch_write([{"DeleteRequest": {"Key": key}} for key in keys])
+        return len(keys)
+
 
 def _delivery(item: dict[str, Any]) -> Delivery:
     delivery = Delivery.model_validate_json(item["body"]["S"])

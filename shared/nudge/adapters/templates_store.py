@@ -5,6 +5,7 @@ from __future__ import annotations
 from nudge.adapters.dynamo_codec import write_units
 from nudge.adapters.dynamo_table import DynamoTable
 from nudge.models.template import MessageTemplate
+from nudge.templating import TemplateError
 
 
 class DynamoTemplateStore(DynamoTable):
@@ -20,4 +21,19 @@ class DynamoTemplateStore(DynamoTable):
             TableName=self.table, Key=self.key(template_id=template_id), ConsistentRead=True
         )
         item = response.get("Item")
-        return MessageTemplate.model_validate_json(item["body"]["S"]) if item else None
+        if not item:
+            return None
+        try:
+            return MessageTemplate.model_validate_json(item["body"]["S"])
+        except ValueError as error:  # saved before a stricter rule (the template allow-list)
+            raise TemplateError(
+                f"template_id: the saved template {template_id!r} is no longer accepted, "
+                f"save a fixed version: {_problems(error)}"
+            ) from error
+
+
+def _problems(error: ValueError) -> str:
+    errors = getattr(error, "errors", None)  # a pydantic ValidationError
+    if errors is None:
+        return str(error)
+    return "; ".join(".".join(map(str, e["loc"])) + ": " + e["msg"] for e in errors()[:3])

@@ -1,36 +1,99 @@
-"""Outbound HTTP for detractor tickets (urllib: no extra dependency) and SNS publishing."""
+"""Outbound HTTP for detractor tickets (http.client: no extra dependency) and SNS publishing."""
 
 from __future__ import annotations
 
-import urllib.error
-import urllib.request
+import http.client
+import socket
+import ssl
 from typing import Any
+from urllib.parse import urlsplit
 
 from nudge.adapters.aws import client
+from nudge.models.webhook_targets import check_addresses, check_url, local_targets_allowed
 
 WEBHOOK_TIMEOUT_S = 5.0
+MAX_ANSWER_BYTES = 65_536
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None  # a redirect is an answer (3xx), not something to follow with the ticket
+def _connect_to_one(addresses: list[str], port: int, timeout: float | None) -> socket.socket:
+    """A connection to the first checked address that answers (as create_connection does)."""
+    error: OSError = OSError("no address")
+    for address in addresses:
+        try:
+            return socket.create_connection((address, port), timeout)
+        except OSError as failed:
+            error = failed
+    raise error
 
 
-class UrllibPoster:
-    """The WebhookPoster port: POST with a 5 s timeout; redirects are not followed."""
+class _CheckedHTTPConnection(http.client.HTTPConnection):
+    """Connects to the addresses checked for the host, never resolving the name again."""
 
-    def __init__(self, timeout_s: float = WEBHOOK_TIMEOUT_S) -> None:
+    def __init__(self, host: str, port: int, addresses: list[str], timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self.addresses = addresses
+
+    def connect(self) -> None:
+        self.sock = _connect_to_one(self.addresses, self.port, self.timeout)
+
+
+class _CheckedHTTPSConnection(http.client.HTTPSConnection):
+    """TLS to a checked address; the certificate is verified for the host name (SNI too)."""
+
+    def __init__(
+        self, host: str, port: int, addresses: list[str], timeout: float, context: ssl.SSLContext
+    ) -> None:
+        super().__init__(host, port, timeout=timeout, context=context)
+        self.addresses = addresses
+        self.tls = context
+
+    def connect(self) -> None:
+        sock = _connect_to_one(self.addresses, self.port, self.timeout)
+        self.sock = self.tls.wrap_socket(sock, server_hostname=self.host)
+
+
+class CheckedWebhookPoster:
+    """The WebhookPoster port: POST with a 5 s timeout to a checked destination.
+
+    Before each call the URL is checked, the host name resolved (getaddrinfo) and every
+    address it resolves to checked (nudge.models.webhook_targets); the connection then goes to
+    one of those addresses, so a second lookup cannot send it elsewhere (DNS rebinding). A
+    refused destination raises RefusedTarget. Redirects are answers (3xx), never followed.
+    `allow_local`: loopback allowed (default: outside a Lambda only)."""
+
+    def __init__(
+        self, timeout_s: float = WEBHOOK_TIMEOUT_S, allow_local: bool | None = None
+    ) -> None:
         self.timeout_s = timeout_s
-        self._opener = urllib.request.build_opener(_NoRedirect)
+        self.allow_local = local_targets_allowed() if allow_local is None else allow_local
+        self._tls = ssl.create_default_context()
+
+    def resolve(self, host: str, port: int) -> list[str]:
+        """Every address the name resolves to now (OSError when it does not resolve)."""
+        answers = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        return list(dict.fromkeys(str(sockaddr[0]) for *_, sockaddr in answers))
 
     def post(self, url: str, body: bytes, headers: dict[str, str]) -> int:
-        request = urllib.request.Request(url, data=body, method="POST", headers=headers)  # noqa: S310 - URL validated (https, or http on loopback)
+        check_url(url, self.allow_local)
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        addresses = check_addresses(host, self.resolve(host, port), self.allow_local)
+        connection: http.client.HTTPConnection
+        if parts.scheme == "https":
+            connection = _CheckedHTTPSConnection(host, port, addresses, self.timeout_s, self._tls)
+        else:  # http: check_url allows it for loopback in the local stack only
+            connection = _CheckedHTTPConnection(host, port, addresses, self.timeout_s)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         try:
-            with self._opener.open(request, timeout=self.timeout_s) as response:
-                response.read(65_536)
-                return int(response.status)
-        except urllib.error.HTTPError as error:
-            return int(error.code)
+            connection.request("POST", target, body=body, headers=headers)
+            response = connection.getresponse()
+            response.read(MAX_ANSWER_BYTES)
+            return int(response.status)
+        except http.client.HTTPException as error:  # a garbled answer: unreachable, retried
+            raise ConnectionError(f"bad HTTP answer: {error!r}") from error
+        finally:
+            connection.close()
 
 
 class SnsTopics:
@@ -88,7 +151,7 @@ class OpsAlerts:
                 failed.append("webhook: the URL must be https (http only on loopback)")
             else:
                 try:
-                    poster = self._poster or UrllibPoster()
+                    poster = self._poster or CheckedWebhookPoster()
                     status = poster.post(
                         self.webhook_url, body.encode(), {"content-type": "application/json"}
                     )

@@ -1,7 +1,7 @@
 """What the admin API answers: one pydantic model per response shape, for the OpenAPI document.
 
-The routes declare these with `responses=` (see `ok()` and the error sets below) and keep
-returning the services' dicts: the JSON is exactly what it was (the `nudge` CLI and
+The routes name these in `responses=` (nudge.api.responses: `ok("UserExport")`, the error sets)
+and keep returning the services' dicts: the JSON is exactly what it was (the `nudge` CLI and
 marketers' scripts parse it), and a test checks each route's real answer against its model
 (`extra="forbid"`: a key the model does not name fails). Where a shape is open-ended (a
 stored profile, a rendered message) the model says so with `dict[str, Any]`.
@@ -9,11 +9,13 @@ stored profile, a rendered message) the model says so with `dict[str, Any]`.
 
 from __future__ import annotations
 
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
-from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+# the app's own export and erasure answer the same shapes (Erasure: named by the erase route)
+from nudge.api.mobile_models import Erasure as Erasure
+from nudge.api.mobile_models import ExportedBroadcast, ExportSummary, SurveyData
 from nudge.models.push import Delivery
 
 
@@ -61,51 +63,7 @@ class GatewayError(Shape):
     message: str
 
 
-Responses = dict[int, OpenAPIResponse]
-
-
-def _answer(model: Any, description: str) -> OpenAPIResponse:
-    content = {"application/json": {"model": model}}
-    return cast(OpenAPIResponse, {"description": description, "content": content})
-
-
-def ok(model: Any, description: str = "OK", status: int = 200) -> Responses:
-    """The success answer of a route: `model` is a pydantic model (or a union of models)."""
-    return {status: _answer(model, description)}
-
-
-FORBIDDEN: Responses = {
-    403: _answer(GatewayError, "No or wrong SigV4 signature, or IAM does not allow it")
-}
-INVALID: Responses = {
-    400: _answer(InvalidRequest, "Invalid parameter or body field (named in the message)")
-}
-NOT_FOUND: Responses = {404: _answer(ErrorBody, "Not found (the message says what)")}
-TOO_LARGE: Responses = {413: _answer(ErrorBody, "Request body over 256 KiB")}
-CONFIG_REJECTED: Responses = {
-    400: _answer(InvalidConfig, "Invalid request, or a config that cannot be published")
-}
-ERRORS: Responses = {**INVALID, **FORBIDDEN}
-BODY_ERRORS: Responses = {**ERRORS, **TOO_LARGE}
-
-
 # --- users ---------------------------------------------------------------------------------
-
-
-class Interest(Shape):
-    interest: str
-    score: float
-
-
-class ExportSummary(Shape):
-    stage: str | None
-    sessions: int
-    top_interests: list[Interest]
-
-
-class SurveyData(Shape):
-    states: list[dict[str, Any]]
-    responses: list[dict[str, Any]]
 
 
 class UserExport(Shape):
@@ -117,15 +75,13 @@ class UserExport(Shape):
     preferences: dict[str, Any] | None
     summary: ExportSummary | None
     surveys: SurveyData
+    deliveries: list[dict[str, Any]] = Field(
+        description="the delivery log (30 days): each push's job, source, device, template, "
+        "outcome and open or dismissal time, oldest first"
+    )
+    broadcasts: list[ExportedBroadcast]
     history: list[dict[str, Any]]
     history_next: str | None
-
-
-class Erasure(Shape):
-    profile_erased: bool
-    history_records_erased: int
-    device_records_erased: int
-    survey_records_erased: int
 
 
 # --- reports -------------------------------------------------------------------------------

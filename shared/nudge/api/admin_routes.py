@@ -15,28 +15,12 @@ from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from nudge import runtime
-from nudge.api.admin_models import (
-    BODY_ERRORS,
-    ERRORS,
-    NOT_FOUND,
-    BroadcastCreated,
-    BroadcastProgress,
-    CampaignReport,
-    CampaignsReport,
-    EngagementReport,
-    Erasure,
-    LifecycleReport,
-    MessageOutcome,
-    MessageQueued,
-    SunsetReport,
-    UserExport,
-    ok,
-)
+from nudge.api.responses import BODY_ERRORS, ERRORS, NOT_FOUND, ok
 from nudge.domain.engagement.broadcast_counters import counter_name, outcome_summary
 from nudge.models.broadcast import Broadcast, BroadcastRequest
 from nudge.models.keys import SYSTEM_PREFIX
 from nudge.models.push import PushJob
-from nudge.models.template import MessageTemplate
+from nudge.models.template import MessageTemplate, TemplateId
 from nudge.services.messaging.broadcasts import UnknownReference, fan_out_plan
 
 router = APIGatewayHttpRouter()
@@ -58,7 +42,7 @@ def _user(raw: str) -> str:
     "/admin/v1/users/<user_id>",
     summary="Export everything stored about a user",
     tags=["users"],
-    responses={**ok(UserExport), **ERRORS},
+    responses={**ok("UserExport"), **ERRORS},
 )
 def export_user(
     user_id: UserId,
@@ -72,7 +56,7 @@ def export_user(
     "/admin/v1/users/<user_id>",
     summary="Erase a user",
     tags=["users"],
-    responses={**ok(Erasure), **ERRORS},
+    responses={**ok("Erasure"), **ERRORS},
 )
 def erase_user(user_id: UserId) -> dict[str, Any]:
     metrics.add_metric("AdminErasures", MetricUnit.Count, 1)
@@ -83,7 +67,7 @@ def erase_user(user_id: UserId) -> dict[str, Any]:
     "/admin/v1/reports/lifecycle",
     summary="Users per lifecycle stage, and transitions in the last N days",
     tags=["reports"],
-    responses={**ok(LifecycleReport), **ERRORS},
+    responses={**ok("LifecycleReport"), **ERRORS},
 )
 def lifecycle_report(
     days: Annotated[int, Query(ge=1, le=90, description="Transition window in days")] = 30,
@@ -99,7 +83,7 @@ WindowDays = Annotated[int, Query(ge=1, le=400, description="Window in days (tod
     "/admin/v1/reports/campaigns",
     summary="Sends, suppressions by reason, holdout and conversions per campaign and variant",
     tags=["reports"],
-    responses={**ok(CampaignsReport), **ERRORS},
+    responses={**ok("CampaignsReport"), **ERRORS},
 )
 def campaigns_report(
     days: WindowDays = 30,
@@ -112,7 +96,7 @@ def campaigns_report(
     "/admin/v1/reports/campaigns/<campaign_id>",
     summary="One campaign: funnel, suppressions, failures, opt-outs, lift and guard rails",
     tags=["reports"],
-    responses={**ok(CampaignReport), **ERRORS, **NOT_FOUND},
+    responses={**ok("CampaignReport"), **ERRORS, **NOT_FOUND},
 )
 def campaign_report(
     campaign_id: Annotated[str, Path(max_length=64)],
@@ -131,7 +115,7 @@ def campaign_report(
     "/admin/v1/reports/sunset",
     summary="Campaigns and formats weak on opens and strong on opt-outs, with the evidence",
     tags=["reports"],
-    responses={**ok(SunsetReport), **ERRORS},
+    responses={**ok("SunsetReport"), **ERRORS},
 )
 def sunset_report(
     days: WindowDays = 7,
@@ -144,7 +128,7 @@ def sunset_report(
     "/admin/v1/reports/engagement",
     summary="Sends, deliveries, opens and opt-outs per day, every campaign pooled",
     tags=["reports"],
-    responses={**ok(EngagementReport), **ERRORS},
+    responses={**ok("EngagementReport"), **ERRORS},
 )
 def engagement_report(
     days: WindowDays = 30,
@@ -159,7 +143,7 @@ class MessageRequest(BaseModel):
     model_config = ConfigDict(defer_build=True, extra="forbid")
 
     template: MessageTemplate | None = Field(default=None, description="Inline template, or:")
-    template_id: str | None = Field(default=None, description="A template saved before")
+    template_id: TemplateId | None = Field(default=None, description="A template saved before")
     data: dict[str, Any] = Field(default_factory=dict)
     dedupe_key: str = Field(min_length=1, max_length=200)
     ttl_seconds: int = Field(default=86_400, ge=60, le=28 * 86_400)
@@ -193,7 +177,7 @@ def put_template(
     summary="Queue a message for a user (once per dedupe key)",
     tags=["messages"],
     responses={
-        **ok(MessageQueued, "Queued for the push sender", 202),
+        **ok("MessageQueued", "Queued for the push sender", 202),
         **BODY_ERRORS,
         **NOT_FOUND,
     },
@@ -225,7 +209,7 @@ def send_message(user_id: UserId, request: Annotated[MessageRequest, Body()]) ->
     "/admin/v1/messages/<job_id>",
     summary="What happened to a queued message, device by device",
     tags=["messages"],
-    responses={**ok(MessageOutcome), **ERRORS},
+    responses={**ok("MessageOutcome"), **ERRORS},
 )
 def message_outcome(
     job_id: Annotated[str, Path(min_length=1, max_length=128)],
@@ -243,7 +227,7 @@ def message_outcome(
     summary="Send one message to many users, paced within FCM's quota",
     tags=["messages"],
     responses={
-        **ok(BroadcastCreated, "Started", 202),
+        **ok("BroadcastCreated", "Started", 202),
         **BODY_ERRORS,
         **NOT_FOUND,
     },
@@ -265,7 +249,7 @@ def create_broadcast(request: Annotated[BroadcastRequest, Body()]) -> Response[A
     "/admin/v1/broadcasts/<broadcast_id>",
     summary="A broadcast's progress",
     tags=["messages"],
-    responses={**ok(BroadcastProgress), **ERRORS, **NOT_FOUND},
+    responses={**ok("BroadcastProgress"), **ERRORS, **NOT_FOUND},
 )
 def broadcast_progress(
     broadcast_id: Annotated[str, Path(min_length=1, max_length=64)],
@@ -280,7 +264,7 @@ def broadcast_progress(
     "/admin/v1/broadcasts/<broadcast_id>",
     summary="Cancel a broadcast",
     tags=["messages"],
-    responses={**ok(BroadcastProgress), **ERRORS, **NOT_FOUND},
+    responses={**ok("BroadcastProgress"), **ERRORS, **NOT_FOUND},
 )
 def cancel_broadcast(
     broadcast_id: Annotated[str, Path(min_length=1, max_length=64)],
@@ -292,7 +276,7 @@ def cancel_broadcast(
 
 
 def _progress(broadcast: Broadcast) -> dict[str, Any]:
-    total = len(broadcast.target.user_ids) if broadcast.target.user_ids is not None else None
+    total = broadcast.target.total()  # a finished list: its length, kept without the ids
     name = counter_name(broadcast.broadcast_id)
     counted = runtime.profile_store().counters([name]).get(name, {})
     return {

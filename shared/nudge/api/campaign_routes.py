@@ -13,25 +13,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, Field
 
 from nudge import runtime
-from nudge.api.admin_config_models import (
-    AudienceEstimate,
-    CampaignDetail,
-    CampaignList,
-    CampaignNotLoaded,
-    Preview,
-    Published,
-    SegmentsList,
-    StatusChanged,
-)
-from nudge.api.admin_models import (
-    CONFIG_REJECTED,
-    ERRORS,
-    FORBIDDEN,
-    NOT_FOUND,
-    TOO_LARGE,
-    ok,
-)
 from nudge.api.http import error_response
+from nudge.api.responses import CONFIG_REJECTED, ERRORS, FORBIDDEN, NOT_FOUND, TOO_LARGE, ok
 from nudge.configfiles import MAX_CONFIG_BYTES, ConfigError
 from nudge.models.campaign import Campaign
 from nudge.models.configs import object_key
@@ -92,7 +75,7 @@ def _published(result: Any) -> Response[Any]:
     "/admin/v1/campaigns/<campaign_id>",
     summary="Publish a campaign version",
     tags=["campaigns"],
-    responses={**ok(Published), **CONFIG_REJECTED, **FORBIDDEN, **TOO_LARGE},
+    responses={**ok("Published"), **CONFIG_REJECTED, **FORBIDDEN, **TOO_LARGE},
 )
 def put_campaign(campaign_id: ConfigId, request: Annotated[ConfigText, Body()]) -> Response[Any]:
     source = object_key("campaign", campaign_id)
@@ -111,7 +94,7 @@ def put_campaign(campaign_id: ConfigId, request: Annotated[ConfigText, Body()]) 
     "/admin/v1/campaigns",
     summary="Campaigns: status, version, errors",
     tags=["campaigns"],
-    responses={**ok(CampaignList), **FORBIDDEN},
+    responses={**ok("CampaignList"), **FORBIDDEN},
 )
 def list_campaigns() -> dict[str, Any]:
     return {"campaigns": runtime.campaign_configs().list_campaigns()}
@@ -121,7 +104,7 @@ def list_campaigns() -> dict[str, Any]:
     "/admin/v1/campaigns/<campaign_id>",
     summary="A campaign: the current version and every version",
     tags=["campaigns"],
-    responses={**ok(CampaignDetail | CampaignNotLoaded), **ERRORS, **NOT_FOUND},
+    responses={**ok("CampaignDetail | CampaignNotLoaded"), **ERRORS, **NOT_FOUND},
 )
 def get_campaign(campaign_id: ConfigId) -> dict[str, Any]:
     described = runtime.campaign_configs().describe(campaign_id)
@@ -134,7 +117,7 @@ def get_campaign(campaign_id: ConfigId) -> dict[str, Any]:
     "/admin/v1/campaigns/<campaign_id>/status",
     summary="Pause, resume or archive a campaign",
     tags=["campaigns"],
-    responses={**ok(StatusChanged), **CONFIG_REJECTED, **FORBIDDEN, **TOO_LARGE, **NOT_FOUND},
+    responses={**ok("StatusChanged"), **CONFIG_REJECTED, **FORBIDDEN, **TOO_LARGE, **NOT_FOUND},
 )
 def campaign_status(
     campaign_id: ConfigId, request: Annotated[StatusChange, Body()]
@@ -152,7 +135,7 @@ def campaign_status(
     "/admin/v1/campaigns/<campaign_id>/restore",
     summary="Make an earlier version current again (as a new version)",
     tags=["campaigns"],
-    responses={**ok(Published), **CONFIG_REJECTED, **FORBIDDEN, **TOO_LARGE, **NOT_FOUND},
+    responses={**ok("Published"), **CONFIG_REJECTED, **FORBIDDEN, **TOO_LARGE, **NOT_FOUND},
 )
 def restore_campaign(campaign_id: ConfigId, request: Annotated[Restore, Body()]) -> Response[Any]:
     try:
@@ -172,7 +155,7 @@ def _checked(text: str) -> Campaign:
     "/admin/v1/campaigns/preview",
     summary="What a campaign would do for one user now (nothing is sent)",
     tags=["campaigns"],
-    responses={**ok(Preview), **CONFIG_REJECTED, **FORBIDDEN, **TOO_LARGE, **NOT_FOUND},
+    responses={**ok("Preview"), **CONFIG_REJECTED, **FORBIDDEN, **TOO_LARGE, **NOT_FOUND},
 )
 def preview_campaign(request: Annotated[PreviewRequest, Body()]) -> Response[Any]:
     try:
@@ -205,7 +188,7 @@ def preview_campaign(request: Annotated[PreviewRequest, Body()]) -> Response[Any
     "/admin/v1/campaigns/estimate",
     summary="Audience size of a campaign (sampled; nothing is sent)",
     tags=["campaigns"],
-    responses={**ok(AudienceEstimate), **CONFIG_REJECTED, **FORBIDDEN, **TOO_LARGE},
+    responses={**ok("AudienceEstimate"), **CONFIG_REJECTED, **FORBIDDEN, **TOO_LARGE},
 )
 def estimate_campaign(request: Annotated[ConfigText, Body()]) -> Response[Any]:
     from nudge.domain.profiles.segments import matches
@@ -230,7 +213,7 @@ def estimate_campaign(request: Annotated[ConfigText, Body()]) -> Response[Any]:
     "/admin/v1/segments/<name>",
     summary="Publish a named segments file (segments/<name>.yaml)",
     tags=["campaigns"],
-    responses={**ok(Published), **CONFIG_REJECTED, **FORBIDDEN, **TOO_LARGE},
+    responses={**ok("Published"), **CONFIG_REJECTED, **FORBIDDEN, **TOO_LARGE},
 )
 def put_segments(name: ConfigId, request: Annotated[ConfigText, Body()]) -> Response[Any]:
     try:
@@ -246,7 +229,7 @@ def put_segments(name: ConfigId, request: Annotated[ConfigText, Body()]) -> Resp
     "/admin/v1/segments",
     summary="Named segments files",
     tags=["campaigns"],
-    responses={**ok(SegmentsList), **FORBIDDEN},
+    responses={**ok("SegmentsList"), **FORBIDDEN},
 )
 def list_segments() -> dict[str, Any]:
     return {"segments": runtime.campaign_configs().list_segments()}

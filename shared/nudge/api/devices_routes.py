@@ -8,17 +8,19 @@ from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.exceptions import ServiceUnavailableError
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
-from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.metrics import MetricUnit
 
 from nudge import runtime
 from nudge.api.http import caller_id
+from nudge.api.mobile_responses import BODY_ERRORS, ERRORS, busy, no_content, ok
+from nudge.api.rate_limits import TOO_MANY_REQUESTS, answer_429, limit
 from nudge.models.device import DeviceRegistration, PreferencesUpdate
 from nudge.services.messaging.devices import EventsUnavailable, PreferencesBusy
 
 router = APIGatewayHttpRouter()
 metrics = Metrics()  # shares the function's metric set; flushed by its log_metrics
+answer_429(router)
 DeviceIdParam = Annotated[
     str,
     Path(
@@ -28,7 +30,6 @@ DeviceIdParam = Annotated[
         description="The app's own stable id for this install",
     ),
 ]
-UNAUTHORIZED: dict[int, OpenAPIResponse] = {401: {"description": "Missing or invalid bearer token"}}
 
 
 @router.put(
@@ -40,16 +41,19 @@ UNAUTHORIZED: dict[int, OpenAPIResponse] = {401: {"description": "Missing or inv
     ),
     tags=["devices"],
     responses={
-        **UNAUTHORIZED,
-        400: {"description": "Invalid field (named in the message)"},
-        503: {"description": "Not stored: the device's facts could not be queued; retry"},
+        **ok("DeviceView", "Registered (or refreshed)"),
+        **BODY_ERRORS,
+        **busy("Not stored (busy, or its facts could not be queued); retry"),
+        **TOO_MANY_REQUESTS,
     },
 )
 def put_device(
     device_id: DeviceIdParam, registration: Annotated[DeviceRegistration, Body()]
 ) -> dict[str, Any]:
+    user_id = caller_id(router)
+    limit(user_id, "devices")
     try:
-        device = runtime.devices_service().register(caller_id(router), device_id, registration)
+        device = runtime.devices_service().register(user_id, device_id, registration)
     except EventsUnavailable as error:
         raise ServiceUnavailableError(str(error)) from error
     metrics.add_metric("DevicesRegistered", MetricUnit.Count, 1)
@@ -60,15 +64,20 @@ def put_device(
     "/v1/devices/<device_id>",
     summary="Forget this install (sign-out, uninstall)",
     tags=["devices"],
-    responses={**UNAUTHORIZED, 204: {"description": "Gone (also when it never existed)"}},
+    responses={**no_content("Gone (also when it never existed)"), **ERRORS, **TOO_MANY_REQUESTS},
 )
 def delete_device(device_id: DeviceIdParam) -> Response[str]:
-    runtime.devices_service().unregister(caller_id(router), device_id)
+    user_id = caller_id(router)
+    limit(user_id, "devices")
+    runtime.devices_service().unregister(user_id, device_id)
     return Response(status_code=204, body="")
 
 
 @router.get(
-    "/v1/me/devices", summary="The caller's devices", tags=["devices"], responses=UNAUTHORIZED
+    "/v1/me/devices",
+    summary="The caller's devices",
+    tags=["devices"],
+    responses={**ok("DeviceList"), **ERRORS},
 )
 def list_devices() -> dict[str, Any]:
     return {"devices": runtime.devices_service().devices(caller_id(router))}
@@ -78,7 +87,7 @@ def list_devices() -> dict[str, Any]:
     "/v1/me/preferences",
     summary="Opt-ins per category, quiet hours and time zone (defaults filled in)",
     tags=["preferences"],
-    responses=UNAUTHORIZED,
+    responses={**ok("PreferencesView"), **ERRORS},
 )
 def get_preferences() -> dict[str, Any]:
     return runtime.devices_service().preferences(caller_id(router))
@@ -92,11 +101,13 @@ def get_preferences() -> dict[str, Any]:
         "opt-out is recorded with its time and source (the audit trail is in GET /v1/me)."
     ),
     tags=["preferences"],
-    responses={**UNAUTHORIZED, 400: {"description": "Invalid field (named in the message)"}},
+    responses={**ok("PreferencesView", "The preferences now"), **BODY_ERRORS, **TOO_MANY_REQUESTS},
 )
 def put_preferences(update: Annotated[PreferencesUpdate, Body()]) -> dict[str, Any]:
+    user_id = caller_id(router)
+    limit(user_id, "preferences")
     try:
-        result = runtime.devices_service().update_preferences(caller_id(router), update)
+        result = runtime.devices_service().update_preferences(user_id, update)
     except PreferencesBusy as error:
         raise ServiceUnavailableError(str(error)) from error
     metrics.add_metric("PreferencesChanged", MetricUnit.Count, 1)

@@ -13,11 +13,14 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from nudge import runtime
 from nudge.api.http import caller_id
+from nudge.api.mobile_responses import BODY_ERRORS, answer
+from nudge.api.rate_limits import TOO_MANY_REQUESTS, answer_429, limit
 from nudge.models.events import EventBatch, IngestResult
 from nudge.services.profiles.ingest import QueueUnavailable
 
 router = APIGatewayHttpRouter()
 metrics = Metrics()  # shares the function's metric set; flushed by its log_metrics
+answer_429(router)
 
 
 @router.post(
@@ -30,17 +33,18 @@ metrics = Metrics()  # shares the function's metric set; flushed by its log_metr
     ),
     tags=["events"],
     responses={
-        202: {
-            "description": "Accepted for processing (possibly with per-event rejections)",
-            "content": {"application/json": {"model": IngestResult}},
+        202: answer(IngestResult, "Accepted for processing (possibly with per-event rejections)"),
+        **BODY_ERRORS,
+        400: {
+            **BODY_ERRORS[400],
+            "description": "Body is not JSON, or `events` is missing, empty or over 100",
         },
-        400: {"description": "Body is not JSON, or `events` is missing, empty or over 100"},
-        401: {"description": "Missing or invalid bearer token"},
-        413: {"description": "Body over 256 KiB"},
+        **TOO_MANY_REQUESTS,
     },
 )
 def post_events(batch: Annotated[EventBatch, Body()]) -> Response[Any]:
     user_id = caller_id(router)
+    limit(user_id, "events")  # before anything is queued: a refused request leaves nothing
     try:
         result = runtime.ingest_service().ingest(user_id, batch.events)
     except QueueUnavailable as error:

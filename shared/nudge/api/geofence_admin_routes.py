@@ -13,19 +13,17 @@ from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, Field
 
 from nudge import runtime
-from nudge.api.admin_config_models import FenceSetList, FenceSetPublished, FenceSetStatusChanged
-from nudge.api.admin_models import (
+from nudge.api.geofence_routes import GeofencesResponse
+from nudge.api.http import MAX_BODY_BYTES, error_response
+from nudge.api.responses import (
     BODY_ERRORS,
     CONFIG_REJECTED,
     ERRORS,
     FORBIDDEN,
     NOT_FOUND,
     TOO_LARGE,
-    ErrorBody,
     ok,
 )
-from nudge.api.geofence_routes import GeofencesResponse
-from nudge.api.http import MAX_BODY_BYTES, error_response
 from nudge.configfiles import ConfigError
 from nudge.models.configs import object_key
 from nudge.services.configs.loading import problem_row
@@ -62,7 +60,7 @@ def _ok(body: Any) -> Response[Any]:
     "/admin/v1/geofences/<set_id>",
     summary="Publish a fence set version (GeoJSON or CSV)",
     tags=["geofences"],
-    responses={**ok(FenceSetPublished), **CONFIG_REJECTED, **FORBIDDEN, **TOO_LARGE},
+    responses={**ok("FenceSetPublished"), **CONFIG_REJECTED, **FORBIDDEN, **TOO_LARGE},
 )
 def put_fence_set(set_id: SetIdParam, request: Annotated[FenceSetUpload, Body()]) -> Response[Any]:
     source = object_key("geofences", set_id, f".{request.format}")
@@ -93,7 +91,7 @@ def put_fence_set(set_id: SetIdParam, request: Annotated[FenceSetUpload, Body()]
     "/admin/v1/geofences",
     summary="Fence sets: status, version, fence count, load errors",
     tags=["geofences"],
-    responses={**ok(FenceSetList), **FORBIDDEN},
+    responses={**ok("FenceSetList"), **FORBIDDEN},
 )
 def list_fence_sets() -> dict[str, Any]:
     return {"sets": runtime.fence_sets().list_sets()}
@@ -103,7 +101,7 @@ def list_fence_sets() -> dict[str, Any]:
     "/admin/v1/geofences/<set_id>/status",
     summary="Archive a fence set, or make it active again",
     tags=["geofences"],
-    responses={**ok(FenceSetStatusChanged), **BODY_ERRORS, **NOT_FOUND},
+    responses={**ok("FenceSetStatusChanged"), **BODY_ERRORS, **NOT_FOUND},
 )
 def fence_set_status(
     set_id: SetIdParam, request: Annotated[FenceSetStatus, Body()]
@@ -121,7 +119,7 @@ def fence_set_status(
     responses={
         **ok(GeofencesResponse),
         **ERRORS,
-        **{503: ok(ErrorBody, "Fence sets could not be read; try again")[200]},
+        **ok("ErrorBody", "Fence sets could not be read; try again", 503),
     },
 )
 def fences_near_point(

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from nudge import runtime
 from nudge.api.http import caller_id
+from nudge.api.mobile_responses import ERRORS, busy, ok
 from nudge.models.geofence_regions import PLATFORM_REGION_LIMITS, MonitoredRegion
 
 router = APIGatewayHttpRouter()
@@ -96,9 +97,9 @@ def _body(
     ),
     tags=["geofences"],
     responses={
-        400: {"description": "Invalid lat, lng, platform or limit (named in the message)"},
-        401: {"description": "Missing or invalid bearer token"},
-        503: {"description": "Fence sets could not be read; try again"},
+        **ok(GeofencesResponse),
+        **ERRORS,
+        **busy("Fence sets could not be read; try again"),
     },
 )
 def get_geofences(

@@ -13,6 +13,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from nudge.models.keys import SYSTEM_PREFIX
+from nudge.templating import TemplateError
 
 MAX_BODY_BYTES = 256 * 1024
 
@@ -37,7 +38,9 @@ def error_response(status: int, message: str, **extra: Any) -> Response[Any]:
 
 
 def _field(loc: tuple[Any, ...] | list[Any]) -> str:
-    parts = [str(p) for p in loc if p != "body"]
+    parts = [str(p) for p in loc]
+    if parts[:1] == ["body"]:  # the request body itself; a field named body stays (text.en.body)
+        parts = parts[1:]
     return ".".join(parts) or "body"
 
 
@@ -76,6 +79,11 @@ def install_error_handlers(app: APIGatewayHttpResolver) -> None:
         response = error_response(503, "the service is busy; retry shortly")
         response.headers["Retry-After"] = str(RETRY_AFTER_S)
         return response
+
+    @app.exception_handler(TemplateError)
+    def _bad_template(error: TemplateError) -> Response[Any]:
+        """A template refused where it is used (one saved before the allow-list): the caller's."""
+        return error_response(400, str(error))
 
     @app.exception_handler(RequestValidationError)
     def _invalid_request(error: RequestValidationError) -> Response[Any]:

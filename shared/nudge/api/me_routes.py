@@ -11,6 +11,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from nudge import runtime
 from nudge.api.http import caller_id
+from nudge.api.mobile_responses import ERRORS, ok
 
 router = APIGatewayHttpRouter()
 metrics = Metrics()  # shares the function's metric set; flushed by its log_metrics
@@ -21,11 +22,12 @@ metrics = Metrics()  # shares the function's metric set; flushed by its log_metr
     summary="Everything Nudge stores about the caller",
     description=(
         "Profile aggregates, lifecycle stage and transitions, devices and preferences, survey "
-        "states and answers (scores and comments), and the raw event history, 1000 records "
-        "a page: pass `history_next` back as `history_after` until it is null."
+        "states and answers (scores and comments), the pushes sent (delivery log, 30 days) "
+        "and the broadcasts that reached or list the caller, and the raw event history, 1000 "
+        "records a page: pass `history_next` back as `history_after` until it is null."
     ),
     tags=["privacy"],
-    responses={401: {"description": "Missing or invalid bearer token"}},
+    responses={**ok("MyData", "One page of the caller's data"), **ERRORS},
 )
 def export_me(
     history_after: Annotated[
@@ -41,9 +43,13 @@ def export_me(
 @router.delete(
     "/v1/me",
     summary="Erase everything Nudge stores about the caller",
-    description="Idempotent. Events still in flight from before the erasure are discarded.",
+    description=(
+        "Idempotent. Everything above goes, including the delivery log and the caller's id "
+        "in running broadcasts; anonymous counters stay. Events still in flight from before "
+        "the erasure are discarded."
+    ),
     tags=["privacy"],
-    responses={401: {"description": "Missing or invalid bearer token"}},
+    responses={**ok("Erasure", "Erased: what was removed"), **ERRORS},
 )
 def erase_me() -> dict[str, Any]:
     result = runtime.privacy_service().erase(caller_id(router))

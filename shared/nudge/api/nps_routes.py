@@ -12,24 +12,9 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.metrics import MetricUnit
 
 from nudge import runtime
-from nudge.api.admin_config_models import (
-    NpsReport,
-    Published,
-    StatusChanged,
-    SurveyDetail,
-    SurveyList,
-    SurveyNotLoaded,
-)
-from nudge.api.admin_models import (
-    CONFIG_REJECTED,
-    ERRORS,
-    FORBIDDEN,
-    NOT_FOUND,
-    TOO_LARGE,
-    ok,
-)
 from nudge.api.campaign_routes import ConfigText, StatusChange, _invalid, _ok, _published
 from nudge.api.http import error_response
+from nudge.api.responses import CONFIG_REJECTED, ERRORS, FORBIDDEN, NOT_FOUND, TOO_LARGE, ok
 from nudge.configfiles import ConfigError
 from nudge.models.configs import object_key
 from nudge.models.survey import SurveyConfig, SurveyStatus
@@ -55,7 +40,7 @@ def _config(survey_id: str) -> SurveyConfig:
     "/admin/v1/surveys/<survey_id>",
     summary="Publish a survey version",
     tags=["surveys"],
-    responses={**ok(Published), **CONFIG_REJECTED, **FORBIDDEN, **TOO_LARGE},
+    responses={**ok("Published"), **CONFIG_REJECTED, **FORBIDDEN, **TOO_LARGE},
 )
 def put_survey(survey_id: SurveyIdParam, request: Annotated[ConfigText, Body()]) -> Response[Any]:
     try:
@@ -76,7 +61,7 @@ def put_survey(survey_id: SurveyIdParam, request: Annotated[ConfigText, Body()])
     "/admin/v1/surveys",
     summary="Surveys: status, version, errors",
     tags=["surveys"],
-    responses={**ok(SurveyList), **FORBIDDEN},
+    responses={**ok("SurveyList"), **FORBIDDEN},
 )
 def list_surveys() -> dict[str, Any]:
     return {"surveys": runtime.survey_configs().list_surveys()}
@@ -86,7 +71,7 @@ def list_surveys() -> dict[str, Any]:
     "/admin/v1/surveys/<survey_id>",
     summary="A survey and its versions",
     tags=["surveys"],
-    responses={**ok(SurveyDetail | SurveyNotLoaded), **ERRORS, **NOT_FOUND},
+    responses={**ok("SurveyDetail | SurveyNotLoaded"), **ERRORS, **NOT_FOUND},
 )
 def get_survey(survey_id: SurveyIdParam) -> dict[str, Any]:
     described = runtime.survey_configs().describe(survey_id)
@@ -99,7 +84,7 @@ def get_survey(survey_id: SurveyIdParam) -> dict[str, Any]:
     "/admin/v1/surveys/<survey_id>/status",
     summary="Pause, resume or archive a survey",
     tags=["surveys"],
-    responses={**ok(StatusChanged), **CONFIG_REJECTED, **FORBIDDEN, **TOO_LARGE, **NOT_FOUND},
+    responses={**ok("StatusChanged"), **CONFIG_REJECTED, **FORBIDDEN, **TOO_LARGE, **NOT_FOUND},
 )
 def survey_status(
     survey_id: SurveyIdParam, request: Annotated[StatusChange, Body()]
@@ -117,7 +102,7 @@ def survey_status(
     "/admin/v1/reports/nps/<survey_id>",
     summary="NPS trend, breakdown (with 95% CI) and comment themes",
     tags=["surveys"],
-    responses={**ok(NpsReport), **ERRORS, **NOT_FOUND},
+    responses={**ok("NpsReport"), **ERRORS, **NOT_FOUND},
 )
 def nps_report(
     survey_id: SurveyIdParam,

@@ -7,13 +7,15 @@ from typing import Annotated, Any
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
-from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, Field
 
 from nudge import runtime
 from nudge.api.http import caller_id, error_response
+from nudge.api.mobile_responses import BODY_ERRORS, ERRORS, answer, busy, no_content, ok
+from nudge.api.rate_limits import TOO_MANY_REQUESTS, answer_429, limit
+from nudge.api.responses import Responses
 from nudge.models.survey_responses import ResponseSubmission
 from nudge.services.nps.surveys import (
     PromptNotFound,
@@ -25,14 +27,15 @@ from nudge.services.nps.surveys import (
 
 router = APIGatewayHttpRouter()
 metrics = Metrics()  # shares the function's metric set; flushed by its log_metrics
+answer_429(router)
 SurveyIdParam = Annotated[
     str, Path(pattern=r"^[a-z0-9][a-z0-9_\-]{0,63}$", description="The survey's id")
 ]
-COMMON: dict[int, OpenAPIResponse] = {
-    400: {"description": "Invalid field (named in the message)"},
-    401: {"description": "Missing or invalid bearer token"},
-    404: {"description": "No such active survey, or no such prompt for the caller"},
-    409: {"description": "The survey is paused, or another submission answered already"},
+ANSWER_ERRORS: Responses = {
+    **BODY_ERRORS,
+    404: answer("ErrorBody", "No such active survey, or no such prompt for the caller"),
+    409: answer("ErrorBody", "The survey is paused, or another submission answered already"),
+    **busy("The survey state kept changing (or storage is busy); retry"),
 }
 
 
@@ -72,8 +75,9 @@ def _failure(error: Exception) -> Response[Any]:
     ),
     tags=["surveys"],
     responses={
-        204: {"description": "Nothing to ask now"},
-        401: {"description": "Missing or invalid bearer token"},
+        **ok("SurveyPrompt", "Show this prompt"),
+        **no_content("Nothing to ask now"),
+        **ERRORS,
     },
 )
 def next_survey(
@@ -97,13 +101,19 @@ def next_survey(
         "(`duplicate: true`). Another submission changing what one already answered is 409."
     ),
     tags=["surveys"],
-    responses=COMMON,
+    responses={
+        **ok("ResponseRecorded", "Recorded (merged into the prompt's answer)"),
+        **ANSWER_ERRORS,
+        **TOO_MANY_REQUESTS,
+    },
 )
 def post_response(
     survey_id: SurveyIdParam, submission: Annotated[ResponseSubmission, Body()]
 ) -> Response[Any]:
+    user_id = caller_id(router)
+    limit(user_id, "surveys")
     try:
-        outcome = runtime.survey_service().respond(caller_id(router), survey_id, submission)
+        outcome = runtime.survey_service().respond(user_id, survey_id, submission)
     except (SurveyNotFound, PromptNotFound, SurveyPaused, ResponseConflict, SurveyBusy) as error:
         return _failure(error)
     if not outcome.duplicate:
@@ -119,15 +129,19 @@ def post_response(
     "/v1/surveys/<survey_id>/dismissals",
     summary='"Not now": hide the prompt (the survey waits its dismissal cooldown)',
     tags=["surveys"],
-    responses=COMMON,
+    responses={
+        **ok("DismissalRecorded", "Hidden until the cooldown ends"),
+        **ANSWER_ERRORS,
+        **TOO_MANY_REQUESTS,
+    },
 )
 def post_dismissal(
     survey_id: SurveyIdParam, dismissal: Annotated[Dismissal, Body()]
 ) -> Response[Any]:
+    user_id = caller_id(router)
+    limit(user_id, "surveys")
     try:
-        changed = runtime.survey_service().dismiss(
-            caller_id(router), survey_id, dismissal.prompt_id
-        )
+        changed = runtime.survey_service().dismiss(user_id, survey_id, dismissal.prompt_id)
     except (SurveyNotFound, PromptNotFound, SurveyBusy) as error:
         return _failure(error)
     if changed:

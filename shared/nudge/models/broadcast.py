@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from nudge.models.segment import Scalar, Segment
-from nudge.models.template import MessageTemplate
+from nudge.models.template import MessageTemplate, TemplateId
 
 FCM_PROJECT_QUOTA_PER_MINUTE = 600_000
 
@@ -28,11 +30,15 @@ class BroadcastTarget(BaseModel):
     segment_name: str | None = Field(
         default=None, max_length=64, description="A named segment (resolved when created)"
     )
+    # Nudge's own, never a request's: once the fan-out ended, a user list (personal data that
+    # has done its job) is kept only as its length
+    user_count: SkipJsonSchema[int | None] = Field(default=None, ge=0)
 
     @model_validator(mode="after")
     def _one(self) -> BroadcastTarget:
         given = [
             self.user_ids is not None,
+            self.user_count is not None,
             self.all_users,
             self.attributes is not None,
             self.segment is not None,
@@ -50,12 +56,16 @@ class BroadcastTarget(BaseModel):
             return Segment.model_validate({"attributes": self.attributes})
         return self.segment
 
+    def total(self) -> int | None:
+        """How many users a list names (None: a segment, attributes or everyone)."""
+        return len(self.user_ids) if self.user_ids is not None else self.user_count
+
 
 class BroadcastRequest(BaseModel):
     model_config = ConfigDict(defer_build=True, extra="forbid")
 
     template: MessageTemplate | None = None
-    template_id: str | None = None
+    template_id: TemplateId | None = None
     data: dict[str, Any] = Field(default_factory=dict)
     target: BroadcastTarget
     dedupe_key: str = Field(min_length=1, max_length=200)
@@ -66,6 +76,12 @@ class BroadcastRequest(BaseModel):
         description="Pushes queued per minute (FCM allows 600,000 a minute per project)",
     )
     ttl_seconds: int = Field(default=86_400, ge=60, le=28 * 86_400)
+
+    @model_validator(mode="after")
+    def _a_target_to_send_to(self) -> BroadcastRequest:
+        if self.target.user_count is not None:
+            raise ValueError("target.user_count: set by Nudge when a fan-out ends, not given")
+        return self
 
     @model_validator(mode="after")
     def _one_template(self) -> BroadcastRequest:
@@ -91,6 +107,41 @@ class Broadcast(BaseModel):
     enqueued: int = 0
     scanned: int = 0  # users looked at (a filtered broadcast enqueues fewer)
     finished_at: AwareDatetime | None = None
+
+    def kept(self) -> Broadcast:
+        """What is stored: once the fan-out ended (done or cancelled), a user list only as
+        its length, so a finished broadcast keeps no one's id."""
+        if self.status == "running" or self.target.user_ids is None:
+            return self
+        return self.model_copy(
+            update={"target": BroadcastTarget(user_count=len(self.target.user_ids))}
+        )
+
+    def lists(self, user_id: str) -> bool:
+        return user_id in (self.target.user_ids or ())
+
+    def without_user(self, user_id: str, now: datetime) -> Broadcast:
+        """The broadcast with `user_id` erased from its list. The cursor (an index into the
+        list) moves back if they were before it, so nobody else is skipped; a list left
+        empty ends the fan-out."""
+        users = self.target.user_ids
+        if self.status != "running" or users is None or user_id not in users:
+            return self.kept()
+        rest = [u for u in users if u != user_id]
+        if not rest:
+            return self.model_copy(
+                update={
+                    "status": "done",
+                    "finished_at": now,
+                    "cursor": None,
+                    "target": BroadcastTarget(user_count=0),
+                }
+            )
+        cursor = None
+        if self.cursor is not None:
+            start = int(self.cursor)
+            cursor = str(start - users[:start].count(user_id))
+        return self.model_copy(update={"target": BroadcastTarget(user_ids=rest), "cursor": cursor})
 
 
 class BroadcastStep(BaseModel):

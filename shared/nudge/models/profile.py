@@ -144,6 +144,8 @@ class Messaging(BaseModel):
     schedule_next: dict[str, int] = Field(default_factory=dict)  # campaign -> next slot
     exposures: list[Exposure] = Field(default_factory=list)
     outbox: list[OutboxJob] = Field(default_factory=list)
+    # messages already blamed for an opt-out (or an unattributed kind) -> when: counted once
+    opt_outs: dict[str, int] = Field(default_factory=dict)
 
     def is_empty(self) -> bool:
         return not any(getattr(self, name) for name in type(self).model_fields)

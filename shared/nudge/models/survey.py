@@ -13,7 +13,6 @@ from datetime import timedelta
 from enum import StrEnum
 from functools import cached_property
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import (
     AliasChoices,
@@ -29,9 +28,9 @@ from nudge.clock import parse_duration
 from nudge.models.events import EventName, PropertyKey, Scalar
 from nudge.models.profile import Stage
 from nudge.models.segment import Segment, SegmentName
+from nudge.models.webhook_targets import check_url, local_targets_allowed
 
 MAX_QUESTION_CHARS = 300
-LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 SurveyId = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_\-]*$")
@@ -202,22 +201,12 @@ class ResolvedQuestions(BaseModel):
     follow_up: str | None
 
 
-def _check_webhook(url: str) -> str:
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    if not host:
-        raise ValueError("webhook must be an absolute URL with a host")
-    if parts.username or parts.password:
-        raise ValueError("webhook must not embed credentials (user:password@)")
-    if parts.scheme == "https":
-        return url
-    if parts.scheme == "http" and host in LOCAL_HOSTS:
-        return url
-    raise ValueError("webhook must use https (http only for 127.0.0.1 or localhost)")
-
-
 class DetractorRouting(_Strict):
     """Where a detractor's answer is sent in real time (at least one destination)."""
+
+    # A webhook must be https to a public host (in a Lambda, loopback, private and link-local
+    # addresses are refused: nudge.models.webhook_targets); detractor_router checks again what
+    # the name resolves to before each call, and signs every ticket in AWS.
 
     webhook: Annotated[str, Field(max_length=2048)] | None = None
     sns_topic_arn: str | None = None
@@ -225,7 +214,7 @@ class DetractorRouting(_Strict):
     @field_validator("webhook")
     @classmethod
     def _webhook(cls, value: str | None) -> str | None:
-        return None if value is None else _check_webhook(value)
+        return None if value is None else check_url(value, local_targets_allowed())
 
     @field_validator("sns_topic_arn")
     @classmethod

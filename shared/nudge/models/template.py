@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from nudge.templating import TemplateError, compile_template
 
@@ -16,6 +16,18 @@ class MessageText(BaseModel):
     body: str = Field(min_length=1, max_length=1000)
     image: str | None = Field(default=None, max_length=1000)
     deep_link: str | None = Field(default=None, max_length=1000)
+
+    @field_validator("title", "body", "image", "deep_link")
+    @classmethod
+    def _compiles(cls, source: str | None) -> str | None:
+        """Checked against the template allow-list here, so the error's field is exact and
+        no unsafe template is first found at send time."""
+        if source is not None:
+            try:
+                compile_template(source)
+            except TemplateError as error:
+                raise ValueError(str(error)) from error
+        return source
 
 
 class AndroidOptions(BaseModel):
@@ -34,10 +46,15 @@ class ApnsOptions(BaseModel):
     interruption_level: Literal["passive", "active", "time-sensitive", "critical"] = "active"
 
 
+TEMPLATE_ID_PATTERN = r"^[a-z0-9][a-z0-9_.\-]{0,63}$"
+# a request naming a saved template: checked up front (an empty id is no DynamoDB key)
+TemplateId = Annotated[str, Field(pattern=TEMPLATE_ID_PATTERN)]
+
+
 class MessageTemplate(BaseModel):
     model_config = ConfigDict(defer_build=True, extra="forbid")
 
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.\-]{0,63}$")
+    id: str = Field(pattern=TEMPLATE_ID_PATTERN)
     category: Literal["transactional", "marketing", "product_updates", "internal"]
     default_locale: str = "en"
     text: dict[str, MessageText] = Field(min_length=1, description="locale -> text")
@@ -55,15 +72,9 @@ class MessageTemplate(BaseModel):
         return self.category != "transactional"
 
     @model_validator(mode="after")
-    def _compiles(self) -> MessageTemplate:
+    def _has_default_locale(self) -> MessageTemplate:
         if self.default_locale not in self.text:
             raise ValueError(f"text: no entry for default_locale {self.default_locale!r}")
-        for locale, text in self.text.items():
-            for field, source in text.model_dump(exclude_none=True).items():
-                try:
-                    compile_template(source)
-                except TemplateError as error:
-                    raise ValueError(f"text.{locale}.{field}: {error}") from error
         return self
 
 

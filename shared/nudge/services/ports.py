@@ -7,8 +7,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # type hints only: a handler that needs none of these never imports them
+    from datetime import datetime
+
     from nudge.domain.geofencing.index import FenceIndex
     from nudge.domain.nps.score import Delta, NpsAggregates
+    from nudge.models.broadcast import Broadcast
     from nudge.models.campaign import CampaignSet
     from nudge.models.configs import Catalog, ConfigHead, ConfigKind, ConfigVersion, LoadError
     from nudge.models.device import ConsentChange, Device, Preferences
@@ -192,6 +195,10 @@ class DeliveryLog(Protocol):
         moved, when the marker exists already (counted before)."""
         ...
 
+    def delete_user(self, user_id: str) -> int:
+        """Erasure: every record of the user (outcomes, claims, markers); how many. No scan."""
+        ...
+
 
 class CampaignCatalog(Protocol):
     def current(self) -> CampaignSet:
@@ -218,6 +225,27 @@ class FenceObjects(Protocol):
 
 class PushQueue(Protocol):
     def enqueue(self, body: str) -> None: ...
+
+
+class BroadcastTargets(Protocol):
+    """Erasure's view of the broadcasts: the stored user lists that name someone."""
+
+    def get(self, broadcast_id: str) -> Broadcast | None: ...
+
+    def listing(self, user_id: str) -> list[Broadcast]:
+        """The broadcasts whose stored user list names the user (running ones)."""
+        ...
+
+    def erase_user(self, user_id: str, now: datetime) -> int:
+        """Take the user out of every stored list (see Broadcast.without_user); how many
+        broadcasts changed."""
+        ...
+
+
+class BroadcastStatuses(Protocol):
+    def status(self, broadcast_id: str) -> str | None:
+        """running, cancelled or done (None: no such broadcast); one consistent read."""
+        ...
 
 
 class ConfigTable(Protocol):
@@ -337,4 +365,18 @@ class Alerts(Protocol):
 class WebhookPoster(Protocol):
     def post(self, url: str, body: bytes, headers: dict[str, str]) -> int:
         """POST and return the HTTP status; raise on timeouts and connection errors."""
+        ...
+
+
+class RequestCounter(Protocol):
+    def take(self, scope: str, user_id: str, window: int, limit: int, expires_at: int) -> bool:
+        """Count one request of the user against their one counter of `scope` unless `limit`
+        are counted in its window already: False (nothing counted) when refused. A newer
+        `window` starts the counter afresh at 1; an older one (a clock behind) is counted in
+        the counter's window, never resets it. Each write sets the TTL to `expires_at`."""
+        ...
+
+    def forget(self, user_id: str, scopes: Sequence[str]) -> None:
+        """Erasure: delete the user's counter of each scope, by key (no scan); one that does
+        not exist is no error."""
         ...

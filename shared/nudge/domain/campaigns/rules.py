@@ -88,21 +88,33 @@ def campaign_job_id(user_id: str, campaign_id: str, occurrence: str) -> tuple[st
 
 
 def campaign_template(campaign: Campaign, variant_id: str) -> MessageTemplate:
-    """The variant as a message template: default text plus each locale's overrides."""
+    """The variant as a message template: default text plus each locale's overrides.
+
+    TemplateError if a text is refused (a config published before the template allow-list)."""
+    from pydantic import ValidationError
+
     variant = next(v for v in campaign.variants if v.id == variant_id)
-    base = MessageText(
-        title=variant.title, body=variant.body, image=variant.image, deep_link=variant.deep_link
-    )
+    base = variant.model_dump(include={"title", "body", "image", "deep_link"})
     text = {campaign.default_locale: base}
     for locale, overrides in campaign.localization.items():
         override = overrides.variants.get(variant_id)
         if override is not None:
-            text[locale] = base.model_copy(update=override.model_dump(exclude_none=True))
+            text[locale] = base | override.model_dump(exclude_none=True)
+    checked: dict[str, MessageText] = {}
+    for locale, fields in text.items():
+        try:
+            checked[locale] = MessageText.model_validate(fields)
+        except ValidationError as error:
+            first = error.errors()[0]
+            where = f"text.{locale}." + ".".join(map(str, first["loc"]))
+            raise TemplateError(
+                f"campaign {campaign.id!r} variant {variant_id!r}: {where}: {first['msg']}"
+            ) from error
     return MessageTemplate(
         id=f"{campaign.id}.{variant_id}",
         category=campaign.category,
         default_locale=campaign.default_locale,
-        text=text,
+        text=checked,
         respect_quiet_hours=campaign.delivery.respect_quiet_hours,
     )
 

@@ -6,6 +6,7 @@ the same conditional write as what it counts: a job's first delivered device and
 open behind a marker item each, so each counts once per user however often a job or an open
 event is redelivered; a failure once per device record, a suppression once per job, an
 opt-out once per opt-out event (in the profile's write, with the campaign counters).
+A job still queued when its broadcast is cancelled is suppressed with reason `cancelled`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from nudge.domain.engagement.counters import field_detail, fields_under
 
 SOURCE_PREFIX = "broadcast:"  # a broadcast's push jobs carry source 'broadcast:<id>'
 OPENED_MARKER = "#=opened"  # delivery log sk suffix: the user's open of the job was counted
+CANCELLED = "cancelled"  # suppression reason: the broadcast was cancelled before the send
 
 
 def broadcast_of(source: str | None) -> str | None:

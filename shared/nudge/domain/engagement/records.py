@@ -13,7 +13,11 @@ exactly once:
   category, optionally `message_id`: the send whose failure revealed an uninstall, which was
   not received) is blamed with `attribute_opt_out` on the last message in the window (one
   that was no campaign's pools under OTHER_MESSAGES); its event id makes the record id, and
-  the processor applies an event id once.
+  the processor applies an event id once. One opt-out per user per message counts: the
+  profile remembers the messages already blamed (`messaging.opt_outs`, in the same write as
+  the counters), so more opt-out events with fresh ids blamed on the same message count
+  nothing, in any order. Unattributed ones count once per kind and category (a category the
+  app invents counts as "other", so invented names cannot multiply them).
 
 Opt-out time is the event's, but never later than the server's now (clock skew). The record
 is counted on the server's day of processing, like every campaign counter.
@@ -28,19 +32,25 @@ from nudge.domain.config import AnalyticsConfig
 from nudge.domain.engagement.attribution import (
     OPT_OUT_KINDS,
     OTHER_MESSAGES,
+    UNATTRIBUTED,
+    Attribution,
     EngagementRecord,
     OptOut,
     ReceivedMessage,
     attribute_opt_out,
 )
 from nudge.domain.engagement.counters import campaign_variant_of
-from nudge.domain.profiles.aggregates import OPT_OUT_EVENT
+from nudge.domain.profiles.aggregates import DAY, OPT_OUT_EVENT
 from nudge.models.events import IncomingEvent
 from nudge.models.profile import Profile, SendRecord
 from nudge.models.push import Delivery
 
 OPENED_EVENT = "push_opened"
 MESSAGE_CATEGORIES = frozenset({"transactional", "marketing", "product_updates", "internal"})
+# Blamed messages remembered per profile: bounded whatever the app sends (the newest kept).
+MAX_OPT_OUT_MARKS = 64
+# How long a message may still be blamed when no memory is given: the window is added to it.
+DEFAULT_OPT_OUT_MEMORY = 45 * DAY
 
 
 @dataclass(frozen=True)
@@ -104,15 +114,44 @@ def _received_from_sends(sends: Sequence[SendRecord]) -> list[ReceivedMessage]:
     ]
 
 
+def blame_key(attribution: Attribution) -> tuple[str, int]:
+    """What one user's opt-outs are counted once per, and since when: the message blamed
+    (its time), or for an unattributed one its kind and category (the opt-out's time)."""
+    opt_out, message = attribution.opt_out, attribution.message
+    if message is not None:
+        return message.message_id[:128], message.at
+    category = opt_out.category or ""
+    if category and category not in MESSAGE_CATEGORIES and category != "location":
+        category = "other"
+    return f"{UNATTRIBUTED}|{opt_out.kind}|{category}", opt_out.at
+
+
+def remember_blame(marks: dict[str, int], key: str, at: int, now: int, memory: int) -> bool:
+    """Note `key` as counted (False: it was already); forget marks older than `memory`."""
+    if key in marks:
+        return False
+    kept = sorted(
+        ((k, when) for k, when in marks.items() if now - when <= memory),
+        key=lambda item: (-item[1], item[0]),
+    )
+    marks.clear()
+    marks.update(kept[: MAX_OPT_OUT_MARKS - 1])
+    marks[key] = at
+    return True
+
+
 def engagement_records(
     profile: Profile,
     events: Iterable[IncomingEvent],
     now: int,
     config: AnalyticsConfig,
     delivered: Sequence[Delivery] | None = None,
+    memory_seconds: int = DEFAULT_OPT_OUT_MEMORY,
 ) -> tuple[list[EngagementRecord], list[Ignored]]:
-    """Records for the opens and opt-outs among `events`; marks opened sends in `profile`.
-    `delivered`: the user's delivery log (None: blame the profile's campaign sends)."""
+    """Records for the opens and opt-outs among `events`; marks opened sends and messages
+    blamed for an opt-out in `profile`. `delivered`: the user's delivery log (None: blame
+    the profile's campaign sends). `memory_seconds`: how long after the window an opt-out
+    event may still arrive (the oldest event ingest accepts, plus queueing)."""
     records: list[EngagementRecord] = []
     ignored: list[Ignored] = []
     sends = profile.messaging.sends
@@ -151,6 +190,10 @@ def engagement_records(
             attribution = attribute_opt_out(
                 opt_out, received, config.attribution_window_seconds, config.match_opt_out_category
             )
+            key, blamed_at = blame_key(attribution)
+            memory = config.attribution_window_seconds + memory_seconds
+            if not remember_blame(profile.messaging.opt_outs, key, blamed_at, now, memory):
+                continue  # this user's opt-out for that message is counted already
             record = attribution.record()
             records.append(
                 EngagementRecord(

@@ -19,17 +19,25 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from nudge.configfiles import ConfigError, ConfigProblem
+from nudge.configfiles import (
+    MAX_CONFIG_DEPTH,
+    MAX_FENCE_SET_BYTES,
+    ConfigError,
+    ConfigProblem,
+    read_config_file,
+)
 from nudge.models.geofence import Fence, FenceSet
 
-MAX_IMPORT_BYTES = 50 * 1024 * 1024
+MAX_IMPORT_BYTES = MAX_FENCE_SET_BYTES
 MAX_PROBLEMS = 50
 _RESERVED = {"id", "name", "tags", "radius_m"}
+_JSON_BRACKETS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
 
 
 class _Problems:
@@ -226,6 +234,9 @@ def parse_geojson(
     except json.JSONDecodeError as error:
         problems.add("", f"not valid JSON: {error.msg} (column {error.colno})", error.lineno)
         problems.raise_if_any()
+    except RecursionError:  # a `[[[[...` bomb: json recurses once per level
+        problems.add("", f"nested more than {MAX_CONFIG_DEPTH} levels deep", _too_deep_at(text))
+        problems.raise_if_any()
     if not isinstance(data, dict) or data.get("type") != "FeatureCollection":
         problems.add("type", "expected a GeoJSON FeatureCollection at the top")
         problems.raise_if_any()
@@ -274,6 +285,20 @@ def parse_geojson(
     return _finish(fences, problems, set_id, version, title if isinstance(title, str) else None)
 
 
+def _too_deep_at(text: str) -> int | None:
+    """The line where JSON nesting first passes MAX_CONFIG_DEPTH (strings skipped)."""
+    depth = 0
+    for match in _JSON_BRACKETS.finditer(text):
+        bracket = match.group()
+        if bracket in "[{":
+            depth += 1
+            if depth > MAX_CONFIG_DEPTH:
+                return text.count("\n", 0, match.start()) + 1
+        elif bracket in "]}":
+            depth -= 1
+    return None
+
+
 def parse_csv(
     text: str, *, source: str, set_id: str, version: int = 1, name: str | None = None
 ) -> FenceSet:
@@ -291,7 +316,16 @@ def parse_csv(
         problems.add("", "no header row")
         problems.raise_if_any()
     reader = csv.reader(io.StringIO("\n".join(line for _, line in lines)))
-    rows = list(reader)
+    rows: list[list[str]] = []
+    try:
+        rows.extend(reader)
+    except csv.Error as error:  # e.g. a field past the csv module's size limit
+        number = lines[min(max(reader.line_num, 1), len(lines)) - 1][0]
+        message = str(error)
+        if "field limit" in message:
+            message = f"a field is longer than {csv.field_size_limit()} characters"
+        problems.add("", f"not valid CSV: {message}", number)
+        problems.raise_if_any()
     header = [column.strip() for column in rows[0]]
     missing = [c for c in ("id", "name", "lat", "lng", "radius_m") if c not in header]
     if missing:
@@ -334,14 +368,7 @@ def load_fence_set_file(
     """Read a .geojson/.json or .csv file; the set id defaults to the file's stem."""
     path = Path(path)
     source = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise ConfigError(
-            [ConfigProblem(source, None, "", error.strerror or str(error))]
-        ) from error
-    except UnicodeDecodeError as error:
-        raise ConfigError([ConfigProblem(source, None, "", "file is not UTF-8 text")]) from error
+    text = read_config_file(source, MAX_IMPORT_BYTES)  # the size is checked before reading
     chosen = set_id if set_id is not None else path.stem.lower().replace(" ", "-")
     if path.suffix.lower() == ".csv":
         return parse_csv(text, source=source, set_id=chosen, version=version, name=name)

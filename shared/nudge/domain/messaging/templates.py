@@ -1,6 +1,8 @@
 """Message templates: sandboxed Jinja, per-locale text with fallback, FCM's 4 KB limit.
 
 A missing variable is an error naming it (never an empty string in someone's notification).
+What a template may contain is checked when it is loaded (`nudge.templating`'s allow-list);
+rendering stops at `RENDERED_TEXT_LIMIT` characters per field.
 """
 
 from __future__ import annotations
@@ -9,9 +11,7 @@ import json
 from typing import Any
 
 from nudge.models.template import MessageTemplate, RenderedMessage
-from nudge.templating import TemplateError, compile_template
-
-FCM_PAYLOAD_LIMIT = 4096  # bytes of the message FCM delivers to the device
+from nudge.templating import FCM_PAYLOAD_LIMIT, TemplateError, render_text
 
 
 def pick_locale(template: MessageTemplate, locale: str | None) -> str:
@@ -41,7 +41,7 @@ def render(template: MessageTemplate, locale: str | None, data: dict[str, Any]) 
     fields: dict[str, str] = {}
     for field, source in template.text[chosen].model_dump(exclude_none=True).items():
         try:
-            fields[field] = compile_template(source).render(**data).strip()
+            fields[field] = render_text(source, data).strip()
         except UndefinedError as error:
             raise TemplateError(f"{field}: missing data: {error.message}") from error
         except SecurityError as error:

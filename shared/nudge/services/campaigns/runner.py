@@ -10,6 +10,7 @@ exactly once and sent at most once, whatever is redelivered.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +30,9 @@ from nudge.models.events import IncomingEvent
 from nudge.models.profile import OutboxJob, Profile, Transition
 from nudge.models.push import Delivery, PushJob
 from nudge.services.ports import CampaignCatalog, PreferenceReader, PushQueue
+from nudge.templating import TemplateError
+
+log = logging.getLogger("nudge.campaigns")
 
 
 def earliest(*moments: int | None) -> int | None:
@@ -105,8 +109,10 @@ class CampaignRunner:
         for exposure in engine.conversions(profile, events):
             result.count(exposure.campaign, now, f"converted.{exposure.variant}")
         if events:
+            # an opt-out may arrive as late as the oldest event ingest takes, plus SQS retention
+            late = (self.config.max_event_age_days + 14) * 86_400
             records, result.ignored = engagement_records(
-                profile, events, now, self.config.analytics, delivered
+                profile, events, now, self.config.analytics, delivered, late
             )
             for record in records:
                 result.add(record)
@@ -187,7 +193,12 @@ class CampaignRunner:
             campaign = published.campaigns.get(job.campaign)
             if campaign is None:  # deleted since: nothing to render; the decision stands
                 continue
-            self.pushes.enqueue(self.push_job(campaign, profile, job).model_dump_json())
+            try:
+                push = self.push_job(campaign, profile, job)
+            except TemplateError:  # published before the template allow-list: never sent
+                log.warning("campaign %s: text refused, not sent", campaign.id, exc_info=True)
+                continue
+            self.pushes.enqueue(push.model_dump_json())
             sent += 1
         return sent
 

@@ -3,12 +3,15 @@ objects that never loaded, and loading one uploaded object into the ConfigStore.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from nudge.configfiles import ConfigError, ConfigProblem, parse_yaml
 from nudge.models.configs import LoadError, parse_key
+
+log = logging.getLogger("nudge.configs")
 
 
 def locate_messages(messages: Iterable[str], text: str, source: str) -> list[ConfigProblem]:
@@ -72,6 +75,7 @@ def load_config_object(
     (the previous version stays live); a good load clears the key's old errors."""
     from nudge.services.configs.store import sha256
 
+    digest = sha256(body.decode("utf-8", "replace"))
     try:
         try:
             text = body.decode("utf-8")
@@ -81,18 +85,35 @@ def load_config_object(
             ) from error
         result = publish(text)
     except ConfigError as error:
-        store.record_error(
-            LoadError(
-                key=key,
-                sha256=sha256(body.decode("utf-8", "replace")),
-                problems=[problem_row(p) for p in error.problems],
-                at=now,
-                s3_version_id=s3_version_id,
-            )
-        )
-        return LoadOutcome(key, "rejected", problems=list(error.problems))
+        return reject(store, key, error.problems, digest, now, s3_version_id)
+    except (ValueError, RecursionError) as error:
+        # the content broke something past the parsers: a retry would fail the same way
+        log.exception("%s could not be loaded", key)
+        problem = ConfigProblem(key, None, "", f"could not be loaded: {str(error)[:200]}")
+        return reject(store, key, [problem], digest, now, s3_version_id)
     store.clear_error(key)
     return LoadOutcome(key, "loaded" if result.created else "unchanged", result.version)
+
+
+def reject(
+    store: Any,
+    key: str,
+    problems: list[ConfigProblem],
+    digest: str,
+    now: int,
+    s3_version_id: str | None,
+) -> LoadOutcome:
+    """Record on the key why its object was not loaded (the previous version stays live)."""
+    store.record_error(
+        LoadError(
+            key=key,
+            sha256=digest,
+            problems=[problem_row(p) for p in problems],
+            at=now,
+            s3_version_id=s3_version_id,
+        )
+    )
+    return LoadOutcome(key, "rejected", problems=list(problems))
 
 
 def problem_row(problem: ConfigProblem) -> dict[str, Any]:

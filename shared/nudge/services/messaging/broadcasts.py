@@ -1,8 +1,11 @@
-"""Broadcast fan-out in paced steps: each step queues a chunk of pushes, then schedules the next.
+"""Broadcast fan-out in paced steps: each step queues a chunk of pushes, schedules the next
+step, and only then records its progress.
 
-A step that is delivered twice is recognised by its number and skipped; jobs carry
-deterministic ids and the broadcast's dedupe key, so even a step repeated after a crash
-never sends anyone a second push.
+That order leaves every failure to SQS's redelivery of the step: until the progress is
+written the step runs again from the same cursor (its pushes carry deterministic job ids and
+the broadcast's dedupe key, so push_sender's claims send nobody a second push), and a step
+delivered after its progress was written is recognised by its number and skipped. A next
+step that arrives before its predecessor's progress is written fails and is redelivered.
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ class BroadcastStore(Protocol):
     def get(self, broadcast_id: str) -> Broadcast | None: ...
 
     def advance(self, broadcast: Broadcast, from_step: int) -> bool:
-        """Save the broadcast if its stored step is still `from_step`."""
+        """Save the broadcast if it is still running at step `from_step` (so a step's
+        progress never undoes a cancel written after the step read the broadcast)."""
         ...
 
 
@@ -59,6 +63,10 @@ class UnknownReference(LookupError):
 
 class UnknownTemplate(UnknownReference):
     pass
+
+
+class StepNotReady(RuntimeError):
+    """A step whose predecessor has not recorded its progress yet: SQS delivers it again."""
 
 
 def step_plan(rate_per_minute: int) -> tuple[int, int]:
@@ -118,8 +126,13 @@ class BroadcastService:
 
     def run_step(self, step: BroadcastStep) -> str:
         broadcast = self.store.get(step.broadcast_id)
-        if broadcast is None or broadcast.status != "running" or broadcast.step != step.step:
+        if broadcast is None or broadcast.status != "running" or broadcast.step > step.step:
             return "skipped"  # cancelled, finished, or this step was already done
+        if broadcast.step < step.step:  # scheduled, but its predecessor's write is not in
+            raise StepNotReady(
+                f"broadcast {step.broadcast_id}: step {step.step} before step {broadcast.step}"
+                " recorded its progress; retried"
+            )
         size, delay = step_plan(broadcast.rate_per_minute)
         users, cursor = self._next_users(broadcast, size)
         scanned = len(users)
@@ -150,12 +163,14 @@ class BroadcastService:
                 "finished_at": None if cursor is not None else now,
             }
         )
-        if not self.store.advance(updated, step.step):
-            return "skipped"  # a concurrent delivery of the same step got there first
-        if cursor is not None:
+        if cursor is not None:  # before the progress: a failure here repeats this step
             self.steps.schedule(
                 BroadcastStep(broadcast_id=broadcast.broadcast_id, step=step.step + 1), delay
             )
+        if not self.store.advance(updated, step.step):
+            # a concurrent delivery of this step got there first (the extra next step it
+            # scheduled is skipped), or it was cancelled meanwhile (its pushes are not sent)
+            return "skipped"
         return updated.status
 
     def cancel(self, broadcast_id: str) -> Broadcast | None:

@@ -4,6 +4,9 @@ At most once per dedupe key and device, whatever fails after FCM may have accept
 (the outcome write denied or throttled, a timeout, a crash): the claim is permanent once the
 outcome is recorded, and a claim left `sending` past its lease is recorded as `unknown` on
 the job's redelivery, never sent again (see `nudge.adapters.delivery_log`).
+
+A broadcast's job is suppressed (`cancelled`) once its broadcast is cancelled: the status is
+read once per broadcast per batch of jobs (`new_batch`), not per job.
 """
 
 from __future__ import annotations
@@ -20,15 +23,22 @@ from pydantic import ValidationError
 from nudge.clock import DAY, Clock, to_epoch
 from nudge.domain.config import EngagementConfig
 from nudge.domain.engagement.attribution import EngagementRecord, RecordKind
-from nudge.domain.engagement.broadcast_counters import outcome_delta
+from nudge.domain.engagement.broadcast_counters import CANCELLED, broadcast_of, outcome_delta
 from nudge.domain.engagement.counters import campaign_variant_of, storage_field
 from nudge.domain.messaging.consent import effective
-from nudge.domain.messaging.push import build_messages, gate
+from nudge.domain.messaging.push import Gate, build_messages, gate
 from nudge.domain.profiles.aggregates import OPT_OUT_EVENT
 from nudge.domain.profiles.ingest import describe_validation_error
 from nudge.models.events import IncomingEvent, QueuedBatch
 from nudge.models.push import DELIVERY_LOG_DAYS, Delivery, PushJob
-from nudge.services.ports import DeliveryLog, DeviceStore, EventPublisher, FcmResult, FcmSender
+from nudge.services.ports import (
+    BroadcastStatuses,
+    DeliveryLog,
+    DeviceStore,
+    EventPublisher,
+    FcmResult,
+    FcmSender,
+)
 from nudge.templating import TemplateError
 
 RETRYABLE = {"QUOTA_EXCEEDED", "UNAVAILABLE", "INTERNAL", "UNKNOWN", "DEADLINE_EXCEEDED"}
@@ -88,6 +98,21 @@ class PushService:
     config: EngagementConfig
     clock: Clock
     events: EventPublisher | None = None  # uninstalls (UNREGISTERED) as opt-out events
+    broadcasts: BroadcastStatuses | None = None  # a cancelled broadcast's jobs: not sent
+    # broadcast id -> cancelled, as read in this batch (a cancel applies from the next batch)
+    _cancelled: dict[str, bool] = field(default_factory=dict, init=False, repr=False)
+
+    def new_batch(self) -> None:
+        """Forget the broadcast statuses read for the previous batch."""
+        self._cancelled.clear()
+
+    def _cancelled_broadcast(self, job: PushJob) -> bool:
+        broadcast_id = broadcast_of(job.source)
+        if broadcast_id is None or self.broadcasts is None:
+            return False
+        if broadcast_id not in self._cancelled:
+            self._cancelled[broadcast_id] = self.broadcasts.status(broadcast_id) == "cancelled"
+        return self._cancelled[broadcast_id]
 
     def process(self, body: str, receive_count: int = 1) -> JobResult:
         try:
@@ -97,9 +122,13 @@ class PushService:
         now = self.clock.now()
         at = to_epoch(now)
         keep_until = at + DELIVERY_LOG_DAYS * DAY
-        devices = self.devices.devices(job.user_id, at)
-        preferences = effective(self.devices.preferences(job.user_id), self.config.consent)
-        verdict = gate(job, preferences, devices, now, self.config.consent.default_timezone)
+        devices = []
+        if self._cancelled_broadcast(job):  # before anything else: no device or consent reads
+            verdict = Gate("suppress", CANCELLED)
+        else:
+            devices = self.devices.devices(job.user_id, at)
+            preferences = effective(self.devices.preferences(job.user_id), self.config.consent)
+            verdict = gate(job, preferences, devices, now, self.config.consent.default_timezone)
 
         def delivery(
             outcome: str,

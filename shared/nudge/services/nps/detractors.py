@@ -6,8 +6,12 @@ it whenever they are in by the time of delivery. A webhook answering anything bu
 timeout or a connection error raises: the record returns to the queue (visibility timeout),
 is retried, and after maxReceiveCount lands in the DetractorsDLQ - never dropped. The
 payload carries `idempotency_key` (= prompt_id) and the `X-Nudge-Idempotency-Key` header:
-a job can be delivered more than once, receivers dedupe on it. With a signing secret,
-`X-Nudge-Signature: sha256=HMAC(secret, "<X-Nudge-Timestamp>." + body)` lets them check it.
+a job can be delivered more than once, receivers dedupe on it.
+`X-Nudge-Signature: sha256=HMAC(secret, "<X-Nudge-Timestamp>." + body)` lets them check it:
+in AWS a ticket is never sent unsigned (no secret: the job fails, WebhookRefused, and waits
+in the queue / DLQ until the DetractorWebhookSecretArn parameter is set). A destination the
+poster refuses (not https, or a host resolving to a loopback, private or link-local address:
+see nudge.models.webhook_targets) fails the same way, named in the log; never sent there.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from aws_lambda_powertools import Logger
 
 from nudge.models.nps_store import DetractorJob
 from nudge.models.survey_responses import ResponseState
+from nudge.models.webhook_targets import RefusedTarget
 
 if TYPE_CHECKING:
     from nudge.clock import Clock
@@ -34,6 +39,17 @@ logger = Logger(child=True)
 
 class DeliveryFailed(RuntimeError):
     """The destination did not take the ticket: retried through the queue."""
+
+
+class WebhookRefused(DeliveryFailed):
+    """The ticket may not be sent to that webhook (unsafe destination, or no signing secret):
+    nothing was sent; it stays in the queue, then the DLQ, until the config is fixed."""
+
+
+UNSIGNED_TICKET = (
+    "webhook tickets must be signed: set the DetractorWebhookSecretArn parameter "
+    "(NUDGE_DETRACTOR_SECRET_ARN) to a Secrets Manager secret"
+)
 
 
 class TopicPublisher(Protocol):
@@ -77,6 +93,7 @@ class DetractorRouter:
     clock: Clock
     secret: Callable[[], str] | None = None
     topics: TopicPublisher | None = None
+    allow_unsigned: bool = False  # the local stack only: its receiver checks no signature
 
     def deliver(self, body: str) -> str:
         """Deliver one job: "delivered", or "gone" (the answer was erased meanwhile)."""
@@ -97,8 +114,12 @@ class DetractorRouter:
             secret = self.secret() if self.secret else ""
             if secret:
                 headers["X-Nudge-Signature"] = signature(secret, timestamp, payload)
+            elif not self.allow_unsigned:
+                raise WebhookRefused(UNSIGNED_TICKET)
             try:
                 status = self.poster.post(job.webhook, payload, headers)
+            except RefusedTarget as error:
+                raise WebhookRefused(f"webhook refused: {error}") from error
             except OSError as error:  # timeouts and connection errors
                 raise DeliveryFailed(f"webhook unreachable: {error}") from error
             if not 200 <= status < 300:

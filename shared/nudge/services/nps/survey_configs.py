@@ -9,6 +9,12 @@ Uploads arrive from `surveys/<id>.yaml` in the configs bucket (config_loader), t
 Named segments an eligibility refers to (`segment_name`, or `segment:` references inside an
 inline segment) must be published when the survey is (as for campaigns). One deleted later
 is not an error at run time: nobody is eligible until it is back (see `decide_prompt`).
+
+A survey with an `on_detractor.webhook` is refused unless the deployment has a webhook signing
+secret (the DetractorWebhookSecretArn parameter): detractor_router never sends a ticket
+unsigned, so without it every ticket would only end in the DLQ. The check is here, at publish
+time, and not in the model: stored configs are re-validated by functions that do not know the
+secret, and a model error there would silently skip the survey.
 """
 
 from __future__ import annotations
@@ -32,6 +38,16 @@ if TYPE_CHECKING:
     from nudge.services.configs.store import ConfigStore, PublishResult
 
 KIND = "survey"
+SECRET_PARAMETER = "DetractorWebhookSecretArn"  # noqa: S105 - a parameter name
+NO_SIGNING_SECRET = (
+    f"on_detractor.webhook: this deployment has no webhook signing secret, and detractor "
+    f"tickets are never sent unsigned: set the {SECRET_PARAMETER} parameter to a Secrets "
+    "Manager secret and redeploy, or route detractors to an sns_topic_arn only"
+)
+NEEDS_SIGNING_SECRET = (
+    f"on_detractor.webhook: the deployment needs the {SECRET_PARAMETER} parameter (the webhook "
+    "signing secret); without it publishing this survey is refused"
+)
 
 
 def check_survey_text(
@@ -49,6 +65,15 @@ def check_survey_text(
     return survey
 
 
+def has_webhook(survey: SurveyConfig) -> bool:
+    return survey.on_detractor is not None and survey.on_detractor.webhook is not None
+
+
+def signing_secret_warnings(survey: SurveyConfig, text: str, source: str) -> list[ConfigProblem]:
+    """For the offline check, which cannot know the deployment: a webhook needs its secret."""
+    return locate_messages([NEEDS_SIGNING_SECRET], text, source) if has_webhook(survey) else []
+
+
 def unknown_segments(survey: SurveyConfig, segments: Mapping[str, Segment]) -> list[str]:
     """'field: message' for each named segment the eligibility uses that is not published."""
     rules = survey.eligibility
@@ -63,9 +88,13 @@ def unknown_segments(survey: SurveyConfig, segments: Mapping[str, Segment]) -> l
 
 
 class SurveyConfigService:
-    def __init__(self, store: ConfigStore, clock: Clock) -> None:
+    def __init__(
+        self, store: ConfigStore, clock: Clock, webhook_secret_configured: bool = False
+    ) -> None:
         self.store = store
         self.clock = clock
+        # whether detractor tickets can be signed here (see the module's docstring)
+        self.webhook_secret_configured = webhook_secret_configured
         self._parsed: tuple[int, dict[str, SurveyConfig]] | None = None
 
     def _now(self) -> int:
@@ -97,9 +126,11 @@ class SurveyConfigService:
         s3_version_id: str | None = None,
     ) -> PublishResult:
         survey = check_survey_text(text, source)
-        missing = self._missing_segments(survey)
-        if missing:
-            raise ConfigError(locate_messages(missing, text, source))
+        problems = self._missing_segments(survey)
+        if has_webhook(survey) and not self.webhook_secret_configured:
+            problems.append(NO_SIGNING_SECRET)
+        if problems:
+            raise ConfigError(locate_messages(problems, text, source))
         if expected_id is not None and survey.id != expected_id:
             raise ConfigError(
                 locate_messages(

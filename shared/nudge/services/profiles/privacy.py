@@ -10,7 +10,15 @@ from nudge.domain.config import EngagementConfig
 from nudge.domain.profiles.aggregates import sessions, top_interests
 from nudge.models.profile import Profile
 from nudge.models.stats import StageChange
-from nudge.services.ports import DeviceStore, HistoryStore, ProfileStore, SurveyStore
+from nudge.services.ports import (
+    BroadcastTargets,
+    DeliveryLog,
+    DeviceStore,
+    HistoryStore,
+    ProfileStore,
+    SurveyStore,
+)
+from nudge.services.ratelimit import RateLimiter
 from nudge.services.retry import MAX_WRITE_ATTEMPTS, pause_before_retry
 
 HISTORY_PAGE = 1000  # keeps a response far below Lambda's 6 MB payload limit
@@ -24,6 +32,9 @@ class PrivacyService:
     clock: Clock
     devices: DeviceStore | None = None
     surveys: SurveyStore | None = None  # NPS: the user's prompts, survey states and answers
+    deliveries: DeliveryLog | None = None  # each push's outcome, device, template, opens
+    broadcasts: BroadcastTargets | None = None  # running broadcasts that list the user
+    rate_limits: RateLimiter | None = None  # the request counters keyed by the user id
 
     def export(
         self, user_id: str, history_after: str | None = None, page_size: int = HISTORY_PAGE
@@ -60,6 +71,7 @@ class PrivacyService:
             "preferences": preferences,
             "summary": summary,
             "surveys": self._surveys(user_id),
+            **self._messages(user_id),
             "history": history,
             "history_next": history_next,
         }
@@ -88,13 +100,46 @@ class PrivacyService:
         ]
         return {"states": states, "responses": responses}
 
+    def _messages(self, user_id: str) -> dict[str, list[dict[str, Any]]]:
+        """The delivery log's records (30 days), and the broadcasts that reached the user
+        (named by those records) or still list them (running ones): what erasure removes."""
+        records = self.deliveries.for_user(user_id) if self.deliveries is not None else []
+        records.sort(key=lambda d: (d.at, d.job_id, d.device_id or ""))
+        deliveries = [d.model_dump(mode="json", exclude={"user_id"}) for d in records]
+        if self.broadcasts is None:
+            return {"deliveries": deliveries, "broadcasts": []}
+        listing = {b.broadcast_id: b for b in self.broadcasts.listing(user_id)}
+        found = {**listing}
+        for source in sorted({d.source or "" for d in records}):
+            kind, _, broadcast_id = source.partition(":")
+            stored = None
+            if kind == "broadcast" and broadcast_id not in found:
+                stored = self.broadcasts.get(broadcast_id)
+            if stored is not None:
+                found[broadcast_id] = stored
+        broadcasts = [
+            {  # never its list: that names other users
+                "broadcast_id": b.broadcast_id,
+                "status": b.status,
+                "template_id": b.template.id,
+                "category": b.template.category,
+                "created_at": b.created_at.isoformat(),
+                "finished_at": b.finished_at.isoformat() if b.finished_at else None,
+                "lists_user": b.broadcast_id in listing,
+            }
+            for b in sorted(found.values(), key=lambda b: (b.created_at, b.broadcast_id))
+        ]
+        return {"deliveries": deliveries, "broadcasts": broadcasts}
+
     def erase(self, user_id: str) -> dict[str, int | bool]:
         """Delete the profile and history; leave a tombstone so queued events don't revive it.
 
         Also the user's devices and every SurveysTable item of theirs (survey states with
-        pending prompts, the last-prompt record, merged responses with their comments). The
-        NPS day counters stay: they are anonymous counts per survey, day and segment value,
-        not linked to the user (so a report keeps counting an erased user's past score).
+        pending prompts, the last-prompt record, merged responses with their comments), their
+        delivery log records, and their id in the lists of broadcasts still running (a
+        finished broadcast keeps none), and their rate-limit request counters (one a scope). The
+        NPS day counters and the campaign, broadcast and stage counters stay: anonymous counts
+        not linked to the user (so a report keeps counting an erased user's past score or push).
         """
         now = to_epoch(self.clock.now())
         removed_profile = False
@@ -116,9 +161,16 @@ class PrivacyService:
         removed_history = self.history.delete_user(user_id)
         removed_devices = self.devices.delete_user(user_id) if self.devices is not None else 0
         removed_surveys = self.surveys.delete_user(user_id) if self.surveys is not None else 0
+        # the lists first: a running broadcast sends them nothing more
+        listed_in = self.broadcasts.erase_user(user_id, self.clock.now()) if self.broadcasts else 0
+        removed_deliveries = self.deliveries.delete_user(user_id) if self.deliveries else 0
+        if self.rate_limits is not None:
+            self.rate_limits.forget(user_id)
         return {
             "profile_erased": removed_profile,
             "history_records_erased": removed_history,
             "device_records_erased": removed_devices,
             "survey_records_erased": removed_surveys,
+            "delivery_records_erased": removed_deliveries,
+            "broadcasts_erased_from": listed_in,
         }
