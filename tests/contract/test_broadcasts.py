@@ -181,3 +181,15 @@ def test_a_request_cannot_give_a_user_count() -> None:
     }
     with pytest.raises(ValidationError, match="user_count"):
         BroadcastRequest.model_validate(request)
+
+
+def test_a_step_that_read_the_list_before_an_erasure_cannot_write_it_back(store) -> None:  # type: ignore[no-untyped-def]
+    store.create(listed("b1", ["ann", "bob", "cat"]))
+    read = store.get("b1")  # a step reads the list...
+    assert store.erase_user("ann", ERASED_AT) == 1  # ...an erasure lands meanwhile...
+    assert not store.advance(read.model_copy(update={"step": 1, "cursor": "1"}), from_step=0)
+    again = store.get("b1")  # ...so the step runs again, from the list without her
+    assert again.target.user_ids == ["bob", "cat"] and again.step == 0
+    assert store.advance(again.model_copy(update={"step": 1, "cursor": "1"}), from_step=0)
+    assert store.erase_user("bob", ERASED_AT) == 1  # erasures go on counting after a step
+    assert store.get("b1").target.user_ids == ["cat"]

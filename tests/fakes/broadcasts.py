@@ -17,6 +17,8 @@ class InMemoryBroadcasts:
         self.jobs: list[str] = []
         self.users = users or []
         self._lock = threading.Lock()
+        self._erasures: dict[str, int] = {}  # per broadcast, as the `erasures` attribute
+        self._erasures_read: dict[str, int] = {}  # its count at this fake's last read
 
     def create(self, broadcast: Broadcast) -> None:
         with self._lock:
@@ -24,6 +26,7 @@ class InMemoryBroadcasts:
 
     def get(self, broadcast_id: str) -> Broadcast | None:
         with self._lock:
+            self._erasures_read[broadcast_id] = self._erasures.get(broadcast_id, 0)
             return self.broadcasts.get(broadcast_id)
 
     def status(self, broadcast_id: str) -> str | None:
@@ -34,8 +37,12 @@ class InMemoryBroadcasts:
     def advance(self, broadcast: Broadcast, from_step: int) -> bool:
         with self._lock:
             stored = self.broadcasts.get(broadcast.broadcast_id)
-            # as the conditional put: refused unless still running at that step
+            # as the conditional put: refused unless still running at that step, with no
+            # erasure since this fake's last read
+            erasures = self._erasures.get(broadcast.broadcast_id, 0)
             if stored is None or stored.step != from_step or stored.status != "running":
+                return False
+            if self._erasures_read.get(broadcast.broadcast_id, 0) != erasures:
                 return False
             self.broadcasts[broadcast.broadcast_id] = broadcast.kept()  # as stored
             return True
@@ -49,6 +56,8 @@ class InMemoryBroadcasts:
             named = [b for b in self.broadcasts.values() if _names(b, user_id)]
             for broadcast in named:
                 self.broadcasts[broadcast.broadcast_id] = broadcast.without_user(user_id, now)
+                erasures = self._erasures.get(broadcast.broadcast_id, 0) + 1
+                self._erasures[broadcast.broadcast_id] = erasures
             return len(named)
 
     def schedule(self, step: BroadcastStep, delay_s: int) -> None:

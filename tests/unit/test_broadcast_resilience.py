@@ -223,3 +223,26 @@ def test_broadcast_statuses_are_read_once_per_batch_per_broadcast(pushes) -> Non
     result = service.process(push_job("bob", "broadcast:b-on"))  # a duplicate job
     assert statuses.reads[-1] == "b-on" and fcm.sent[6:] == []
     assert [(d.outcome, d.reason) for d in result.deliveries] == [("suppressed", "cancelled")]
+
+
+def test_an_erasure_while_a_step_runs_repeats_the_step_and_never_writes_them_back() -> None:
+    fake = Flaky()
+    svc, broadcast_id = start(fake)
+    erased = USERS[1500]  # in the second step's slice
+    hook_runs: list[int] = []
+
+    def erase_once() -> None:
+        if len(hook_runs) == 1:  # while the second step queues its pushes
+            fake.erase_user(erased, NOON)
+        hook_runs.append(1)
+
+    fake.while_enqueuing = erase_once
+    outcomes = deliver_until_empty(svc, fake)
+    # step 1 is refused its progress and waits; the step 2 it had scheduled waits for it;
+    # step 1 again, then step 2 ends it; the second step 2 finds it done
+    assert outcomes == ["running", "StepNotReady", "StepNotReady", "running", "done", "skipped"]
+    stored = fake.get(broadcast_id)
+    assert stored is not None and stored.status == "done"
+    assert stored.target.total() == len(USERS) - 1  # the list kept by the end has no them
+    # everyone else was queued (the repeated step's pushes twice: claimed once per device)
+    assert users_queued(fake) == USERS

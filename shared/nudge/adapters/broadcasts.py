@@ -19,6 +19,13 @@ def _running_list(broadcast: Broadcast) -> bool:
 
 
 class DynamoBroadcastStore(DynamoTable):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # per broadcast, the `erasures` count as this store's last `get` read it (0 if
+        # never): `advance` holds only if no erasure wrote the list since, so a step never
+        # writes an erased user back
+        self._erasures_read: dict[str, int] = {}
+
     def _put(self, broadcast: Broadcast, condition: dict[str, Any], **extra: Any) -> bool:
         item = self.to_item(
             {
@@ -40,7 +47,10 @@ class DynamoBroadcastStore(DynamoTable):
         item = self.ddb.get_item(
             TableName=self.table, Key=self.key(broadcast_id=broadcast_id), ConsistentRead=True
         ).get("Item")
-        return Broadcast.model_validate_json(item["body"]["S"]) if item else None
+        if not item:
+            return None
+        self._erasures_read[broadcast_id] = int(item.get("erasures", {}).get("N", 0))
+        return Broadcast.model_validate_json(item["body"]["S"])
 
     def status(self, broadcast_id: str) -> str | None:
         """The broadcast's status alone (None: no such broadcast), without its body."""
@@ -59,17 +69,23 @@ class DynamoBroadcastStore(DynamoTable):
         return str(item["status"]["S"])
 
     def advance(self, broadcast: Broadcast, from_step: int) -> bool:
+        erasures = self._erasures_read.get(broadcast.broadcast_id, 0)
         return self._put(
             broadcast,
             {
                 # and still running: a cancel is never undone (an item older than the status
-                # attribute is checked by its step alone, as before)
+                # attribute is checked by its step alone, as before); and no user was erased
+                # from the list since this store read it (unknown: refused, read again)
                 "ConditionExpression": (
-                    "#s = :from AND (#st = :running OR attribute_not_exists(#st))"
+                    "#s = :from AND (#st = :running OR attribute_not_exists(#st)) AND "
+                    + ("erasures = :n" if erasures else "attribute_not_exists(erasures)")
                 ),
                 "ExpressionAttributeNames": {"#s": "step", "#st": "status"},
-                "ExpressionAttributeValues": self.values(**{"from": from_step}, running="running"),
+                "ExpressionAttributeValues": self.values(
+                    **{"from": from_step}, running="running", n=erasures or None
+                ),
             },
+            **({"erasures": erasures} if erasures else {}),
         )
 
     # ---- erasure: the broadcasts whose stored list names a user ----
@@ -80,10 +96,9 @@ class DynamoBroadcastStore(DynamoTable):
 
     def erase_user(self, user_id: str, now: datetime) -> int:
         """Take the user out of every stored list; how many broadcasts changed. Each write
-        holds only if the broadcast is as read (step, status and `erasures`, a count only
-        these writes keep: two erasures at once don't undo each other). A step that read the
-        broadcast before this write may still write its older copy back: the list goes with
-        the end of the fan-out at the latest (see Broadcast.kept)."""
+        holds only if the broadcast is as read (step, status and `erasures`, a count these
+        writes raise and `advance` keeps): two erasures at once don't undo each other, and a
+        step that read the broadcast before this write can't write its copy back."""
         changed = 0
         for broadcast, erasures in self._naming(user_id):
             for _attempt in range(ERASE_ATTEMPTS):

@@ -34,8 +34,9 @@ class BroadcastStore(Protocol):
     def get(self, broadcast_id: str) -> Broadcast | None: ...
 
     def advance(self, broadcast: Broadcast, from_step: int) -> bool:
-        """Save the broadcast if it is still running at step `from_step` (so a step's
-        progress never undoes a cancel written after the step read the broadcast)."""
+        """Save the broadcast if it is still running at step `from_step` and no user was
+        erased from it since this store read it (so a step's progress never undoes a cancel
+        or an erasure written after the step read the broadcast)."""
         ...
 
 
@@ -66,7 +67,8 @@ class UnknownTemplate(UnknownReference):
 
 
 class StepNotReady(RuntimeError):
-    """A step whose predecessor has not recorded its progress yet: SQS delivers it again."""
+    """A step whose predecessor has not recorded its progress yet, or whose list changed
+    while it ran: SQS delivers it again."""
 
 
 def step_plan(rate_per_minute: int) -> tuple[int, int]:
@@ -168,6 +170,15 @@ class BroadcastService:
                 BroadcastStep(broadcast_id=broadcast.broadcast_id, step=step.step + 1), delay
             )
         if not self.store.advance(updated, step.step):
+            now_stored = self.store.get(step.broadcast_id)
+            if now_stored and now_stored.status == "running" and now_stored.step == step.step:
+                # a user was erased from the list while this step ran: SQS delivers the step
+                # again, which reads the list without them (pushes already queued are
+                # claimed once per device by push_sender; the extra next step is skipped)
+                raise StepNotReady(
+                    f"broadcast {step.broadcast_id}: step {step.step}'s list changed while it "
+                    "ran; retried"
+                )
             # a concurrent delivery of this step got there first (the extra next step it
             # scheduled is skipped), or it was cancelled meanwhile (its pushes are not sent)
             return "skipped"
