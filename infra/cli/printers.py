@@ -153,6 +153,22 @@ def _print_campaign_variants(report: dict[str, Any]) -> None:
     print(f"\nLift (conversion, exposed vs holdout): {lift['label']}")
     for vid, v in report["variant_lift"].items():
         print(f"  {vid:<12}{v['label']}")
+    _print_variant_comparison(report.get("variant_comparison"))
+
+
+def _print_variant_comparison(comparison: dict[str, Any] | None) -> None:
+    """Variant against variant: one line per pair, then the winner (if a clear one)."""
+    if not comparison or len(comparison["rates"]) < 2:
+        return
+    print(f"\nVariant against variant ({comparison['method']}): {comparison['label']}")
+    for pair in comparison["pairs"]:
+        if pair["diff_pts"] is None:
+            print(f"  {pair['a']} vs {pair['b']:<12}n/a (no sends yet)")
+            continue
+        print(
+            f"  {pair['a']} vs {pair['b']:<12}{pair['diff_pts']:+.1f} pts "
+            f"(CI {pair['ci_low_pts']:+.1f} to {pair['ci_high_pts']:+.1f}) {pair['verdict']}"
+        )
 
 
 def print_sunset(report: dict[str, Any]) -> None:

@@ -108,6 +108,26 @@ class Lift(Shape):
     label: str
 
 
+class VariantPair(Shape):
+    a: str
+    b: str
+    diff_pts: float | None = Field(description="a's conversion minus b's, in points")
+    ci_low_pts: float | None
+    ci_high_pts: float | None
+    verdict: Literal["not_enough_data", "no_difference", "a_better", "b_better"]
+
+
+class VariantComparison(Shape):
+    """Every pair of variants (conversions of sends), intervals adjusted for the comparisons."""
+
+    method: str
+    confidence: float = Field(description="per pair, after the adjustment")
+    rates: dict[str, Rate]
+    pairs: list[VariantPair]
+    winner: str | None = Field(description="only when clearly better than every other variant")
+    label: str
+
+
 class GuardRail(Shape):
     open_vs_baseline_pts: float | None
     opt_out_vs_baseline_pts: float | None
@@ -202,6 +222,7 @@ class CampaignReport(ReportWindow, CampaignFunnel):
     funnel: list[FunnelStep]
     lift: Lift
     variant_lift: dict[str, Lift]
+    variant_comparison: VariantComparison
     guard_rail: GuardRail | None
     daily: list[DailyRow]
 

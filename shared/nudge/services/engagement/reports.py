@@ -25,6 +25,11 @@ from nudge.domain.engagement.guardrails import (
     sunset_advice,
 )
 from nudge.domain.engagement.lift import Lift, campaign_lift
+from nudge.domain.engagement.variants import (
+    VariantComparison,
+    campaign_variant_rates,
+    compare_variants,
+)
 from nudge.domain.profiles.aggregates import day_of
 from nudge.domain.stats import Rate
 from nudge.models.campaign import Campaign
@@ -64,6 +69,27 @@ def lift_json(result: Lift) -> dict[str, Any]:
         "ci_low_pts": _pts(result.ci_low_pts),
         "ci_high_pts": _pts(result.ci_high_pts),
         "verdict": result.verdict,
+        "label": result.label,
+    }
+
+
+def variant_comparison_json(result: VariantComparison) -> dict[str, Any]:
+    return {
+        "method": result.method,
+        "confidence": round(result.confidence, 4),
+        "rates": {name: rate_json(rate) for name, rate in result.rates.items()},
+        "pairs": [
+            {
+                "a": pair.a,
+                "b": pair.b,
+                "diff_pts": _pts(pair.diff_pts),
+                "ci_low_pts": _pts(pair.ci_low_pts),
+                "ci_high_pts": _pts(pair.ci_high_pts),
+                "verdict": pair.verdict,
+            }
+            for pair in result.pairs
+        ],
+        "winner": result.winner,
         "label": result.label,
     }
 
@@ -265,6 +291,10 @@ class ReportsService:
             v.id: lift_json(campaign_lift(period.cells, campaign_id, self.config, v.id))
             for v in campaign.variants
         }
+        comparison = compare_variants(
+            campaign_variant_rates(period.cells, campaign_id, [v.id for v in campaign.variants]),
+            self.config.min_lift_group,
+        )
         return {
             "as_of": to_epoch(self.clock.now()),
             "days": days,
@@ -279,6 +309,7 @@ class ReportsService:
             **summary,
             "lift": lift_json(campaign_lift(period.cells, campaign_id, self.config)),
             "variant_lift": variant_lifts,
+            "variant_comparison": variant_comparison_json(comparison),
             "guard_rail": guard_rail_json(rails.get(("campaign", campaign_id))),
             "daily": self._daily(period, campaign_id),
         }
