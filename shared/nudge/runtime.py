@@ -313,6 +313,7 @@ def broadcast_service() -> BroadcastService:
         template_store(),
         profiles=_stores()[0],
         catalog=campaign_catalog(),
+        interest_half_life_days=settings.engagement.interest_half_life_days,
     )
 
 
@@ -386,6 +387,7 @@ def survey_service() -> SurveyService:
         ),
         profiles=_stores()[0] if settings.profiles_table else None,
         segments=campaign_catalog(),  # eligibility.segment_name: the published named segments
+        interest_half_life_days=settings.engagement.interest_half_life_days,
     )
 
 

@@ -54,6 +54,7 @@ def ctx(
         named=kw.get("named", {}),
         caps=kw.get("caps", {"marketing": CategoryCaps(per_day=3, per_week=8)}),
         consent=lambda: {"marketing": consent, "transactional": True},
+        interest_half_life_days=kw.get("half_life", 14.0),
         quiet_hours=lambda: quiet,
     )
 
@@ -195,7 +196,7 @@ def test_segment_conditions_with_reasons() -> None:
             "not": {"recency": {"event": "uninstall_survey", "within_days": 30}},
         }
     )
-    assert explain(ok, profile, NOW, {}) is None
+    assert explain(ok, profile, NOW, {}, half_life_days=14) is None
     cases = {
         "lifecycle is active, not loyal": {"lifecycle": ["loyal"]},
         "purchase 3x in 7d, needs at least 5": {
@@ -211,7 +212,7 @@ def test_segment_conditions_with_reasons() -> None:
         "matches the 'not' condition": {"not": {"attributes": {"country": ["NL"]}}},
     }
     for reason, rule in cases.items():
-        assert explain(Segment.model_validate(rule), profile, NOW, {}) == reason
+        assert explain(Segment.model_validate(rule), profile, NOW, {}, half_life_days=14) == reason
 
 
 def test_did_x_but_not_y() -> None:
@@ -219,12 +220,14 @@ def test_did_x_but_not_y() -> None:
         {"did_not": {"did": "cart_updated", "not": "checkout_completed", "within_days": 3}}
     )
     carted = {"cart_updated": NameCounts(total=1, last_at=NOW - 3600, days={NOW // DAY: 1})}
-    assert explain(rule, user(counts=carted), NOW, {}) is None
+    assert explain(rule, user(counts=carted), NOW, {}, half_life_days=14) is None
     bought = {
         **carted,
         "checkout_completed": NameCounts(total=1, last_at=NOW - 60, days={NOW // DAY: 1}),
     }
-    assert "happened after" in (explain(rule, user(counts=bought), NOW, {}) or "")
+    assert "happened after" in (
+        explain(rule, user(counts=bought), NOW, {}, half_life_days=14) or ""
+    )
 
 
 def test_app_versions_compare_by_parts() -> None:
@@ -289,11 +292,11 @@ def test_every_rule_passed_is_listed_in_order() -> None:
         "active",
         "audience",
         "consent",
-        "holdout",
         "max_per_user",
         "cooldown",
         "global_cap",
         "send_window",
+        "holdout",  # last: only users who would have been sent are held out
     ]
 
 
@@ -363,12 +366,22 @@ def test_preview_explains_the_verdict_and_renders_the_users_locale() -> None:
             "updated_at": NOW,
         }
     )
-    shown = engine.preview(campaign, profile, prefs, [device], NOW, {}, {}, "UTC")
+    shown = engine.preview(
+        campaign, profile, prefs, [device], NOW, {}, {}, "UTC", interest_half_life_days=14
+    )
     assert shown["verdict"] == "send"
     assert shown["message"]["title"] == "Hoi Anna"
     assert shown["zone"] == "Europe/Amsterdam (device)"
     blocked = engine.preview(
-        campaign, profile, effective(None, ConsentDefaults()), [device], NOW, {}, {}, "UTC"
+        campaign,
+        profile,
+        effective(None, ConsentDefaults()),
+        [device],
+        NOW,
+        {},
+        {},
+        "UTC",
+        interest_half_life_days=14,
     )
     assert blocked["verdict"] == "suppress:consent"
     assert blocked["rules"][-1] == {

@@ -180,6 +180,7 @@ def preview_campaign(request: Annotated[PreviewRequest, Body()]) -> Response[Any
         runtime.campaign_catalog().named_segments(),
         engagement.caps,
         engagement.consent.default_timezone,
+        interest_half_life_days=engagement.interest_half_life_days,
     )
     return _ok(result)
 
@@ -191,6 +192,8 @@ def preview_campaign(request: Annotated[PreviewRequest, Body()]) -> Response[Any
     responses={**ok("AudienceEstimate"), **CONFIG_REJECTED, **FORBIDDEN, **TOO_LARGE},
 )
 def estimate_campaign(request: Annotated[ConfigText, Body()]) -> Response[Any]:
+    from functools import partial
+
     from nudge.domain.profiles.segments import matches
 
     try:
@@ -202,7 +205,7 @@ def estimate_campaign(request: Annotated[ConfigText, Body()]) -> Response[Any]:
         estimate_audience(
             campaign,
             runtime.profile_sampler(),
-            matches,
+            partial(matches, half_life_days=get_settings().engagement.interest_half_life_days),
             runtime.campaign_catalog().named_segments(),
             int(runtime.CLOCK.now().timestamp()),
         )

@@ -112,6 +112,9 @@ class AnalyticsConfig(BaseModel):
         return self.attribution_window_hours * 3_600
 
 
+DEFAULT_INTEREST_HALF_LIFE_DAYS = 14.0  # services built without settings (tests) use this
+
+
 class EngagementConfig(BaseModel):
     model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
@@ -122,7 +125,7 @@ class EngagementConfig(BaseModel):
     purchase_events: tuple[str, ...] = ("purchase", "order_completed", "ticket_purchased")
     purchase_amount_property: str = "amount"
     interests: tuple[InterestRule, ...] = ()
-    interest_half_life_days: float = Field(default=14.0, gt=0)
+    interest_half_life_days: float = Field(default=DEFAULT_INTEREST_HALF_LIFE_DAYS, gt=0)
     max_interests: int = Field(default=10, ge=1, le=50)
     # Per-name counts kept in the profile (most recently seen first): bounds the item size
     # whatever names an app invents.

@@ -1,7 +1,11 @@
 """Campaign decisioning: whether each candidate may send, one rule after another, each step
 recorded with its reason:
-  active -> audience -> consent -> holdout -> per-campaign cap -> cooldown -> global caps
-  -> send window -> (quiet hours: deferred by push_sender, never dropped unless stale).
+  active -> audience -> consent -> per-campaign cap -> cooldown -> global caps
+  -> send window -> holdout -> (quiet hours: deferred by push_sender, never dropped unless
+  stale).
+The holdout comes last so it holds exactly the users who would have been sent, and its
+"would have sent" is recorded like a send (max_per_user, cooldown, caps, exposure): both arms
+then meet every later trigger alike, and lift compares like with like.
 Candidates that compete in one pass are decided in priority order, so a higher-priority
 campaign takes the last slot of a cap. Every decision is written into the profile in the same
 conditional write as the events that caused it: a redelivered event finds it already made.
@@ -27,7 +31,7 @@ from nudge.domain.campaigns.triggers import (
     _last_activity,
     next_schedule_slot,
 )
-from nudge.domain.config import CategoryCaps
+from nudge.domain.config import DEFAULT_INTEREST_HALF_LIFE_DAYS, CategoryCaps
 from nudge.domain.profiles.segments import explain
 from nudge.models.campaign import Campaign, seconds
 from nudge.models.events import IncomingEvent
@@ -79,6 +83,8 @@ class Context:
     caps: Mapping[str, CategoryCaps]
     consent: ConsentReader
     quiet_hours: QuietReader = lambda: None
+    # EngagementConfig's (runner and preview pass it): audiences read interests as ingest wrote
+    interest_half_life_days: float = DEFAULT_INTEREST_HALF_LIFE_DAYS
 
 
 def _window_wait(campaign: Campaign, now: int, zone: str) -> int | None:
@@ -125,17 +131,15 @@ def decide(candidate: Candidate, profile: Profile, ctx: Context) -> Decision:
         return stop("suppress", "expired", "the trigger is older than the message's ttl")
     if candidate.key in profile.messaging.occurrences:
         return stop("suppress", "duplicate", "this trigger occurrence was already decided")
-    why = explain(campaign.audience, profile, now, ctx.named)
+    why = explain(
+        campaign.audience, profile, now, ctx.named, half_life_days=ctx.interest_half_life_days
+    )
     if why:
         return stop("suppress", "audience", why)
     rules.append(Rule("audience", True))
     if not ctx.consent().get(campaign.category, False):
         return stop("suppress", "consent", f"no consent for {campaign.category}")
     rules.append(Rule("consent", True, campaign.category))
-    if in_holdout(campaign, profile.user_id):
-        decision.variant = "holdout"
-        return stop("holdout", "holdout", f"in the {campaign.holdout_pct:g}% control group")
-    rules.append(Rule("holdout", True))
     mark = profile.messaging.campaigns.get(campaign.id)
     sends, last_at = (mark.sends, mark.last_at) if mark is not None else (0, 0)
     sent = f"{sends} of {campaign.delivery.max_per_user}"
@@ -164,6 +168,10 @@ def decide(candidate: Candidate, profile: Profile, ctx: Context) -> Decision:
         decision.action, decision.reason, decision.wait_until = "wait", "send_window", opens
         return decision
     rules.append(Rule("send_window", True))
+    if in_holdout(campaign, profile.user_id):
+        decision.variant = "holdout"
+        return stop("holdout", "holdout", f"in the {campaign.holdout_pct:g}% control group")
+    rules.append(Rule("holdout", True))
     quiet = ctx.quiet_hours() if campaign.delivery.respect_quiet_hours else None
     if quiet is not None:
         local = datetime.fromtimestamp(now, tz=ZoneInfo(ctx.zone)).time()
@@ -180,7 +188,8 @@ def _local(epoch: int, zone: str) -> str:
 
 
 def decide_all(candidates: list[Candidate], profile: Profile, ctx: Context) -> list[Decision]:
-    """Decide in priority order; each send counts against the caps of the next candidate."""
+    """Decide in priority order; each send (or a holdout's would-be send) counts against the
+    caps of the next candidate."""
     ordered = sorted(candidates, key=lambda c: (-c.campaign.priority, c.at, c.campaign.id))
     decisions = []
     winners: list[str] = []
@@ -190,7 +199,7 @@ def decide_all(candidates: list[Candidate], profile: Profile, ctx: Context) -> l
             decision.reason = "outranked"
             decision.rules[-1] = Rule("priority", False, f"slot taken by {', '.join(winners)}")
         record(profile, candidate, decision, ctx.now)
-        if decision.action == "send":
+        if decision.action in ("send", "holdout"):
             winners.append(candidate.campaign.id)
         decisions.append(decision)
     return decisions
@@ -231,21 +240,28 @@ def record(profile: Profile, candidate: Candidate, decision: Decision, now: int)
                 until=now + seconds(campaign.goal.within),
             )
         )
-    if decision.action == "send":
-        assert decision.variant is not None
-        mark = state.campaigns.setdefault(campaign.id, CampaignMark())
-        mark.sends += 1
-        mark.last_at = max(mark.last_at, now)
+    if decision.action not in ("send", "holdout"):
+        return
+    # a holdout's would-be send is booked like a send (no job: nothing goes out), so the
+    # holdout meets max_per_user, cooldown and the category caps just as the exposed do
+    assert decision.variant is not None
+    mark = state.campaigns.setdefault(campaign.id, CampaignMark())
+    mark.sends += 1
+    mark.last_at = max(mark.last_at, now)
+    held = decision.action == "holdout"
+    job_id = None
+    if not held:
         job_id, _ = campaign_job_id(profile.user_id, campaign.id, candidate.occurrence)
-        state.sends.append(
-            SendRecord(
-                at=now,
-                campaign=campaign.id,
-                category=campaign.category,
-                variant=decision.variant,
-                job=job_id,
-            )
+    state.sends.append(
+        SendRecord(
+            at=now,
+            campaign=campaign.id,
+            category=campaign.category,
+            variant=decision.variant,
+            job=job_id,
         )
+    )
+    if not held:
         state.outbox.append(
             OutboxJob(
                 campaign=campaign.id,

@@ -30,6 +30,8 @@ def preview(
     caps: Mapping[str, CategoryCaps],
     default_zone: str,
     event: Mapping[str, Any] | None = None,
+    *,
+    interest_half_life_days: float,
 ) -> dict[str, Any]:
     """The decision for one user right now, every rule with its reason, and the message."""
     from nudge.domain.messaging.delivery_time import resolve_zone
@@ -48,6 +50,7 @@ def preview(
         named=named,
         caps=caps,
         consent=lambda: dict(preferences.categories),
+        interest_half_life_days=interest_half_life_days,
         quiet_hours=lambda: (quiet.start, quiet.end) if quiet else None,
     )
     decision = decide(

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 from nudge.domain.config import AnalyticsConfig
 from nudge.domain.engagement.attribution import (
+    HOLDOUT,
     OPT_OUT_KINDS,
     OTHER_MESSAGES,
     UNATTRIBUTED,
@@ -111,6 +112,7 @@ def _received_from_sends(sends: Sequence[SendRecord]) -> list[ReceivedMessage]:
             send.at,
         )
         for send in sends
+        if send.job is not None or send.variant != HOLDOUT  # a holdout's was never received
     ]
 
 

@@ -38,6 +38,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field
 
 from nudge.clock import DAY
+from nudge.domain.config import DEFAULT_INTEREST_HALF_LIFE_DAYS
 from nudge.domain.profiles.segments import UnknownSegment, explain
 from nudge.models.events import IncomingEvent
 from nudge.models.profile import Profile, Stage
@@ -132,7 +133,11 @@ def _within(since: int | None, days: int, now: int) -> bool:
 
 
 def segment_skip(
-    rules: Eligibility, profile: Profile, now: int, named: Mapping[str, Segment]
+    rules: Eligibility,
+    profile: Profile,
+    now: int,
+    named: Mapping[str, Segment],
+    half_life_days: float,
 ) -> tuple[SkipReason, str] | None:
     """Why the profile is outside the eligibility's segments (None: inside, or none set).
 
@@ -144,7 +149,7 @@ def segment_skip(
     if audience is None:
         return None
     try:
-        why = explain(audience, profile, now, named)
+        why = explain(audience, profile, now, named, half_life_days=half_life_days)
     except UnknownSegment as missing:
         return SkipReason.UNKNOWN_SEGMENT, f"named segment {missing.args[0]!r} is not published"
     if why is None:
@@ -160,6 +165,8 @@ def decide_prompt(
     now: int,
     fatigue: SurveyFatigue | None = None,
     named: Mapping[str, Segment] | None = None,
+    *,
+    interest_half_life_days: float = DEFAULT_INTEREST_HALF_LIFE_DAYS,
 ) -> PromptDecision:
     """Decide whether `event` (the user's, already validated) starts a prompt of `config`.
 
@@ -217,7 +224,7 @@ def decide_prompt(
         return skip(SkipReason.INELIGIBLE_LIFECYCLE, current)
     if rules.audience is not None:
         profile = facts.profile or Profile(user_id=state.user_id)
-        outside = segment_skip(rules, profile, now, named or {})
+        outside = segment_skip(rules, profile, now, named or {}, interest_half_life_days)
         if outside is not None:
             return skip(outside[0], current, outside[1])
     if not in_sample(config.id, state.user_id, config.sample_pct):

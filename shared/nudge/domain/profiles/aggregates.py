@@ -199,9 +199,18 @@ def _prune_recent(profile: Profile, now: int) -> None:
     profile.recent = recent
 
 
+def decayed_interest(score: InterestScore, now: int, half_life_days: float) -> float:
+    """The interest's score decayed from its `as_of` to `now` (a `now` before it: undecayed).
+
+    The one decay rule: ingest folds with it and segments evaluate with it, both given
+    `EngagementConfig.interest_half_life_days`.
+    """
+    return _decay(score.score, score.as_of, max(now, score.as_of), half_life_days)
+
+
 def interest_score(score: InterestScore, now: int, config: EngagementConfig) -> float:
     """The interest's score decayed to `now`."""
-    return _decay(score.score, score.as_of, max(now, score.as_of), config.interest_half_life_days)
+    return decayed_interest(score, now, config.interest_half_life_days)
 
 
 def top_interests(profile: Profile, now: int, config: EngagementConfig) -> list[tuple[str, float]]:

@@ -12,6 +12,7 @@ from functools import partial
 from typing import Any
 
 from nudge.clock import DAY
+from nudge.domain.profiles.aggregates import decayed_interest
 from nudge.models.profile import Profile, Stage
 from nudge.models.segment import (
     AttributeTest,
@@ -33,36 +34,53 @@ class UnknownSegment(KeyError):
     pass
 
 
-def matches(segment: Segment, profile: Profile, now: int, named: Mapping[str, Segment]) -> bool:
-    return explain(segment, profile, now, named) is None
+def matches(
+    segment: Segment,
+    profile: Profile,
+    now: int,
+    named: Mapping[str, Segment],
+    *,
+    half_life_days: float,
+) -> bool:
+    return explain(segment, profile, now, named, half_life_days=half_life_days) is None
 
 
 def explain(
-    segment: Segment, profile: Profile, now: int, named: Mapping[str, Segment]
+    segment: Segment,
+    profile: Profile,
+    now: int,
+    named: Mapping[str, Segment],
+    *,
+    half_life_days: float,
 ) -> str | None:
-    """None when the profile is in the segment, else the first reason it is not."""
-    for check in _checks(segment):
+    """None when the profile is in the segment, else the first reason it is not.
+
+    `half_life_days`: `EngagementConfig.interest_half_life_days`, the decay the stored interest
+    scores were folded with (required: a segment must read interests as ingest wrote them).
+    """
+    for check in _checks(segment, half_life_days):
         if why := check(profile, now, named):
             return why
     return None
 
 
 Check = Callable[[Profile, int, Mapping[str, Segment]], "str | None"]
-_COMPILED: dict[int, tuple[Segment, list[Check]]] = {}
+_COMPILED: dict[tuple[int, float], tuple[Segment, list[Check]]] = {}
 
 
-def _checks(segment: Segment) -> list[Check]:
+def _checks(segment: Segment, half_life_days: float) -> list[Check]:
     """The segment's conditions as a list of checks, in the order `explain` reports them.
 
     Compiled once per segment object (campaign sets are published rarely, audiences are
     evaluated for every candidate send), so unset conditions cost nothing.
     """
-    cached = _COMPILED.get(id(segment))
+    key = (id(segment), half_life_days)
+    cached = _COMPILED.get(key)
     if cached is not None and cached[0] is segment:
         return cached[1]
     checks: list[Check] = []
     if (name := segment.segment) is not None:
-        checks.append(partial(_named, name))
+        checks.append(partial(_named, name, half_life_days))
     if (stages := segment.lifecycle) is not None:
         checks.append(partial(_lifecycle, stages))
     behaviors = segment.behavior if isinstance(segment.behavior, list) else [segment.behavior]
@@ -71,7 +89,7 @@ def _checks(segment: Segment) -> list[Check]:
         (segment.recency, _recency),
         (segment.did_not, _did_not),
         (segment.purchases, _purchases),
-        (segment.interests, _interests),
+        (segment.interests, partial(_interests, half_life_days=half_life_days)),
         (segment.location, _location),
     ]
     for rule, check in rules:
@@ -79,22 +97,24 @@ def _checks(segment: Segment) -> list[Check]:
             checks.append(partial(_profile_only, check, rule))
     for key, test in (segment.attributes or {}).items():
         checks.append(partial(_attribute_check, key, test))
-    checks += [partial(_nested, child) for child in segment.all or []]
+    checks += [partial(_nested, child, half_life_days) for child in segment.all or []]
     if segment.any is not None:
-        checks.append(partial(_any, segment.any))
+        checks.append(partial(_any, segment.any, half_life_days))
     if segment.not_ is not None:
-        checks.append(partial(_not, segment.not_))
+        checks.append(partial(_not, segment.not_, half_life_days))
     if len(_COMPILED) > 4096:  # old sets' segments: forget them all, recompile what is live
         _COMPILED.clear()
-    _COMPILED[id(segment)] = (segment, checks)
+    _COMPILED[key] = (segment, checks)
     return checks
 
 
-def _named(name: str, profile: Profile, now: int, named: Mapping[str, Segment]) -> str | None:
+def _named(
+    name: str, half_life: float, profile: Profile, now: int, named: Mapping[str, Segment]
+) -> str | None:
     target = named.get(name)
     if target is None:
         raise UnknownSegment(name)
-    why = explain(target, profile, now, named)
+    why = explain(target, profile, now, named, half_life_days=half_life)
     return f"segment {name}: {why}" if why else None
 
 
@@ -123,20 +143,30 @@ def _attribute_check(
     return _attribute(key, test, profile)
 
 
-def _nested(child: Segment, profile: Profile, now: int, named: Mapping[str, Segment]) -> str | None:
-    return explain(child, profile, now, named)
+def _nested(
+    child: Segment, half_life: float, profile: Profile, now: int, named: Mapping[str, Segment]
+) -> str | None:
+    return explain(child, profile, now, named, half_life_days=half_life)
 
 
 def _any(
-    children: list[Segment], profile: Profile, now: int, named: Mapping[str, Segment]
+    children: list[Segment],
+    half_life: float,
+    profile: Profile,
+    now: int,
+    named: Mapping[str, Segment],
 ) -> str | None:
-    if all(explain(child, profile, now, named) for child in children):
+    if all(explain(c, profile, now, named, half_life_days=half_life) for c in children):
         return "none of the 'any' conditions hold"
     return None
 
 
-def _not(child: Segment, profile: Profile, now: int, named: Mapping[str, Segment]) -> str | None:
-    return "matches the 'not' condition" if explain(child, profile, now, named) is None else None
+def _not(
+    child: Segment, half_life: float, profile: Profile, now: int, named: Mapping[str, Segment]
+) -> str | None:
+    if explain(child, profile, now, named, half_life_days=half_life) is None:
+        return "matches the 'not' condition"
+    return None
 
 
 def count_within(profile: Profile, event: str, days: int, now: int) -> int:
@@ -198,17 +228,16 @@ def _purchases(rule: Purchases, profile: Profile, now: int) -> str | None:
     return None
 
 
-def interest_scores(profile: Profile, now: int, half_life_days: float = 14.0) -> dict[str, float]:
-    """Scores decayed to `now` (stored scores are as of their own `as_of`)."""
-    scores = {}
-    for name, item in profile.interests.items():
-        age_days = max(0, now - item.as_of) / DAY
-        scores[name] = item.score * 0.5 ** (age_days / half_life_days)
-    return scores
+def interest_scores(profile: Profile, now: int, half_life_days: float) -> dict[str, float]:
+    """Scores decayed to `now` (stored scores are as of their own `as_of`), as ingest decays."""
+    return {
+        name: decayed_interest(item, now, half_life_days)
+        for name, item in profile.interests.items()
+    }
 
 
-def _interests(rule: Interests, profile: Profile, now: int) -> str | None:
-    scores = interest_scores(profile, now)
+def _interests(rule: Interests, profile: Profile, now: int, *, half_life_days: float) -> str | None:
+    scores = interest_scores(profile, now, half_life_days)
     top = sorted(scores, key=lambda name: (-scores[name], name))[: rule.top]
     held = {name for name in top if scores[name] >= rule.min_score}
     if rule.any and not held & set(rule.any):

@@ -139,6 +139,7 @@ class CampaignRunner:
             named=published.segments,
             caps=self.config.caps,
             consent=consent,
+            interest_half_life_days=self.config.interest_half_life_days,
             quiet_hours=quiet_hours,
         )
         for decision in engine.decide_all(candidates, profile, ctx):

@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from nudge.clock import Clock
+from nudge.domain.config import DEFAULT_INTEREST_HALF_LIFE_DAYS
 from nudge.domain.profiles.segments import matches
 from nudge.models.broadcast import Broadcast, BroadcastRequest, BroadcastStep, BroadcastTarget
 from nudge.models.profile import Profile
@@ -101,6 +102,8 @@ class BroadcastService:
     templates: Any = None  # a template store (get by id), when requests name one
     profiles: ProfileReader | None = None  # for segment targets
     catalog: CampaignCatalog | None = None  # named segments
+    # EngagementConfig.interest_half_life_days: segment targets read interests as ingest wrote
+    interest_half_life_days: float = DEFAULT_INTEREST_HALF_LIFE_DAYS
 
     def create(self, request: BroadcastRequest) -> Broadcast:
         template = request.template
@@ -209,7 +212,9 @@ class BroadcastService:
             user
             for user in users
             if (profile := profiles.get(user)) is not None
-            and matches(audience, profile, epoch, named)
+            and matches(
+                audience, profile, epoch, named, half_life_days=self.interest_half_life_days
+            )
         ]
 
     def _next_users(self, broadcast: Broadcast, size: int) -> tuple[list[str], str | None]:

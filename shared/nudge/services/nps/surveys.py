@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 
+from nudge.domain.config import DEFAULT_INTEREST_HALF_LIFE_DAYS
 from nudge.domain.nps.eligibility import (
     ProfileFacts,
     SkipReason,
@@ -168,6 +169,8 @@ class SurveyService:
     events: EventPublisher | None = None  # on_promoter.emit_event
     profiles: ProfileStore | None = None  # lifecycle stage at answer time
     segments: CampaignCatalog | None = None  # named segments for eligibility.segment_name
+    # EngagementConfig.interest_half_life_days: segments read interests as ingest wrote them
+    interest_half_life_days: float = DEFAULT_INTEREST_HALF_LIFE_DAYS
 
     def _now(self) -> int:
         return int(self.clock.now().timestamp())
@@ -198,7 +201,14 @@ class SurveyService:
                 pause_before_retry(attempt)
                 stored = surveys.get(user_id, survey.id)
                 decision = decide_prompt(
-                    survey, stored.state, facts, event, now, self.fatigue, named
+                    survey,
+                    stored.state,
+                    facts,
+                    event,
+                    now,
+                    self.fatigue,
+                    named,
+                    interest_half_life_days=self.interest_half_life_days,
                 )
                 if not decision.created or decision.prompt is None:
                     _log_skip(decision.reason, decision.detail, survey.id)
