@@ -29,7 +29,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 HANDLERS = sorted(p.parent.name for p in (ROOT / "functions").glob("*/app.py"))
 HEAVY = ("firebase_admin", "grpc", "httpx", "boto3", "botocore", "matplotlib", "moto")
-RUNS = 7
+RUNS = 11  # interleaved rounds: a noisy moment moves the median of 11 less than of 7
 
 IMPORT_PROBE = """
 import importlib.util, json, sys, time
