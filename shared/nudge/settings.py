@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from nudge.domain.config import EngagementConfig
+from nudge.execution import running_in_lambda
 
 PREFIX = "NUDGE_"
 # Set by the local stack (nudge_local.stack_environments) for its function processes, and
@@ -27,12 +28,6 @@ LOCAL_STACK_MARKER = "NUDGE_LOCAL_STACK"
 LOCAL_ONLY_SETTINGS = frozenset({"fcm_endpoint", "fcm_credentials_json", "detractor_secret"})
 
 logger = logging.getLogger(__name__)
-
-
-def running_in_lambda(environ: Mapping[str, str] = os.environ) -> bool:
-    """A real Lambda execution environment (its runtime sets AWS_EXECUTION_ENV; the local
-    stack's worker processes do not)."""
-    return environ.get("AWS_EXECUTION_ENV", "").startswith("AWS_Lambda_")
 
 
 def running_in_local_stack(environ: Mapping[str, str] = os.environ) -> bool:

@@ -19,6 +19,8 @@ import socket
 from collections.abc import Iterable, Mapping
 from urllib.parse import urlsplit
 
+from nudge.execution import running_in_lambda
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
@@ -28,14 +30,8 @@ class RefusedTarget(ValueError):
 
 
 def local_targets_allowed(environ: Mapping[str, str] = os.environ) -> bool:
-    """Loopback targets are allowed outside a real Lambda only. The Lambda runtime sets these
-    variables in every execution environment; the local stack's workers and tests do not.
-    (The same test as nudge.settings.running_in_lambda, which this layer may not import;
-    either variable is enough here, to fail closed.)"""
-    return not (
-        environ.get("AWS_EXECUTION_ENV", "").startswith("AWS_Lambda_")
-        or environ.get("AWS_LAMBDA_FUNCTION_NAME")
-    )
+    """Loopback targets are allowed outside a real Lambda only."""
+    return not running_in_lambda(environ)
 
 
 def _ip_literal(host: str) -> IPAddress | None:
