@@ -61,6 +61,27 @@ class Aws:
             messages.extend(batch)
 
 
+def sqs_record(message: dict[str, Any], queue: str, **attributes: str) -> dict[str, Any]:
+    """A received SQS message as the event source hands it to a function; `attributes`
+    override the message's own (e.g. ApproximateReceiveCount="2" for a redelivery)."""
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": {**message.get("Attributes", {}), **attributes},
+        "messageAttributes": {},
+        "md5OfBody": message.get("MD5OfBody", ""),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": f"arn:aws:sqs:us-east-1:123456789012:{queue}",
+        "awsRegion": "us-east-1",
+    }
+
+
+def sqs_event(queue: str, messages: list[dict[str, Any]], **attributes: str) -> dict[str, Any]:
+    """An SQS batch event of received messages (see sqs_record)."""
+    return {"Records": [sqs_record(m, queue, **attributes) for m in messages]}
+
+
 def _reset_caches() -> None:
     get_settings.cache_clear()
     aws_clients.client.cache_clear()

@@ -21,7 +21,7 @@ from nudge.settings import get_settings
 from nudge_local import faults
 from nudge_local.fcm_emulator import FcmEmulator, service_account
 from nudge_local.stack_environments import fcm_environment
-from tests.integration.conftest import Aws
+from tests.integration.conftest import Aws, sqs_event
 from tests.integration.test_handlers import api_event
 
 pytestmark = pytest.mark.integration
@@ -115,21 +115,6 @@ def admin(aws: Aws, method: str, broadcast_id: str) -> dict[str, Any]:
     return json.loads(response["body"])  # type: ignore[no-any-return]
 
 
-def record(message: dict[str, Any], queue: str) -> dict[str, Any]:
-    """The SQS record as the event source passes it to a function."""
-    return {
-        "messageId": message["MessageId"],
-        "receiptHandle": message["ReceiptHandle"],
-        "body": message["Body"],
-        "attributes": message["Attributes"],
-        "messageAttributes": {},
-        "md5OfBody": message["MD5OfBody"],
-        "eventSource": "aws:sqs",
-        "eventSourceARN": f"arn:aws:sqs:us-east-1:123456789012:{queue}",
-        "awsRegion": "us-east-1",
-    }
-
-
 def queued(aws: Aws, url: str) -> int:
     """Messages on the queue, visible or not yet (delayed, or being handled)."""
     kinds = [
@@ -162,9 +147,7 @@ def run_steps(aws: Aws, faulty_steps: frozenset[int] = frozenset()) -> list[tupl
         plan = NEXT_STEP_UNSENT if step in faulty_steps and first else {"rules": []}
         with faults.injected(plan):
             try:
-                result = aws.invoke(
-                    "BroadcasterFunction", {"Records": [record(message, "BroadcastsQueue")]}
-                )
+                result = aws.invoke("BroadcasterFunction", sqs_event("BroadcastsQueue", [message]))
                 handled = not result["batchItemFailures"]
             except Exception:  # the whole batch (of one) failed: SQS redelivers it
                 handled = False
@@ -185,7 +168,7 @@ def send_pushes(aws: Aws) -> int:
     messages = aws.receive_all("PushesQueue")
     for start in range(0, len(messages), 10):
         batch = messages[start : start + 10]
-        event = {"Records": [record(m, "PushesQueue") for m in batch]}
+        event = sqs_event("PushesQueue", batch)
         result = aws.invoke("PushSenderFunction", event)
         assert result["batchItemFailures"] == [], result
         for message in batch:
@@ -227,7 +210,7 @@ def test_a_cancel_stops_the_pushes_already_queued(sender: Aws, emulator: FcmEmul
     (first,) = aws.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, AttributeNames=["All"])[
         "Messages"
     ]
-    result = aws.invoke("BroadcasterFunction", {"Records": [record(first, "BroadcastsQueue")]})
+    result = aws.invoke("BroadcasterFunction", sqs_event("BroadcastsQueue", [first]))
     assert result["batchItemFailures"] == []
     aws.sqs.delete_message(QueueUrl=url, ReceiptHandle=first["ReceiptHandle"])
     assert admin(aws, "GET", broadcast_id)["enqueued"] == 2  # two pushes wait on the queue

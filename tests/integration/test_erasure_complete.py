@@ -17,11 +17,11 @@ from nudge import runtime
 from nudge.domain.ratelimit import WINDOW_SECONDS
 from nudge_local.fcm_emulator import FcmEmulator
 from nudge_local.template import read_stack
-from tests.integration.conftest import EVENTS_DIR, Aws
+from tests.integration.conftest import EVENTS_DIR, Aws, sqs_event
 from tests.integration.test_configs import upload
 from tests.integration.test_handlers import api_event, deliver
 from tests.integration.test_push_once import sender  # noqa: F401  (a fixture)
-from tests.integration.test_surveys import publish, survey_yaml
+from tests.integration.test_surveys import erase_request, publish, survey_yaml
 
 pytestmark = pytest.mark.integration
 
@@ -68,25 +68,6 @@ def template_tables() -> set[str]:
 
 def test_every_template_table_has_an_erasure_path() -> None:
     assert template_tables() == set(ERASURE_BY_TABLE)
-
-
-def sqs_event(queue: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "Records": [
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": m.get("Attributes", {}),
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": f"arn:aws:sqs:us-east-1:123456789012:{queue}",
-                "awsRegion": "us-east-1",
-            }
-            for m in messages
-        ]
-    }
 
 
 def drain(aws: Aws, queue: str, function: str) -> int:
@@ -245,17 +226,6 @@ def request_counters(items: Iterable[dict[str, Any]]) -> set[str]:
     return {key for i in items if (key := i["user_id"]["S"]).startswith("#rate#")}
 
 
-def erase_request(function: str) -> dict[str, Any]:
-    if function == "DevicesApiFunction":
-        return api_event("DELETE", "/v1/me", user=USER)
-    return api_event(
-        "DELETE",
-        f"/admin/v1/users/{USER}",
-        route="DELETE /admin/v1/users/{user_id}",
-        params={"user_id": USER},
-    )
-
-
 def export_request(function: str) -> dict[str, Any]:
     if function == "DevicesApiFunction":
         return api_event("GET", "/v1/me", user=USER)
@@ -305,7 +275,7 @@ def test_a_user_who_touched_everything_is_erased_from_every_table(
     assert set(listed) == {touched["done"], touched["running"]}
     assert listed[touched["running"]]["status"] == "running"
 
-    erase = aws.invoke(function, erase_request(function))
+    erase = aws.invoke(function, erase_request(function, USER))
     assert erase["statusCode"] == 200, erase
     erased = json.loads(erase["body"])
     assert erased["profile_erased"] is True
@@ -331,5 +301,5 @@ def test_a_user_who_touched_everything_is_erased_from_every_table(
     assert (progress["status"], progress["enqueued"], progress["total"]) == ("done", 2, 2)
     assert leftovers(aws) == left  # finished: its list is gone too
 
-    again = json.loads(aws.invoke(function, erase_request(function))["body"])
+    again = json.loads(aws.invoke(function, erase_request(function, USER))["body"])
     assert again["delivery_records_erased"] == 0 and again["broadcasts_erased_from"] == 0

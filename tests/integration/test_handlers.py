@@ -12,7 +12,7 @@ import pytest
 from nudge.api.openapi import MOBILE_OPENAPI_PATH
 from nudge.models.events import QueuedBatch
 from nudge_local.gateway import build_event
-from tests.integration.conftest import Aws, sample_event, sample_paths
+from tests.integration.conftest import Aws, sample_event, sample_paths, sqs_event
 
 pytestmark = pytest.mark.integration
 
@@ -70,22 +70,7 @@ def good_event(i: int, aws: Aws, name: str = "session_start", **props: Any) -> d
 def deliver(aws: Aws) -> dict[str, Any]:
     """Hand everything on the events queue to event_processor, as the event source would."""
     messages = aws.receive_all("EventsQueue")
-    event = {
-        "Records": [
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": m.get("Attributes", {}),
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:1:EventsQueue",
-                "awsRegion": "us-east-1",
-            }
-            for m in messages
-        ]
-    }
+    event = sqs_event("EventsQueue", messages)
     return aws.invoke("EventProcessorFunction", event)  # type: ignore[no-any-return]
 
 

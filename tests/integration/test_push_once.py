@@ -24,7 +24,7 @@ from nudge.models.device import Device
 from nudge.settings import get_settings
 from nudge_local.fcm_emulator import FcmEmulator, service_account
 from nudge_local.stack_environments import fcm_environment
-from tests.integration.conftest import Aws
+from tests.integration.conftest import Aws, sqs_event
 
 pytestmark = pytest.mark.integration
 PAST_THE_LEASE = timedelta(seconds=CLAIM_LEASE_S + 60)  # SQS's 360 s visibility timeout
@@ -127,18 +127,8 @@ def queue_job(aws: Aws, user: str, source: str, template_id: str) -> dict[str, A
 
 def deliver(aws: Aws, message: dict[str, Any], receive_count: int) -> list[dict[str, str]]:
     """One delivery of the record to push_sender; its batch item failures."""
-    record = {
-        "messageId": message["MessageId"],
-        "receiptHandle": message["ReceiptHandle"],
-        "body": message["Body"],
-        "attributes": {**message["Attributes"], "ApproximateReceiveCount": str(receive_count)},
-        "messageAttributes": {},
-        "md5OfBody": message["MD5OfBody"],
-        "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:PushesQueue",
-        "awsRegion": "us-east-1",
-    }
-    result = aws.invoke("PushSenderFunction", {"Records": [record]})
+    event = sqs_event("PushesQueue", [message], ApproximateReceiveCount=str(receive_count))
+    result = aws.invoke("PushSenderFunction", event)
     return list(result["batchItemFailures"])
 
 

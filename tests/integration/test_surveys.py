@@ -18,7 +18,7 @@ from nudge.models.survey import SurveyConfig
 from nudge.models.survey_responses import ResponsePart
 from nudge_local.webhook import WebhookReceiver
 from tests.conftest import START, make_event
-from tests.integration.conftest import Aws
+from tests.integration.conftest import Aws, sqs_event
 from tests.integration.test_handlers import api_event
 
 pytestmark = pytest.mark.integration
@@ -378,23 +378,9 @@ def receiver() -> Iterator[WebhookReceiver]:
         yield server
 
 
-def sqs_event(messages: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "Records": [
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": {"ApproximateReceiveCount": "1"},
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:1:DetractorsQueue",
-                "awsRegion": "us-east-1",
-            }
-            for m in messages
-        ]
-    }
+def detractor_batch(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """The detractor router's batch, each record on its first delivery."""
+    return sqs_event("DetractorsQueue", messages, ApproximateReceiveCount="1")
 
 
 def test_router_fails_the_record_on_a_failing_webhook_then_delivers(
@@ -405,9 +391,9 @@ def test_router_fails_the_record_on_a_failing_webhook_then_delivers(
     respond(aws, prompt_id, response_id="r1", score=4, platform="android", app_version="5.2.0")
     respond(aws, prompt_id, response_id="r2", follow_up="Fewer ads")
     (message,) = aws.receive_all("DetractorsQueue")
-    failed = aws.invoke("DetractorRouterFunction", sqs_event([message]))
+    failed = aws.invoke("DetractorRouterFunction", detractor_batch([message]))
     assert failed == {"batchItemFailures": [{"itemIdentifier": message["MessageId"]}]}
-    delivered = aws.invoke("DetractorRouterFunction", sqs_event([message]))
+    delivered = aws.invoke("DetractorRouterFunction", detractor_batch([message]))
     assert delivered == {"batchItemFailures": []}
     assert len(receiver.received) == 2
     _, headers, payload = receiver.received[-1]

@@ -13,7 +13,13 @@ from aws_lambda_powertools import Logger
 
 from nudge_local.webhook import WebhookReceiver
 from tests.integration.conftest import Aws
-from tests.integration.test_surveys import prompt_for, publish, respond, sqs_event, survey_yaml
+from tests.integration.test_surveys import (
+    detractor_batch,
+    prompt_for,
+    publish,
+    respond,
+    survey_yaml,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -47,7 +53,7 @@ def test_a_rebound_webhook_fails_its_record_only_and_is_logged(
         # test made it first): read what it writes from here on
         logs = io.StringIO()
         monkeypatch.setattr(Logger().registered_handler, "stream", logs)
-        answer = aws.invoke("DetractorRouterFunction", sqs_event([rebound, local]))
+        answer = aws.invoke("DetractorRouterFunction", detractor_batch([rebound, local]))
     assert answer == {"batchItemFailures": [{"itemIdentifier": rebound["MessageId"]}]}
     assert [ticket["user_id"] for ticket in receiver.delivered] == ["bob"]
     assert connected == ["127.0.0.1"]  # never a connection towards 10.0.0.7
