@@ -64,28 +64,35 @@ def test_advance_of_an_unknown_broadcast_is_refused(store) -> None:  # type: ign
     assert store.get("b1") is None
 
 
+def audience_of(backend: str, request: Any, devices: dict[str, int]) -> tuple[Any, Any]:
+    """The audience port over users with that many devices each (the fake, or DynamoDB), and
+    the device store behind it (None for the fake)."""
+    if backend == "fake":
+        return InMemoryBroadcasts(list(devices)), None
+    ddb = request.getfixturevalue("tables").ddb
+    store = DynamoDeviceStore("DevicesTable", WriteMeter(), ddb)
+    for user, count in devices.items():
+        for d in range(count):
+            store.put_device(
+                Device(
+                    user_id=user,
+                    device_id=f"d{d}",
+                    token=f"{user}-{d}",
+                    platform="ios",
+                    created_at=1,
+                    updated_at=1,
+                )
+            )
+    return DynamoAudience("DevicesTable", WriteMeter(), ddb), store
+
+
 @pytest.mark.parametrize("limit", [1, 2, 5, 50])
 def test_audience_pages_lose_nothing(backend, request, limit: int) -> None:  # type: ignore[no-untyped-def]
     users = [f"u{i:02d}" for i in range(9)]
-    if backend == "fake":
-        audience: Any = InMemoryBroadcasts(users)
-    else:
-        ddb = request.getfixturevalue("tables").ddb
-        devices = DynamoDeviceStore("DevicesTable", WriteMeter(), ddb)
-        for i, user in enumerate(users):
-            for d in range(1 + i % 3):  # some users have several devices
-                devices.put_device(
-                    Device(
-                        user_id=user,
-                        device_id=f"d{d}",
-                        token=f"{user}-{d}",
-                        platform="ios",
-                        created_at=1,
-                        updated_at=1,
-                    )
-                )
+    # some users have several devices; one has preferences and no device
+    audience, devices = audience_of(backend, request, {u: 1 + i % 3 for i, u in enumerate(users)})
+    if devices is not None:
         devices.save_preferences(Preferences(user_id="prefs-only", version=1), None)
-        audience = DynamoAudience("DevicesTable", WriteMeter(), ddb)
     seen: list[str] = []
     cursor = None
     for _ in range(100):
@@ -100,24 +107,7 @@ def test_audience_pages_lose_nothing(backend, request, limit: int) -> None:  # t
 
 def test_audience_pages_repeat_nobody(backend, request) -> None:  # type: ignore[no-untyped-def]
     users = [f"u{i:02d}" for i in range(6)]
-    if backend == "fake":
-        audience: Any = InMemoryBroadcasts(users)
-    else:
-        ddb = request.getfixturevalue("tables").ddb
-        devices = DynamoDeviceStore("DevicesTable", WriteMeter(), ddb)
-        for user in users:
-            for d in range(3):
-                devices.put_device(
-                    Device(
-                        user_id=user,
-                        device_id=f"d{d}",
-                        token=f"{user}-{d}",
-                        platform="ios",
-                        created_at=1,
-                        updated_at=1,
-                    )
-                )
-        audience = DynamoAudience("DevicesTable", WriteMeter(), ddb)
+    audience, _ = audience_of(backend, request, dict.fromkeys(users, 3))
     seen: list[str] = []
     cursor = None
     for _ in range(100):
