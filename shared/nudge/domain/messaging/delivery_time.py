@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, time, timedelta
 from functools import lru_cache
 from importlib import resources
@@ -33,16 +34,46 @@ _MOST_POPULOUS_ZONE = {
 }
 
 
+def _zone_tab() -> list[list[str]]:
+    """tzdata's zone.tab rows: country, ISO 6709 coordinates, zone (most populous first)."""
+    table = resources.files("tzdata").joinpath("zoneinfo", "zone.tab").read_text()
+    return [line.split("\t") for line in table.splitlines() if line and not line.startswith("#")]
+
+
 @lru_cache(maxsize=1)
 def _zones_by_country() -> dict[str, str]:
-    """ISO country -> its principal IANA zone (tzdata's zone.tab, most populous first)."""
-    table = resources.files("tzdata").joinpath("zoneinfo", "zone.tab").read_text()
+    """ISO country -> its principal IANA zone."""
     zones: dict[str, str] = {}
-    for line in table.splitlines():
-        if line and not line.startswith("#"):
-            country, _, zone, *_ = line.split("\t")
-            zones.setdefault(country.upper(), zone)
+    for country, _, zone, *_ in _zone_tab():
+        zones.setdefault(country.upper(), zone)
     return {**zones, **_MOST_POPULOUS_ZONE}
+
+
+def _degrees(text: str) -> float:
+    """One ISO 6709 part of zone.tab: +DDMM, +DDDMM, +DDMMSS or +DDDMMSS."""
+    sign = -1.0 if text[0] == "-" else 1.0
+    digits = text[1:]
+    width = 2 if len(digits) in (4, 6) else 3
+    whole, minutes, seconds = digits[:width], digits[width : width + 2], digits[width + 2 :]
+    return sign * (int(whole) + int(minutes) / 60 + (int(seconds) / 3600 if seconds else 0))
+
+
+@lru_cache(maxsize=1)
+def _zone_points() -> list[tuple[float, float, str]]:
+    """(lat, lng, zone) of each zone's principal city, from zone.tab."""
+    points = []
+    for _, coordinates, zone, *_ in _zone_tab():
+        split = max(coordinates.rfind("+"), coordinates.rfind("-"))
+        points.append((_degrees(coordinates[:split]), _degrees(coordinates[split:]), zone))
+    return points
+
+
+def zone_for_location(lat: float, lng: float) -> str:
+    """The zone of the nearest principal city in zone.tab: right away from borders, a guess
+    near them (no polygons shipped: the layer stays small). Great-circle distance."""
+    from nudge.geometry import haversine_m
+
+    return min(_zone_points(), key=lambda point: haversine_m(lat, lng, point[0], point[1]))[2]
 
 
 def zone_for_locale(locale: str | None) -> str | None:
@@ -54,10 +85,19 @@ def zone_for_locale(locale: str | None) -> str | None:
     return _zones_by_country().get(regions[0].upper()) if regions else None
 
 
+UNKNOWN_ZONE = "unknown"  # the source when nothing resolves: local-time rules withhold marketing
+
+
 def resolve_zone(
-    preferred: str | None, device_zones: list[str | None], locales: list[str | None], default: str
-) -> tuple[str, str]:
-    """(zone, where it came from): the user's choice, a device, a locale's country, the app."""
+    preferred: str | None,
+    device_zones: Iterable[str | None],
+    locales: Iterable[str | None],
+    default: str | None,
+    location: tuple[float, float] | None = None,
+) -> tuple[str | None, str]:
+    """(zone, where it came from), the one order every path uses: the user's preference, a
+    device, a locale's country, the last known location, the app default (only when ops set
+    one). (None, "unknown") when nothing is known: never a silent UTC."""
     if preferred:
         return preferred, "preferences"
     for zone in device_zones:
@@ -67,7 +107,11 @@ def resolve_zone(
         inferred = zone_for_locale(locale)
         if inferred:
             return inferred, "locale"
-    return default, "app default"
+    if location is not None:
+        return zone_for_location(*location), "location"
+    if default:
+        return default, "app default"
+    return None, UNKNOWN_ZONE
 
 
 def in_quiet_hours(local: time, quiet: QuietHours) -> bool:
