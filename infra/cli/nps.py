@@ -15,7 +15,8 @@ def report(args: argparse.Namespace) -> int:
     if args.by:
         query["by"] = args.by
     path = f"/admin/v1/reports/nps/{quote(args.survey)}?{urlencode(query)}"
-    show(admin_call(args, "GET", path), args.json, print_nps)
+    answer = admin_call(args, "GET", path)
+    show(answer, args.json, lambda report: print_nps(report, show_priorities=args.priorities))
     return 0
 
 
@@ -38,6 +39,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--period", choices=["weekly", "daily"], default="weekly")
     p.add_argument("--by", choices=["lifecycle", "platform", "app_version", "country"])
     p.add_argument("--since", default="30d", help="e.g. 30d, 90d (max 730d)")
+    p.add_argument(
+        "--priorities", action="store_true", help="themes ranked by what they cost the score"
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=report)
     p = nps.add_parser("export", help="the answers as CSV")

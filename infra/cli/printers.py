@@ -307,7 +307,7 @@ def _fmt_nps(row: dict[str, Any]) -> str:
     return f"{row['nps']:>6.1f} {row['n']:>6}  {ci:<15}{flag}"
 
 
-def print_nps(report: dict[str, Any]) -> None:
+def print_nps(report: dict[str, Any], show_priorities: bool = False) -> None:
     overall = report["overall"]
     print(
         f"NPS of {report['survey_id']!r} ({report['status']}), {report['since']} to "
@@ -333,3 +333,26 @@ def print_nps(report: dict[str, Any]) -> None:
             print(f"  {theme['name']:<32} {theme['size']:>5}  {score}")
             for example in theme["examples"][:2]:
                 print(f"      “{example}”")
+        if show_priorities:
+            print_priorities(themes["priorities"])
+
+
+def print_priorities(priorities: dict[str, Any]) -> None:
+    """Themes ranked by what they cost the score (fix first) and what promoters praise."""
+    for side, title in (("fix_first", "fix first"), ("praised", "what promoters praise")):
+        print(f"\n{title} (impact = share x score gap, 95% CI):")
+        rows = priorities[side]
+        if not rows:
+            print("  (no themes yet)")
+        for row in rows:
+            if row["impact"] is None:
+                figure = f"{'':>6} {'':<16}"
+            else:
+                low, high, impact = (row[k] + 0.0 for k in ("ci_low", "ci_high", "impact"))
+                ci = f"[{low:.2f}, {high:.2f}]"  # + 0.0: a rounded -0.0 prints as 0.00
+                figure = f"{impact:>6.2f} {ci:<16}"
+            share = f"{row['share']:.0%} of {'detractors' if side == 'fix_first' else 'promoters'}"
+            print(f"  {row['theme']:<28} {figure} {row['verdict']:<16} {share}")
+            if row["verdict"] in ("fix first", "praised"):
+                for quote in row["quotes"][:2]:
+                    print(f"      “{quote}”")

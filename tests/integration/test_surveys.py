@@ -196,6 +196,8 @@ def test_api_parts_merge_detractor_enqueued_once_and_errors_are_4xx(aws: Aws) ->
     assert data["overall"]["n"] == 1 and data["overall"]["nps"] == -100
     assert [row["value"] for row in data["breakdown"]] == ["unknown"]  # ann has no profile
     assert data["themes"]["comments"] == 1
+    # one comment lands in "other", which is never ranked as a cause
+    assert data["themes"]["priorities"] == {"fix_first": [], "praised": []}
     csv_response = call(
         aws,
         "GET",

@@ -201,11 +201,29 @@ class Theme(Shape):
     pinned: bool
 
 
+class ThemePriority(Shape):
+    theme: str
+    mentions: int = Field(description="scored answers whose comments fall in the theme")
+    share: float = Field(description="of the detractors (praised: promoters) who mention it")
+    gap: float = Field(description="average score points between those who don't and do")
+    impact: float | None = Field(description="share x gap; null when too few to rank")
+    ci_low: float | None
+    ci_high: float | None
+    verdict: Literal["fix first", "praised", "not clear yet", "too few to rank"]
+    quotes: list[str]
+
+
+class ThemePriorities(Shape):
+    fix_first: list[ThemePriority] = Field(description="what pulls the score down, worst first")
+    praised: list[ThemePriority] = Field(description="what promoters praise, most first")
+
+
 class Themes(Shape):
     responses_read: int
     capped: bool
     comments: int
     themes: list[Theme]
+    priorities: ThemePriorities
 
 
 class NpsReport(Shape):

@@ -113,12 +113,18 @@ class _Doc:
 
 def comments_of(states: Iterable[ResponseState]) -> list[CommentInput]:
     """Reasons and follow-up answers of merged responses, each with the answer's score."""
-    result = []
-    for state in states:
+    return commented(states)[0]
+
+
+def commented(states: Iterable[ResponseState]) -> tuple[list[CommentInput], list[int]]:
+    """The comments, and for each the position of the response it came from."""
+    comments, owners = [], []
+    for position, state in enumerate(states):
         for text in (state.reason, state.follow_up):
             if text and text.strip():
-                result.append(CommentInput(text.strip(), state.score))
-    return result
+                comments.append(CommentInput(text.strip(), state.score))
+                owners.append(position)
+    return comments, owners
 
 
 def group_comments(

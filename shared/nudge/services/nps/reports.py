@@ -99,16 +99,19 @@ class NpsReportService:
         return result
 
     def themes(self, config: SurveyConfig, start: date) -> dict[str, Any]:
-        from nudge.domain.nps.themes import comments_of, group_comments, themes_as_dicts
+        from nudge.domain.nps.priorities import priorities_as_dicts, rank_themes
+        from nudge.domain.nps.themes import commented, group_comments, themes_as_dicts
 
         since = int(datetime.combine(start, datetime.min.time(), UTC).timestamp())
         recent = self.store.recent_responses(config.id, THEMES_MAX_RESPONSES, since=since)
-        comments = comments_of(recent)
+        comments, owners = commented(recent)
+        themes = group_comments(comments, config.themes)
         return {
             "responses_read": len(recent),
             "capped": len(recent) >= THEMES_MAX_RESPONSES,
             "comments": len(comments),
-            "themes": themes_as_dicts(group_comments(comments, config.themes)),
+            "themes": themes_as_dicts(themes),
+            "priorities": priorities_as_dicts(rank_themes(recent, themes, owners)),
         }
 
     def export_csv(
