@@ -24,6 +24,7 @@ Fetch = Callable[[str], Any]  # GET path -> parsed JSON
 CHARTS_EXTRA = "charts"
 STAGES = ("new", "active", "loyal", "at_risk", "dormant", "reactivated")
 MAX_SURVEYS = 5
+MAX_PRIORITIES = 5  # per survey
 
 
 class ChartsUnavailable(RuntimeError):
@@ -162,15 +163,42 @@ def _lifecycle_chart(plt: Any, points: list[tuple[int, dict[str, int]]]) -> Any:
     return fig
 
 
-def nps_trends(fetch: Fetch, days: int) -> dict[str, list[dict[str, Any]]]:
+def nps_reports(fetch: Fetch, days: int) -> dict[str, dict[str, Any]]:
+    """Each active or paused survey's report (trend, themes and their priorities)."""
     surveys = (fetch("/admin/v1/surveys") or {}).get("surveys") or []
     ids = [s["id"] for s in surveys if s.get("status") in ("active", "paused")][:MAX_SURVEYS]
-    trends = {}
+    reports = {}
     for survey_id in ids:
         since = max(7, min(days, 730))
         path = f"/admin/v1/reports/nps/{quote(survey_id, safe='')}?period=weekly&since={since}d"
-        trends[survey_id] = (fetch(path) or {}).get("trend") or []
-    return trends
+        reports[survey_id] = fetch(path) or {}
+    return reports
+
+
+def nps_trends(reports: dict[str, dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    return {survey_id: report.get("trend") or [] for survey_id, report in reports.items()}
+
+
+def _priority_rows(reports: dict[str, dict[str, Any]]) -> list[list[Any]]:
+    """The themes to fix first of each survey (ranked ones), with a detractor's words."""
+    rows = []
+    for survey_id, report in reports.items():
+        priorities = ((report.get("themes") or {}).get("priorities") or {}).get("fix_first")
+        for row in (priorities or [])[:MAX_PRIORITIES]:
+            if row.get("impact") is None:
+                continue
+            rows.append(
+                [
+                    survey_id,
+                    row["theme"],
+                    f"{row['impact'] + 0.0:.2f} [{row['ci_low'] + 0.0:.2f}, "
+                    f"{row['ci_high'] + 0.0:.2f}]",
+                    row["verdict"],
+                    f"{row['share']:.0%}",
+                    (row.get("quotes") or [""])[0],
+                ]
+            )
+    return rows
 
 
 def _nps_chart(plt: Any, trends: dict[str, list[dict[str, Any]]]) -> Any:
@@ -238,12 +266,13 @@ def build_html(fetch: Fetch, days: int) -> str:
     campaigns_report = fetch(f"/admin/v1/reports/campaigns?days={days}")
     campaigns = campaigns_report.get("campaigns") or {}
     sunset = fetch(f"/admin/v1/reports/sunset?days={min(days, 400)}")
+    nps = nps_reports(fetch, days)
     figures = [
         ("Sends, opens and opt-outs over time", _engagement_chart(plt, engagement)),
         ("Funnel per campaign", _funnel_chart(plt, campaigns)),
         ("Lift with 95% intervals", _lift_chart(plt, campaigns)),
         ("Lifecycle distribution over time", _lifecycle_chart(plt, lifecycle_points(fetch, days))),
-        ("NPS trend", _nps_chart(plt, nps_trends(fetch, days))),
+        ("NPS trend", _nps_chart(plt, nps_trends(nps))),
     ]
     sections = [
         f'<section><h2>{html.escape(title)}</h2><img alt="{html.escape(title)}" '
@@ -252,6 +281,7 @@ def build_html(fetch: Fetch, days: int) -> str:
     ]
     campaign_rows = _campaign_rows(campaigns)
     sunset_rows = _sunset_rows(sunset)
+    priority_rows = _priority_rows(nps)
     since, until = campaigns_report.get("since", ""), campaigns_report.get("until", "")
     return "\n".join(
         [
@@ -276,6 +306,15 @@ def build_html(fetch: Fetch, days: int) -> str:
             _table(["kind", "name", "opens", "opt-outs", "evidence"], sunset_rows)
             if sunset_rows
             else "",
+            "</section><section><h2>Survey themes to fix first</h2>",
+            "<p>Impact: the share of detractors who mention a theme times how many points "
+            "lower they score than those who don't (95% interval).</p>",
+            _table(
+                ["survey", "theme", "impact", "verdict", "of detractors", "in their words"],
+                priority_rows,
+            )
+            if priority_rows
+            else "<p>No theme has enough comments to rank yet.</p>",
             "</section></body></html>",
         ]
     )

@@ -38,13 +38,20 @@ def fake_admin(clock: ManualClock, filled: bool) -> Any:
         "stages": {"new": 10, "active": 5, "at_risk": 2} if filled else {},
         "transitions": {"new->active": 4, "active->at_risk": 2} if filled else {},
     }
+    fix_first = [
+        {"theme": "crashes, login", "impact": 2.6, "ci_low": 2.1, "ci_high": 3.1,
+         "verdict": "fix first", "share": 0.46, "quotes": ["Crashes at login every morning"]},
+        {"theme": "dark mode", "impact": None, "ci_low": None, "ci_high": None,
+         "verdict": "too few to rank", "share": 0.02, "quotes": []},
+    ]  # fmt: skip
     nps = {
+        "themes": {"priorities": {"fix_first": fix_first if filled else [], "praised": []}},
         "trend": [
             {"period": "2026-W08", "nps": 20.0, "n": 40, "ci_low": 5.0, "ci_high": 35.0},
             {"period": "2026-W09", "nps": None, "n": 0, "ci_low": None, "ci_high": None},
         ]
         if filled
-        else []
+        else [],
     }
     calls: list[str] = []
 
@@ -78,6 +85,12 @@ def test_the_html_report_holds_every_chart_inline(clock: ManualClock, filled: bo
     assert "http://" not in text and "https://" not in text  # self-contained
     words = re.sub(r"data:image/png;base64,[^\"]+", "", text)
     assert not re.search(r"\bnan\b", words, re.IGNORECASE)
+    assert "<h2>Survey themes to fix first</h2>" in text
+    if filled:  # ranked themes only, with the detractors' words
+        assert "<td>crashes, login</td><td>2.60 [2.10, 3.10]</td><td>fix first</td>" in text
+        assert "Crashes at login every morning" in text and "dark mode" not in text
+    else:
+        assert "No theme has enough comments to rank yet." in text
     if filled:
         assert "welcome" in text and "significant" in text
     else:
