@@ -1,6 +1,7 @@
 """broadcaster: one paced step of a broadcast's fan-out per message. A step that fails (the
 next step not scheduled, the progress not written) is left to SQS's redelivery, which
-finishes it: see nudge.services.messaging.broadcasts."""
+finishes it; a step of a scheduled broadcast that arrives before its start (or its wave's)
+sends itself again for then ("waiting"): see nudge.services.messaging.broadcasts."""
 
 from typing import Any
 

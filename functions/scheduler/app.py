@@ -1,4 +1,5 @@
-"""scheduler: EventBridge-driven time-based lifecycle transitions for due users only."""
+"""scheduler: the EventBridge tick. It fans the due-index buckets out to the shards queue
+(scheduler_worker takes the users through, concurrently), then runs the campaign chores."""
 
 from typing import Any
 
@@ -13,7 +14,6 @@ from nudge import runtime
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-USERS_PER_SECOND_BUDGET = 50  # conservative: leaves time to save the cursor
 
 
 @logger.inject_lambda_context
@@ -21,26 +21,24 @@ USERS_PER_SECOND_BUDGET = 50  # conservative: leaves time to save the cursor
 @metrics.log_metrics
 @event_parser(model=EventBridgeModel)
 def lambda_handler(event: EventBridgeModel, context: LambdaContext) -> dict[str, Any]:
-    budget_seconds = max(1, context.get_remaining_time_in_millis() // 1000 - 5)
-    report = runtime.scheduler_service().run(max_users=budget_seconds * USERS_PER_SECOND_BUDGET)
+    report = runtime.scheduler_service().tick()
     paused = _auto_pause()
+    promoted = _auto_promote()
     sunset_sent = _weekly_sunset()
-    metrics.add_metric("UsersChecked", MetricUnit.Count, report.checked)
-    metrics.add_metric("StageTransitions", MetricUnit.Count, len(report.transitions))
+    metrics.add_metric("DueBucketsQueued", MetricUnit.Count, len(report.sent))
     logger.info(
-        "scheduler run",
+        "scheduler tick",
         scheduled_for=event.time.isoformat(),
         buckets=report.buckets,
-        checked=report.checked,
-        transitions=len(report.transitions),
-        complete=report.complete,
+        queued=len(report.sent),
+        cursor=report.cursor,
     )
     return {
-        "checked": report.checked,
-        "transitions": len(report.transitions),
-        "complete": report.complete,
+        "buckets": report.buckets,
+        "queued": len(report.sent),
         "cursor": report.cursor,
         "auto_paused": paused,
+        "auto_promoted": promoted,
         "sunset_digest_sent": sunset_sent,
     }
 
@@ -58,6 +56,20 @@ def _auto_pause() -> list[str]:
         logger.error("auto-pause alert not delivered", detail=failure)
     metrics.add_metric("CampaignsAutoPaused", MetricUnit.Count, len(outcome.paused))
     return outcome.paused
+
+
+def _auto_promote() -> list[str]:
+    """Campaigns with auto_promote and a clear winner send it to everyone outside the holdout;
+    a failure here never fails the tick either."""
+    try:
+        outcome = runtime.auto_promote_service().run()
+    except Exception:
+        logger.exception("auto-promote failed; retried on the next tick")
+        return []
+    for campaign_id in outcome.promoted:
+        logger.warning("campaign variant auto-promoted", campaign_id=campaign_id)
+    metrics.add_metric("CampaignsAutoPromoted", MetricUnit.Count, len(outcome.promoted))
+    return outcome.promoted
 
 
 def _weekly_sunset() -> bool:

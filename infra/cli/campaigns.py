@@ -99,6 +99,20 @@ def restore(args: argparse.Namespace) -> int:
     return 0
 
 
+def unpromote(args: argparse.Namespace) -> int:
+    """End auto_promote's promotion: the variants are split as configured again."""
+    done = admin_call(args, "DELETE", f"/admin/v1/campaigns/{quote(args.id)}/promotion")
+    promotion = done["promotion"]
+    if promotion is None:
+        print(f"campaign {done['id']!r} was never promoted: its variants are split as configured")
+    else:
+        print(
+            f"campaign {done['id']!r}: promotion of {promotion['variant']!r} ended "
+            f"({promotion['ended_by']}); the variants are split as configured again"
+        )
+    return 0
+
+
 def preview(args: argparse.Namespace) -> int:
     body = {"yaml": read_text(args.file), "user_id": args.user}
     print_json(admin_call(args, "POST", "/admin/v1/campaigns/preview", body))
@@ -130,6 +144,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("id")
     p.add_argument("--version", type=int, required=True)
     p.set_defaults(func=restore)
+    p = campaign.add_parser(
+        "unpromote", help="revert auto_promote: split traffic between the variants again"
+    )
+    p.add_argument("id")
+    p.set_defaults(func=unpromote)
     p = campaign.add_parser("preview", help="what it would do for one user now")
     p.add_argument("file")
     p.add_argument("--user", required=True)

@@ -7,11 +7,12 @@
     nudge report sunset [--since 7d]               what to retire: weak opens, many opt-outs
     nudge report html --out report.html [--since 30d]   charts (needs the `charts` extra)
     nudge user export|erase USER_ID                a user's data (admin API, SigV4-signed)
+    nudge user why USER_ID [--campaign ID] [--json]   why each message was or wasn't sent
     nudge template validate|put FILE.yaml          message templates
     nudge send --user U --template ID --data k=v   one message, once per dedupe key
     nudge message JOB_ID                           what happened to it, device by device
     nudge broadcast --template ID --users a,b|--everyone|--where team=ops|--segment NAME
-                    --dedupe-key K
+                    --dedupe-key K [--at 2026-12-24T09:00:00Z | --local-time 09:00 --date D]
     nudge broadcast-status ID [--cancel] [--json]  progress and outcomes, or stop it
     nudge campaign validate FILE... [--segments F] check campaign files offline (file:line)
     nudge campaign push FILE...                    validate, upload to the configs bucket, wait

@@ -9,7 +9,13 @@ from typing import Any
 from urllib.parse import quote
 
 from nudge_cli.admin import admin_call
-from nudge_cli.printers import print_broadcast, print_json, show
+from nudge_cli.printers import (
+    broadcast_audience,
+    broadcast_start,
+    print_broadcast,
+    print_json,
+    show,
+)
 
 
 def load_template(path: str) -> dict[str, Any]:
@@ -103,8 +109,15 @@ def broadcast(args: argparse.Namespace) -> int:
         "dedupe_key": args.dedupe_key,
         "rate_per_minute": args.rate,
     }
+    if args.at:
+        body["start_at"] = args.at
+    if args.local_time or args.date:
+        body.update(local_time=args.local_time, local_date=args.date)  # the API names a gap
     created = admin_call(args, "POST", "/admin/v1/broadcasts", body)
-    print(f"broadcast {created['broadcast_id']} started; plan: {json.dumps(created['plan'])}")
+    print(f"broadcast {created['broadcast_id']} {broadcast_start(created)}; "
+          f"plan: {json.dumps(created['plan'])}")  # fmt: skip
+    if created.get("estimate"):
+        print(f"audience: {broadcast_audience(created['estimate'])}")
     print(f"progress: nudge broadcast-status {created['broadcast_id']}  (add --cancel to stop)")
     return 0
 
@@ -158,4 +171,12 @@ def _add_broadcast(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--dedupe-key", required=True, help="one push per user for this key")
     p.add_argument("--rate", type=int, default=500_000, help="pushes per minute")
+    when = p.add_mutually_exclusive_group()
+    when.add_argument("--at", metavar="INSTANT", help="start then, e.g. 2026-12-24T09:00:00Z")
+    when.add_argument(
+        "--local-time",
+        metavar="HH:MM",
+        help="at this time in each user's zone, in waves around the globe (with --date)",
+    )
+    p.add_argument("--date", metavar="YYYY-MM-DD", help="the day of --local-time")
     p.set_defaults(func=broadcast)

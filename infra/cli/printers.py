@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 # --- shared bits -----------------------------------------------------------------------------
@@ -154,6 +155,34 @@ def _print_campaign_variants(report: dict[str, Any]) -> None:
     for vid, v in report["variant_lift"].items():
         print(f"  {vid:<12}{v['label']}")
     _print_variant_comparison(report.get("variant_comparison"))
+    _print_promotion(report.get("promotion"), report["id"])
+
+
+def _print_promotion(promotion: dict[str, Any] | None, campaign_id: str) -> None:
+    """auto_promote's last promotion: the winner, when, on what evidence, and how to revert."""
+    if not promotion:
+        return
+    when = _utc(promotion["at"])
+    rates = ", ".join(
+        f"{vid} {_pct(rate)} of {rate['n']}" for vid, rate in promotion["evidence"]["rates"].items()
+    )
+    print(
+        f"\nAuto-promoted {promotion['variant']} at {when} "
+        f"(v{promotion['version']}, days {promotion['since']} to {promotion['until']}: {rates})"
+    )
+    for pair in promotion["evidence"]["pairs"]:
+        print(
+            f"  {pair['a']} vs {pair['b']:<12}{pair['diff_pts']:+.1f} pts "
+            f"(adjusted CI {pair['ci_low_pts']:+.1f} to {pair['ci_high_pts']:+.1f})"
+        )
+    if promotion["in_effect"]:
+        print(f"  in effect: revert with `nudge campaign unpromote {campaign_id}`")
+    else:
+        print(f"  ended {_utc(promotion['ended_at'])}: {promotion['ended_by']}")
+
+
+def _utc(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _print_variant_comparison(comparison: dict[str, Any] | None) -> None:
@@ -202,6 +231,24 @@ def broadcast_reach(progress: dict[str, Any]) -> str:
     return f"delivered to {counted['delivered']}, opened by {counted['opened']}{rate}{opted_out}"
 
 
+def broadcast_start(answer: dict[str, Any]) -> str:
+    """When it starts, from a broadcast's answer: at once, at an instant, or in waves."""
+    plan = answer.get("schedule") or {}
+    if plan.get("waves_planned"):
+        return (f"at {plan['local_time']} local on {plan['local_date']} in "
+                f"{plan['waves_planned']} waves ({plan['waves_done']} done), "
+                f"next {plan['next_start'] or '-'}")  # fmt: skip
+    if plan.get("start_at"):
+        return f"starts {plan['start_at']}"
+    return "started"
+
+
+def broadcast_audience(estimate: dict[str, Any]) -> str:
+    low, high = estimate["interval_95"]
+    exact = "exact" if estimate["complete"] else f"95% {low:,}-{high:,}"
+    return f"about {estimate['estimate']:,} users ({exact})"
+
+
 def print_broadcast(progress: dict[str, Any]) -> None:
     counted = progress["outcomes"]
     total = progress["total"] if progress["total"] is not None else "everyone"
@@ -214,7 +261,9 @@ def print_broadcast(progress: dict[str, Any]) -> None:
                             ("opt-outs", "opt_outs", "opt_outs_by_kind")):  # fmt: skip
         details = ", ".join(f"{why} {n}" for why, n in counted[by].items())
         print(f"  {label:<11} {counted[kind]}" + (f": {details}" if details else ""))
-    print(f"  started     {progress['created_at']}")
+    if progress.get("estimate"):
+        print(f"  audience    {broadcast_audience(progress['estimate'])}")
+    print(f"  created     {progress['created_at']}; {broadcast_start(progress)}")
     if progress["finished_at"]:
         print(f"  finished    {progress['finished_at']}")
 
@@ -300,25 +349,28 @@ def print_nearby_fences(result: dict[str, Any]) -> None:
 
 
 def _fmt_nps(row: dict[str, Any]) -> str:
-    if row["nps"] is None:
+    score = row.get("score", row["nps"])  # reports before CSAT/CES had only "nps"
+    if score is None:
         return f"{'-':>6} {row['n']:>6}  {'':<15}"
-    ci = f"[{row['ci_low']:.0f}, {row['ci_high']:.0f}]"
+    digits = 1 if row.get("kind") == "ces" else 0
+    ci = f"[{row['ci_low']:.{digits}f}, {row['ci_high']:.{digits}f}]"
     flag = "  (not enough responses)" if row["not_enough_responses"] else ""
-    return f"{row['nps']:>6.1f} {row['n']:>6}  {ci:<15}{flag}"
+    return f"{score:>6.1f} {row['n']:>6}  {ci:<15}{flag}"
 
 
 def print_nps(report: dict[str, Any], show_priorities: bool = False) -> None:
     overall = report["overall"]
+    kind = str(report.get("kind", "nps")).upper()
     print(
-        f"NPS of {report['survey_id']!r} ({report['status']}), {report['since']} to "
+        f"{kind} of {report['survey_id']!r} ({report['status']}), {report['since']} to "
         f"{report['until']}: {overall['label']}"
     )
-    print(f"\n{'period':<12} {'NPS':>6} {'n':>6}  95% CI")
+    print(f"\n{'period':<12} {kind:>6} {'n':>6}  95% CI")
     for point in report["trend"]:
         print(f"{point['period']:<12} {_fmt_nps(point)}")
     if report.get("breakdown") is not None:
         print(f"\nby {report['by']}:")
-        print(f"{'value':<16} {'NPS':>6} {'n':>6}  95% CI")
+        print(f"{'value':<16} {kind:>6} {'n':>6}  95% CI")
         for row in report["breakdown"]:
             print(f"{row['value']:<16} {_fmt_nps(row)}")
     themes = report.get("themes")

@@ -253,6 +253,30 @@ def _campaign_rows(campaigns: dict[str, Any]) -> list[list[Any]]:
     ]
 
 
+def _variant_rows(campaigns: dict[str, Any]) -> list[list[Any]]:
+    """Every pair of variants of every campaign with two or more, with the campaign's verdict
+    (and auto_promote's promotion, if one is in effect)."""
+    rows = []
+    for cid, row in campaigns.items():
+        comparison = row.get("variant_comparison") or {}
+        promotion = row.get("promotion") or {}
+        verdict = comparison.get("label", "")
+        if promotion.get("in_effect"):
+            verdict += f"; traffic promoted to {promotion['variant']}"
+        for pair in comparison.get("pairs") or []:
+            diff, low, high = pair["diff_pts"], pair["ci_low_pts"], pair["ci_high_pts"]
+            rows.append(
+                [
+                    cid,
+                    f"{pair['a']} vs {pair['b']}",
+                    "n/a" if diff is None else f"{diff:+.1f} pts",
+                    "n/a" if low is None or high is None else f"{low:+.1f} to {high:+.1f}",
+                    verdict,
+                ]
+            )
+    return rows
+
+
 def _sunset_rows(sunset: dict[str, Any]) -> list[list[Any]]:
     return [
         [c["kind"], c["key"], _rate(c["open_rate"]), _rate(c["opt_out_rate"]), c["evidence"]]
@@ -280,6 +304,7 @@ def build_html(fetch: Fetch, days: int) -> str:
         for title, fig in figures
     ]
     campaign_rows = _campaign_rows(campaigns)
+    variant_rows = _variant_rows(campaigns)
     sunset_rows = _sunset_rows(sunset)
     priority_rows = _priority_rows(nps)
     since, until = campaigns_report.get("since", ""), campaigns_report.get("until", "")
@@ -301,6 +326,12 @@ def build_html(fetch: Fetch, days: int) -> str:
             )
             if campaign_rows
             else "<p>No campaigns published.</p>",
+            "</section><section><h2>Variant against variant</h2>",
+            "<p>Conversion of sends, each pair's difference with its interval adjusted for the "
+            "number of pairs (family-wise 95%); a winner only when it is clear.</p>",
+            _table(["campaign", "pair", "difference", "adjusted CI", "verdict"], variant_rows)
+            if variant_rows
+            else "<p>No campaign has two variants.</p>",
             "</section><section><h2>Sunset advice</h2>",
             f"<p>{html.escape(str(sunset.get('summary', '')))}</p>",
             _table(["kind", "name", "opens", "opt-outs", "evidence"], sunset_rows)

@@ -84,6 +84,7 @@ class User:
     received: Counter[str] = field(default_factory=Counter)  # pushes per category so far
     turned_off: set[str] = field(default_factory=set)
     easily_annoyed: bool = False
+    departures_variant: str | None = None  # the last station-departures push not acted on
 
 
 ZONES = ["Europe/Amsterdam", "Europe/Brussels", "Europe/London", "America/New_York", "Asia/Tokyo"]
@@ -232,6 +233,12 @@ def answer_survey(client: LocalClient, user: User, rng: random.Random, tally: Ta
         tally.surveys_answered += 1
 
 
+# The effect `make demo` measures (planted in behaviour, never in counters): a commuter who got
+# the station-departures push buys the ride home in the app at the next session with this
+# chance, on top of the 35 % who buy a ticket anyway; more often after the variant that offers
+# the ticket. Holdout riders get no push: their purchases are what lift is judged against.
+RIDE_HOME = {"live": 0.2, "ticket": 0.6}
+
 # How a push's category is known on the phone: by its template (campaign id before the dot).
 CATEGORY_OF = {"station-departures": "product_updates", "engineering_works": "product_updates",
                "pass-renewal": "transactional"}  # fmt: skip
@@ -252,7 +259,10 @@ def read_pushes(
     opened, received = [], Counter[str]()
     for message in new:
         data = message["data"]
-        category = CATEGORY_OF.get(data["template_id"].split(".")[0], "marketing")
+        source, _, variant = data["template_id"].partition(".")
+        category = CATEGORY_OF.get(source, "marketing")
+        if source == "station-departures":
+            user.departures_variant = variant
         received[category] += 1
         if rng.random() < OPENS[category]:
             opened.append(
@@ -282,9 +292,26 @@ def session(
     rng: random.Random,
 ) -> None:
     answer_survey(client, user, rng, tally)
-    events = read_pushes(client, user, events[0]["timestamp"], rng, tally) + events
+    opened_at = events[0]["timestamp"]  # the session_start
+    events = read_pushes(client, user, opened_at, rng, tally) + events
+    events += ride_home(user, opened_at, rng)
     post(client, user, events, tally, retry)
     user.trip_done = any(e["name"] == "trip_completed" for e in events)
+
+
+def ride_home(user: User, at: str, rng: random.Random) -> list[dict[str, Any]]:
+    """The ticket home a departures push sold (RIDE_HOME), if it did."""
+    variant, user.departures_variant = user.departures_variant, None
+    if variant is None or rng.random() >= RIDE_HOME.get(variant, 0.0):
+        return []
+    return [
+        {
+            "event_id": uuid.UUID(int=rng.getrandbits(128)).hex,
+            "name": "ticket_purchased",
+            "timestamp": at,
+            "properties": {"amount": round(rng.uniform(2.5, 9), 2), "via": "departures_push"},
+        }
+    ]
 
 
 def post(

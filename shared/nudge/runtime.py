@@ -16,16 +16,20 @@ from nudge.settings import get_settings
 if TYPE_CHECKING:
     from nudge.adapters.delivery_log import DynamoDeliveryLog
     from nudge.adapters.devices import DynamoDeviceStore
+    from nudge.adapters.fatigue import DynamoFatigueLedger
     from nudge.adapters.geofences import S3FenceObjects, StoredFenceCatalog
     from nudge.adapters.profile_sample import DynamoProfileSampler
     from nudge.adapters.sqs import SqsPushQueue
     from nudge.adapters.templates_store import DynamoTemplateStore
     from nudge.adapters.webhooks import OpsAlerts
+    from nudge.models.profile import Profile
     from nudge.services.campaigns.configs import CampaignConfigService
     from nudge.services.campaigns.runner import CampaignRunner
     from nudge.services.configs.loader import ConfigLoader
     from nudge.services.configs.store import ConfigStore
     from nudge.services.engagement.auto_pause import AutoPauseService
+    from nudge.services.engagement.auto_promote import AutoPromoteService
+    from nudge.services.engagement.decision_trail import DecisionTrail
     from nudge.services.engagement.reports import ReportsService
     from nudge.services.engagement.sunset_digest import SunsetDigestService
     from nudge.services.geofencing.fence_sets import FenceSetService
@@ -136,21 +140,35 @@ def campaign_runner(preferences: PreferenceReader | None = None) -> CampaignRunn
         preferences or _device_store(),
         push_queue(),
         get_settings().engagement,
+        fatigue=fatigue_ledger(),
+        zone_devices=_device_store(),  # the user's zone as push_sender resolves it
     )
+
+
+def fatigue_ledger() -> DynamoFatigueLedger:
+    """The one fatigue budget (an item per user in the delivery log's table); one per service
+    that books or reads it (cheap: the client is shared)."""
+    from nudge.adapters.fatigue import DynamoFatigueLedger
+
+    return DynamoFatigueLedger(get_settings().delivery_table)
 
 
 @lru_cache(maxsize=1)
 def scheduler_service() -> SchedulerService:
+    from nudge.adapters.scheduler import DynamoDueBuckets, SqsShardQueue
     from nudge.services.pipeline.scheduler import SchedulerService
 
     profiles, history = _stores()
+    settings = get_settings()
     return SchedulerService(
         profiles,
         history,
-        get_settings().engagement,
+        settings.engagement,
         CLOCK,
         campaigns=campaign_runner(),
         geo=geo_tracker(),
+        buckets=DynamoDueBuckets(settings.profiles_table),
+        shards=SqsShardQueue(settings.scheduler_shards_queue_url),
     )
 
 
@@ -187,6 +205,16 @@ def privacy_service() -> PrivacyService:
         broadcasts=DynamoBroadcastStore(settings.broadcasts_table),
         rate_limits=rate_limiter(),  # its scopes: the counters erasure deletes
     )
+
+
+@lru_cache(maxsize=1)
+def decision_trail() -> DecisionTrail:
+    """`why`: the campaign decision record and the delivery log of one user."""
+    from nudge.adapters.delivery_log import DynamoDeliveryLog
+    from nudge.services.engagement.decision_trail import DecisionTrail
+
+    _, history = _stores()
+    return DecisionTrail(history, DynamoDeliveryLog(get_settings().delivery_table))
 
 
 @lru_cache(maxsize=1)
@@ -229,6 +257,14 @@ def auto_pause_service() -> AutoPauseService:
 
 
 @lru_cache(maxsize=1)
+def auto_promote_service() -> AutoPromoteService:
+    from nudge.services.engagement.auto_promote import AutoPromoteService
+
+    analytics = get_settings().engagement.analytics
+    return AutoPromoteService(reports_service(), campaign_configs(), analytics, CLOCK)
+
+
+@lru_cache(maxsize=1)
 def sunset_digest_service() -> SunsetDigestService:
     from nudge.services.engagement.sunset_digest import SunsetDigestService
 
@@ -248,6 +284,7 @@ def push_queue() -> SqsPushQueue:
 def push_service() -> PushService:
     from nudge.adapters.broadcasts import DynamoBroadcastStore
     from nudge.adapters.delivery_log import DynamoDeliveryLog
+    from nudge.adapters.dynamodb import DynamoProfileStore
     from nudge.adapters.fcm import FirebaseSender
     from nudge.services.messaging.push import PushService
 
@@ -270,6 +307,9 @@ def push_service() -> PushService:
         CLOCK,
         events,
         broadcasts=DynamoBroadcastStore(settings.broadcasts_table),  # cancelled ones: not sent
+        fatigue=fatigue_ledger(),
+        # a zone from the profile when nothing else names one
+        profiles=DynamoProfileStore(settings.profiles_table),
     )
 
 
@@ -301,9 +341,27 @@ def broadcast_service() -> BroadcastService:
         SqsJobQueue,
         SqsStepQueue,
     )
+    from nudge.models.segment import Segment
     from nudge.services.messaging.broadcasts import BroadcastService
 
     settings = get_settings()
+    half_life = settings.engagement.interest_half_life_days
+
+    def estimate(audience: Segment) -> dict[str, Any]:
+        """The campaigns' sampled estimate (admin_api reads the profiles; a step never)."""
+        from functools import partial
+
+        from nudge.domain.profiles.segments import matches
+        from nudge.services.campaigns.configs import estimate_segment
+
+        return estimate_segment(
+            audience,
+            profile_sampler(),
+            partial(matches, half_life_days=half_life),
+            campaign_catalog().named_segments(),
+            int(CLOCK.now().timestamp()),
+        )
+
     return BroadcastService(
         DynamoBroadcastStore(settings.broadcasts_table),
         SqsStepQueue(settings.broadcasts_queue_url),
@@ -313,7 +371,9 @@ def broadcast_service() -> BroadcastService:
         template_store(),
         profiles=_stores()[0],
         catalog=campaign_catalog(),
-        interest_half_life_days=settings.engagement.interest_half_life_days,
+        interest_half_life_days=half_life,
+        default_zone=settings.engagement.consent.default_timezone,
+        estimator=estimate,
     )
 
 
@@ -375,6 +435,23 @@ def survey_service() -> SurveyService:
     from nudge.services.nps.surveys import SurveyService
 
     settings = get_settings()
+    engagement = settings.engagement
+
+    def zone_of(profile: Profile) -> str | None:
+        """The user's zone in the campaigns' order (preferences and devices read only when
+        the profile alone is not enough; imported here: surveys_api never asks)."""
+        from nudge.clock import to_epoch
+        from nudge.domain.messaging.consent import effective
+        from nudge.services.messaging.timezones import campaign_zone
+
+        devices = _device_store()
+
+        def preferences() -> Any:
+            return effective(devices.preferences(profile.user_id), engagement.consent)
+
+        default = engagement.consent.default_timezone
+        return campaign_zone(profile, preferences, devices, to_epoch(CLOCK.now()), default)()
+
     return SurveyService(
         survey_store(),
         survey_configs(),
@@ -388,6 +465,10 @@ def survey_service() -> SurveyService:
         profiles=_stores()[0] if settings.profiles_table else None,
         segments=campaign_catalog(),  # eligibility.segment_name: the published named segments
         interest_half_life_days=settings.engagement.interest_half_life_days,
+        # prompts (event_processor) book in the fatigue budget, in the campaigns' user zone
+        budget=fatigue_ledger(),
+        caps=engagement.caps,
+        zone_of=zone_of,
     )
 
 

@@ -49,6 +49,7 @@ class Settings(BaseModel):
     configs_bucket: str = ""  # published fence sets (published/geofences/...)
     broadcasts_queue_url: str = ""
     pushes_queue_url: str = ""
+    scheduler_shards_queue_url: str = ""  # the tick's due buckets, for scheduler_worker
     fcm_project_id: str = ""
     fcm_credentials_secret: str = ""  # Secrets Manager id of the service-account JSON
     fcm_credentials_json: str = ""  # local stack only (LOCAL_ONLY_SETTINGS): the JSON itself

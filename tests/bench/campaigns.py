@@ -101,7 +101,10 @@ def decision_throughput(events_count: int = 20_000) -> str:
     start = datetime(2026, 3, 2, 7, tzinfo=UTC)
     users = [f"user-{i}" for i in range(200)]
     for user in users:
-        devices.stored[user] = Preferences(user_id=user, categories={"marketing": True})
+        # a zone set in the app, as most users have: local-time schedules decide as in production
+        devices.stored[user] = Preferences(
+            user_id=user, categories={"marketing": True}, timezone="Europe/Amsterdam"
+        )
     profiles = {user: Profile(user_id=user) for user in users}
     events = [
         (
@@ -115,7 +118,7 @@ def decision_throughput(events_count: int = 20_000) -> str:
         )
         for i in range(events_count)
     ]
-    decisions = sends = 0
+    decisions = sends = recorded = 0
     folding = deciding = 0.0
     for user, event in events:
         now = int(event.timestamp.timestamp()) + 5
@@ -128,18 +131,23 @@ def decision_throughput(events_count: int = 20_000) -> str:
         folding += middle - started
         decisions += len(result.decisions)
         sends += sum(1 for d in result.decisions if d.action == "send")
+        recorded += len(result.decision_log)
         profiles[user] = profile
     return (
         f"campaign decisions: {events_count / deciding:,.0f} events/s on one core with 50 active "
-        f"campaigns (triggers, segments, the decision sequence, caps; {decisions:,} decisions, "
-        f"{sends:,} sends; target >= 5,000 events/s); with the profile fold and lifecycle "
+        f"campaigns (triggers, segments, the decision sequence, caps, the decision record on; "
+        f"{decisions:,} decisions, {sends:,} sends, {recorded:,} records; "
+        f"{decisions / deciding:,.0f} decisions/s; target >= 5,000 events/s); with the profile "
+        f"fold and lifecycle "
         f"per single-event message: {events_count / (deciding + folding):,.0f} events/s"
     )
 
 
-def write_units_with_campaigns() -> str:
+def write_units_with_campaigns() -> list[str]:
+    """Write units per event with campaigns active, and the decision record's share of them."""
     from moto import mock_aws
 
+    from nudge.adapters.dynamo_codec import write_units
     from nudge.adapters.dynamodb import DynamoHistoryStore, DynamoProfileStore
     from nudge.adapters.metering import WriteMeter
     from nudge.clock import ManualClock
@@ -183,6 +191,7 @@ def write_units_with_campaigns() -> str:
             prefs = Preferences(user_id=f"user-{u:05d}", categories={"marketing": u % 3 > 0})
             devices.save_preferences(prefs, None)
         runner = CampaignRunner(InMemoryCampaignCatalog(published), devices, queue, config)
+        decided = _count_decisions(runner)
         service = EventProcessingService(profiles, history, config, clock, campaigns=runner)
         scheduler = SchedulerService(profiles, history, config, clock, campaigns=runner)
         for index in range(0, len(messages), 10):
@@ -193,16 +202,58 @@ def write_units_with_campaigns() -> str:
                 scheduler.run()
             clock.set(max(arrived, clock.now()))
             assert not service.process(batch).failures
+        record_units, records = _decision_record_units(ddb, write_units)
+        memory = _memory_bytes(profiles, [f"user-{u:05d}" for u in range(users)])
     per_event = meter.total / len(unique)
-    return (
+    return [
         f"campaign write units: {per_event:.2f} WCU per unique event with "
         f"{len(published.campaigns)} campaigns active ({len(queue.bodies):,} sends queued, "
-        f"scheduler hourly; campaign state and counters ride in the profile's write)"
-    )
+        f"scheduler hourly; campaign state and counters ride in the profile's write)",
+        f"decision record: {record_units / len(unique):.3f} WCU per unique event, "
+        f"{record_units / max(1, decided[0]):.3f} WCU per decision ({records:,} records for "
+        f"{decided[0]:,} decisions: a record when an outcome changes or a day on; items in the "
+        f"history's batch write, no extra request; the memory in the profile: "
+        f"{memory:.0f} bytes a user on average; included in the line above)",
+    ]
+
+
+def _count_decisions(runner: Any) -> list[int]:
+    """Counts the decisions the runner makes (not duplicates: those are no decision)."""
+    counted = [0]
+    decide = runner.decide
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        result = decide(*args, **kwargs)
+        counted[0] += sum(1 for d in result.decisions if d.reason != "duplicate")
+        return result
+
+    runner.decide = counting
+    return counted
+
+
+def _decision_record_units(ddb: Any, write_units: Any) -> tuple[int, int]:
+    """The write units of the decision record items (`d#...`) in the history table."""
+    units = records = 0
+    for page in ddb.get_paginator("scan").paginate(TableName="HistoryTable"):
+        for item in page["Items"]:
+            if item["sk"]["S"].startswith("d#"):
+                units += write_units(item)
+                records += 1
+    return units, records
+
+
+def _memory_bytes(profiles: Any, users: list[str]) -> float:
+    """The decision record's memory in the profile (`messaging.decided`), as stored (JSON)."""
+    sizes = []
+    for user in users:
+        profile = profiles.get(user)
+        if profile is not None and profile.messaging.decided:
+            sizes.append(len(json.dumps(profile.messaging.model_dump(include={"decided"}))))
+    return sum(sizes) / len(users)
 
 
 def run_campaign_bench() -> list[str]:
-    return [decision_throughput(), write_units_with_campaigns()]
+    return [decision_throughput(), *write_units_with_campaigns()]
 
 
 if __name__ == "__main__":

@@ -529,15 +529,17 @@ def main() -> int:
 
 
 def feature_figures() -> None:
-    """Campaigns, geofences and NPS: each module prints its own measured lines."""
+    """Campaigns, geofences, NPS and the scheduler: each module prints its own measured lines."""
     from tests.bench.campaigns import run_campaign_bench
     from tests.bench.geo import run_geo_bench
     from tests.bench.nps import run_nps_bench
+    from tests.bench.scheduler import run_scheduler_bench
 
     for title, run in (
         ("5. Campaigns", run_campaign_bench),
         ("6. Geofences", run_geo_bench),
         ("7. NPS", run_nps_bench),
+        ("8. Scheduler", run_scheduler_bench),
     ):
         print(title)
         for line in run():

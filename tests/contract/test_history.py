@@ -172,3 +172,36 @@ def test_delete_user_and_events(store) -> None:  # type: ignore[no-untyped-def]
     assert store.list_user("ann") == []
     assert store.delete_user("ann") == 0
     assert len(store.list_user("bob")) == 7
+
+
+def test_decision_records_newest_first_paged_and_erased(store) -> None:  # type: ignore[no-untyped-def]
+    """Issue 21: campaign decision records ride in `append` after the events, or come alone
+    (the scheduler's), one item per pass; the same pass written again is one item; in pages
+    as `decision` rows holding the pass's records."""
+    from nudge.domain.engagement.decision_record import DecisionRecord
+
+    older = DecisionRecord(NOW, "welcome", "e:e1", "suppress", "consent", "no consent")
+    also = DecisionRecord(NOW, "tips", "e:e1", "holdout", "holdout", "in the 10% control group")
+    newer = DecisionRecord(NOW + 60, "welcome", "e:e2", "send", None, "", "a")
+    passed = [older, also]
+    entry = HistoryEntry("ann", [make_event(event_id="e1")], NOW, LATER, None, passed, LATER)
+    store.append([entry])
+    store.append([entry])  # a redelivered batch: the same keys again
+    store.put_decisions("ann", [newer], LATER)
+    store.put_decisions("bob", [newer], LATER)
+    assert store.decisions("ann") == [newer, older, also]
+    assert store.decisions("nobody") == []
+    decided = [r for r in store.list_user("ann") if r["type"] == "decision"]
+    assert decided == [
+        {"type": "decision", "at": NOW, "records": [
+            {"campaign": "welcome", "occurrence": "e:e1", "action": "suppress",
+             "reason": "consent", "detail": "no consent"},
+            {"campaign": "tips", "occurrence": "e:e1", "action": "holdout",
+             "reason": "holdout", "detail": "in the 10% control group"},
+        ]},
+        {"type": "decision", "at": NOW + 60, "records": [
+            {"campaign": "welcome", "occurrence": "e:e2", "action": "send", "variant": "a"},
+        ]},
+    ]  # fmt: skip
+    assert store.delete_user("ann") == 3
+    assert store.decisions("ann") == [] and store.decisions("bob") == [newer]

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from datetime import datetime
 
-from nudge.models.broadcast import Broadcast, BroadcastStep
+from nudge.models.broadcast import Broadcast, BroadcastStep, ZoneHints
 
 
 class InMemoryBroadcasts:
     """Store, step queue, job queue and audience in one fake."""
 
-    def __init__(self, users: list[str] | None = None) -> None:
+    def __init__(
+        self, users: list[str] | None = None, zones: dict[str, ZoneHints] | None = None
+    ) -> None:
         self.broadcasts: dict[str, Broadcast] = {}
         self.scheduled: list[tuple[BroadcastStep, int]] = []
         self.jobs: list[str] = []
         self.users = users or []
+        self.zones = zones or {}  # what the devices table knows of a user's zone
         self._lock = threading.Lock()
         self._erasures: dict[str, int] = {}  # per broadcast, as the `erasures` attribute
         self._erasures_read: dict[str, int] = {}  # its count at this fake's last read
@@ -71,6 +75,15 @@ class InMemoryBroadcasts:
         chosen = self.users[start : start + limit]
         end = start + len(chosen)
         return chosen, str(end) if end < len(self.users) else None
+
+    def users_with_zones(
+        self, cursor: str | None, limit: int
+    ) -> tuple[dict[str, ZoneHints], str | None]:
+        users, cursor = self.users_with_devices(cursor, limit)
+        return {user: self.zones.get(user, ZoneHints()) for user in users}, cursor
+
+    def zone_hints(self, user_ids: Sequence[str]) -> dict[str, ZoneHints]:
+        return {user: self.zones[user] for user in user_ids if user in self.zones}
 
 
 def _names(broadcast: Broadcast, user_id: str) -> bool:

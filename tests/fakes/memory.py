@@ -7,7 +7,9 @@ from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from nudge.adapters.decisions import pack_body, pack_key, packs
 from nudge.adapters.dynamo_codec import due_bucket
+from nudge.domain.engagement.decision_record import DecisionRecord
 from nudge.models.campaign import CampaignSet
 from nudge.models.device import ConsentChange
 from nudge.models.events import QueuedBatch
@@ -130,6 +132,8 @@ class InMemoryHistoryStore:
         self.events: dict[tuple[str, str], dict[str, Any]] = {}
         self.transitions: dict[tuple[str, str], dict[str, Any]] = {}
         self.consents: dict[tuple[str, str], dict[str, Any]] = {}
+        # (user, the adapter's sort key) -> (one pass's records, expires_at)
+        self.decision_records: dict[tuple[str, str], tuple[list[DecisionRecord], int]] = {}
         self._lock = threading.Lock()
 
     def put_consent(self, user_id: str, change: ConsentChange, expires_at: int) -> None:
@@ -155,6 +159,24 @@ class InMemoryHistoryStore:
                     }
             if entry.transition is not None:
                 self.put_transition(entry.user_id, entry.transition, entry.expires_at)
+            self._put_pack(entry.user_id, entry.decisions, entry.decisions_expire_at, "p")
+
+    def put_decisions(
+        self, user_id: str, records: Sequence[DecisionRecord], expires_at: int
+    ) -> None:
+        self._put_pack(user_id, records, expires_at, "s")
+
+    def _put_pack(
+        self, user_id: str, records: Sequence[DecisionRecord], expires_at: int, writer: str
+    ) -> None:
+        with self._lock:
+            for at, pack in packs(records).items():
+                self.decision_records[(user_id, pack_key(at, writer))] = (pack, expires_at)
+
+    def decisions(self, user_id: str) -> list[DecisionRecord]:
+        with self._lock:
+            found = [(k, r) for (u, k), (r, _) in self.decision_records.items() if u == user_id]
+        return [record for _, records in sorted(found, reverse=True) for record in records]
 
     def put_transition(self, user_id: str, transition: Transition, expires_at: int) -> None:
         with self._lock:
@@ -167,7 +189,12 @@ class InMemoryHistoryStore:
             return sorted(
                 [(f"e#{e}", dict(v)) for (u, e), v in self.events.items() if u == user_id]
                 + [(f"c#{c}", dict(v)) for (u, c), v in self.consents.items() if u == user_id]
-                + [(f"t#{t}", dict(v)) for (u, t), v in self.transitions.items() if u == user_id],
+                + [(f"t#{t}", dict(v)) for (u, t), v in self.transitions.items() if u == user_id]
+                + [
+                    (k, {"type": "decision", "at": r[0].at, "records": pack_body(r)})
+                    for (u, k), (r, _) in self.decision_records.items()
+                    if u == user_id
+                ],
                 key=lambda row: row[0],
             )
 
@@ -192,7 +219,10 @@ class InMemoryHistoryStore:
                 del self.transitions[key]
             for key in keys_c:
                 del self.consents[key]
-            return len(keys) + len(keys_t) + len(keys_c)
+            keys_d = [k for k in self.decision_records if k[0] == user_id]
+            for key in keys_d:
+                del self.decision_records[key]
+            return len(keys) + len(keys_t) + len(keys_c) + len(keys_d)
 
     def delete_events(self, user_id: str, event_ids: Sequence[str]) -> None:
         with self._lock:

@@ -112,6 +112,7 @@ def _reset_caches() -> None:
         runtime.ops_alerts,
         runtime.auto_pause_service,
         runtime.sunset_digest_service,
+        runtime.decision_trail,
     ):
         factory.cache_clear()
 

@@ -116,6 +116,7 @@ def test_answers_fit_their_declared_models(aws: Aws) -> None:
         ("GET /admin/v1/reports/engagement", {"days": "3"}, {}),
         ("GET /admin/v1/campaigns", {}, {}),
         ("GET /admin/v1/campaigns/{campaign_id}", {"campaign_id": "onboarding"}, {}),
+        ("DELETE /admin/v1/campaigns/{campaign_id}/promotion", {"campaign_id": "onboarding"}, {}),
         ("GET /admin/v1/segments", {}, {}),
         ("GET /admin/v1/surveys", {}, {}),
         ("GET /admin/v1/surveys/{survey_id}", {"survey_id": "nps-after-trip"}, {}),
@@ -142,6 +143,7 @@ def test_answers_fit_their_declared_models(aws: Aws) -> None:
             {"broadcast_id": broadcast["broadcast_id"]},
             {},
         ),
+        ("GET /admin/v1/users/{user_id}/decisions", {"user_id": "fuzz-user"}, {}),
         ("DELETE /admin/v1/users/{user_id}", {"user_id": "fuzz-user"}, {}),
     ]
     for route_key, params, query in gets:

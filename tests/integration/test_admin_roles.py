@@ -32,7 +32,11 @@ SPEC = read_stack()
 ADMIN_ROUTES = sorted(
     f"{r.method} {r.path}" for r in SPEC.routes if r.path.startswith("/admin/v1/")
 )
-PRIVACY_ROUTES = {"GET /admin/v1/users/{user_id}", "DELETE /admin/v1/users/{user_id}"}
+PRIVACY_ROUTES = {
+    "GET /admin/v1/users/{user_id}",
+    "DELETE /admin/v1/users/{user_id}",
+    "GET /admin/v1/users/{user_id}/decisions",  # `nudge user why`: one user's data too
+}
 DOCS_ROUTE = "GET /admin/v1/openapi.json"  # the API's own description: both may read it
 ONE_USER_SEND = "POST /admin/v1/users/{user_id}/messages"  # granted alone, to a sender
 BODY_MARKER = "do-not-log-this-body"

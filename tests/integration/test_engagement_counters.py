@@ -79,6 +79,7 @@ def test_counters_equal_a_recount_under_duplicate_delivery(aws: Aws) -> None:
                     device_id=device,
                     token=f"tok-{user}-{device}",
                     platform="android",
+                    timezone="Europe/Amsterdam",  # as the SDK registers it: quiet hours need a zone
                     created_at=0,
                     updated_at=to_epoch(clock.now()),
                 )

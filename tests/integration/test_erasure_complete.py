@@ -254,6 +254,8 @@ def test_a_user_who_touched_everything_is_erased_from_every_table(
         "BroadcastsTable",
         "SurveysTable",
     }, sorted(before)
+    # the campaign's decision record (issue 21): in the user's history partition, erased with it
+    assert any(item["sk"]["S"].startswith("d#") for item in before["HistoryTable"])
     # one more write minutes later: the counters of the other scopes are of a window long
     # past (their TTL is over; in AWS the sweep may take days), yet one item per scope
     now = aws.clock.now()
@@ -271,6 +273,13 @@ def test_a_user_who_touched_everything_is_erased_from_every_table(
     sources = {d["source"] for d in exported["deliveries"]}
     assert {"admin", f"broadcast:{touched['done']}"} <= sources
     assert any(s.startswith("campaign:thanks-for-buying") for s in sources), sources
+    decided = [
+        (record["campaign"], record["action"])
+        for h in exported["history"]
+        if h["type"] == "decision"
+        for record in h["records"]
+    ]
+    assert decided == [("thanks-for-buying", "send")], exported["history"]
     listed = {b["broadcast_id"]: b for b in exported["broadcasts"]}
     assert set(listed) == {touched["done"], touched["running"]}
     assert listed[touched["running"]]["status"] == "running"

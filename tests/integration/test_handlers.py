@@ -21,6 +21,7 @@ FUNCTION_BY_DIR = {
     "devices_api": "DevicesApiFunction",
     "event_processor": "EventProcessorFunction",
     "scheduler": "SchedulerFunction",
+    "scheduler_worker": "SchedulerWorkerFunction",
     "admin_api": "AdminApiFunction",
     "push_sender": "PushSenderFunction",
     "broadcaster": "BroadcasterFunction",
@@ -187,7 +188,10 @@ def test_pipeline_ingest_process_schedule_export_erase(aws: Aws) -> None:
 
     aws.clock.advance(timedelta(days=8))
     tick = sample_event("scheduler/tick.json")
-    aws.invoke("SchedulerFunction", tick)
+    aws.invoke("SchedulerFunction", tick)  # fans the due buckets out to scheduler_worker
+    for message in aws.receive_all("SchedulerShardsQueue"):
+        work = sqs_event("SchedulerShardsQueue", [message])
+        assert aws.invoke("SchedulerWorkerFunction", work) == {"batchItemFailures": []}
     report = json.loads(
         aws.invoke("AdminApiFunction", sample_event("admin_api/lifecycle_report.json"))["body"]
     )

@@ -42,14 +42,26 @@ def test_a_call_outside_the_role_is_denied_as_aws_would(aws: Aws) -> None:
     message = denied.value.response["Error"]["Message"]
     assert "EventsApiFunction is not authorized to perform: dynamodb:GetItem" in message
     assert "table/ProfilesTable" in message
-    # the operator (no function active) is not checked, and the scheduler's role allows it
+    # the operator (no function active) is not checked, and the scheduler worker's role
+    # allows it (the tick's reaches system items only: '#...')
     ddb.get_item(TableName="ProfilesTable", Key={"user_id": {"S": "ann"}})
     _acting(
         aws,
-        "SchedulerFunction",
+        "SchedulerWorkerFunction",
         lambda: ddb.get_item(TableName="ProfilesTable", Key={"user_id": {"S": "ann"}}),
     )
     assert aws.iam.denials and "EventsApiFunction" in aws.iam.denials[-1]
+    with pytest.raises(ClientError):
+        _acting(
+            aws,
+            "SchedulerFunction",
+            lambda: ddb.get_item(TableName="ProfilesTable", Key={"user_id": {"S": "ann"}}),
+        )
+    _acting(
+        aws,
+        "SchedulerFunction",
+        lambda: ddb.get_item(TableName="ProfilesTable", Key={"user_id": {"S": "#cursor"}}),
+    )
 
 
 def test_queues_and_topics_answer_with_their_own_error_codes(aws: Aws) -> None:

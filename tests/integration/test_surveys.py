@@ -217,6 +217,47 @@ def test_api_parts_merge_detractor_enqueued_once_and_errors_are_4xx(aws: Aws) ->
     assert missing["statusCode"] == 404
 
 
+def test_a_csat_survey_through_the_handlers(aws: Aws) -> None:
+    """CSAT beside NPS: the app is told the scale, an off-scale score is a 400 naming the
+    field, a low score is routed like a detractor, and the report scores % satisfied."""
+    text = survey_yaml("csat-planning").replace(
+        "name: After a trip\n", "name: Planning\nkind: csat\n"
+    )
+    publish(aws, text.replace("How likely are you to recommend us?", "How satisfied are you?"))
+    prompt_id = prompt_for(aws)
+    shown = json.loads(call(aws, "GET", "/v1/me/surveys/next")["body"])
+    assert shown["kind"] == "csat" and shown["scale"] == {"min": 1, "max": 5}
+
+    def answer(response_id: str, score: int) -> Any:
+        body = {"prompt_id": prompt_id, "answered_at": aws.clock.now().isoformat()}
+        return call(
+            aws,
+            "POST",
+            "/v1/surveys/csat-planning/responses",
+            {**body, "response_id": response_id, "score": score},
+            route="POST /v1/surveys/{survey_id}/responses",
+            params={"survey_id": "csat-planning"},
+        )
+
+    off = answer("r0", 9)
+    assert off["statusCode"] == 400
+    assert json.loads(off["body"])["message"] == "score: 9 is not on the csat scale (1-5)"
+    low = answer("r1", 2)
+    assert low["statusCode"] == 200 and json.loads(low["body"])["category"] == "detractor"
+    assert len(aws.receive_all("DetractorsQueue")) == 1
+    report = call(
+        aws,
+        "GET",
+        "/admin/v1/reports/nps/csat-planning",
+        query="period=daily&since=7d&min_responses=1",
+        route="GET /admin/v1/reports/nps/{survey_id}",
+        params={"survey_id": "csat-planning"},
+    )
+    data = json.loads(report["body"])
+    assert data["kind"] == "csat" and data["overall"]["score"] == 0.0
+    assert data["overall"]["label"].startswith("CSAT 0% satisfied (n=1")
+
+
 def test_dismissal_through_the_handler(aws: Aws) -> None:
     publish(aws, survey_yaml())
     prompt_id = prompt_for(aws)

@@ -8,14 +8,18 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
+from nudge.domain.config import ConsentDefaults
 from nudge.domain.messaging.delivery_time import (
     in_quiet_hours,
     next_allowed,
     resolve_zone,
+    user_zone,
     zone_for_locale,
 )
-from nudge.models.device import QuietHours
+from nudge.models.device import Device, QuietHours
+from nudge.models.profile import Attribute, LastLocation, Profile
 
 NIGHT = QuietHours(start=time(22), end=time(8))
 LUNCH = QuietHours(start=time(12), end=time(13, 30))
@@ -50,6 +54,67 @@ def test_zone_resolution_order() -> None:
     )
     assert resolve_zone(None, [None], ["en", "nl-NL"], "UTC") == ("Europe/Amsterdam", "locale")
     assert resolve_zone(None, [], ["en"], "Europe/Dublin") == ("Europe/Dublin", "app default")
+    assert resolve_zone(None, [], ["en"], None) == (None, "unknown")  # never a silent UTC
+    assert resolve_zone(None, [], [], None, (52.37, 4.9)) == ("Europe/Amsterdam", "location")
+
+
+def test_a_lazy_location_is_asked_only_when_nothing_before_it_resolves() -> None:
+    def unasked() -> tuple[float, float]:
+        raise AssertionError("read although a device named the zone")
+
+    assert resolve_zone(None, ["Asia/Tokyo"], [], None, unasked) == ("Asia/Tokyo", "device")
+    assert resolve_zone(None, [], [], None, lambda: None) == (None, "unknown")
+    assert resolve_zone(None, [], [], None, lambda: (35.68, 139.69))[0] == "Asia/Tokyo"
+
+
+def _device(zone: str | None = None, locale: str | None = None) -> Device:
+    return Device(
+        user_id="ann",
+        device_id="phone",
+        token="t",
+        platform="ios",
+        locale=locale,
+        timezone=zone,
+        created_at=0,
+        updated_at=0,
+    )
+
+
+def test_user_zone_reads_each_source_once_and_only_as_far_as_needed() -> None:
+    reads: list[str] = []
+
+    def devices() -> list[Device]:
+        reads.append("devices")
+        return [_device(locale="nl-NL")]
+
+    def profile() -> Profile:
+        reads.append("profile")
+        return Profile(user_id="ann", attributes={"locale": Attribute(value="ja-JP", at=0)})
+
+    assert user_zone("America/New_York", devices, profile, None) == (
+        "America/New_York",
+        "preferences",
+    )
+    assert reads == []  # the preference decides: nothing else is read
+    assert user_zone(None, devices, profile, None) == ("Europe/Amsterdam", "locale")
+    assert reads == ["devices", "profile"]  # the profile's own zone is a device zone: asked
+
+
+def test_user_zone_ignores_a_profile_zone_that_is_no_zone_and_falls_to_the_location() -> None:
+    profile = Profile(
+        user_id="ann",
+        attributes={"timezone": Attribute(value="Mars/Olympus", at=0)},
+        location=LastLocation(lat=-33.87, lng=151.21, at=0),
+    )
+    assert user_zone(None, list, lambda: profile, None) == ("Australia/Sydney", "location")
+    assert user_zone(None, list, lambda: None, None) == (None, "unknown")
+
+
+def test_the_app_default_is_unset_unless_ops_set_a_real_zone() -> None:
+    assert ConsentDefaults().default_timezone is None
+    assert ConsentDefaults(default_timezone="Europe/Dublin").default_timezone == "Europe/Dublin"
+    with pytest.raises(ValidationError, match="default_timezone"):
+        ConsentDefaults(default_timezone="Mars/Olympus")
 
 
 @pytest.mark.parametrize(

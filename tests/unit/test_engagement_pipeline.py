@@ -87,6 +87,7 @@ class Engaged(Pipeline):
                 device_id=device_id,
                 token=f"tok-{user}-{device_id}",
                 platform="android",
+                timezone="Europe/Amsterdam",  # as the SDK registers it: quiet hours need a zone
                 created_at=0,
                 updated_at=to_epoch(self.clock.now()),
             )

@@ -105,6 +105,7 @@ class Env:
         return created[0].prompt_id
 
     def answer(self, prompt_id: str, user: str = "ann", **fields: Any) -> Any:
+        survey_id = fields.pop("survey_id", "nps-after-trip")
         body = {
             "response_id": fields.pop("response_id", "r-" + "-".join(sorted(fields))),
             "prompt_id": prompt_id,
@@ -112,7 +113,7 @@ class Env:
             **fields,
         }
         submission = ResponseSubmission.model_validate(body)
-        return self.service.respond(user, fields.get("survey_id", "nps-after-trip"), submission)
+        return self.service.respond(user, survey_id, submission)
 
 
 @pytest.fixture

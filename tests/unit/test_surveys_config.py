@@ -182,7 +182,7 @@ def test_bad_status_ttl_and_lifecycle() -> None:
 
 def test_json_schema_describes_the_config() -> None:
     schema = survey_json_schema()
-    assert schema["title"] == "Nudge NPS survey config"
+    assert schema["title"] == "Nudge survey config (NPS, CSAT, CES)"
     assert {"id", "trigger", "questions"} <= set(schema["required"])
     assert schema["properties"]["sample_pct"]["maximum"] == 100
     eligibility = schema["$defs"]["Eligibility"]["properties"]

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
+from nudge.adapters.devices import _device  # a device item, read as the devices store does
 from nudge.adapters.dynamo_table import DynamoTable
 from nudge.adapters.sqs import SqsQueue
-from nudge.models.broadcast import Broadcast, BroadcastStep
+from nudge.models.broadcast import Broadcast, BroadcastStep, ZoneHints
+from nudge.models.device import Device
 
+PREFS_SK = "prefs"  # as the devices store keeps a user's preferences
+LISTED_QUERIES_AT_ONCE = 8  # a listed target's devices: one Query per user, a few at a time
 ERASE_ATTEMPTS = 10  # a running broadcast changes once per step: a few seconds apart at most
 RUNNING_LIST = "running"
 
@@ -172,9 +178,62 @@ class DynamoAudience(DynamoTable):
     """Everyone with a registered device: the devices table, page by page (a batch job)."""
 
     def users_with_devices(self, cursor: str | None, limit: int) -> tuple[list[str], str | None]:
+        _, users, next_cursor = self._page(cursor, limit, "user_id, sk")
+        return users, next_cursor
+
+    def users_with_zones(
+        self, cursor: str | None, limit: int
+    ) -> tuple[dict[str, ZoneHints], str | None]:
+        """The page's devices come with it (a Scan reads whole items anyway: the bodies cost
+        nothing more); the page's preferences in BatchGetItems; and the devices of a user the
+        page ends inside, whose others are on the next page, in one Query."""
+        items, users, next_cursor = self._page(cursor, limit, "user_id, sk, body")
+        devices: dict[str, list[Device]] = {user: [] for user in users}
+        for item in items:
+            if item["user_id"]["S"] in devices:
+                devices[item["user_id"]["S"]].append(_device(item))
+        if next_cursor is not None:
+            boundary = json.loads(next_cursor)["given"]
+            if boundary in devices:
+                devices[boundary] = self._devices_of(boundary)
+        preferred = self._preferred_zones(users)
+        hints = {user: ZoneHints(preferred.get(user), tuple(devices[user])) for user in users}
+        return hints, next_cursor
+
+    def zone_hints(self, user_ids: Sequence[str]) -> dict[str, ZoneHints]:
+        users = sorted(set(user_ids))
+        with ThreadPoolExecutor(max_workers=LISTED_QUERIES_AT_ONCE) as pool:
+            devices = dict(zip(users, pool.map(self._devices_of, users), strict=True))
+        preferred = self._preferred_zones(users)
+        return {
+            user: ZoneHints(preferred.get(user), tuple(devices[user]))
+            for user in users
+            if devices[user] or user in preferred
+        }
+
+    def _devices_of(self, user_id: str) -> list[Device]:
+        items = self.items(
+            "query",
+            KeyConditionExpression="user_id = :u AND begins_with(sk, :d)",
+            ExpressionAttributeValues=self.values(u=user_id, d="d#"),
+        )
+        return [_device(item) for item in items]
+
+    def _preferred_zones(self, users: Sequence[str]) -> dict[str, str | None]:
+        """user -> their preferences' zone (None: preferences without one)."""
+        keys = [self.key(user_id=user, sk=PREFS_SK) for user in users]
+        return {
+            item["user_id"]["S"]: json.loads(item["body"]["S"]).get("timezone")
+            for item in self.batch_get(keys, projection="user_id, body")
+        }
+
+    def _page(
+        self, cursor: str | None, limit: int, projection: str
+    ) -> tuple[list[dict[str, Any]], list[str], str | None]:
+        """(the page's device items, their users, the next cursor)."""
         kwargs: dict[str, Any] = {
             "TableName": self.table,
-            "ProjectionExpression": "user_id, sk",
+            "ProjectionExpression": projection,
             "Limit": limit,
         }
         # The caller holds the cursor between steps, so this pages by hand. A page ends after
@@ -188,16 +247,15 @@ class DynamoAudience(DynamoTable):
                 position = position["key"]
             kwargs["ExclusiveStartKey"] = position  # (a cursor of the older form is the key)
         response = self.ddb.scan(**kwargs)
-        users = sorted(
-            {
-                item["user_id"]["S"]
-                for item in response.get("Items", [])
-                if item["sk"]["S"].startswith("d#") and item["user_id"]["S"] != given
-            }
-        )
+        items = [
+            item
+            for item in response.get("Items", [])
+            if item["sk"]["S"].startswith("d#") and item["user_id"]["S"] != given
+        ]
+        users = sorted({item["user_id"]["S"] for item in items})
         last = response.get("LastEvaluatedKey")
         if not last:
-            return users, None
+            return items, users, None
         boundary = last["user_id"]["S"]
         next_given = boundary if boundary in users else given if boundary == given else None
-        return users, json.dumps({"key": last, "given": next_given}, sort_keys=True)
+        return items, users, json.dumps({"key": last, "given": next_given}, sort_keys=True)

@@ -8,8 +8,11 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from nudge.adapters.decisions import PREFIX as DECISION_PREFIX
+from nudge.adapters.decisions import at_of, decisions_of, pack_items
 from nudge.adapters.dynamo_codec import item_to_profile, profile_to_item, write_units
 from nudge.adapters.dynamo_table import DynamoTable, condition_failed, error_code, versioned
+from nudge.domain.engagement.decision_record import DecisionRecord
 from nudge.models.device import ConsentChange
 from nudge.models.events import IncomingEvent
 from nudge.models.keys import SYSTEM_PREFIX
@@ -253,6 +256,8 @@ def _record(item: dict[str, Any]) -> dict[str, Any]:
         return {"type": "event", "event_id": sk[2:], "name": item["name"]["S"], **body}
     if sk.startswith("c#"):
         return {"type": "consent", **body}
+    if sk.startswith(DECISION_PREFIX):  # one pass's campaign decisions
+        return {"type": "decision", "at": at_of(sk), "records": body}
     return {"type": "transition", **body}
 
 
@@ -302,6 +307,8 @@ class DynamoHistoryStore(DynamoTable):
             ]
             if entry.transition is not None:
                 items.append(_transition_item(entry.user_id, entry.transition, entry.expires_at))
+            # after the events: a pass whose events are in the history has its records too
+            items += pack_items(entry.user_id, entry.decisions, entry.decisions_expire_at, "p")
         self.batch_write([{"PutRequest": {"Item": item}} for item in items])
         for item in items:
             self.meter.add(write_units(item))
@@ -322,6 +329,23 @@ class DynamoHistoryStore(DynamoTable):
         )
         self.ddb.put_item(TableName=self.table, Item=item)
         self.meter.add(write_units(item))
+
+    def put_decisions(
+        self, user_id: str, records: Sequence[DecisionRecord], expires_at: int
+    ) -> None:
+        items = pack_items(user_id, records, expires_at, "s")
+        self.batch_write([{"PutRequest": {"Item": item}} for item in items])
+        for item in items:
+            self.meter.add(write_units(item))
+
+    def decisions(self, user_id: str) -> list[DecisionRecord]:
+        found = self.items(
+            "query",
+            KeyConditionExpression="user_id = :u AND begins_with(sk, :d)",
+            ExpressionAttributeValues=self.values(u=user_id, d=DECISION_PREFIX),
+            ScanIndexForward=False,
+        )
+        return [record for item in found for record in decisions_of(item)]
 
     def list_user(self, user_id: str) -> list[dict[str, Any]]:
         return [_record(item) for item in self._query_user(user_id, projection=None)]

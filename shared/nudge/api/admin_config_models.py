@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from nudge.api.admin_models import ConfigProblemRow, Shape
+from nudge.api.admin_models import ConfigProblemRow, PromotionRecord, Shape
 
 ConfigStatus = Literal["active", "paused", "archived"]
 
@@ -27,6 +27,12 @@ class StatusChanged(Shape):
     id: str
     status: ConfigStatus
     version: int
+
+
+class PromotionEnded(Shape):
+    id: str
+    version: int
+    promotion: PromotionRecord | None = Field(description="the record, now ended (None: never)")
 
 
 class LoadErrors(Shape):
@@ -75,6 +81,7 @@ class CampaignVersion(Shape):
 class CampaignDetail(CampaignRow):
     text: str | None = Field(description="the current version's YAML")
     versions: list[CampaignVersion]
+    promotion: PromotionRecord | None = Field(description="auto_promote's last promotion")
 
 
 class CampaignNotLoaded(Shape):
@@ -84,6 +91,7 @@ class CampaignNotLoaded(Shape):
     errors_sha256: str
     text: None
     versions: list[CampaignVersion]
+    promotion: None
 
 
 class Rule(Shape):
@@ -172,16 +180,21 @@ class SurveyNotLoaded(Shape):
 
 
 class NpsSummary(Shape):
+    """A survey's score; CSAT and CES count their bands as promoters (satisfied / easy),
+    passives and detractors (dissatisfied / difficult)."""
+
     n: int
     promoters: int
     passives: int
     detractors: int
-    nps: float | None = Field(description="-100..100; null without answers")
-    ci_low: float | None
+    nps: float | None = Field(description="-100..100; null without answers or for CSAT/CES")
+    ci_low: float | None = Field(description="of the score")
     ci_high: float | None
     mean_score: float | None
     label: str
     not_enough_responses: bool
+    kind: Literal["nps", "csat", "ces"]
+    score: float | None = Field(description="NPS, CSAT % satisfied, or the CES mean (1-7)")
 
 
 class NpsPoint(NpsSummary):
@@ -228,6 +241,7 @@ class Themes(Shape):
 
 class NpsReport(Shape):
     survey_id: str
+    kind: Literal["nps", "csat", "ces"]
     name: str
     status: ConfigStatus
     period: Literal["weekly", "daily"]

@@ -80,8 +80,37 @@ class UserExport(Shape):
         "outcome and open or dismissal time, oldest first"
     )
     broadcasts: list[ExportedBroadcast]
-    history: list[dict[str, Any]]
+    history: list[dict[str, Any]] = Field(
+        description="events, transitions, consents and campaign decisions (`type`)"
+    )
     history_next: str | None
+
+
+class DecisionEntry(Shape):
+    """One decision about one message for the user: a campaign's (`stage` decided) or
+    push_sender's (`stage` delivery: sent, failed, suppressed)."""
+
+    at: int = Field(description="epoch seconds")
+    kind: Literal["campaign", "broadcast", "message"]
+    id: str | None = Field(description="the campaign or broadcast id; a message's source")
+    stage: Literal["decided", "delivery"]
+    action: str = Field(description="send, holdout, wait, suppress; or sent, failed, ...")
+    reason: str | None = Field(description="the rule that blocked it (null: none did)")
+    detail: str
+    variant: str | None
+    occurrence: str | None
+    job_id: str | None
+    device_id: str | None
+    explanation: str = Field(description="what happened and why, in words")
+
+
+class UserDecisions(Shape):
+    """Newest first; a campaign's outcome is recorded when it changes, and once a day."""
+
+    user_id: str
+    campaign: str | None
+    decisions: list[DecisionEntry]
+    not_recorded: str = Field(description="what is not recorded per user")
 
 
 # --- reports -------------------------------------------------------------------------------
@@ -126,6 +155,20 @@ class VariantComparison(Shape):
     pairs: list[VariantPair]
     winner: str | None = Field(description="only when clearly better than every other variant")
     label: str
+
+
+class PromotionRecord(Shape):
+    """auto_promote's last promotion: all traffic outside the holdout to `variant`."""
+
+    variant: str
+    at: int = Field(description="epoch seconds")
+    version: int = Field(description="the campaign version whose counters were judged")
+    since: str = Field(description="first day judged (YYYY-MM-DD, UTC)")
+    until: str
+    evidence: VariantComparison
+    ended_at: int | None = Field(description="reverted, or a new version published")
+    ended_by: str | None
+    in_effect: bool
 
 
 class GuardRail(Shape):
@@ -181,6 +224,8 @@ class CampaignsReportRow(CampaignFunnel):
     status: str
     category: str
     lift: Lift
+    variant_comparison: VariantComparison
+    promotion: PromotionRecord | None = Field(description="auto_promote's last promotion")
     guard_rail: GuardRail | None
 
 
@@ -223,6 +268,7 @@ class CampaignReport(ReportWindow, CampaignFunnel):
     lift: Lift
     variant_lift: dict[str, Lift]
     variant_comparison: VariantComparison
+    promotion: PromotionRecord | None = Field(description="auto_promote's last promotion")
     guard_rail: GuardRail | None
     daily: list[DailyRow]
 
@@ -284,10 +330,38 @@ class FanOutPlan(Shape):
     minutes: float
 
 
+class BroadcastEstimate(Shape):
+    """Made at creation: a list's length, else the campaigns' sampled estimate over the
+    profiles (one without a push device is suppressed when sent)."""
+
+    estimate: int
+    interval_95: list[int] = Field(min_length=2, max_length=2)
+    complete: bool = Field(description="every user was counted: the estimate is exact")
+
+
+class PlannedWave(Shape):
+    utc_offset_minutes: int = Field(description="e.g. 330 for UTC+05:30")
+    at: str = Field(description="when the local time arrives at this offset (UTC)")
+
+
+class BroadcastSchedule(Shape):
+    """When it sends: at once, at a fixed instant, or a wall time in each user's zone."""
+
+    start_at: str | None = Field(description="the fixed start (UTC); null for the others")
+    local_time: str | None = Field(description="HH:MM in each user's zone, on local_date")
+    local_date: str | None
+    next_start: str | None = Field(description="the start still ahead (UTC), if any")
+    waves_planned: int = Field(description="one per UTC offset (local time only)")
+    waves_done: int
+    waves: list[PlannedWave]
+
+
 class BroadcastCreated(Shape):
     broadcast_id: str
     status: Literal["running", "cancelled", "done"]
     plan: FanOutPlan
+    estimate: BroadcastEstimate | None
+    schedule: BroadcastSchedule
 
 
 class BroadcastOutcomes(Shape):
@@ -313,7 +387,11 @@ class BroadcastProgress(Shape):
     steps_done: int
     created_at: str
     finished_at: str | None
-    outcomes: BroadcastOutcomes
+    outcomes: BroadcastOutcomes = Field(
+        description="suppressions include users withheld before queueing (unknown_timezone)"
+    )
+    estimate: BroadcastEstimate | None
+    schedule: BroadcastSchedule
 
 
 class MessageOutcome(Shape):

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from nudge import runtime
 from nudge.api.responses import BODY_ERRORS, ERRORS, NOT_FOUND, ok
 from nudge.domain.engagement.broadcast_counters import counter_name, outcome_summary
+from nudge.domain.messaging.broadcast_waves import InvalidSchedule
 from nudge.models.broadcast import Broadcast, BroadcastRequest
 from nudge.models.keys import SYSTEM_PREFIX
 from nudge.models.push import PushJob
@@ -61,6 +62,30 @@ def export_user(
 def erase_user(user_id: UserId) -> dict[str, Any]:
     metrics.add_metric("AdminErasures", MetricUnit.Count, 1)
     return runtime.privacy_service().erase(_user(user_id))
+
+
+@router.get(
+    "/admin/v1/users/<user_id>/decisions",
+    summary="Why a user did or did not get each message, newest first",
+    description=(
+        "Campaign decisions (send, holdout, wait, or suppress with the rule that blocked it "
+        "and its detail) recorded when their outcome changes and once a day, kept "
+        "`decision_record_days` (30); and push_sender's outcome for every campaign push, "
+        "broadcast and message (the delivery log, 30 days). Not recorded per user: a "
+        "broadcast's audience filter (outside its segment, or without a device)."
+    ),
+    tags=["users"],
+    responses={**ok("UserDecisions"), **ERRORS},
+)
+def user_decisions(
+    user_id: UserId,
+    campaign: Annotated[
+        str | None,
+        Query(min_length=1, max_length=128, description="Only this campaign (or broadcast) id"),
+    ] = None,
+) -> dict[str, Any]:
+    metrics.add_metric("AdminDecisionReads", MetricUnit.Count, 1)
+    return runtime.decision_trail().why(_user(user_id), campaign)
 
 
 @router.get(
@@ -237,11 +262,20 @@ def create_broadcast(request: Annotated[BroadcastRequest, Body()]) -> Response[A
         broadcast = runtime.broadcast_service().create(request)
     except UnknownReference as error:
         raise NotFoundError(str(error)) from error
-    plan = fan_out_plan(len(request.target.user_ids or []), request.rate_per_minute)
+    except InvalidSchedule as error:
+        raise BadRequestError(str(error)) from error
+    users = broadcast.estimate["estimate"] if broadcast.estimate else 0
+    plan = fan_out_plan(users, request.rate_per_minute)
     return Response(
         status_code=202,
         content_type=content_types.APPLICATION_JSON,
-        body={"broadcast_id": broadcast.broadcast_id, "status": broadcast.status, "plan": plan},
+        body={
+            "broadcast_id": broadcast.broadcast_id,
+            "status": broadcast.status,
+            "plan": plan,
+            "estimate": broadcast.estimate,
+            "schedule": _schedule(broadcast),
+        },
     )
 
 
@@ -278,7 +312,9 @@ def cancel_broadcast(
 def _progress(broadcast: Broadcast) -> dict[str, Any]:
     total = broadcast.target.total()  # a finished list: its length, kept without the ids
     name = counter_name(broadcast.broadcast_id)
-    counted = runtime.profile_store().counters([name]).get(name, {})
+    counted = dict(runtime.profile_store().counters([name]).get(name, {}))
+    for reason, users in broadcast.withheld.items():  # never queued, so never counted there
+        counted[f"suppressed.{reason}"] = counted.get(f"suppressed.{reason}", 0) + users
     return {
         "broadcast_id": broadcast.broadcast_id,
         "status": broadcast.status,
@@ -290,4 +326,26 @@ def _progress(broadcast: Broadcast) -> dict[str, Any]:
         "finished_at": broadcast.finished_at.isoformat() if broadcast.finished_at else None,
         # delivered and opened once per user, failures per device, suppressions per user
         "outcomes": outcome_summary(counted),
+        "estimate": broadcast.estimate,
+        "schedule": _schedule(broadcast),
+    }
+
+
+def _schedule(broadcast: Broadcast) -> dict[str, Any]:
+    waves = broadcast.waves
+    done = 0
+    if waves:  # the current wave is done once the broadcast is
+        done = broadcast.wave + (1 if broadcast.status == "done" else 0)
+    due = broadcast.due_at()
+    ahead = due is not None and broadcast.status == "running" and due > runtime.CLOCK.now()
+    return {
+        "start_at": broadcast.start_at.isoformat() if broadcast.start_at else None,
+        "local_time": broadcast.local_time.strftime("%H:%M") if broadcast.local_time else None,
+        "local_date": broadcast.local_date.isoformat() if broadcast.local_date else None,
+        "next_start": due.isoformat() if ahead and due is not None else None,
+        "waves_planned": len(waves),
+        "waves_done": done,
+        "waves": [
+            {"utc_offset_minutes": w.utc_offset_minutes, "at": w.at.isoformat()} for w in waves
+        ],
     }

@@ -18,7 +18,7 @@ from nudge.api.responses import CONFIG_REJECTED, ERRORS, FORBIDDEN, NOT_FOUND, T
 from nudge.configfiles import MAX_CONFIG_BYTES, ConfigError
 from nudge.models.campaign import Campaign
 from nudge.models.configs import object_key
-from nudge.services.campaigns.configs import estimate_audience
+from nudge.services.campaigns.configs import estimate_audience, promotion_json
 from nudge.services.configs.loading import problem_row
 from nudge.settings import get_settings
 
@@ -145,6 +145,21 @@ def restore_campaign(campaign_id: ConfigId, request: Annotated[Restore, Body()])
     if result is None:
         raise NotFoundError(f"version: campaign {campaign_id!r} has no version {request.version}")
     return _published(result)
+
+
+@router.delete(
+    "/admin/v1/campaigns/<campaign_id>/promotion",
+    summary="Revert auto_promote: split traffic between the variants as configured again",
+    tags=["campaigns"],
+    responses={**ok("PromotionEnded"), **ERRORS, **NOT_FOUND},
+)
+def unpromote_campaign(campaign_id: ConfigId) -> Response[Any]:
+    head = runtime.campaign_configs().unpromote(campaign_id)
+    if head is None:
+        raise NotFoundError(f"campaign_id: no campaign {campaign_id!r}")
+    return _ok(
+        {"id": head.config_id, "version": head.version, "promotion": promotion_json(head.promotion)}
+    )
 
 
 def _checked(text: str) -> Campaign:

@@ -23,8 +23,10 @@ metrics = Metrics()  # shares the function's metric set; flushed by its log_metr
     description=(
         "Profile aggregates, lifecycle stage and transitions, devices and preferences, survey "
         "states and answers (scores and comments), the pushes sent (delivery log, 30 days) "
-        "and the broadcasts that reached or list the caller, and the raw event history, 1000 "
-        "records a page: pass `history_next` back as `history_after` until it is null."
+        "and the broadcasts that reached or list the caller, and the raw event history with "
+        "the campaign decision record (rows of `type` decision, one per decision pass, its "
+        "`records` saying why each message was sent, held back or suppressed), 1000 records "
+        "a page: pass `history_next` back as `history_after` until it is null."
     ),
     tags=["privacy"],
     responses={**ok("MyData", "One page of the caller's data"), **ERRORS},

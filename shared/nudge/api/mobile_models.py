@@ -144,7 +144,8 @@ class Erasure(Shape):
 
 
 class ReasonQuestions(Shape):
-    """One question per NPS category: ask the one of the score given."""
+    """One question per band of the score given (CSAT and CES: satisfied/easy, neutral,
+    dissatisfied/difficult)."""
 
     promoter: str
     passive: str
@@ -157,8 +158,15 @@ class SurveyQuestions(Shape):
     follow_up: str | None
 
 
+class ScoreScale(Shape):
+    min: int = Field(description="the lowest score: NPS 0, CSAT and CES 1")
+    max: int = Field(description="the highest score: NPS 10, CSAT 5, CES 7")
+
+
 class SurveyPrompt(Shape):
     survey_id: str
+    kind: Literal["nps", "csat", "ces"] = Field(description="which question and scale to show")
+    scale: ScoreScale
     prompt_id: str = Field(description="send it back with the answer or the dismissal")
     expires_at: str = Field(description="ISO 8601 (UTC); not shown after it")
     locale: str | None = Field(description="the texts' language (null: the default)")

@@ -20,6 +20,7 @@ from nudge.models.survey_responses import ResponseSubmission
 from nudge.services.nps.surveys import (
     PromptNotFound,
     ResponseConflict,
+    ScoreOffScale,
     SurveyBusy,
     SurveyNotFound,
     SurveyPaused,
@@ -61,6 +62,7 @@ def _failure(error: Exception) -> Response[Any]:
         SurveyPaused: 409,
         ResponseConflict: 409,
         SurveyBusy: 503,
+        ScoreOffScale: 400,
     }[type(error)]
     return error_response(status, str(error))
 
@@ -114,7 +116,14 @@ def post_response(
     limit(user_id, "surveys")
     try:
         outcome = runtime.survey_service().respond(user_id, survey_id, submission)
-    except (SurveyNotFound, PromptNotFound, SurveyPaused, ResponseConflict, SurveyBusy) as error:
+    except (
+        SurveyNotFound,
+        PromptNotFound,
+        SurveyPaused,
+        ResponseConflict,
+        SurveyBusy,
+        ScoreOffScale,
+    ) as error:
         return _failure(error)
     if not outcome.duplicate:
         metrics.add_metric("SurveyResponseParts", MetricUnit.Count, 1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class LifecycleThresholds(BaseModel):
@@ -56,11 +56,21 @@ class ConsentDefaults(BaseModel):
     internal: bool = True
     quiet_hours_start: str | None = "22:00"
     quiet_hours_end: str | None = "08:00"
-    default_timezone: str = "UTC"  # the app's own zone when nothing better is known
+    # The app's own zone when nothing about the user names one; unset (the default), local-time
+    # rules withhold marketing from such users (`unknown_timezone`) instead of guessing UTC.
+    default_timezone: str | None = None
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        from nudge.models.device import check_timezone
+
+        return check_timezone(value)
 
 
 class CategoryCaps(BaseModel):
-    """Across all campaigns of one category, per user."""
+    """Per user, across every interruption of one category (campaigns, broadcasts, API
+    messages, survey prompts), per local calendar day and per the last 7 local days."""
 
     model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
 
@@ -106,6 +116,9 @@ class AnalyticsConfig(BaseModel):
     # The sunset advice of the last 7 days, sent to the alert destinations once a week.
     weekly_sunset: bool = True
     pause_window_days: int = Field(default=7, ge=1, le=90)
+    # auto_promote (campaigns that ask for it, on the scheduler tick): the variant comparison
+    # over at most this many days, from the current version's publish on
+    promote_window_days: int = Field(default=28, ge=1, le=90)
 
     @property
     def attribution_window_seconds(self) -> int:
@@ -135,12 +148,17 @@ class EngagementConfig(BaseModel):
     max_clock_skew_minutes: int = Field(default=10, ge=0, le=1440)
     # Raw history (and the dedupe record it doubles as) expires after this many days.
     history_ttl_days: int = Field(default=90, ge=1)
+    # Each user's campaign decision record ("why didn't Ann get X?") expires after this many.
+    decision_record_days: int = Field(default=30, ge=1, le=400)
     # Due-time index: spread each hour bucket over this many partitions.
     due_shards: int = Field(default=4, ge=1, le=64)
     # The last known area is forgotten after this many days (privacy: no location trail).
     location_retention_days: int = Field(default=30, ge=1, le=365)
-    # Per user, across all campaigns of a category (transactional is never capped).
+    # Per user, across every interruption of a category (transactional is never capped).
     caps: dict[str, CategoryCaps] = Field(default_factory=default_caps)
+    # Caps bind every interruption (campaigns, broadcasts, API messages, survey prompts);
+    # broadcasts of category `internal` (staff, testers) are left out of them while True.
+    fatigue_exempt_internal: bool = True
     # When given, campaigns may only name these events (catches typos before they ship).
     event_catalog: tuple[str, ...] = ()
     analytics: AnalyticsConfig = Field(default_factory=AnalyticsConfig)

@@ -2,16 +2,38 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
+from nudge.models.device import Device
 from nudge.models.segment import Scalar, Segment
 from nudge.models.template import MessageTemplate, TemplateId
 
 FCM_PROJECT_QUOTA_PER_MINUTE = 600_000
+MAX_SCHEDULE_AHEAD = timedelta(days=35)  # a start further out is most likely a typo
+_HH_MM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+@dataclass(frozen=True)
+class ZoneHints:
+    """What the devices table knows of a user's zone, for the one resolver (user_zone)."""
+
+    preferred: str | None = None  # their preferences' timezone
+    devices: tuple[Device, ...] = ()  # in device-id order, as push_sender lists them
+
+
+class Wave(BaseModel):
+    """One wave of a local-time broadcast: the users whose zone has this UTC offset then."""
+
+    model_config = ConfigDict(defer_build=True, extra="forbid")
+
+    utc_offset_minutes: int = Field(description="e.g. 330 for UTC+05:30")
+    at: AwareDatetime = Field(description="when the wall time arrives at this offset (UTC)")
 
 
 class BroadcastTarget(BaseModel):
@@ -76,6 +98,33 @@ class BroadcastRequest(BaseModel):
         description="Pushes queued per minute (FCM allows 600,000 a minute per project)",
     )
     ttl_seconds: int = Field(default=86_400, ge=60, le=28 * 86_400)
+    start_at: AwareDatetime | None = Field(
+        default=None,
+        description="Start at this instant (ISO 8601 with an offset), within 35 days",
+    )
+    local_time: time | None = Field(
+        default=None,
+        description="HH:MM: deliver at this wall time in each user's zone (with local_date)",
+    )
+    local_date: date | None = Field(default=None, description="The day of local_time")
+
+    @field_validator("local_time", mode="before")
+    @classmethod
+    def _wall_clock(cls, value: object) -> object:
+        if value is None or isinstance(value, time):
+            return value
+        if not isinstance(value, str) or not _HH_MM.fullmatch(value):
+            raise ValueError("use HH:MM on a 24-hour clock, e.g. 09:00 (no offset: local time)")
+        return value
+
+    @model_validator(mode="after")
+    def _one_schedule(self) -> BroadcastRequest:
+        if self.start_at is not None and not (self.local_time is self.local_date is None):
+            raise ValueError("give start_at or local_time with local_date, not both")
+        if (self.local_time is None) != (self.local_date is None):
+            missing = "local_date" if self.local_date is None else "local_time"
+            raise ValueError(f"{missing}: local_time and local_date go together")
+        return self
 
     @model_validator(mode="after")
     def _a_target_to_send_to(self) -> BroadcastRequest:
@@ -107,6 +156,23 @@ class Broadcast(BaseModel):
     enqueued: int = 0
     scanned: int = 0  # users looked at (a filtered broadcast enqueues fewer)
     finished_at: AwareDatetime | None = None
+    start_at: AwareDatetime | None = None  # a fixed instant: the first step waits for it
+    local_time: time | None = None  # or this wall time on local_date in each user's zone
+    local_date: date | None = None
+    waves: list[Wave] = Field(default_factory=list)  # planned at creation (local time only)
+    wave: int = 0  # the wave being walked; waves before it are done
+    withheld: dict[str, int] = Field(default_factory=dict)  # reason -> users never queued
+    estimate: dict[str, Any] | None = None  # the audience estimate made at creation
+
+    def due_at(self) -> datetime | None:
+        """When the current step may run: the current wave's instant, or the fixed start."""
+        if self.waves:
+            return self.waves[min(self.wave, len(self.waves) - 1)].at
+        return self.start_at
+
+    def sends_from(self) -> datetime:
+        """What its pushes count their time to live from: the moment they were meant to go."""
+        return self.due_at() or self.created_at
 
     def kept(self) -> Broadcast:
         """What is stored: once the fan-out ended (done or cancelled), a user list only as

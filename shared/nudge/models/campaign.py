@@ -15,12 +15,14 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     StringConstraints,
     field_validator,
     model_validator,
 )
 
 from nudge.clock import parse_duration
+from nudge.models.configs import Promotion
 from nudge.models.events import EventName
 from nudge.models.profile import Stage
 from nudge.models.segment import (
@@ -222,6 +224,15 @@ class Campaign(Strict):
         default=False,
         description="required to target every user: a safety catch for marketing campaigns",
     )
+    auto_promote: bool = Field(
+        default=False,
+        description=(
+            "when the variant comparison names a clear winner, send every user outside the "
+            "holdout that variant (recorded; `nudge campaign unpromote` reverts it)"
+        ),
+    )
+    # Set from the config store's pointer (never from the file): the last promotion, if any.
+    _promotion: Promotion | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _consistent(self) -> Campaign:
@@ -245,6 +256,23 @@ class Campaign(Strict):
                 "or set allow_everyone: true if that is really meant"
             )
         return self
+
+    @property
+    def promotion(self) -> Promotion | None:
+        return self._promotion
+
+    @property
+    def promoted_variant(self) -> str | None:
+        """The variant every non-holdout user gets while a promotion is in effect."""
+        promotion = self._promotion
+        if promotion is None or not promotion.in_effect:
+            return None
+        return promotion.variant if any(v.id == promotion.variant for v in self.variants) else None
+
+    def with_promotion(self, promotion: Promotion | None) -> Campaign:
+        copy = self.model_copy()
+        copy._promotion = promotion
+        return copy
 
     def event_names(self) -> set[str]:
         names = self.audience.event_names()

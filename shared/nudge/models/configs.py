@@ -69,6 +69,25 @@ class ConfigVersion(_Record):
     s3_version_id: str | None = None
 
 
+class Promotion(_Record):
+    """auto_promote moved a campaign's non-holdout traffic to `variant` (a campaign's pointer
+    keeps the last one, in effect or ended, so the report can say what happened and when)."""
+
+    variant: str
+    at: int
+    version: int  # the campaign version whose counters were judged
+    since: str  # the days judged (YYYY-MM-DD, UTC), inclusive
+    until: str
+    # the variant comparison as the report shows it: rates and adjusted intervals per pair
+    evidence: dict[str, Any]
+    ended_at: int | None = None  # reverted, or a new version published
+    ended_by: str | None = None
+
+    @property
+    def in_effect(self) -> bool:
+        return self.ended_at is None
+
+
 class ConfigHead(_Record):
     """The current pointer of one config: which version is live, and its status now."""
 
@@ -83,6 +102,7 @@ class ConfigHead(_Record):
     deleted: bool = False
     # why the status is what it is, when a machine set it (e.g. an auto-pause); None otherwise
     status_reason: str | None = None
+    promotion: Promotion | None = None  # campaigns with auto_promote only
     rev: int = 1  # bumped by every write of the pointer (optimistic concurrency)
 
 
@@ -101,6 +121,7 @@ class CatalogEntry(_Record):
     status: ConfigStatus
     sha256: str
     model: dict[str, Any]
+    promotion: Promotion | None = None  # the pipeline reads a promotion in effect from here
 
 
 class Catalog(_Record):

@@ -146,6 +146,9 @@ class Messaging(BaseModel):
     outbox: list[OutboxJob] = Field(default_factory=list)
     # messages already blamed for an opt-out (or an unattributed kind) -> when: counted once
     opt_outs: dict[str, int] = Field(default_factory=dict)
+    # campaign -> (outcome, at) last written to the decision record (kept a day): an outcome
+    # that repeats is recorded once a day, not at every event (domain/engagement/decision_record)
+    decided: dict[str, tuple[str, int]] = Field(default_factory=dict)
 
     def is_empty(self) -> bool:
         return not any(getattr(self, name) for name in type(self).model_fields)

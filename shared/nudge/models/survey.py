@@ -1,4 +1,10 @@
-"""In-product NPS: the survey config marketers write (and the NPS categories of a score).
+"""In-product surveys: the config marketers write, and the bands of a score.
+
+Three kinds share every rule (eligibility, sampling, recontact, fatigue, routing, erasure):
+NPS (0-10, "How likely are you to recommend..."), CSAT (1-5, "How satisfied...") and CES
+(1-7, "How easy..."). Each kind's scale splits into the same three bands, named after NPS's:
+promoter (NPS 9-10, CSAT 4-5 satisfied, CES 5-7 easy), passive (7-8, 3, 4) and detractor
+(0-6, 1-2, 1-3); a detractor's answer is routed in real time whatever the kind.
 
 The config is YAML validated by `nudge.configfiles.load_config(text, SurveyConfig, source)`,
 so every problem names the file, the line and the field. `survey_json_schema()` is the JSON
@@ -12,7 +18,7 @@ import re
 from datetime import timedelta
 from enum import StrEnum
 from functools import cached_property
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import (
     AliasChoices,
@@ -58,19 +64,38 @@ class SurveyStatus(StrEnum):
 
 
 class Category(StrEnum):
-    """NPS buckets: promoters 9-10, passives 7-8, detractors 0-6."""
+    """A score's band: NPS promoters 9-10, passives 7-8, detractors 0-6 (CSAT and CES: see
+    `BANDS`)."""
 
     PROMOTER = "promoter"
     PASSIVE = "passive"
     DETRACTOR = "detractor"
 
 
-def category_of(score: int) -> Category:
-    if not 0 <= score <= 10:
-        raise ValueError(f"score {score} is outside 0-10")
-    if score >= 9:
+SurveyKind = Literal["nps", "csat", "ces"]
+
+
+class Scale(NamedTuple):
+    low: int  # the lowest score
+    high: int  # the highest
+    passive_from: int  # the first score of the middle band
+    promoter_from: int  # the first score of the top band
+
+
+BANDS: dict[str, Scale] = {
+    "nps": Scale(0, 10, 7, 9),
+    "csat": Scale(1, 5, 3, 4),  # 4-5 satisfied, 3 neutral, 1-2 dissatisfied
+    "ces": Scale(1, 7, 4, 5),  # 5-7 easy, 4 neutral, 1-3 difficult
+}
+
+
+def category_of(score: int, kind: str = "nps") -> Category:
+    scale = BANDS[kind]
+    if not scale.low <= score <= scale.high:
+        raise ValueError(f"score {score} is outside {scale.low}-{scale.high}")
+    if score >= scale.promoter_from:
         return Category.PROMOTER
-    if score >= 7:
+    if score >= scale.passive_from:
         return Category.PASSIVE
     return Category.DETRACTOR
 
@@ -169,7 +194,10 @@ class ReasonByCategory(_Strict):
 
 
 class Questions(_Strict):
-    score: QuestionText = Field(description="The 0-10 question")
+    score: QuestionText = Field(
+        description="The score question: NPS 0-10, CSAT 1-5 (How satisfied...), "
+        "CES 1-7 (How easy...)"
+    )
     reason: QuestionText | ReasonByCategory | None = Field(
         default=None, description="The open question: one text, or one per NPS category"
     )
@@ -234,7 +262,9 @@ class PromoterAction(_Strict):
     """After a promoter's answer, emit an app event (e.g. to show the store review prompt)."""
 
     emit_event: EventName
-    min_score: int = Field(default=9, ge=9, le=10)
+    min_score: int | None = Field(
+        default=None, ge=0, le=10, description="Default: the kind's top band (NPS 9, CSAT 4, CES 5)"
+    )
 
 
 class PinnedTheme(_Strict):
@@ -252,9 +282,10 @@ class ThemesConfig(_Strict):
 
 
 class SurveyConfig(_Strict):
-    """One NPS survey, as marketers write it in YAML."""
+    """One survey (NPS, CSAT or CES), as marketers write it in YAML."""
 
     id: SurveyId
+    kind: SurveyKind = Field(default="nps", description="nps (0-10), csat (1-5) or ces (1-7)")
     name: str | None = Field(default=None, max_length=200)
     status: SurveyStatus = SurveyStatus.DRAFT
     trigger: list[Trigger] = Field(
@@ -266,6 +297,10 @@ class SurveyConfig(_Strict):
     dismiss_cooldown_days: int = Field(default=14, ge=0, le=3650, description="After 'not now'")
     max_prompts_per_user: int = Field(default=3, ge=1, le=1000)
     prompt_ttl: str = Field(default="3d", description="How long a pending prompt stays valid")
+    category: Literal["marketing", "product_updates", "internal"] = Field(
+        default="product_updates",
+        description="The message category whose caps (per local day and week) a prompt counts in",
+    )
     questions: Questions
     localization: dict[LocaleTag, QuestionOverrides] = Field(
         default_factory=dict, validation_alias=AliasChoices("localization", "localisation")
@@ -294,6 +329,29 @@ class SurveyConfig(_Strict):
         if len(normalised) != len(value):
             raise ValueError("the same locale is given twice (compare case and - vs _)")
         return normalised
+
+    @model_validator(mode="after")
+    def _promoter_score_on_the_scale(self) -> SurveyConfig:
+        scale = BANDS[self.kind]
+        least = None if self.on_promoter is None else self.on_promoter.min_score
+        if least is not None and not scale.promoter_from <= least <= scale.high:
+            raise ValueError(
+                f"on_promoter.min_score: {least} is not a top score of a "
+                f"{self.kind} survey ({scale.promoter_from}-{scale.high})"
+            )
+        return self
+
+    @property
+    def scale(self) -> Scale:
+        return BANDS[self.kind]
+
+    @property
+    def promoter_min_score(self) -> int | None:
+        """The score from which on_promoter fires (None: no promoter action)."""
+        action = self.on_promoter
+        if action is None:
+            return None
+        return action.min_score if action.min_score is not None else self.scale.promoter_from
 
     @property
     def prompt_ttl_seconds(self) -> int:
@@ -355,5 +413,5 @@ def survey_json_schema() -> dict[str, Any]:
     """JSON schema of a survey config file (for editors and CI; the integrator writes it)."""
     schema = SurveyConfig.model_json_schema(mode="validation")
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "Nudge NPS survey config"
+    schema["title"] = "Nudge survey config (NPS, CSAT, CES)"
     return schema

@@ -22,7 +22,7 @@ from pydantic import (
 
 from nudge.models.events import EventId
 from nudge.models.profile import Stage
-from nudge.models.survey import Category, LocaleTag, category_of
+from nudge.models.survey import Category, LocaleTag, SurveyKind, category_of
 
 MAX_COMMENT_CHARS = 1_000
 
@@ -89,7 +89,9 @@ class ResponseSubmission(_Strict):
     prompt_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     answered_at: AwareDatetime = Field(description="When the user answered, on the device")
     score: Annotated[StrictInt, Field(ge=0, le=10)] | None = Field(
-        default=None, description="0-10, an integer (true/false, 7.0 or '7' are refused)"
+        default=None,
+        description="An integer on the survey's scale: NPS 0-10, CSAT 1-5, CES 1-7 "
+        "(true/false, 7.0 or '7' are refused)",
     )
     reason: Comment | None = None
     follow_up: Comment | None = None
@@ -121,15 +123,22 @@ class ResponsePart(_Strict):
     app_version: str | None = None
     country: str | None = None
     stage: Stage | None = Field(default=None, description="Lifecycle stage when answered")
+    kind: SurveyKind = "nps"
 
     @classmethod
     def of(
-        cls, submission: ResponseSubmission, user_id: str, survey_id: str, stage: Stage | None
+        cls,
+        submission: ResponseSubmission,
+        user_id: str,
+        survey_id: str,
+        stage: Stage | None,
+        kind: SurveyKind = "nps",
     ) -> ResponsePart:
         return cls(
             user_id=user_id,
             survey_id=survey_id,
             stage=stage,
+            kind=kind,
             at=int(submission.answered_at.timestamp()),
             **submission.model_dump(exclude={"answered_at"}),
         )
@@ -161,6 +170,7 @@ class ResponseState(_Strict):
     country: str | None = None
     stage: Stage | None = None
     parts: int = 0  # parts that changed something (for the record)
+    kind: SurveyKind = "nps"  # the survey's: which scale the score is on
 
     @property
     def answered_at(self) -> int | None:
@@ -168,4 +178,4 @@ class ResponseState(_Strict):
 
     @property
     def category(self) -> Category | None:
-        return None if self.score is None else category_of(self.score)
+        return None if self.score is None else category_of(self.score, self.kind)

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:  # type hints only: a handler that needs none of these never imports them
     from datetime import datetime
 
+    from nudge.domain.config import CategoryCaps
+    from nudge.domain.engagement.decision_record import DecisionRecord
     from nudge.domain.geofencing.index import FenceIndex
     from nudge.domain.nps.score import Delta, NpsAggregates
     from nudge.models.broadcast import Broadcast
@@ -16,9 +18,11 @@ if TYPE_CHECKING:  # type hints only: a handler that needs none of these never i
     from nudge.models.configs import Catalog, ConfigHead, ConfigKind, ConfigVersion, LoadError
     from nudge.models.device import ConsentChange, Device, Preferences
     from nudge.models.events import IncomingEvent, QueuedBatch
+    from nudge.models.fatigue import Booking, Interruption
     from nudge.models.nps_store import StoredResponse, StoredState, UserSurveys
     from nudge.models.profile import Profile, Transition
     from nudge.models.push import Delivery, Leftovers
+    from nudge.models.scheduler import DueShard
     from nudge.models.stats import LifecycleCounts, StageChange
     from nudge.models.survey import SurveyConfig
     from nudge.models.survey_responses import ResponseState, SurveyState
@@ -67,13 +71,16 @@ class ProfileStore(Protocol):
 
 @dataclass(frozen=True)
 class HistoryEntry:
-    """What one user's pass adds to the history: its events and any stage transition."""
+    """What one user's pass adds to the history: its events, any stage transition, and its
+    campaign decision records (with an expiry of their own)."""
 
     user_id: str
     events: Sequence[IncomingEvent]
     received_at: int
     expires_at: int
     transition: Transition | None = None
+    decisions: Sequence[DecisionRecord] = ()
+    decisions_expire_at: int = 0
 
 
 class HistoryStore(Protocol):
@@ -99,6 +106,16 @@ class HistoryStore(Protocol):
 
     def delete_events(self, user_id: str, event_ids: Sequence[str]) -> None: ...
 
+    def put_decisions(
+        self, user_id: str, records: Sequence[DecisionRecord], expires_at: int
+    ) -> None:
+        """Campaign decision records (the scheduler's; the processor's ride in `append`)."""
+        ...
+
+    def decisions(self, user_id: str) -> list[DecisionRecord]:
+        """The user's campaign decision records, newest first."""
+        ...
+
 
 class EventPublisher(Protocol):
     def publish(self, batches: Sequence[QueuedBatch]) -> list[int]:
@@ -108,6 +125,16 @@ class EventPublisher(Protocol):
 
 class PreferenceReader(Protocol):
     def preferences(self, user_id: str) -> Preferences | None: ...
+
+
+class DeviceLister(Protocol):
+    """The user's devices, for their time zones and locales (see services/messaging/timezones)."""
+
+    def devices(self, user_id: str, now: int | None = None) -> list[Device]: ...
+
+
+class ProfileReader(Protocol):
+    def get(self, user_id: str) -> Profile | None: ...
 
 
 class DeviceStore(Protocol):
@@ -200,6 +227,26 @@ class DeliveryLog(Protocol):
         ...
 
 
+class FatigueLedger(Protocol):
+    """Each user's interruptions of the last 8 days, the one budget every path books into
+    (`nudge.domain.messaging.fatigue`); erased with the user's delivery log."""
+
+    def interruptions(self, user_id: str) -> list[Interruption]: ...
+
+    def book(
+        self,
+        user_id: str,
+        interruption: Interruption,
+        caps: CategoryCaps,
+        zone: str | None,
+        now: int,
+    ) -> Booking:
+        """Count `interruption` unless a cap of its category is reached (`refused`) or its key
+        is counted already (`already_booked`): a conditional write on the version read,
+        re-read and decided again on a conflict (a few times, then an error)."""
+        ...
+
+
 class CampaignCatalog(Protocol):
     def current(self) -> CampaignSet:
         """The published campaigns and named segments (cached briefly per container)."""
@@ -225,6 +272,26 @@ class FenceObjects(Protocol):
 
 class PushQueue(Protocol):
     def enqueue(self, body: str) -> None: ...
+
+
+class DueBuckets(Protocol):
+    """The scheduler's bookkeeping of due-index buckets ('<hour>#<shard>') and their parts."""
+
+    def count(self, bucket: str, up_to: int) -> int:
+        """Profiles in the bucket now, counted up to about `up_to` (keys only)."""
+        ...
+
+    def done(self, keys: Sequence[str]) -> set[str]:
+        """Those of `keys` (DueShard.key) a consumer has marked done."""
+        ...
+
+    def mark_done(self, key: str, expires_at: int) -> None: ...
+
+
+class ShardQueue(Protocol):
+    def send(self, shards: Sequence[DueShard]) -> None:
+        """One message each for the scheduler's consumers; raises if any is not sent."""
+        ...
 
 
 class BroadcastTargets(Protocol):

@@ -13,7 +13,7 @@ conditional write as the events that caused it: a redelivered event finds it alr
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from typing import NamedTuple
@@ -32,9 +32,12 @@ from nudge.domain.campaigns.triggers import (
     next_schedule_slot,
 )
 from nudge.domain.config import DEFAULT_INTEREST_HALF_LIFE_DAYS, CategoryCaps
+from nudge.domain.messaging.delivery_time import UNKNOWN_TIMEZONE, withheld_without_zone
+from nudge.domain.messaging.fatigue import blocking, campaign_moments, counted, tally, windows
 from nudge.domain.profiles.segments import explain
 from nudge.models.campaign import Campaign, seconds
 from nudge.models.events import IncomingEvent
+from nudge.models.fatigue import Interruption
 from nudge.models.profile import (
     CampaignMark,
     Exposure,
@@ -71,6 +74,8 @@ class Decision:
 
 ConsentReader = Callable[[], Mapping[str, bool]]
 QuietReader = Callable[[], "tuple[time, time] | None"]
+InterruptionReader = Callable[[], Sequence[Interruption]]
+ZoneReader = Callable[[], "str | None"]  # the user's zone, resolved on first need (None: unknown)
 
 
 @dataclass(frozen=True)
@@ -78,13 +83,32 @@ class Context:
     """What decisions need beyond the profile; consent is read only if a candidate gets there."""
 
     now: int
-    zone: str
+    zone: str | ZoneReader | None  # a reader: resolved only if a rule needs the zone
     named: Mapping[str, Segment]
     caps: Mapping[str, CategoryCaps]
     consent: ConsentReader
     quiet_hours: QuietReader = lambda: None
+    # the user's fatigue ledger (broadcasts, API messages, survey prompts), read only when a
+    # candidate reaches the caps
+    interruptions: InterruptionReader = lambda: ()
     # EngagementConfig's (runner and preview pass it): audiences read interests as ingest wrote
     interest_half_life_days: float = DEFAULT_INTEREST_HALF_LIFE_DAYS
+
+    @property
+    def local_zone(self) -> str | None:
+        return zone_of(self.zone)
+
+
+def zone_of(zone: str | ZoneReader | None) -> str | None:
+    return zone() if callable(zone) else zone
+
+
+def _needs_zone(campaign: Campaign) -> bool:
+    """A send window or a schedule on each user's clock: rules that need the user's zone."""
+    schedule = campaign.trigger.schedule
+    return campaign.delivery.send_window is not None or (
+        schedule is not None and schedule.local_time
+    )
 
 
 def _window_wait(campaign: Campaign, now: int, zone: str) -> int | None:
@@ -102,16 +126,6 @@ def _window_wait(campaign: Campaign, now: int, zone: str) -> int | None:
     if opening <= local:
         opening += timedelta(days=1)
     return int(opening.astimezone(UTC).timestamp())
-
-
-def _sent_day_week(profile: Profile, category: str, now: int) -> tuple[int, int]:
-    """Sends of this category in the last 24 hours and in the last 7 days (one pass)."""
-    day = week = 0
-    for send in profile.messaging.sends:
-        if send.category == category and send.at > now - WEEK:
-            week += 1
-            day += send.at > now - DAY
-    return day, week
 
 
 def decide(candidate: Candidate, profile: Profile, ctx: Context) -> Decision:
@@ -151,20 +165,28 @@ def decide(candidate: Candidate, profile: Profile, ctx: Context) -> Decision:
         ago, left = (now - last_at) // 60, (last_at + cooldown - now) // 60
         return stop("suppress", "cooldown", f"last sent {ago} min ago; {left} min left")
     rules.append(Rule("cooldown", True))
-    caps = ctx.caps.get(campaign.category)
-    if caps is not None:
-        day, week = _sent_day_week(profile, campaign.category, now)
-        what = f"{campaign.category} sends"
-        if caps.per_day is not None and day >= caps.per_day:
-            return stop("suppress", "global_cap", f"{day} {what} in 24h (cap {caps.per_day})")
-        if caps.per_week is not None and week >= caps.per_week:
-            return stop("suppress", "global_cap", f"{week} {what} in 7d (cap {caps.per_week})")
+    caps = counted(campaign.category, "campaign", ctx.caps, exempt_internal=False)
+    if caps is not None:  # one budget: this user's sends and holdouts, and the other paths'
+        within = windows(now, ctx.local_zone)
+        moments = campaign_moments(profile.messaging.sends, ctx.interruptions(), campaign.category)
+        day, week = tally(moments, within)
+        blocked = blocking(day, week, campaign.category, caps, within)
+        if blocked is not None:
+            return stop("suppress", "global_cap", blocked)
         rules.append(Rule("global_cap", True, f"{day}/day, {week}/week"))
-    opens = _window_wait(campaign, now, ctx.zone)
+    needs_zone = _needs_zone(campaign)
+    zone = ctx.local_zone if needs_zone else None
+    if needs_zone and zone is None:
+        if withheld_without_zone(campaign.category):  # never a guessed local hour
+            why = "no time zone known for the user (preference, device, locale, location)"
+            return stop("suppress", UNKNOWN_TIMEZONE, why)
+        rules.append(Rule(UNKNOWN_TIMEZONE, True, "no time zone known; transactional goes"))
+    opens = _window_wait(campaign, now, zone) if zone is not None else None
     if opens is not None:
+        assert zone is not None
         if opens - candidate.at > seconds(campaign.delivery.ttl):
             return stop("suppress", "send_window", "the window opens after the message is stale")
-        rules.append(Rule("send_window", False, f"waits until {_local(opens, ctx.zone)}"))
+        rules.append(Rule("send_window", False, f"waits until {_local(opens, zone)}"))
         decision.action, decision.reason, decision.wait_until = "wait", "send_window", opens
         return decision
     rules.append(Rule("send_window", True))
@@ -174,11 +196,18 @@ def decide(candidate: Candidate, profile: Profile, ctx: Context) -> Decision:
     rules.append(Rule("holdout", True))
     quiet = ctx.quiet_hours() if campaign.delivery.respect_quiet_hours else None
     if quiet is not None:
-        local = datetime.fromtimestamp(now, tz=ZoneInfo(ctx.zone)).time()
-        start, end = quiet
-        quiet_now = start <= local < end if start < end else (local >= start or local < end)
-        note = "deferred by push_sender to the end of quiet hours" if quiet_now else ""
-        rules.append(Rule("quiet_hours", True, note))
+        zone = ctx.local_zone
+        if zone is None:
+            note = "no time zone known: push_sender withholds it (unknown_timezone)"
+            if not withheld_without_zone(campaign.category):
+                note = "no time zone known: sent regardless (transactional)"
+            rules.append(Rule("quiet_hours", True, note))
+        else:
+            local = datetime.fromtimestamp(now, tz=ZoneInfo(zone)).time()
+            start, end = quiet
+            quiet_now = start <= local < end if start < end else (local >= start or local < end)
+            note = "deferred by push_sender to the end of quiet hours" if quiet_now else ""
+            rules.append(Rule("quiet_hours", True, note))
     decision.variant = pick_variant(campaign, profile.user_id)
     return decision
 
@@ -190,7 +219,10 @@ def _local(epoch: int, zone: str) -> str:
 def decide_all(candidates: list[Candidate], profile: Profile, ctx: Context) -> list[Decision]:
     """Decide in priority order; each send (or a holdout's would-be send) counts against the
     caps of the next candidate."""
-    ordered = sorted(candidates, key=lambda c: (-c.campaign.priority, c.at, c.campaign.id))
+    # the occurrence breaks ties: the same events decide the same way in any order
+    ordered = sorted(
+        candidates, key=lambda c: (-c.campaign.priority, c.at, c.campaign.id, c.occurrence)
+    )
     decisions = []
     winners: list[str] = []
     for candidate in ordered:
@@ -290,8 +322,12 @@ def conversions(profile: Profile, events: Iterable[IncomingEvent]) -> list[Expos
     return converted
 
 
-def plan_schedules(playbook: Playbook, profile: Profile, now: int, zone: str) -> None:
-    """Keep each schedule campaign's next local slot in the profile (the due index finds it)."""
+def plan_schedules(
+    playbook: Playbook, profile: Profile, now: int, zone: str | ZoneReader | None
+) -> None:
+    """Keep each schedule campaign's next local slot in the profile (the due index finds it).
+    With no zone known a local slot is planned on UTC: the user is met then, and the decision
+    withholds marketing (`unknown_timezone`), counted, rather than the schedule going quiet."""
     state = profile.messaging
     for campaign_id in list(state.schedule_next):
         campaign = playbook.campaigns.get(campaign_id)
@@ -303,7 +339,7 @@ def plan_schedules(playbook: Playbook, profile: Profile, now: int, zone: str) ->
         slot = state.schedule_next.get(campaign.id)
         if slot is None or slot <= now:
             state.schedule_next[campaign.id] = next_schedule_slot(
-                schedule.cron, now, zone if schedule.local_time else "UTC"
+                schedule.cron, now, (zone_of(zone) if schedule.local_time else None) or "UTC"
             )
 
 

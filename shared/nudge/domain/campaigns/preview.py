@@ -28,21 +28,26 @@ def preview(
     now: int,
     named: Mapping[str, Segment],
     caps: Mapping[str, CategoryCaps],
-    default_zone: str,
+    default_zone: str | None,
     event: Mapping[str, Any] | None = None,
     *,
     interest_half_life_days: float,
 ) -> dict[str, Any]:
     """The decision for one user right now, every rule with its reason, and the message."""
-    from nudge.domain.messaging.delivery_time import resolve_zone
+    from nudge.domain.messaging.delivery_time import UNKNOWN_ZONE, user_zone
     from nudge.domain.messaging.templates import render
 
-    zone, zone_source = resolve_zone(
-        preferences.timezone,
-        [d.timezone for d in devices],
-        [d.locale for d in devices] + [_attribute(profile, "locale")],
-        default_zone,
+    # the order campaigns and push_sender use (services/messaging/timezones), over what the
+    # route read already
+    zone, zone_source = user_zone(
+        preferences.timezone, lambda: devices, lambda: profile, default_zone
     )
+    shown_zone = f"{zone} ({zone_source})"
+    if zone is None:
+        shown_zone = (
+            f"{UNKNOWN_ZONE} (no preference, device, locale or location names one and no app"
+            " default is set: local-time rules withhold marketing)"
+        )
     quiet = preferences.quiet_hours
     ctx = Context(
         now=now,
@@ -75,7 +80,7 @@ def preview(
         "user_id": profile.user_id,
         "verdict": decision.outcome,
         "variant": decision.variant or variant,
-        "zone": f"{zone} ({zone_source})",
+        "zone": shown_zone,
         "rules": [
             {"rule": rule.name, "passed": rule.passed, "detail": rule.detail}
             for rule in decision.rules

@@ -71,6 +71,11 @@ def in_holdout(campaign: Campaign, user_id: str) -> bool:
 
 
 def pick_variant(campaign: Campaign, user_id: str) -> str:
+    """The user's variant: their stable weighted bucket, or the winner auto_promote moved all
+    traffic to (read with the campaign from the catalog, so every Lambda picks the same)."""
+    promoted = campaign.promoted_variant
+    if promoted is not None:
+        return promoted
     total = sum(variant.weight for variant in campaign.variants)
     point = _bucket("variant", campaign.id, user_id, size=total)
     for variant in campaign.variants:

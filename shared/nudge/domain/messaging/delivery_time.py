@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, time, timedelta
 from functools import lru_cache
 from importlib import resources
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from nudge.models.device import QuietHours
+from nudge.models.device import QuietHours, check_timezone
+
+if TYPE_CHECKING:
+    from nudge.models.device import Device
+    from nudge.models.profile import Profile
 
 # Countries with several zones: the zone most of their people live in (zone.tab's own order
 # is not by population).
@@ -86,6 +91,13 @@ def zone_for_locale(locale: str | None) -> str | None:
 
 
 UNKNOWN_ZONE = "unknown"  # the source when nothing resolves: local-time rules withhold marketing
+UNKNOWN_TIMEZONE = "unknown_timezone"  # the suppression reason of a withheld send
+
+
+def withheld_without_zone(category: str) -> bool:
+    """Local-time rules with no zone known: marketing (every category but transactional) is
+    withheld rather than sent at a guessed hour; transactional goes."""
+    return category != "transactional"
 
 
 def resolve_zone(
@@ -93,11 +105,12 @@ def resolve_zone(
     device_zones: Iterable[str | None],
     locales: Iterable[str | None],
     default: str | None,
-    location: tuple[float, float] | None = None,
+    location: tuple[float, float] | Callable[[], tuple[float, float] | None] | None = None,
 ) -> tuple[str | None, str]:
     """(zone, where it came from), the one order every path uses: the user's preference, a
     device, a locale's country, the last known location, the app default (only when ops set
-    one). (None, "unknown") when nothing is known: never a silent UTC."""
+    one). (None, "unknown") when nothing is known: never a silent UTC. The iterables and a
+    callable `location` are consumed only as far as needed (lazy readers stay unread)."""
     if preferred:
         return preferred, "preferences"
     for zone in device_zones:
@@ -107,11 +120,63 @@ def resolve_zone(
         inferred = zone_for_locale(locale)
         if inferred:
             return inferred, "locale"
+    if callable(location):
+        location = location()
     if location is not None:
         return zone_for_location(*location), "location"
     if default:
         return default, "app default"
     return None, UNKNOWN_ZONE
+
+
+def user_zone(
+    preferred: str | None,
+    devices: Callable[[], Sequence[Device]],
+    profile: Callable[[], Profile | None],
+    default: str | None,
+) -> tuple[str | None, str]:
+    """`resolve_zone` over one user's own data, reading each source only once it is needed:
+    the preference; the devices' zones, then the profile's SDK-reported `timezone` (a device
+    zone too); the devices' locales, then the profile's `locale`; the profile's last known
+    location; the app default. Campaigns, push_sender and preview all resolve through this."""
+    read: dict[str, Any] = {}  # each source read at most once, and only when reached
+
+    def listed() -> Sequence[Device]:
+        if "devices" not in read:
+            read["devices"] = devices()
+        return read["devices"]
+
+    def person() -> Profile | None:
+        if "profile" not in read:
+            read["profile"] = profile()
+        return read["profile"]
+
+    def zones() -> Iterator[str | None]:
+        yield from (device.timezone for device in listed())
+        yield _known_zone(_attribute(person(), "timezone"))
+
+    def locales() -> Iterator[str | None]:
+        yield from (device.locale for device in listed())
+        yield _attribute(person(), "locale")
+
+    def location() -> tuple[float, float] | None:
+        last = getattr(person(), "location", None)
+        return (last.lat, last.lng) if last is not None else None
+
+    return resolve_zone(preferred, zones(), locales(), default, location)
+
+
+def _attribute(profile: Profile | None, name: str) -> str | None:
+    attribute = profile.attributes.get(name) if profile is not None else None
+    return str(attribute.value) if attribute is not None and attribute.value else None
+
+
+def _known_zone(value: str | None) -> str | None:
+    """A profile attribute is whatever an app sent: a name that is no IANA zone is ignored."""
+    try:
+        return check_timezone(value)
+    except ValueError:
+        return None
 
 
 def in_quiet_hours(local: time, quiet: QuietHours) -> bool:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from nudge.domain.messaging.consent import EffectivePreferences
-from nudge.domain.messaging.delivery_time import next_allowed, resolve_zone
+from nudge.domain.messaging.delivery_time import (
+    UNKNOWN_TIMEZONE,
+    next_allowed,
+    withheld_without_zone,
+)
 from nudge.domain.messaging.templates import check_payload, render
 from nudge.models.device import Device
 from nudge.models.push import PushJob
@@ -30,8 +35,9 @@ def gate(
     preferences: EffectivePreferences,
     devices: list[Device],
     now: datetime,
-    default_zone: str,
+    zone: Callable[[], str | None],
 ) -> Gate:
+    """`zone`: the user's zone (None: unknown), asked only when quiet hours apply."""
     expires = job.created_at + timedelta(seconds=job.ttl_seconds)
     if now >= expires:
         return Gate("suppress", "expired")
@@ -41,13 +47,12 @@ def gate(
     if not reachable:
         return Gate("suppress", "no_device" if not devices else "push_disabled")
     if job.template.quiet_hours_apply and preferences.quiet_hours is not None:
-        zone, _ = resolve_zone(
-            preferences.timezone,
-            [d.timezone for d in reachable],
-            [d.locale for d in reachable],
-            default_zone,
-        )
-        allowed = next_allowed(now, preferences.quiet_hours, zone)
+        local_zone = zone()
+        if local_zone is None:  # quiet hours can't be placed: marketing waits for a zone
+            if withheld_without_zone(job.template.category):
+                return Gate("suppress", UNKNOWN_TIMEZONE)
+            return Gate("send")
+        allowed = next_allowed(now, preferences.quiet_hours, local_zone)
         if allowed > now:
             if allowed >= expires:
                 return Gate("suppress", "quiet_hours")  # by the end of the night it is stale

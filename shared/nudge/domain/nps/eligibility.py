@@ -21,6 +21,9 @@ Checks, in order (the first that fails is the reason reported):
     unknown_segment       the survey names a segment that is not published: nobody is
                           eligible until it is (a config problem, `detail` names it)
     not_sampled           outside the survey's sample (a stable hash of survey and user)
+    fatigue_cap           the user's caps of the survey's `category` are reached today or this
+                          week, counting every path that interrupts them (checked by the
+                          service as it books the prompt in the user's fatigue ledger)
 
 Sampling is a sha256 bucket of (survey id, user id), not a random draw: a user is in or out
 of a survey's sample for good, the same on every Lambda, and raising sample_pct only adds
@@ -66,6 +69,7 @@ class SkipReason(StrEnum):
     INELIGIBLE_SEGMENT = "ineligible_segment"
     UNKNOWN_SEGMENT = "unknown_segment"
     NOT_SAMPLED = "not_sampled"
+    FATIGUE_CAP = "fatigue_cap"
 
 
 class SurveyFatigue(BaseModel):
@@ -247,6 +251,11 @@ def decide_prompt(
         }
     )
     return PromptDecision(prompt=prompt, reason=None, state=updated, created=True)
+
+
+def over_budget(state: SurveyState, detail: str) -> PromptDecision:
+    """A prompt decided for, refused by the user's fatigue budget: `state` stays as it was."""
+    return PromptDecision(prompt=None, reason=SkipReason.FATIGUE_CAP, state=state, detail=detail)
 
 
 def next_prompt(state: SurveyState, now: int) -> PendingPrompt | None:

@@ -16,7 +16,7 @@ are listed as "too few to rank", never ranked on noise. Quotes are the mentionin
 detractors' (promoters') own words.
 
 The scale is a parameter: NPS (0-10, detractors 0-6, promoters 9-10) by default; CSAT and
-CES pass their own low/high bands.
+CES pass theirs (`nudge.models.survey.BANDS`).
 """
 
 from __future__ import annotations
@@ -28,19 +28,12 @@ from typing import Any
 
 from nudge.domain.nps.themes import MAX_QUOTE_CHARS, Theme
 from nudge.domain.stats import Z95
+from nudge.models.survey import BANDS, Scale
 from nudge.models.survey_responses import ResponseState
 
 MIN_MENTIONS = 5  # a theme fewer responses mention is shown, not ranked
 MAX_QUOTES = 3
 Band = Callable[[int], bool]
-
-
-def nps_low(score: int) -> bool:
-    return score <= 6
-
-
-def nps_high(score: int) -> bool:
-    return score >= 9
 
 
 @dataclass(frozen=True)
@@ -107,9 +100,7 @@ def rank_themes(
     states: Sequence[ResponseState],
     themes: Sequence[Theme],
     owners: Sequence[int],
-    *,
-    low: Band = nps_low,
-    high: Band = nps_high,
+    scale: Scale = BANDS["nps"],
 ) -> dict[str, list[Priority]]:
     """{"fix_first": [...], "praised": [...]}: every theme but "other", ranked by impact
     (ranked ones first, largest impact first; the too-few after them).
@@ -124,8 +115,8 @@ def rank_themes(
         if theme.name == "other" and not theme.pinned:
             continue
         mentioned = {scored_index[owners[k]] for k in theme.members if owners[k] in scored_index}
-        fix.append(_rank(theme, mentioned, scored, low, praise=False))
-        praise.append(_rank(theme, mentioned, scored, high, praise=True))
+        fix.append(_rank(theme, mentioned, scored, lambda s: s < scale.passive_from, False))
+        praise.append(_rank(theme, mentioned, scored, lambda s: s >= scale.promoter_from, True))
 
     def order(p: Priority) -> tuple[bool, float, str]:
         return (p.impact is None, -(p.impact or 0.0), p.theme)

@@ -19,7 +19,10 @@ Aggregate deltas
 Score
     NPS = %promoters (9-10) - %detractors (0-6), in [-100, 100]. Each answer is +1 / 0 / -1;
     the 95 % interval is NPS +- 1.96 * sqrt(var / n) * 100 with var = p + d - (p - d)^2,
-    clipped to [-100, 100]. Fewer than `min_responses` answers are flagged `insufficient`.
+    clipped to [-100, 100]. CSAT = % satisfied (4-5 of 1-5), with the Wilson interval. CES =
+    the mean answer (1-7, higher is easier) +- 1.96 * s / sqrt(n). Fewer than `min_responses`
+    answers are flagged `insufficient`. Counters hold scores 0..10 whatever the kind (CSAT and
+    CES use the low part), so storage and merging are the same for all three.
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ from datetime import date, timedelta
 from typing import Literal, NamedTuple
 
 from nudge.clock import day_key, iso_week, week_key
-from nudge.domain.stats import Z95
+from nudge.domain.stats import Z95, wilson
+from nudge.models.survey import BANDS, Scale
 from nudge.models.survey_responses import ResponsePart, ResponseState, Stamped
 
 SCORES = 11
@@ -67,7 +71,7 @@ def merge_part(
     """Fold `part` into the prompt's state; returns the new state and the aggregate delta."""
     if state is None:
         state = ResponseState(
-            prompt_id=part.prompt_id, user_id=part.user_id, survey_id=part.survey_id
+            prompt_id=part.prompt_id, user_id=part.user_id, survey_id=part.survey_id, kind=part.kind
         )
     elif (state.prompt_id, state.user_id, state.survey_id) != (
         part.prompt_id,
@@ -159,6 +163,15 @@ class ScoreCounts:
     def detractors(self) -> int:
         return sum(self.counts[:7])
 
+    def bands(self, scale: Scale) -> tuple[int, int, int]:
+        """(top, middle, bottom) band counts on a kind's scale."""
+        counts = self.counts
+        return (
+            sum(counts[scale.promoter_from : scale.high + 1]),
+            sum(counts[scale.passive_from : scale.promoter_from]),
+            sum(counts[scale.low : scale.passive_from]),
+        )
+
     @property
     def mean(self) -> float | None:
         n = self.n
@@ -242,6 +255,39 @@ class NpsSummary:
     mean_score: float | None
     insufficient: bool
     label: str  # "NPS 42 (n=120, 95% CI 30 to 54)", "no responses", "... insufficient ..."
+    kind: str = "nps"
+    score: float | None = None  # the kind's headline: NPS, CSAT % satisfied or the CES mean
+
+
+def summary(
+    counts: ScoreCounts, kind: str = "nps", min_responses: int = DEFAULT_MIN_RESPONSES
+) -> NpsSummary:
+    """The score of a survey of any kind; CSAT and CES report their bands as promoters
+    (satisfied / easy), passives and detractors (dissatisfied / difficult)."""
+    if kind == "nps":
+        return nps_summary(counts, min_responses)
+    n = counts.n
+    top, middle, bottom = counts.bands(BANDS[kind])
+    if n == 0:
+        return NpsSummary(0, 0, 0, 0, None, None, None, None, True, "no responses", kind)
+    mean = counts.mean
+    assert mean is not None
+    if kind == "csat":
+        low, high = (100 * bound for bound in wilson(top, n))
+        score = 100 * top / n
+        label = f"CSAT {score:.0f}% satisfied (n={n}, 95% CI {low:.0f} to {high:.0f})"
+    else:
+        variance = sum(c * (s - mean) ** 2 for s, c in enumerate(counts.counts)) / max(1, n - 1)
+        half = Z95 * math.sqrt(variance / n)
+        scale = BANDS[kind]
+        score, low, high = mean, max(scale.low, mean - half), min(scale.high, mean + half)
+        label = f"CES {score:.1f} of {scale.high} (n={n}, 95% CI {low:.1f} to {high:.1f})"
+    insufficient = n < min_responses
+    if insufficient:
+        label += f", insufficient: fewer than {min_responses} responses"
+    return NpsSummary(
+        n, top, middle, bottom, None, low, high, mean, insufficient, label, kind, score
+    )
 
 
 def nps_summary(counts: ScoreCounts, min_responses: int = DEFAULT_MIN_RESPONSES) -> NpsSummary:
@@ -268,6 +314,7 @@ def nps_summary(counts: ScoreCounts, min_responses: int = DEFAULT_MIN_RESPONSES)
         mean_score=counts.mean,
         insufficient=insufficient,
         label=label,
+        score=score,
     )
 
 
@@ -303,12 +350,13 @@ def trend(
     end: date,
     granularity: Granularity = "week",
     min_responses: int = DEFAULT_MIN_RESPONSES,
+    kind: str = "nps",
 ) -> list[TrendPoint]:
-    """NPS per day or ISO week (every period in range, empty ones included)."""
+    """The score per day or ISO week (every period in range, empty ones included)."""
     return [
         TrendPoint(
             period,
-            nps_summary(aggregates.get(Cell(survey_id, period, OVERALL, "")), min_responses),
+            summary(aggregates.get(Cell(survey_id, period, OVERALL, "")), kind, min_responses),
         )
         for period in periods_between(start, end, granularity)
     ]
@@ -322,8 +370,9 @@ def breakdown(
     end: date,
     granularity: Granularity = "week",
     min_responses: int = DEFAULT_MIN_RESPONSES,
+    kind: str = "nps",
 ) -> list[BreakdownRow]:
-    """NPS per value of one dimension over the whole range, most answers first."""
+    """The score per value of one dimension over the whole range, most answers first."""
     if dimension not in DIMENSIONS:
         raise ValueError(f"unknown dimension {dimension!r}: one of {', '.join(DIMENSIONS)}")
     wanted = set(periods_between(start, end, granularity))
@@ -331,7 +380,7 @@ def breakdown(
     for cell, counts in _cells_of(aggregates, survey_id, dimension):
         if cell.period in wanted:
             totals[cell.value] = totals.get(cell.value, ScoreCounts()) + ScoreCounts(tuple(counts))
-    rows = [BreakdownRow(value, nps_summary(c, min_responses)) for value, c in totals.items()]
+    rows = [BreakdownRow(value, summary(c, kind, min_responses)) for value, c in totals.items()]
     return sorted(rows, key=lambda row: (-row.summary.n, row.value))
 
 

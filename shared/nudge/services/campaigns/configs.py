@@ -19,7 +19,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 from nudge.configfiles import ConfigError, ConfigProblem, load_config
 from nudge.domain.stats import wilson
 from nudge.models.campaign import Campaign
-from nudge.models.configs import ConfigHead, ConfigStatus, LoadError, object_key, parse_key
+from nudge.models.configs import (
+    ConfigHead,
+    ConfigStatus,
+    LoadError,
+    Promotion,
+    object_key,
+    parse_key,
+)
 from nudge.models.segment import NamedSegments, Segment
 from nudge.services.configs.loading import (
     LoadOutcome,
@@ -133,6 +140,10 @@ class CampaignConfigService:
                 self._require_segments(campaign, head.version)
         return self.store.set_status("campaign", campaign_id, status, reason=reason)
 
+    def unpromote(self, campaign_id: str) -> ConfigHead | None:
+        """A person ends auto_promote's promotion: traffic is split as configured again."""
+        return self.store.end_promotion("campaign", campaign_id, "reverted by a person")
+
     def restore(self, campaign_id: str, version: int) -> PublishResult | None:
         old = self.store.get_version("campaign", campaign_id, version)
         if old is None:
@@ -174,6 +185,7 @@ class CampaignConfigService:
         if error and not head:
             described.update(errors=error.problems, errors_sha256=error.sha256)
         described["text"] = current_text
+        described["promotion"] = promotion_json(head.promotion) if head else None
         described["versions"] = [
             {
                 "version": v.version,
@@ -312,6 +324,13 @@ class CampaignConfigService:
         return LoadOutcome(key, "archived" if head else "ignored", head.version if head else None)
 
 
+def promotion_json(promotion: Promotion | None) -> dict[str, Any] | None:
+    """The last promotion of a campaign as the admin API shows it (None: never promoted)."""
+    if promotion is None:
+        return None
+    return {**promotion.model_dump(mode="json"), "in_effect": promotion.in_effect}
+
+
 def _summary(head: ConfigHead, error: LoadError | None) -> dict[str, Any]:
     model = head.model
     trigger = model.get("trigger") or {}
@@ -359,6 +378,19 @@ def estimate_audience(
     rng: random.Random | None = None,
 ) -> dict[str, Any]:
     """Audience size without sending: a sampled parallel Scan evaluating the segment."""
+    found = estimate_segment(campaign.audience, sampler, matches, segments, now, rng)
+    return {"campaign": campaign.id, **found}
+
+
+def estimate_segment(
+    audience: Segment,
+    sampler: ProfileSampler,
+    matches: Callable[[Segment, Profile, int, Mapping[str, Segment]], bool],
+    segments: Mapping[str, Segment],
+    now: int,
+    rng: random.Random | None = None,
+) -> dict[str, Any]:
+    """The users of any audience (a campaign's, a broadcast's), estimated as above."""
     users = sampler.user_count()
     if users <= SCAN_ALL_BELOW:
         total, chosen = 4, [0, 1, 2, 3]
@@ -373,7 +405,7 @@ def estimate_audience(
     for profiles in pages:
         for profile in profiles:
             scanned += 1
-            if matches(campaign.audience, profile, now, segments):
+            if matches(audience, profile, now, segments):
                 matched += 1
                 stages[profile.stage.value if profile.stage else "unknown"] += 1
     complete = len(chosen) == total
@@ -386,7 +418,6 @@ def estimate_audience(
         low, high = math.floor(share_low * population), math.ceil(share_high * population)
     factor = (estimate / matched) if matched else 0.0
     return {
-        "campaign": campaign.id,
         "users": population,
         "scanned": scanned,
         "matched": matched,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
 from typing import Any
@@ -22,14 +22,22 @@ from nudge.domain.config import EngagementConfig
 from nudge.domain.engagement.attribution import EngagementRecord
 from nudge.domain.engagement.broadcast_counters import outcome_delta
 from nudge.domain.engagement.counters import counter_name, storage_field
+from nudge.domain.engagement.decision_record import DecisionRecord, forget_stale, note_decisions
 from nudge.domain.engagement.records import Ignored, engagement_records
 from nudge.domain.messaging.consent import EffectivePreferences, effective
-from nudge.domain.messaging.delivery_time import resolve_zone
 from nudge.models.campaign import Campaign, CampaignSet, seconds
 from nudge.models.events import IncomingEvent
+from nudge.models.fatigue import Interruption
 from nudge.models.profile import OutboxJob, Profile, Transition
 from nudge.models.push import Delivery, PushJob
-from nudge.services.ports import CampaignCatalog, PreferenceReader, PushQueue
+from nudge.services.messaging.timezones import campaign_zone
+from nudge.services.ports import (
+    CampaignCatalog,
+    DeviceLister,
+    FatigueLedger,
+    PreferenceReader,
+    PushQueue,
+)
 from nudge.templating import TemplateError
 
 log = logging.getLogger("nudge.campaigns")
@@ -48,6 +56,8 @@ class CampaignPass:
     counters: dict[str, Counter[str]] = field(default_factory=dict)
     records: list[EngagementRecord] = field(default_factory=list)  # opens and opt-outs
     ignored: list[Ignored] = field(default_factory=list)  # malformed opt-out events
+    # the decisions that say something new, for the user's decision record (history table)
+    decision_log: list[DecisionRecord] = field(default_factory=list)
 
     def count(self, campaign_id: str, at: int, *names: str) -> None:
         counter = self.counters.get(key := counter_name(campaign_id, at))
@@ -66,25 +76,14 @@ class CampaignPass:
         self.records.append(record)
 
 
-def user_zone(profile: Profile, default: str) -> str:
-    attributes = profile.attributes
-    timezone = attributes.get("timezone")
-    locale = attributes.get("locale")
-    zone, _ = resolve_zone(
-        None,
-        [str(timezone.value)] if timezone else [],
-        [str(locale.value)] if locale else [],
-        default,
-    )
-    return zone
-
-
 @dataclass
 class CampaignRunner:
     catalog: CampaignCatalog
     devices: PreferenceReader
     pushes: PushQueue
     config: EngagementConfig
+    fatigue: FatigueLedger | None = None  # the other paths' interruptions count in the caps
+    zone_devices: DeviceLister | None = None  # device zones and locales, read only when needed
     _playbook: tuple[CampaignSet, engine.Playbook] | None = field(default=None, init=False)
 
     def published(self) -> CampaignSet:
@@ -116,10 +115,10 @@ class CampaignRunner:
             )
             for record in records:
                 result.add(record)
+        profile.messaging.decided = forget_stale(profile.messaging.decided, now)
         if not active and not profile.messaging.pending and not profile.messaging.schedule_next:
             engine.prune(profile, now)
             return result
-        zone = user_zone(profile, self.config.consent.default_timezone)
         candidates, delayed = engine.event_candidates(playbook, events)
         if transitions:
             candidates += engine.transition_candidates(playbook, transitions)
@@ -128,11 +127,18 @@ class CampaignRunner:
         candidates += due
         for pending in delayed:
             profile.messaging.pending.append(pending)
+        unless = []
         for campaign_id in cancelled:
             result.count(campaign_id, now, "suppressed.unless")
+            rule = engine.Rule("unless", False, "an unless event came after the trigger")
+            unless.append(engine.Decision(campaign_id, "", "suppress", "unless", rules=[rule]))
         # a paused or removed campaign's delayed sends are dropped, never sent late
         profile.messaging.pending = [p for p in profile.messaging.pending if p.campaign in active]
-        consent, quiet_hours = self._preferences(profile.user_id)
+        consent, quiet_hours, prefs = self._preferences(profile.user_id)
+        # push_sender's order over the same sources, read only if a rule needs the zone
+        zone = campaign_zone(
+            profile, prefs, self.zone_devices, now, self.config.consent.default_timezone
+        )
         ctx = engine.Context(
             now=now,
             zone=zone,
@@ -141,6 +147,7 @@ class CampaignRunner:
             consent=consent,
             interest_half_life_days=self.config.interest_half_life_days,
             quiet_hours=quiet_hours,
+            interruptions=self._interruptions(profile.user_id),
         )
         for decision in engine.decide_all(candidates, profile, ctx):
             result.decisions.append(decision)
@@ -156,6 +163,8 @@ class CampaignRunner:
             else:
                 outcome = f"suppressed.{decision.reason}"
             result.count(decision.campaign_id, now, "targeted", outcome)
+        decided = profile.messaging.decided
+        result.decision_log = note_decisions(decided, [*unless, *result.decisions], now)
         engine.plan_schedules(playbook, profile, now, zone)
         engine.prune(profile, now)
         return result
@@ -221,7 +230,24 @@ class CampaignRunner:
             source=f"campaign:{campaign.id}:{job.variant}"[:64],
         )
 
-    def _preferences(self, user_id: str) -> tuple[engine.ConsentReader, engine.QuietReader]:
+    def _interruptions(self, user_id: str) -> Callable[[], Sequence[Interruption]]:
+        """A reader of the user's fatigue ledger: one read, and only if a candidate reaches
+        the caps (most never do: audience, consent or cooldown stop them first)."""
+        ledger = self.fatigue
+        cache: list[Sequence[Interruption]] = []
+
+        def read() -> Sequence[Interruption]:
+            if ledger is None:
+                return ()
+            if not cache:
+                cache.append(ledger.interruptions(user_id))
+            return cache[0]
+
+        return read
+
+    def _preferences(
+        self, user_id: str
+    ) -> tuple[engine.ConsentReader, engine.QuietReader, Callable[[], EffectivePreferences]]:
         """Readers that fetch the user's preferences once, and only if a decision needs them."""
         cache: list[EffectivePreferences] = []
 
@@ -237,4 +263,4 @@ class CampaignRunner:
             quiet = prefs().quiet_hours
             return (quiet.start, quiet.end) if quiet else None
 
-        return consent, quiet_hours
+        return consent, quiet_hours, prefs

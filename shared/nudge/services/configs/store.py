@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +22,7 @@ from nudge.models.configs import (
     ConfigStatus,
     ConfigVersion,
     LoadError,
+    Promotion,
 )
 
 if TYPE_CHECKING:
@@ -110,6 +111,7 @@ class ConfigStore:
                     written, created = candidate, True
             if head is not None and head.version >= written.version:
                 return PublishResult(head, written.version, created)  # a newer one is live
+            # a promotion's record stays; a new version is a new experiment, so it ends there
             new_head = ConfigHead(
                 kind=kind,
                 config_id=config_id,
@@ -119,6 +121,7 @@ class ConfigStore:
                 model=written.model,
                 updated_at=self._now(),
                 deleted=False,
+                promotion=_ended(head, self._now(), f"version {written.version} published"),
                 rev=(head.rev + 1) if head else 1,
             )
             if self.table.put_head(new_head, head):
@@ -156,6 +159,41 @@ class ConfigStore:
             assert reread is not None  # pointers are never deleted
             head = reread
         raise RuntimeError(f"{head.kind} {head.config_id!r}: too many concurrent changes")
+
+    def promote(self, kind: ConfigKind, config_id: str, promotion: Promotion) -> ConfigHead | None:
+        """Record `promotion` on the pointer, only while its version is current and no other
+        promotion is in effect (a second run, or a race with a publish, changes nothing)."""
+
+        def record(head: ConfigHead) -> Promotion | None:
+            free = head.promotion is None or not head.promotion.in_effect
+            return promotion if free and head.version == promotion.version else None
+
+        return self._change_promotion(kind, config_id, record)
+
+    def end_promotion(self, kind: ConfigKind, config_id: str, by: str) -> ConfigHead | None:
+        """End the promotion in effect (none in effect: the pointer as it is)."""
+        return self._change_promotion(kind, config_id, lambda head: _ended(head, self._now(), by))
+
+    def _change_promotion(
+        self,
+        kind: ConfigKind,
+        config_id: str,
+        change: Callable[[ConfigHead], Promotion | None],
+    ) -> ConfigHead | None:
+        for _attempt in range(MAX_ATTEMPTS):
+            head = self.table.get_head(kind, config_id)
+            if head is None:
+                return None
+            promotion = change(head)
+            if promotion is None or promotion == head.promotion:
+                self._ensure_in_catalog(head)  # a retried change whose rewrite was lost
+                return head
+            # updated_at stays: it marks status changes and publishes (auto-pause's window)
+            moved = head.model_copy(update={"promotion": promotion, "rev": head.rev + 1})
+            if self.table.put_head(moved, head):
+                self.refresh_catalog(kind)
+                return moved
+        raise RuntimeError(f"{kind} {config_id!r}: too many concurrent changes")
 
     def restore(self, kind: ConfigKind, config_id: str, version: int) -> PublishResult | None:
         """A new version with the content of `version` (None: no such version)."""
@@ -205,7 +243,11 @@ class ConfigStore:
             stored = self.table.get_catalogs([kind]).get(kind)
             entries = {
                 head.config_id: CatalogEntry(
-                    version=head.version, status=head.status, sha256=head.sha256, model=head.model
+                    version=head.version,
+                    status=head.status,
+                    sha256=head.sha256,
+                    model=head.model,
+                    promotion=head.promotion,
                 )
                 for head in self.table.heads(kind)
                 if head.status != "archived"
@@ -228,7 +270,11 @@ class ConfigStore:
         catalog = self.table.get_catalogs([head.kind]).get(head.kind)
         entry = catalog.entries.get(head.config_id) if catalog else None
         listed = head.status != "archived"
-        current = entry is not None and (entry.version, entry.status) == (head.version, head.status)
+        current = entry is not None and (entry.version, entry.status, entry.promotion) == (
+            head.version,
+            head.status,
+            head.promotion,
+        )
         if (listed and not current) or (not listed and entry is not None):
             self.refresh_catalog(head.kind)
 
@@ -282,7 +328,9 @@ class ConfigStore:
             except ValueError:  # stored before a model change: skip it, loudly
                 log.exception("campaign %s v%s no longer parses", config_id, entry.version)
                 continue
-            campaigns[config_id] = campaign.model_copy(update={"status": entry.status})
+            campaigns[config_id] = campaign.model_copy(
+                update={"status": entry.status}
+            ).with_promotion(entry.promotion)
         segments: dict[str, Segment] = {}
         for entry in segments_catalog.entries.values():
             for name, raw in entry.model.get("segments", {}).items():
@@ -292,3 +340,11 @@ class ConfigStore:
         )
         self._published = (revisions, published)
         return published
+
+
+def _ended(head: ConfigHead | None, at: int, by: str) -> Promotion | None:
+    """The pointer's promotion marked ended (None, or one already ended: unchanged)."""
+    promotion = head.promotion if head else None
+    if promotion is None or not promotion.in_effect:
+        return promotion
+    return promotion.model_copy(update={"ended_at": at, "ended_by": by})

@@ -34,6 +34,7 @@ from nudge.domain.profiles.aggregates import day_of
 from nudge.domain.stats import Rate
 from nudge.models.campaign import Campaign
 from nudge.models.profile import Stage
+from nudge.services.campaigns.configs import promotion_json
 from nudge.services.ports import CampaignCatalog, ProfileStore
 
 DAY = 86_400
@@ -259,6 +260,10 @@ class ReportsService:
                 "category": published[cid].category,
                 **campaign_summary(period.raw[cid]),
                 "lift": lift_json(lift),
+                "variant_comparison": variant_comparison_json(
+                    self._comparison(period, published[cid])
+                ),
+                "promotion": promotion_json(published[cid].promotion),
                 "guard_rail": guard_rail_json(rails.get(("campaign", cid))),
             }
         return {
@@ -291,10 +296,7 @@ class ReportsService:
             v.id: lift_json(campaign_lift(period.cells, campaign_id, self.config, v.id))
             for v in campaign.variants
         }
-        comparison = compare_variants(
-            campaign_variant_rates(period.cells, campaign_id, [v.id for v in campaign.variants]),
-            self.config.min_lift_group,
-        )
+        comparison = self._comparison(period, campaign)
         return {
             "as_of": to_epoch(self.clock.now()),
             "days": days,
@@ -310,9 +312,15 @@ class ReportsService:
             "lift": lift_json(campaign_lift(period.cells, campaign_id, self.config)),
             "variant_lift": variant_lifts,
             "variant_comparison": variant_comparison_json(comparison),
+            "promotion": promotion_json(campaign.promotion),  # auto_promote's, if any
             "guard_rail": guard_rail_json(rails.get(("campaign", campaign_id))),
             "daily": self._daily(period, campaign_id),
         }
+
+    def _comparison(self, period: Period, campaign: Campaign) -> VariantComparison:
+        variants = [v.id for v in campaign.variants]
+        rates = campaign_variant_rates(period.cells, campaign.id, variants)
+        return compare_variants(rates, self.config.min_lift_group)
 
     def _daily(self, period: Period, campaign_id: str | None) -> list[dict[str, Any]]:
         """Sent, delivered, opened and opt-outs per day (every day of the period, zeros kept)."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,24 +27,30 @@ from nudge.domain.engagement.attribution import EngagementRecord, RecordKind
 from nudge.domain.engagement.broadcast_counters import CANCELLED, broadcast_of, outcome_delta
 from nudge.domain.engagement.counters import campaign_variant_of, storage_field
 from nudge.domain.messaging.consent import effective
+from nudge.domain.messaging.fatigue import counted as budgeted
 from nudge.domain.messaging.push import Gate, build_messages, gate
 from nudge.domain.profiles.aggregates import OPT_OUT_EVENT
 from nudge.domain.profiles.ingest import describe_validation_error
 from nudge.models.events import IncomingEvent, QueuedBatch
+from nudge.models.fatigue import Interruption
 from nudge.models.push import DELIVERY_LOG_DAYS, Delivery, PushJob
+from nudge.services.messaging.timezones import push_zone
 from nudge.services.ports import (
     BroadcastStatuses,
     DeliveryLog,
     DeviceStore,
     EventPublisher,
+    FatigueLedger,
     FcmResult,
     FcmSender,
+    ProfileReader,
 )
 from nudge.templating import TemplateError
 
 RETRYABLE = {"QUOTA_EXCEEDED", "UNAVAILABLE", "INTERNAL", "UNKNOWN", "DEADLINE_EXCEEDED"}
 TOKEN_GONE = {"UNREGISTERED", "INVALID_ARGUMENT", "SENDER_ID_MISMATCH"}
 MAX_BACKOFF_S = 900
+FATIGUE_CAP = "fatigue_cap"  # suppression reason: the user's caps are reached for today/week
 DELIVERED_MARKER = "#=delivered"  # sk suffix: the job was delivered to some device (counted)
 logger = Logger(child=True)
 
@@ -99,6 +106,8 @@ class PushService:
     clock: Clock
     events: EventPublisher | None = None  # uninstalls (UNREGISTERED) as opt-out events
     broadcasts: BroadcastStatuses | None = None  # a cancelled broadcast's jobs: not sent
+    fatigue: FatigueLedger | None = None  # the one budget every non-transactional job books
+    profiles: ProfileReader | None = None  # a zone from the profile, when nothing else names one
     # broadcast id -> cancelled, as read in this batch (a cancel applies from the next batch)
     _cancelled: dict[str, bool] = field(default_factory=dict, init=False, repr=False)
 
@@ -128,7 +137,10 @@ class PushService:
         else:
             devices = self.devices.devices(job.user_id, at)
             preferences = effective(self.devices.preferences(job.user_id), self.config.consent)
-            verdict = gate(job, preferences, devices, now, self.config.consent.default_timezone)
+            default_zone = self.config.consent.default_timezone
+            # the campaigns' order; the profile is read only if nothing else names a zone
+            zone = push_zone(job.user_id, preferences, devices, self.profiles, default_zone)
+            verdict = gate(job, preferences, devices, now, zone)
 
         def delivery(
             outcome: str,
@@ -198,6 +210,16 @@ class PushService:
             outcome.deliveries.append(record)
             return finished(outcome)
 
+        # the fatigue budget, before any claim: a redelivery finds its key already booked
+        over_budget = self._book(job, zone, at)
+        if over_budget is not None:
+            record = delivery("suppressed", None, FATIGUE_CAP)
+            counters = _counted(job, "suppressed", at, FATIGUE_CAP)
+            self.log.record(record, f"{job.dedupe_key}#-", keep_until, counters)
+            outcome.deliveries.append(record)
+            logger.info("over the fatigue budget", job_id=job.job_id, detail=over_budget)
+            return finished(outcome)
+
         # credentials and client first (send nothing): a failure here leaves nothing claimed
         self.fcm.send([])
         claimed = [
@@ -258,6 +280,20 @@ class PushService:
             backoff = min(MAX_BACKOFF_S, 2 ** min(receive_count, 9))
             outcome.delay_s = max(outcome.delay_s, backoff)
         return finished(outcome)
+
+    def _book(self, job: PushJob, zone: Callable[[], str | None], at: int) -> str | None:
+        """Count the job in the user's fatigue budget, by local days in the zone the gate
+        uses (None: rolling 24 h / 7 d): which cap refused it (None: booked, now or by an
+        earlier delivery, or a job no cap applies to)."""
+        config = self.config
+        caps = budgeted(
+            job.template.category, job.source, config.caps, config.fatigue_exempt_internal
+        )
+        if self.fatigue is None or caps is None:
+            return None
+        entry = Interruption(job.dedupe_key, at, job.template.category, job.source, job.job_id)
+        booking = self.fatigue.book(job.user_id, entry, caps, zone(), at)
+        return booking.detail if booking.status == "refused" else None
 
     def _publish_uninstall(self, job: PushJob, device_id: str, token: str, now: datetime) -> None:
         """An uninstall as an opt-out event, blamed on the last message the user received

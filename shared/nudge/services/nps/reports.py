@@ -19,8 +19,8 @@ from nudge.domain.nps.score import (
     NpsSummary,
     ScoreCounts,
     breakdown,
-    nps_summary,
     rollup_weeks,
+    summary,
     trend,
 )
 
@@ -35,9 +35,9 @@ MAX_SINCE_DAYS = 730
 Period = Literal["weekly", "daily"]
 
 
-def _summary(summary: NpsSummary) -> dict[str, Any]:
-    data = asdict(summary)
-    for key in ("nps", "ci_low", "ci_high", "mean_score"):
+def _summary(score: NpsSummary) -> dict[str, Any]:
+    data = asdict(score)
+    for key in ("nps", "ci_low", "ci_high", "mean_score", "score"):
         if data[key] is not None:
             data[key] = round(data[key], 1)
     data["not_enough_responses"] = data.pop("insufficient")
@@ -78,20 +78,22 @@ class NpsReportService:
         for cell, counts in days.cells.items():
             if cell.dimension == OVERALL and start.isoformat() <= cell.period <= end.isoformat():
                 total = total + ScoreCounts(tuple(counts))
-        points = trend(cells, survey_id, start, end, granularity, min_responses)
+        kind = config.kind
+        points = trend(cells, survey_id, start, end, granularity, min_responses, kind)
         result: dict[str, Any] = {
             "survey_id": survey_id,
+            "kind": kind,
             "name": config.name,
             "status": config.status.value,
             "period": period,
             "since": start.isoformat(),
             "until": end.isoformat(),
             "min_responses": min_responses,
-            "overall": _summary(nps_summary(total, min_responses)),
+            "overall": _summary(summary(total, kind, min_responses)),
             "trend": [{"period": p.period, **_summary(p.summary)} for p in points],
         }
         if by is not None:
-            rows = breakdown(cells, survey_id, by, start, end, granularity, min_responses)
+            rows = breakdown(cells, survey_id, by, start, end, granularity, min_responses, kind)
             result["by"] = by
             result["breakdown"] = [{"value": r.value, **_summary(r.summary)} for r in rows]
         if with_themes:
@@ -111,7 +113,7 @@ class NpsReportService:
             "capped": len(recent) >= THEMES_MAX_RESPONSES,
             "comments": len(comments),
             "themes": themes_as_dicts(themes),
-            "priorities": priorities_as_dicts(rank_themes(recent, themes, owners)),
+            "priorities": priorities_as_dicts(rank_themes(recent, themes, owners, config.scale)),
         }
 
     def export_csv(

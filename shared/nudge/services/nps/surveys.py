@@ -33,25 +33,27 @@ Follow-ups ("outbox")
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 
-from nudge.domain.config import DEFAULT_INTEREST_HALF_LIFE_DAYS
+from nudge.domain.config import DEFAULT_INTEREST_HALF_LIFE_DAYS, CategoryCaps
 from nudge.domain.nps.eligibility import (
     ProfileFacts,
     SkipReason,
     SurveyFatigue,
     decide_prompt,
     next_prompt,
+    over_budget,
     owns_prompt,
     record_answer,
     record_dismissal,
 )
 from nudge.domain.nps.score import merge_part
+from nudge.models.fatigue import Interruption
 from nudge.models.nps_store import (
     DETRACTOR,
     PROMOTER,
@@ -76,6 +78,7 @@ if TYPE_CHECKING:
     from nudge.services.ports import (
         CampaignCatalog,
         EventPublisher,
+        FatigueLedger,
         ProfileStore,
         PushQueue,
         SurveyCatalog,
@@ -96,6 +99,10 @@ class SurveyPaused(RuntimeError):
 
 class PromptNotFound(LookupError):
     pass
+
+
+class ScoreOffScale(ValueError):
+    """A score the survey's scale doesn't have (a CSAT answer of 0 or 9)."""
 
 
 class ResponseConflict(RuntimeError):
@@ -171,6 +178,11 @@ class SurveyService:
     segments: CampaignCatalog | None = None  # named segments for eligibility.segment_name
     # EngagementConfig.interest_half_life_days: segments read interests as ingest wrote them
     interest_half_life_days: float = DEFAULT_INTEREST_HALF_LIFE_DAYS
+    # The one fatigue budget: a prompt is booked in it under the survey's category, against
+    # EngagementConfig.caps in the user's zone (`zone_of`; None: rolling windows).
+    budget: FatigueLedger | None = None
+    caps: Mapping[str, CategoryCaps] = field(default_factory=dict)
+    zone_of: Callable[[Profile], str | None] = lambda _: None
 
     def _now(self) -> int:
         return int(self.clock.now().timestamp())
@@ -213,6 +225,16 @@ class SurveyService:
                 if not decision.created or decision.prompt is None:
                     _log_skip(decision.reason, decision.detail, survey.id)
                     break
+                refused = self._over_budget(profile, survey, decision.prompt.prompt_id, now)
+                if refused is not None:
+                    skipped = over_budget(stored.state, refused)
+                    logger.info(
+                        "survey prompt not created",
+                        survey_id=survey.id,
+                        reason=skipped.reason,
+                        detail=skipped.detail,
+                    )
+                    break
                 if self.store.create_prompt(
                     decision.state, stored.version, surveys.last_prompt_at, now
                 ):
@@ -230,6 +252,18 @@ class SurveyService:
             else:
                 raise SurveyBusy(f"survey state of {survey.id!r} kept changing")
         return created
+
+    def _over_budget(
+        self, profile: Profile, survey: SurveyConfig, prompt_id: str, now: int
+    ) -> str | None:
+        """Book the prompt in the user's fatigue budget before it is created (a retry finds it
+        booked already): which cap refused it, or None."""
+        caps = self.caps.get(survey.category)
+        if self.budget is None or caps is None:
+            return None
+        entry = Interruption(prompt_id, now, survey.category, f"survey:{survey.id}")
+        booking = self.budget.book(profile.user_id, entry, caps, self.zone_of(profile), now)
+        return booking.detail if booking.status == "refused" else None
 
     def _named_segments(self, surveys: Sequence[SurveyConfig]) -> Mapping[str, Segment]:
         """The published named segments, read only if a survey's eligibility has a segment."""
@@ -256,6 +290,8 @@ class SurveyService:
         questions = config.questions_for(locale)
         return {
             "survey_id": config.id,
+            "kind": config.kind,
+            "scale": {"min": config.scale.low, "max": config.scale.high},
             "prompt_id": prompt.prompt_id,
             "expires_at": datetime.fromtimestamp(prompt.expires_at, UTC).isoformat(),
             "locale": questions.locale or None,
@@ -286,7 +322,13 @@ class SurveyService:
         if self.profiles is not None:
             profile = self.profiles.get(user_id)
             stage = profile.stage if profile else None
-        part = ResponsePart.of(submission, user_id, survey_id, stage)
+        scale = config.scale
+        if submission.score is not None and not scale.low <= submission.score <= scale.high:
+            raise ScoreOffScale(
+                f"score: {submission.score} is not on the {config.kind} scale "
+                f"({scale.low}-{scale.high})"
+            )
+        part = ResponsePart.of(submission, user_id, survey_id, stage, config.kind)
         return self.apply_part(part, config, check_owner=True)
 
     def apply_part(
@@ -321,12 +363,12 @@ class SurveyService:
             if merged.category is Category.DETRACTOR and not routed and config.on_detractor:
                 actions.add(DETRACTOR)
                 routed = newly_routed = True
-            promoter = config.on_promoter
+            promoter_from = config.promoter_min_score
             if (
-                promoter
+                promoter_from is not None
                 and not promoted
                 and merged.score is not None
-                and merged.score >= promoter.min_score
+                and merged.score >= promoter_from
             ):
                 actions.add(PROMOTER)
                 promoted = True

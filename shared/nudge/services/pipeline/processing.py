@@ -26,6 +26,7 @@ from nudge.clock import Clock, to_epoch
 from nudge.domain.campaigns import OUTBOX_KEEP
 from nudge.domain.config import EngagementConfig
 from nudge.domain.engagement.broadcast_counters import OPENED_MARKER, outcome_delta
+from nudge.domain.engagement.decision_record import DecisionRecord, records_made_at
 from nudge.domain.profiles.aggregates import (
     DAY,
     OPT_OUT_EVENT,
@@ -172,6 +173,7 @@ class EventProcessingService:
         now = to_epoch(self.clock.now())
         thresholds = self.config.lifecycle
         transition = None
+        decision_log: list[DecisionRecord] = []
         delivered: list[Delivery] | None = None  # read once, only to blame an opt-out
         for attempt in range(MAX_WRITE_ATTEMPTS):
             pause_before_retry(attempt)
@@ -206,6 +208,10 @@ class EventProcessingService:
                 if self.surveys is not None:  # prompts are deterministic, created once
                     self.surveys.on_events(profile, events, now)
                 transition = _transition_made_by(profile, events)  # its record may be lost too
+                # so may its decision records: rebuilt from the profile's memory of them
+                applied = {profile.recent.get(event_hash(event.event_id)) for event in events}
+                moments = {at for at in applied if at is not None}
+                decision_log = records_made_at(profile.messaging.decided, moments)
                 stored = previous
                 break
             updated.version = profile.version + 1
@@ -216,6 +222,7 @@ class EventProcessingService:
                 if transition is not None:  # counted when the stage changes, recorded below
                     outcome.transitions.append((user_id, transition))
                 if decided is not None:
+                    decision_log = decided.decision_log
                     outcome.engagement.update(
                         (record.kind, record.category or "unknown") for record in decided.records
                     )
@@ -232,11 +239,14 @@ class EventProcessingService:
         kept = [
             e for e, rcv in fresh.values() if profile.erased_at is None or rcv > profile.erased_at
         ]
-        if not kept and transition is None:
+        if not kept and transition is None and not decision_log:
             return stored, None
         latest = max(rcv for _, rcv in fresh.values())
         expires_at = now + self.config.history_ttl_days * DAY
-        return stored, HistoryEntry(user_id, kept, latest, expires_at, transition)
+        decisions_expire_at = now + self.config.decision_record_days * DAY
+        return stored, HistoryEntry(
+            user_id, kept, latest, expires_at, transition, decision_log, decisions_expire_at
+        )
 
     def _record(self, applied: list[_Applied], outcome: BatchOutcome) -> None:
         """Write the history of applied passes (several users at once), then take back what a
