@@ -60,11 +60,28 @@ def test_the_planted_cause_of_low_scores_is_fixed_first() -> None:
     assert "crash" in fix_first[0].theme or "login" in fix_first[0].theme, fix_first
     assert fix_first[0].verdict == "fix first"
     assert fix_first[0].ci_low is not None and fix_first[0].ci_low > 0
-    # its quotes are the unhappy users' own words
+    # its quotes are the unhappy users' own words about it, not their other comments
     assert fix_first[0].quotes and all(q in CRASH for q in fix_first[0].quotes)
     # the crash theme costs more than the price theme, which still costs something
     price = theme_named(ranked(states)["fix_first"], "expensive")
     assert fix_first[0].impact > price.impact > 0  # type: ignore[attr-defined]
+
+
+def test_a_quote_is_the_comment_in_the_theme_not_the_same_users_other_words() -> None:
+    states = [
+        ResponseState(
+            prompt_id=f"p{n}", user_id=f"u{n}", survey_id="s", score=2,
+            reason=CRASH[n % 3], follow_up="A dark mode would be nice",
+        )
+        for n in range(6)
+    ] + [
+        ResponseState(prompt_id=f"q{n}", user_id=f"v{n}", survey_id="s", score=9, reason=text)
+        for n, text in enumerate(DEPARTURES * 4)
+    ]  # fmt: skip
+    comments, owners = commented(states)
+    result = rank_themes(states, group_comments(comments), owners)
+    crash = next(p for p in result["fix_first"] if "crash" in p.theme or "login" in p.theme)
+    assert crash.quotes and set(crash.quotes) <= set(CRASH)
 
 
 def test_what_promoters_praise_is_named_and_noise_is_not_ranked_as_a_cause() -> None:

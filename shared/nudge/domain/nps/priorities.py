@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from nudge.domain.nps.themes import MAX_QUOTE_CHARS, Theme
+from nudge.domain.nps.themes import MAX_QUOTE_CHARS, Theme, commented
 from nudge.domain.stats import Z95
 from nudge.models.survey import BANDS, Scale
 from nudge.models.survey_responses import ResponseState
@@ -58,7 +58,7 @@ def _mean_var(values: Sequence[int]) -> tuple[float, float]:
 
 def _rank(
     theme: Theme,
-    mentioned: set[int],
+    mentioned: dict[int, list[str]],  # scored answer -> its comments that are in the theme
     scored: list[ResponseState],
     in_band: Band,
     praise: bool,
@@ -70,9 +70,8 @@ def _rank(
     share = len(band_mentioning) / len(band) if band else 0.0
     quotes: list[str] = []
     for i in band_mentioning:
-        state = scored[i]
-        for text in (state.reason, state.follow_up):
-            quote = " ".join((text or "").split())[:MAX_QUOTE_CHARS]
+        for text in mentioned[i]:  # the words that put them in the theme, not their other ones
+            quote = " ".join(text.split())[:MAX_QUOTE_CHARS]
             if quote and quote not in quotes and len(quotes) < MAX_QUOTES:
                 quotes.append(quote)
     if len(inside) < MIN_MENTIONS or len(outside) < 2 or not band:
@@ -110,11 +109,15 @@ def rank_themes(
     scored_positions = [i for i, s in enumerate(states) if s.score is not None]
     scored_index = {position: n for n, position in enumerate(scored_positions)}
     scored = [states[i] for i in scored_positions]
+    comments, _ = commented(states)
     fix, praise = [], []
     for theme in themes:
         if theme.name == "other" and not theme.pinned:
             continue
-        mentioned = {scored_index[owners[k]] for k in theme.members if owners[k] in scored_index}
+        mentioned: dict[int, list[str]] = {}
+        for k in theme.members:
+            if owners[k] in scored_index:
+                mentioned.setdefault(scored_index[owners[k]], []).append(comments[k].text)
         fix.append(_rank(theme, mentioned, scored, lambda s: s < scale.passive_from, False))
         praise.append(_rank(theme, mentioned, scored, lambda s: s >= scale.promoter_from, True))
 
