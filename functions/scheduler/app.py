@@ -25,6 +25,8 @@ def lambda_handler(event: EventBridgeModel, context: LambdaContext) -> dict[str,
     paused = _auto_pause()
     promoted = _auto_promote()
     sunset_sent = _weekly_sunset()
+    segment_alerts = _segment_health()
+    regional_model = _regional_model()
     metrics.add_metric("DueBucketsQueued", MetricUnit.Count, len(report.sent))
     logger.info(
         "scheduler tick",
@@ -40,6 +42,8 @@ def lambda_handler(event: EventBridgeModel, context: LambdaContext) -> dict[str,
         "auto_paused": paused,
         "auto_promoted": promoted,
         "sunset_digest_sent": sunset_sent,
+        "segment_alerts": segment_alerts,
+        "regional_model": regional_model,
     }
 
 
@@ -82,3 +86,41 @@ def _weekly_sunset() -> bool:
     if digest is not None:
         logger.info("sunset digest sent", week=digest["week"], candidates=len(digest["candidates"]))
     return digest is not None
+
+
+def _segment_health() -> list[str]:
+    """Once a day: named segments' sampled sizes, and alerts on week-over-week swings (the
+    segments alerted on this tick); never fails the tick either."""
+    try:
+        outcome = runtime.segment_health_service().run()
+    except Exception:
+        logger.exception("segment health failed; retried on the next tick")
+        return []
+    if outcome is None:
+        return []
+    for failure in outcome.alert_failures:
+        logger.error("segment health alert not delivered", detail=failure)
+    alerted = [alert["segment"] for alert in outcome.alerts]
+    logger.info("segment health", day=outcome.day, measured=outcome.measured, alerted=alerted)
+    metrics.add_metric("SegmentHealthAlerts", MetricUnit.Count, len(alerted))
+    return alerted
+
+
+def _regional_model() -> str | None:
+    """At most every `regional_model.every_hours`: the regional response model refitted on
+    the breakdown counters and published for targeting (its `since..until` when it ran);
+    never fails the tick either."""
+    try:
+        model = runtime.regional_model_service().run()
+    except Exception:
+        logger.exception("regional response model failed; retried on the next tick")
+        return None
+    if model is None:
+        return None
+    logger.info(
+        "regional response model published",
+        since=model.since,
+        until=model.until,
+        categories=sorted(model.categories),
+    )
+    return f"{model.since}..{model.until}"

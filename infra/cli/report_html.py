@@ -128,6 +128,64 @@ def _lift_chart(plt: Any, campaigns: dict[str, Any]) -> Any:
     return fig
 
 
+MAX_CATEGORIES = 3  # regional chart: categories with sends in the period
+MAX_REGIONS = 25  # rows drawn in it (the best ranked)
+CATEGORY_COLORS = ("tab:blue", "tab:orange", "tab:green")
+
+
+def regional_reports(fetch: Fetch, campaigns: dict[str, Any], days: int) -> dict[str, Any]:
+    """Each category with sends in the period: its campaigns' conversion by country (one
+    breakdown request per category, ranked by the server)."""
+    categories = sorted(
+        {
+            str(row["category"])
+            for row in campaigns.values()
+            if row.get("sent") and row.get("category")
+        }
+    )[:MAX_CATEGORIES]
+    return {
+        category: fetch(
+            f"/admin/v1/reports/categories/{quote(category, safe='')}/breakdown"
+            f"?by=country&days={days}&rank_by=conversion"
+        )
+        or {}
+        for category in categories
+    }
+
+
+def _regional_chart(plt: Any, reports: dict[str, Any]) -> Any:
+    """Conversion by country, ranked, with 95 % intervals; small countries only counted."""
+    shown = [
+        (category, row)
+        for category, report in reports.items()
+        for row in report.get("rows") or []
+        if row["enough_data"] and row["conversion"]["pct"] is not None
+    ][:MAX_REGIONS]
+    small = sum(not row["enough_data"] for r in reports.values() for row in r.get("rows") or [])
+    fig, ax = plt.subplots(figsize=(9, max(3.0, 0.35 * len(shown) + 1.5)))
+    if not shown:
+        _empty(ax, "no country has enough sends yet")
+    else:
+        colors = dict(zip(reports, CATEGORY_COLORS, strict=False))
+        for place, (category, row) in enumerate(shown):
+            rate = row["conversion"]
+            low, high = rate["ci_pct"]
+            ax.errorbar(
+                rate["pct"],
+                len(shown) - 1 - place,
+                xerr=[[rate["pct"] - low], [high - rate["pct"]]],
+                fmt="o",
+                color=colors.get(category, "tab:grey"),
+                capsize=3,
+            )
+        labels = [f"{row['value']} ({category}, n={row['sent']})" for category, row in shown]
+        ax.set_yticks(range(len(shown)), labels[::-1], fontsize=8)
+        ax.set_xlabel("conversion of sends, % (95% interval)")
+    note = f"; {small} with too little data not shown" if small else ""
+    ax.set_title(f"Conversion by country, ranked{note}")
+    return fig
+
+
 def lifecycle_points(fetch: Fetch, days: int) -> list[tuple[int, dict[str, int]]]:
     """(days ago, users per stage) weekly back from today, rolled back by the stage moves."""
     points = []
@@ -291,10 +349,12 @@ def build_html(fetch: Fetch, days: int) -> str:
     campaigns = campaigns_report.get("campaigns") or {}
     sunset = fetch(f"/admin/v1/reports/sunset?days={min(days, 400)}")
     nps = nps_reports(fetch, days)
+    regional = regional_reports(fetch, campaigns, days)
     figures = [
         ("Sends, opens and opt-outs over time", _engagement_chart(plt, engagement)),
         ("Funnel per campaign", _funnel_chart(plt, campaigns)),
         ("Lift with 95% intervals", _lift_chart(plt, campaigns)),
+        ("Conversion by country", _regional_chart(plt, regional)),
         ("Lifecycle distribution over time", _lifecycle_chart(plt, lifecycle_points(fetch, days))),
         ("NPS trend", _nps_chart(plt, nps_trends(nps))),
     ]

@@ -1,4 +1,5 @@
-"""`nudge report ...`: lifecycle, campaigns, one campaign, sunset advice, and the HTML report."""
+"""`nudge report ...`: lifecycle, campaigns, one campaign, sunset advice, segment health, and
+the HTML report."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from nudge_cli.printers import (
     print_sunset,
     show,
 )
+from nudge_cli.region_report import add_regions
+from nudge_cli.segment_report import print_segments
 
 
 def parse_days(text: str, option: str = "--since") -> int:
@@ -68,10 +71,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     one = add("campaign", "one campaign in detail", print_campaign)
     one.add_argument("campaign_id")
     sunset = add("sunset", "campaigns and formats to retire, with evidence", print_sunset)
+    segments = add("segments", "segment size trend, weekly response, alerts", print_segments)
+    add_regions(report)
     html = report.add_parser("html", help="a self-contained HTML report with charts")
     html.add_argument("--out", required=True, help="e.g. report.html")
     html.set_defaults(func=html_report)
-    for command, default in ((campaigns, 30), (one, 30), (sunset, 7), (html, 30)):
+    windows = ((campaigns, 30), (one, 30), (sunset, 7), (segments, 90), (html, 30))
+    for command, default in windows:
         command.add_argument("--days", type=int, default=default)
         command.add_argument("--since", help=f"e.g. {default}d (overrides --days)")
         command.add_argument("--json", action="store_true")

@@ -60,6 +60,7 @@ DEMO_STATE = PROJECT_ROOT / ".nudge" / "demo"
 CAMPAIGNS = PROJECT_ROOT / "events" / "campaigns"
 STATIONS = PROJECT_ROOT / "events" / "geofences" / "stations.geojson"
 SURVEY = PROJECT_ROOT / "events" / "surveys" / "nps-after-trip.yaml"
+CSAT = PROJECT_ROOT / "events" / "surveys" / "csat-ticket.yaml"
 NOTICE = PROJECT_ROOT / "events" / "templates" / "engineering_works.yaml"
 
 
@@ -82,15 +83,19 @@ def publish(state_dir: Path, scratch: Path, ticket_url: str) -> list[str]:
     (its detractor webhook pointed at the demo's ticket desk) with the CLI."""
     files = sorted(str(p) for p in CAMPAIGNS.glob("*.yaml"))
     segments = str(CAMPAIGNS / "segments.yml")
-    survey = scratch / SURVEY.name
-    survey.write_text(
-        SURVEY.read_text().replace("https://support.example.com/hooks/nps", ticket_url)
-    )
+    surveys = []
+    for source in (SURVEY, CSAT):
+        survey = scratch / source.name
+        text = source.read_text()
+        for hook in ("nps", "csat"):
+            text = text.replace(f"https://support.example.com/hooks/{hook}", ticket_url)
+        survey.write_text(text)
+        surveys.append(str(survey))
     nudge(state_dir, "campaign", "validate", "--segments", segments, *files)
     nudge(state_dir, "geofences", "push", str(STATIONS))
     nudge(state_dir, "segments", "push", segments)
     nudge(state_dir, "campaign", "push", *files)
-    nudge(state_dir, "survey", "push", str(survey))
+    nudge(state_dir, "survey", "push", *surveys)
     nudge(state_dir, "template", "put", str(NOTICE))
     return [Path(f).stem for f in files]
 
@@ -188,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  API at {client.api_url}; playing {DAYS} days from {START:%Y-%m-%d}")
             published = publish(DEMO_STATE, DEMO_STATE, desk.url)
             print(f"  pushed with the CLI: {STATIONS.name}, campaigns {', '.join(published)}, ")
-            print(f"  and the survey {SURVEY.stem} (detractors go to {desk.url})")
+            print(f"  and the surveys {SURVEY.stem}, {CSAT.stem} (low scores go to {desk.url})")
             client.advance("1m")  # the pipeline reads the published sets within 30 s
             snapshots, tally, users, final = play(client, population)
             campaigns = client.request(
@@ -197,12 +202,20 @@ def main(argv: list[str] | None = None) -> int:
             stats = client.session.get(f"{client.api_url}/_local/stats", timeout=10).json()
             inbox = client.session.get(f"{client.api_url}/_fcm/inbox", timeout=10).json()
             weekly = ["--period", "weekly", "--by", "lifecycle", "--since", f"{DAYS + 1}d"]
-            nps = nudge(DEMO_STATE, "nps", "report", SURVEY.stem, *weekly)
+            nps = nudge(DEMO_STATE, "nps", "report", SURVEY.stem, *weekly, "--priorities")
+            csat = nudge(DEMO_STATE, "nps", "report", CSAT.stem, "--since", f"{DAYS + 1}d")
             works = json.loads(nudge(DEMO_STATE, "broadcast-status", tally.broadcast, "--json"))
             seconds = time.monotonic() - started
             queues = client.queues()
             period = ["--since", f"{DAYS + 1}d"]  # every day played, for lift and variants
             departures = nudge(DEMO_STATE, "report", "campaign", "station-departures", *period)
+            by_country = ["--by", "country", "--rank-by", "open", *period]
+            regions = nudge(
+                DEMO_STATE, "report", "regions", "--category", "product_updates", *by_country
+            )
+            model = nudge(
+                DEMO_STATE, "report", "regions", "--category", "product_updates", "--metric", "open"
+            )
             sunset = nudge(DEMO_STATE, "report", "sunset", *period)
             outcome = Outcome(
                 final=final,
@@ -216,6 +229,8 @@ def main(argv: list[str] | None = None) -> int:
                 works=works,
                 departures=departures,
                 nps=nps,
+                csat=csat,
+                regions=regions + "\n" + model,
                 tickets=len(desk.delivered),
                 sunset=sunset,
             )

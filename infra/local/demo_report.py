@@ -33,9 +33,11 @@ class Outcome:
     campaigns: dict[str, Any]  # /admin/v1/reports/campaigns
     works: dict[str, Any]  # `nudge broadcast-status` of the weekend works
     departures: str  # `nudge report campaign station-departures`
-    nps: str  # `nudge nps report <survey> --period weekly --by lifecycle`
+    nps: str  # `nudge nps report <survey> --period weekly --by lifecycle --priorities`
     tickets: int  # detractor answers that reached the ticket desk
     sunset: str  # `nudge report sunset`
+    csat: str = ""  # `nudge nps report csat-ticket`: the CSAT survey beside NPS
+    regions: str = ""  # `nudge report regions --category ...`: the breakdown and the model
 
 
 def print_outcome(outcome: Outcome, survey: str, notice: str) -> None:
@@ -58,10 +60,16 @@ def print_outcome(outcome: Outcome, survey: str, notice: str) -> None:
     print_campaigns(outcome.campaigns)
     print_engagement(outcome.campaigns)
     print("\n" + outcome.departures.rstrip())
-    print(f"\nNPS: {survey} (nudge nps report {survey} --by lifecycle)")
+    if outcome.regions:
+        print("\nWhich regions respond (nudge report regions --category product_updates)")
+        print("  " + outcome.regions.rstrip().replace("\n", "\n  "))
+    print(f"\nNPS: {survey} (nudge nps report {survey} --by lifecycle --priorities)")
     asked = f"prompts shown {tally.surveys_shown}, answered {tally.surveys_answered}"
     print(f"  {asked}, not now {tally.surveys_dismissed}; tickets {outcome.tickets}")
     print("  " + outcome.nps.rstrip().replace("\n", "\n  "))
+    if outcome.csat:
+        print("\nCSAT beside NPS (nudge nps report csat-ticket)")
+        print("  " + outcome.csat.rstrip().replace("\n", "\n  "))
     print("\n" + outcome.sunset.rstrip())
 
 

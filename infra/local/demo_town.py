@@ -60,6 +60,12 @@ COMMENTS = {
         "Delayed again, the app showed the wrong platform",
     ],
 }
+# What buyers write after a CSAT question about buying a ticket, by how satisfied they were.
+CSAT_COMMENTS = {
+    "promoter": ["Quick checkout, the ticket was on my phone at once", "Easy and fast"],
+    "passive": ["Fine, but finding the cheapest fare took a while", "OK, a bit slow to load"],
+    "detractor": ["Payment failed twice before it worked", "The app crashed at the payment"],
+}
 # The app's interest mapping: a viewed destination's theme is an interest (weekend_trips...).
 ENGAGEMENT = {"interests": [{"event": "destination_viewed", "from_property": "theme"}]}
 DESTINATIONS = {
@@ -79,12 +85,13 @@ class User:
     station: str = ""
     shares_location: bool = False
     token: str = ""
-    trip_done: bool = False  # the app asks for a pending survey at the next launch
+    trip_done: bool = False  # a trip or a purchase: the app asks for a pending survey next launch
     pushes_seen: int = 0  # of this phone's FCM inbox
     received: Counter[str] = field(default_factory=Counter)  # pushes per category so far
     turned_off: set[str] = field(default_factory=set)
     easily_annoyed: bool = False
     departures_variant: str | None = None  # the last station-departures push not acted on
+    country: str = "NL"  # of the phone's locale
 
 
 ZONES = ["Europe/Amsterdam", "Europe/Brussels", "Europe/London", "America/New_York", "Asia/Tokyo"]
@@ -216,15 +223,27 @@ def answer_survey(client: LocalClient, user: User, rng: random.Random, tally: Ta
     # commuters are mostly fans, weekend planners mind the prices; the over-messaged complain
     mood = {"commuter": 0.75, "planner": 0.45}.get(user.persona, 0.35)
     roll = rng.random()
-    score = rng.choice([9, 10]) if roll < mood else rng.choice([7, 8] if roll < 0.8 else [2, 4, 6])
-    category = "promoter" if score >= 9 else "passive" if score >= 7 else "detractor"
+    if prompt.get("kind") == "csat":  # 1-5: most buyers are satisfied, a few hit a failure
+        score = rng.choice([4, 5]) if roll < 0.7 else rng.choice([3] if roll < 0.85 else [1, 2])
+        category = "promoter" if score >= 4 else "passive" if score == 3 else "detractor"
+        comments = CSAT_COMMENTS
+    else:
+        score = (
+            rng.choice([9, 10]) if roll < mood else rng.choice([7, 8] if roll < 0.8 else [2, 4, 6])
+        )
+        category = "promoter" if score >= 9 else "passive" if score >= 7 else "detractor"
+        comments = COMMENTS
     answer = {
         "prompt_id": prompt["prompt_id"],
         "response_id": uuid.UUID(int=rng.getrandbits(128)).hex,
         "answered_at": client.now(),
         "score": score,
-        "reason": rng.choice(COMMENTS[category]),
-        **({"follow_up": rng.choice(FOLLOW_UPS)} if rng.random() < 0.3 else {}),
+        "reason": rng.choice(comments[category]),
+        **(
+            {"follow_up": rng.choice(FOLLOW_UPS)}
+            if rng.random() < 0.3 and comments is COMMENTS
+            else {}
+        ),
         "platform": "ios" if "ios" in user.token else "android",
         "country": "NL",
     }
@@ -243,6 +262,10 @@ RIDE_HOME = {"live": 0.2, "ticket": 0.6}
 CATEGORY_OF = {"station-departures": "product_updates", "engineering_works": "product_updates",
                "pass-renewal": "transactional"}  # fmt: skip
 OPENS = {"transactional": 0.7, "product_updates": 0.45, "marketing": 0.3}
+# The regional difference `make demo` finds (planted in behaviour): riders whose phone is set
+# to Belgium open pushes far more often, British ones far less (the country comes from the
+# device's locale, as the devices API passes it to the profile).
+OPENS_BY_COUNTRY = {"BE": 1.7, "NL": 1.0, "DE": 1.0, "GB": 0.4}
 
 
 def read_pushes(
@@ -264,7 +287,7 @@ def read_pushes(
         if source == "station-departures":
             user.departures_variant = variant
         received[category] += 1
-        if rng.random() < OPENS[category]:
+        if rng.random() < min(0.95, OPENS[category] * OPENS_BY_COUNTRY.get(user.country, 1.0)):
             opened.append(
                 {
                     "event_id": f"open-{data['job_id']}",
@@ -296,7 +319,7 @@ def session(
     events = read_pushes(client, user, opened_at, rng, tally) + events
     events += ride_home(user, opened_at, rng)
     post(client, user, events, tally, retry)
-    user.trip_done = any(e["name"] == "trip_completed" for e in events)
+    user.trip_done = any(e["name"] in ("trip_completed", "ticket_purchased") for e in events)
 
 
 def ride_home(user: User, at: str, rng: random.Random) -> list[dict[str, Any]]:
@@ -340,9 +363,10 @@ def onboard(client: LocalClient, user: User, rng: random.Random, tally: Tally) -
         "token": user.token,
         "platform": platform,
         "app_version": "4.2.0",
-        "locale": rng.choice(["nl-NL", "en-GB", "de-DE", "fr-BE"]),
+        "locale": (locale := rng.choice(["nl-NL", "en-GB", "de-DE", "fr-BE"])),
         "timezone": "Europe/Amsterdam" if user.persona == "commuter" else rng.choice(ZONES),
     }
+    user.country = locale[-2:]
     if client.request("PUT", "/v1/devices/main", user=user.user_id, json_body=body).ok:
         tally.devices += 1
     categories: dict[str, bool] = {}

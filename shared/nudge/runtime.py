@@ -23,14 +23,18 @@ if TYPE_CHECKING:
     from nudge.adapters.templates_store import DynamoTemplateStore
     from nudge.adapters.webhooks import OpsAlerts
     from nudge.models.profile import Profile
+    from nudge.models.response_model import RegionalView
     from nudge.services.campaigns.configs import CampaignConfigService
     from nudge.services.campaigns.runner import CampaignRunner
     from nudge.services.configs.loader import ConfigLoader
     from nudge.services.configs.store import ConfigStore
     from nudge.services.engagement.auto_pause import AutoPauseService
     from nudge.services.engagement.auto_promote import AutoPromoteService
+    from nudge.services.engagement.breakdown import BreakdownService
     from nudge.services.engagement.decision_trail import DecisionTrail
+    from nudge.services.engagement.regional_model import RegionalModelService
     from nudge.services.engagement.reports import ReportsService
+    from nudge.services.engagement.segment_health import SegmentHealthService
     from nudge.services.engagement.sunset_digest import SunsetDigestService
     from nudge.services.geofencing.fence_sets import FenceSetService
     from nudge.services.geofencing.tracker import GeoTracker
@@ -96,7 +100,9 @@ def _stores() -> tuple:
     from nudge.adapters.dynamodb import DynamoHistoryStore, DynamoProfileStore
 
     settings = get_settings()
-    return DynamoProfileStore(settings.profiles_table), DynamoHistoryStore(settings.history_table)
+    profiles = DynamoProfileStore(settings.profiles_table)
+    profiles.cells_table = settings.history_table  # campaign response cells (breakdown.py)
+    return profiles, DynamoHistoryStore(settings.history_table)
 
 
 @lru_cache(maxsize=1)
@@ -238,6 +244,16 @@ def reports_service() -> ReportsService:
 
 
 @lru_cache(maxsize=1)
+def breakdown_service() -> BreakdownService:
+    from nudge.adapters.breakdown import DynamoBreakdownCounters
+    from nudge.services.engagement.breakdown import BreakdownService
+
+    settings = get_settings()
+    counters = DynamoBreakdownCounters(settings.history_table)
+    return BreakdownService(counters, campaign_catalog(), CLOCK, settings.engagement.analytics)
+
+
+@lru_cache(maxsize=1)
 def ops_alerts() -> OpsAlerts | None:
     """The ops alert destinations (SNS topic and/or webhook), if any is configured."""
     from nudge.adapters.webhooks import OpsAlerts
@@ -271,6 +287,25 @@ def sunset_digest_service() -> SunsetDigestService:
     profiles, _ = _stores()
     analytics = get_settings().engagement.analytics
     return SunsetDigestService(reports_service(), profiles, ops_alerts(), analytics, CLOCK)
+
+
+@lru_cache(maxsize=1)
+def segment_health_service() -> SegmentHealthService:
+    """Named segments' daily sampled sizes and swings (scheduler), their report (admin_api)."""
+    from nudge.adapters.segment_health import DynamoSegmentHealthStore
+    from nudge.services.engagement.segment_health import SegmentHealthService
+
+    settings = get_settings()
+    return SegmentHealthService(
+        DynamoSegmentHealthStore(settings.profiles_table),
+        profile_sampler(),
+        reports_service(),
+        ops_alerts(),
+        settings.engagement.analytics,
+        CLOCK,
+        half_life_days=settings.engagement.interest_half_life_days,
+        regional_view=regional_view,
+    )
 
 
 @lru_cache(maxsize=1)
@@ -357,7 +392,7 @@ def broadcast_service() -> BroadcastService:
         return estimate_segment(
             audience,
             profile_sampler(),
-            partial(matches, half_life_days=half_life),
+            partial(matches, half_life_days=half_life, response=regional_view()),
             campaign_catalog().named_segments(),
             int(CLOCK.now().timestamp()),
         )
@@ -391,6 +426,25 @@ def config_store() -> ConfigStore:
 def campaign_catalog() -> ConfigStore:
     """The CampaignCatalog port: `campaign_catalog().current()` -> CampaignSet (cached 30 s)."""
     return config_store()
+
+
+def regional_view() -> RegionalView | None:
+    """The published regional response model for segment conditions (read with the catalog)."""
+    from nudge.domain.engagement.regional_model import view_of
+
+    return view_of(campaign_catalog().current().response_model)
+
+
+@lru_cache(maxsize=1)
+def regional_model_service() -> RegionalModelService:
+    from nudge.adapters.breakdown import DynamoBreakdownCounters
+    from nudge.services.engagement.regional_model import RegionalModelService
+
+    settings = get_settings()
+    counters = DynamoBreakdownCounters(settings.history_table)
+    store = config_store()
+    config = settings.engagement.analytics.regional_model
+    return RegionalModelService(counters, store, store, CLOCK, config)
 
 
 @lru_cache(maxsize=1)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import random
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -179,16 +181,22 @@ def write_units_with_campaigns() -> list[str]:
     users, days = 200, 30
     messages = workload(users, days)
     unique = {e["event_id"] for _, b in messages for e in json.loads(b)["events"]}
-    with mock_aws():
+    with mock_aws(), _counting_cell_writes() as cell_writes:
         ddb = moto_tables()
         meter = WriteMeter()
         profiles = DynamoProfileStore("ProfilesTable", meter, ddb)
+        profiles.cells_table = "HistoryTable"  # the response cells, as runtime wires them
         history = DynamoHistoryStore("HistoryTable", meter, ddb)
         clock = ManualClock(datetime(2026, 3, 2, tzinfo=UTC))
         config = EngagementConfig()
         devices, queue = InMemoryDeviceStore(), InMemoryQueue()
         for u in range(users):
-            prefs = Preferences(user_id=f"user-{u:05d}", categories={"marketing": u % 3 > 0})
+            # a zone set in the app, as most users have (without one, marketing is withheld)
+            prefs = Preferences(
+                user_id=f"user-{u:05d}",
+                categories={"marketing": u % 3 > 0},
+                timezone="Europe/Amsterdam",
+            )
             devices.save_preferences(prefs, None)
         runner = CampaignRunner(InMemoryCampaignCatalog(published), devices, queue, config)
         decided = _count_decisions(runner)
@@ -202,19 +210,45 @@ def write_units_with_campaigns() -> list[str]:
                 scheduler.run()
             clock.set(max(arrived, clock.now()))
             assert not service.process(batch).failures
-        record_units, records = _decision_record_units(ddb, write_units)
+        record_units, record_items, records = _decision_record_units(ddb, write_units)
         memory = _memory_bytes(profiles, [f"user-{u:05d}" for u in range(users)])
     per_event = meter.total / len(unique)
+    cells = 2 * cell_writes[0] / len(unique)  # each a small ADD in the transaction: 2 WCU
     return [
         f"campaign write units: {per_event:.2f} WCU per unique event with "
         f"{len(published.campaigns)} campaigns active ({len(queue.bodies):,} sends queued, "
         f"scheduler hourly; campaign state and counters ride in the profile's write)",
+        f"response cells (country, stage, platform, segments; breakdown.py): "
+        f"{cells:.3f} WCU per unique event of the above, {per_event - cells:.2f} without "
+        f"({cell_writes[0]:,} cell ADDs, each in the transaction that counts the send, open, "
+        f"conversion or opt-out anyway: 2 WCU, items < 1 KB)",
         f"decision record: {record_units / len(unique):.3f} WCU per unique event, "
         f"{record_units / max(1, decided[0]):.3f} WCU per decision ({records:,} records for "
-        f"{decided[0]:,} decisions: a record when an outcome changes or a day on; items in the "
-        f"history's batch write, no extra request; the memory in the profile: "
+        f"{decided[0]:,} decisions, in {record_items:,} items: a record when an outcome changes "
+        f"or a day on, one item per decision pass, in the history's batch write, no extra "
+        f"request; the memory in the profile: "
         f"{memory:.0f} bytes a user on average; included in the line above)",
     ]
+
+
+@contextmanager
+def _counting_cell_writes() -> Iterator[list[int]]:
+    """Counts the response cell updates the profile store puts in its transactions."""
+    from nudge.adapters import dynamodb
+
+    counted = [0]
+    updates = dynamodb.cell_updates
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        result = updates(*args, **kwargs)
+        counted[0] += len(result)
+        return result
+
+    dynamodb.cell_updates = counting
+    try:
+        yield counted
+    finally:
+        dynamodb.cell_updates = updates
 
 
 def _count_decisions(runner: Any) -> list[int]:
@@ -231,15 +265,17 @@ def _count_decisions(runner: Any) -> list[int]:
     return counted
 
 
-def _decision_record_units(ddb: Any, write_units: Any) -> tuple[int, int]:
-    """The write units of the decision record items (`d#...`) in the history table."""
-    units = records = 0
+def _decision_record_units(ddb: Any, write_units: Any) -> tuple[int, int, int]:
+    """The write units of the decision record items (`d#...`, one per decision pass) in the
+    history table, the items and the records they hold."""
+    units = items = records = 0
     for page in ddb.get_paginator("scan").paginate(TableName="HistoryTable"):
         for item in page["Items"]:
             if item["sk"]["S"].startswith("d#"):
                 units += write_units(item)
-                records += 1
-    return units, records
+                items += 1
+                records += len(json.loads(item["body"]["S"]))
+    return units, items, records
 
 
 def _memory_bytes(profiles: Any, users: list[str]) -> float:

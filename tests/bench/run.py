@@ -533,6 +533,7 @@ def feature_figures() -> None:
     from tests.bench.campaigns import run_campaign_bench
     from tests.bench.geo import run_geo_bench
     from tests.bench.nps import run_nps_bench
+    from tests.bench.regional import run_regional_bench
     from tests.bench.scheduler import run_scheduler_bench
 
     for title, run in (
@@ -540,6 +541,7 @@ def feature_figures() -> None:
         ("6. Geofences", run_geo_bench),
         ("7. NPS", run_nps_bench),
         ("8. Scheduler", run_scheduler_bench),
+        ("9. Regional response model", run_regional_bench),
     ):
         print(title)
         for line in run():

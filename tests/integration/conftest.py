@@ -83,38 +83,16 @@ def sqs_event(queue: str, messages: list[dict[str, Any]], **attributes: str) -> 
 
 
 def _reset_caches() -> None:
+    """Every cached factory of the composition root (a new one is cleared without being
+    listed: a service cached across tests keeps an earlier test's clock and clients)."""
     get_settings.cache_clear()
     aws_clients.client.cache_clear()
-    for factory in (
-        runtime.ingest_service,
-        runtime.processing_service,
-        runtime.scheduler_service,
-        runtime.privacy_service,
-        runtime.reports_service,
-        runtime.devices_service,
-        runtime.push_service,
-        runtime.push_queue,
-        runtime.broadcast_service,
-        runtime.template_store,
-        runtime.delivery_log,
-        runtime.config_store,
-        runtime.config_loader,
-        runtime.campaign_configs,
-        runtime.profile_sampler,
-        runtime.survey_configs,
-        runtime.survey_store,
-        runtime.survey_service,
-        runtime.nps_reports,
-        runtime.detractor_router,
-        runtime.fence_objects,
-        runtime.fence_catalog,
-        runtime.fence_sets,
-        runtime.ops_alerts,
-        runtime.auto_pause_service,
-        runtime.sunset_digest_service,
-        runtime.decision_trail,
-    ):
-        factory.cache_clear()
+    for factory in vars(runtime).values():
+        if (
+            callable(getattr(factory, "cache_clear", None))
+            and getattr(factory, "__module__", None) == runtime.__name__
+        ):
+            factory.cache_clear()
 
 
 def deploy_parameters() -> dict[str, str]:

@@ -197,6 +197,8 @@ def simulate(
             add(runner.decide(profile, at, [_event("purchase", f"p{u}", at)]).counters)
     cells: dict[Cell, Counter[str]] = {}
     for name, fields in counters.items():
+        if name.startswith("cells#"):  # the response cells (breakdown.py): not lift's
+            continue
         where = day_of_counter(name)
         assert where is not None
         merge(cells, cells_of(where[0], where[1], fields, category="marketing"))

@@ -11,15 +11,19 @@ from typing import Any
 import pytest
 
 from nudge.clock import ManualClock, to_epoch
+from nudge.services.engagement.breakdown import BreakdownService
 from nudge_cli import reports as report_commands
 from nudge_cli.main import main
 from nudge_cli.report_html import ChartsUnavailable, build_html, lifecycle_points
+from tests.fakes.breakdown import InMemoryBreakdownCounters
 from tests.unit.test_engagement_reports import count, service
+from tests.unit.test_region_report import fill_cells
 
 TITLES = (
     "Sends, opens and opt-outs over time",
     "Funnel per campaign",
     "Lift with 95% intervals",
+    "Conversion by country",
     "Lifecycle distribution over time",
     "NPS trend",
 )
@@ -27,6 +31,7 @@ TITLES = (
 
 def fake_admin(clock: ManualClock, filled: bool) -> Any:
     reports = service(clock, welcome={"holdout_pct": 10}, tips={})
+    breakdown = BreakdownService(InMemoryBreakdownCounters(), reports.catalog, clock)
     if filled:
         now = to_epoch(clock.now())
         count(
@@ -34,6 +39,8 @@ def fake_admin(clock: ManualClock, filled: bool) -> Any:
             opened__a=60, converted__a=60, converted__holdout=5, opt_out__a__category=4,
         )  # fmt: skip
         count(reports, "tips", now - 3 * 86_400, targeted=50, sent__b=50, delivered__b=50)
+        for country, sent, converted in (("NL", 200, 50), ("BE", 100, 10), ("LU", 5, 1)):
+            fill_cells(breakdown, "welcome", now, country, sent, converted)
     lifecycle = {
         "stages": {"new": 10, "active": 5, "at_risk": 2} if filled else {},
         "transitions": {"new->active": 4, "active->at_risk": 2} if filled else {},
@@ -60,6 +67,9 @@ def fake_admin(clock: ManualClock, filled: bool) -> Any:
         days = int(re.search(r"days=(\d+)", path).group(1)) if "days=" in path else 30  # type: ignore[union-attr]
         if path.startswith("/admin/v1/reports/engagement"):
             return reports.engagement_daily(days)
+        if path.startswith("/admin/v1/reports/categories/"):
+            category = path.split("/")[5]
+            return breakdown.category(category, "country", days)
         if path.startswith("/admin/v1/reports/campaigns"):
             return reports.campaigns(days)
         if path.startswith("/admin/v1/reports/sunset"):
@@ -78,7 +88,8 @@ def fake_admin(clock: ManualClock, filled: bool) -> Any:
 
 @pytest.mark.parametrize("filled", [True, False], ids=["with-data", "empty"])
 def test_the_html_report_holds_every_chart_inline(clock: ManualClock, filled: bool) -> None:
-    text = build_html(fake_admin(clock, filled), 30)
+    fetch = fake_admin(clock, filled)
+    text = build_html(fetch, 30)
     for title in TITLES:
         assert f"<h2>{title}</h2>" in text and f'alt="{title}"' in text
     assert text.count("data:image/png;base64,") == len(TITLES)
@@ -93,6 +104,9 @@ def test_the_html_report_holds_every_chart_inline(clock: ManualClock, filled: bo
         assert "No theme has enough comments to rank yet." in text
     if filled:
         assert "welcome" in text and "significant" in text
+        assert "/admin/v1/reports/categories/marketing/breakdown?by=country&days=30" in " ".join(
+            fetch.calls
+        )
     else:
         assert "No campaigns published" not in text  # two campaigns, nothing sent
 

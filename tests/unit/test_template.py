@@ -70,11 +70,13 @@ def test_policies_are_least_privilege(name: str) -> None:
 
 def test_only_batch_jobs_can_scan() -> None:
     """Scans stay off the hot path: the broadcaster pages through devices (a paced batch job),
-    and the admin API's campaign estimate samples profiles (a bounded, parallel, admin-only
-    Scan evaluating a Segment). No event-path function may scan."""
+    the admin API's campaign estimate samples profiles (a bounded, parallel, admin-only Scan
+    evaluating a Segment), and the scheduler's tick takes the same bounded sample once a day
+    for segment health. No event-path function may scan."""
     allowed = {
         "BroadcasterFunction": {"Fn::GetAtt": ["DevicesTable", "Arn"]},
         "AdminApiFunction": {"Fn::GetAtt": ["ProfilesTable", "Arn"]},
+        "SchedulerFunction": {"Fn::GetAtt": ["ProfilesTable", "Arn"]},
     }
     for name, props in of_type("AWS::Serverless::Function").items():
         for statement in _statements(props):

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from nudge.adapters.dynamo_table import DynamoTable
 from nudge.models.configs import (
     Catalog,
+    CatalogKind,
     ConfigHead,
     ConfigKind,
     ConfigVersion,
@@ -142,7 +143,7 @@ class DynamoConfigTable(DynamoTable):
         return [LoadError.model_validate_json(i["body"]["S"]) for i in self._query("errors")]
 
     # ---- catalogs ----
-    def get_catalogs(self, kinds: Sequence[ConfigKind]) -> dict[str, Catalog]:
+    def get_catalogs(self, kinds: Sequence[CatalogKind]) -> dict[str, Catalog]:
         keys = [self.key(pk="catalog", sk=kind) for kind in kinds]
         found: dict[str, Catalog] = {}
         for item in self.batch_get(keys, consistent=True):

@@ -8,10 +8,12 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from nudge.adapters.breakdown import cell_updates
 from nudge.adapters.decisions import PREFIX as DECISION_PREFIX
 from nudge.adapters.decisions import at_of, decisions_of, pack_items
 from nudge.adapters.dynamo_codec import item_to_profile, profile_to_item, write_units
 from nudge.adapters.dynamo_table import DynamoTable, condition_failed, error_code, versioned
+from nudge.domain.engagement.breakdown import PREFIX as CELLS_PREFIX
 from nudge.domain.engagement.decision_record import DecisionRecord
 from nudge.models.device import ConsentChange
 from nudge.models.events import IncomingEvent
@@ -54,7 +56,7 @@ def _named_counter_updates(
     updates = []
     for name, deltas in sorted(counters.items()):
         fields = {f: d for f, d in sorted(deltas.items()) if d}
-        if not fields:
+        if not fields or name.startswith(CELLS_PREFIX):  # response cells: their own table
             continue
         names = {f"#f{i}": f for i, f in enumerate(fields)}
         values = DynamoTable.to_item({f":d{i}": d for i, d in enumerate(fields.values())})
@@ -125,6 +127,9 @@ def _counter_updates(table: str, user_id: str, change: StageChange) -> list[dict
 
 
 class DynamoProfileStore(DynamoTable):
+    # where the campaign response cells go (adapters/breakdown.py): the history table
+    cells_table: str | None = None
+
     def get(self, user_id: str) -> Profile | None:
         response = self.ddb.get_item(
             TableName=self.table, Key=self.key(user_id=user_id), ConsistentRead=True
@@ -143,6 +148,9 @@ class DynamoProfileStore(DynamoTable):
         item = profile_to_item(profile, due_shards)
         condition = versioned("user_id", previous.version if previous else None)
         named = _named_counter_updates(self.table, profile.user_id, counters or {})
+        if self.cells_table:
+            shard = stats_shard(profile.user_id)
+            named += cell_updates(self.cells_table, shard, counters or {})
         updates = [
             *(_counter_updates(self.table, profile.user_id, change) if change else []),
             *named,

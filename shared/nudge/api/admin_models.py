@@ -137,6 +137,72 @@ class Lift(Shape):
     label: str
 
 
+class BreakdownRow(Shape):
+    """One country, region, city, stage, platform or named segment, with 95 % intervals."""
+
+    value: str = Field(description="the country, stage...; 'unknown' where nothing named it")
+    sent: int
+    holdout: int
+    enough_data: bool = Field(
+        description="false: fewer sends than analytics.min_breakdown_group: too little data"
+    )
+    open: Rate = Field(description="opened of sent")
+    conversion: Rate = Field(description="converted of sent")
+    opt_out: Rate = Field(description="opt-outs of sent")
+    holdout_conversion: Rate = Field(description="the holdout's converted of holdout")
+
+
+class RegionEstimate(Shape):
+    """One region's predicted rate: the empirical-Bayes posterior mean, with its 95 % interval."""
+
+    region: str
+    sends: int
+    hits: int = Field(description="opens, conversions or opt-outs of those sends")
+    observed: float | None = Field(description="hits / sends, 0..1, before shrinkage")
+    predicted: float = Field(description="0..1: pulled toward the overall rate by little data")
+    low: float
+    high: float
+    verdict: Literal["better", "worse", "as the rest"] = Field(
+        description="better / worse: the whole interval above / below the overall rate"
+    )
+
+
+class RegionalFit(Shape):
+    overall: float = Field(description="the pooled rate over every region, 0..1")
+    sends: int
+    prior: dict[str, float] = Field(description="the Beta prior fitted across regions")
+    better: list[RegionEstimate]
+    worse: list[RegionEstimate]
+    regions: list[RegionEstimate] = Field(
+        description="best first, by the interval's lower end (a lucky few sends are not best)"
+    )
+
+
+class RegionalModelReport(Shape):
+    """The regional response model of one campaign category (analytics.regional_model)."""
+
+    category: str
+    level: Literal["country", "region"]
+    since: str
+    until: str
+    published_at: int | None = Field(description="when the tick last published it (epoch s)")
+    metrics: dict[str, RegionalFit]
+
+
+class BreakdownReport(Shape):
+    """Response cells summed over the days; ranked by the lower end of the interval."""
+
+    campaign: str | None = None
+    category: str | None = None
+    campaigns: list[str] | None = Field(default=None, description="a category's campaigns")
+    by: Literal["country", "region", "city", "stage", "platform", "segment"]
+    rank_by: Literal["open", "conversion", "opt_out"]
+    start: str
+    end: str
+    min_group: int
+    rows: list[BreakdownRow]
+
+
 class VariantPair(Shape):
     a: str
     b: str
@@ -302,6 +368,66 @@ class SunsetReport(ReportWindow):
     min_sample: int
     candidates: list[SunsetCandidate] = Field(description="worst first")
     not_judged: list[NotJudged]
+
+
+class SegmentSizePoint(Shape):
+    day: str
+    estimate: int = Field(description="users, from the day's sample")
+    interval_95: list[int] = Field(description="[low, high]; equal when every profile was read")
+    complete: bool
+
+
+class SegmentWeek(Shape):
+    """The segment's campaigns pooled over 7 UTC days (holdouts left out)."""
+
+    since: str
+    until: str
+    sent: int
+    delivered: int
+    opened: int
+    converted: int
+    open_rate: Rate = Field(description="opened of delivered")
+    conversion_rate: Rate = Field(description="converted of sent")
+
+
+class SegmentSwing(Shape):
+    metric: Literal["size", "open_rate", "conversion_rate"]
+    before: float
+    after: float
+    change: float = Field(description="% for size, points for rates")
+    bound: float
+    evidence: str
+
+
+class SegmentAlertRecord(Shape):
+    segment: str
+    day: str
+    week: str = Field(description="ISO week, e.g. 2026-W11: at most one alert a week")
+    swings: list[SegmentSwing]
+
+
+class SegmentHealthRow(Shape):
+    published: bool = Field(description="false: no longer named, kept for its history")
+    campaigns: list[str] = Field(description="published campaigns whose audience refers to it")
+    sizes: list[SegmentSizePoint] = Field(description="one per measured day, oldest first")
+    size_first: SegmentSizePoint | None
+    size_last: SegmentSizePoint | None
+    size_change_pct: float | None
+    weeks: list[SegmentWeek] = Field(description="whole weeks ending today, oldest first")
+    alerts: list[SegmentAlertRecord]
+
+
+class SegmentAlertBounds(Shape):
+    size_change_pct: float
+    response_change_pts: float
+    min_size: int
+    min_delivered: int
+
+
+class SegmentsReport(ReportWindow):
+    measured_days: int = Field(description="days with a stored point in the window")
+    alert_bounds: SegmentAlertBounds
+    segments: dict[str, SegmentHealthRow]
 
 
 class LifecycleReport(Shape):

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
+from urllib.parse import unquote
 
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import BaseModel, ConfigDict, Field
@@ -196,6 +197,7 @@ def preview_campaign(request: Annotated[PreviewRequest, Body()]) -> Response[Any
         engagement.caps,
         engagement.consent.default_timezone,
         interest_half_life_days=engagement.interest_half_life_days,
+        response=runtime.regional_view(),
     )
     return _ok(result)
 
@@ -220,7 +222,11 @@ def estimate_campaign(request: Annotated[ConfigText, Body()]) -> Response[Any]:
         estimate_audience(
             campaign,
             runtime.profile_sampler(),
-            partial(matches, half_life_days=get_settings().engagement.interest_half_life_days),
+            partial(
+                matches,
+                half_life_days=get_settings().engagement.interest_half_life_days,
+                response=runtime.regional_view(),
+            ),
             runtime.campaign_catalog().named_segments(),
             int(runtime.CLOCK.now().timestamp()),
         )
@@ -251,3 +257,90 @@ def put_segments(name: ConfigId, request: Annotated[ConfigText, Body()]) -> Resp
 )
 def list_segments() -> dict[str, Any]:
     return {"segments": runtime.campaign_configs().list_segments()}
+
+
+# --- response by region, stage, platform and segment (domain/engagement/breakdown.py) -------
+
+BreakdownBy = Annotated[
+    Literal["country", "region", "city", "stage", "platform", "segment"],
+    Query(description="the dimension to break the responses down by"),
+]
+RankBy = Annotated[
+    Literal["open", "conversion", "opt_out"], Query(description="the rate the rows are ranked by")
+]
+BreakdownDays = Annotated[int, Query(ge=1, le=400, description="Window in days (today included)")]
+
+
+@router.get(
+    "/admin/v1/reports/campaigns/<campaign_id>/breakdown",
+    summary="One campaign's open, conversion and opt-out rates by country, stage, segment...",
+    description=(
+        "Counted in the cell the user was in at the send (a later move does not shift "
+        "them); each rate with its 95 % Wilson interval; values with fewer sends than "
+        "`analytics.min_breakdown_group` are marked `enough_data: false` and ranked last."
+    ),
+    tags=["reports"],
+    responses={**ok("BreakdownReport"), **ERRORS, **NOT_FOUND},
+)
+def campaign_breakdown(
+    campaign_id: Annotated[str, Path(max_length=64)],
+    by: BreakdownBy = "country",
+    days: BreakdownDays = 30,
+    rank_by: RankBy = "conversion",
+) -> dict[str, Any]:
+    from nudge.services.engagement.reports import UnknownCampaign
+
+    metrics.add_metric("ReportsServed", MetricUnit.Count, 1)
+    try:
+        return runtime.breakdown_service().campaign(unquote(campaign_id), by, days, rank_by)
+    except UnknownCampaign as error:
+        raise NotFoundError(str(error)) from error
+
+
+@router.get(
+    "/admin/v1/reports/categories/<category>/breakdown",
+    summary="A category's campaigns summed: rates by country, stage, segment...",
+    tags=["reports"],
+    responses={**ok("BreakdownReport"), **ERRORS, **NOT_FOUND},
+)
+def category_breakdown(
+    category: Annotated[str, Path(max_length=64)],
+    by: BreakdownBy = "country",
+    days: BreakdownDays = 30,
+    rank_by: RankBy = "conversion",
+) -> dict[str, Any]:
+    from nudge.services.engagement.breakdown import UnknownCategory
+
+    metrics.add_metric("ReportsServed", MetricUnit.Count, 1)
+    try:
+        return runtime.breakdown_service().category(unquote(category), by, days, rank_by)
+    except UnknownCategory as error:
+        raise NotFoundError(str(error)) from error
+
+
+@router.get(
+    "/admin/v1/reports/regions",
+    summary="Which regions respond better to a campaign category (the regional model)",
+    description=(
+        "Each region's open, conversion or opt-out rate shrunk toward the overall rate "
+        "(empirical-Bayes beta-binomial), with its 95 % interval; `better` / `worse`: the "
+        "regions whose interval is wholly above / below the overall rate. Fitted on the "
+        "breakdown counters of the last `analytics.regional_model.window_days` days."
+    ),
+    tags=["reports"],
+    responses={**ok("RegionalModelReport"), **ERRORS, **NOT_FOUND},
+)
+def regional_model_report(
+    category: Annotated[str, Query(max_length=32, description="a campaign category")],
+    metric: Annotated[
+        Literal["open", "conversion", "opt_out"] | None,
+        Query(description="one metric (default: all three)"),
+    ] = None,
+) -> dict[str, Any]:
+    from nudge.services.engagement.regional_model import UnknownCategory
+
+    metrics.add_metric("ReportsServed", MetricUnit.Count, 1)
+    try:
+        return runtime.regional_model_service().report(category, metric)
+    except UnknownCategory as error:
+        raise NotFoundError(str(error)) from error

@@ -85,6 +85,34 @@ def default_caps() -> dict[str, CategoryCaps]:
     }
 
 
+class SegmentAlertConfig(BaseModel):
+    """Segment health (scheduler tick, daily): week-over-week swings that alert ops. A swing
+    alerts only beyond its bound AND beyond the sampling interval, and only with enough data."""
+
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
+
+    size_change_pct: float = Field(default=30.0, gt=0, le=1000, description="size swing, %")
+    response_change_pts: float = Field(
+        default=5.0, gt=0, le=100, description="open or conversion rate swing, points"
+    )
+    min_size: int = Field(default=100, ge=1, description="smaller segments: no size alert")
+    min_delivered: int = Field(
+        default=100, ge=1, description="deliveries per week each before a response alert"
+    )
+
+
+class RegionalModelConfig(BaseModel):
+    """The regional response model (scheduler tick): which regions respond better to a
+    campaign category, fitted on the breakdown counters and published for targeting."""
+
+    model_config = ConfigDict(defer_build=True, extra="forbid", frozen=True)
+
+    enabled: bool = True
+    window_days: int = Field(default=30, ge=1, le=90, description="UTC days of counters fitted")
+    every_hours: int = Field(default=24, ge=1, le=168, description="recompute at most this often")
+    level: Literal["country", "region"] = "country"  # what a region is (the breakdown's)
+
+
 class AnalyticsConfig(BaseModel):
     """Engagement analytics: opt-out attribution, lift, guard rails and sunset advice."""
 
@@ -101,6 +129,11 @@ class AnalyticsConfig(BaseModel):
     )
     min_sample: int = Field(
         default=200, ge=1, description="Delivered messages before guard rails or sunset judge"
+    )
+    min_breakdown_group: int = Field(
+        default=30,
+        ge=1,
+        description="Sends a breakdown cell (a country, stage, segment...) needs for its rates",
     )
     pause_opt_out_pct: float = Field(
         default=2.0, gt=0, le=100, description="Opt-outs per 100 delivered above which to pause"
@@ -119,6 +152,10 @@ class AnalyticsConfig(BaseModel):
     # auto_promote (campaigns that ask for it, on the scheduler tick): the variant comparison
     # over at most this many days, from the current version's publish on
     promote_window_days: int = Field(default=28, ge=1, le=90)
+    # segment health (scheduler tick, once a day): named segments' sampled sizes, alerts
+    segment_health: bool = True
+    segment_alert: SegmentAlertConfig = Field(default_factory=SegmentAlertConfig)
+    regional_model: RegionalModelConfig = Field(default_factory=RegionalModelConfig)
 
     @property
     def attribution_window_seconds(self) -> int:

@@ -25,6 +25,7 @@ from nudge.clock import parse_duration
 from nudge.models.configs import Promotion
 from nudge.models.events import EventName
 from nudge.models.profile import Stage
+from nudge.models.response_model import ResponseModel
 from nudge.models.segment import (
     MAX_CAMPAIGN_DAYS,
     PropertyTest,
@@ -303,6 +304,8 @@ class CampaignSet(BaseModel):
     campaigns: dict[str, Campaign] = Field(default_factory=dict)
     segments: dict[str, Segment] = Field(default_factory=dict)
     version: str = ""
+    # the regional response model (`predicted_response`, `top_regions`); None: none yet
+    response_model: ResponseModel | None = None
 
     def active(self) -> dict[str, Campaign]:
         return {cid: c for cid, c in self.campaigns.items() if c.status == "active"}

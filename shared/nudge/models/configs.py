@@ -9,6 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 ConfigKind = Literal["campaign", "segments", "geofences", "survey"]
 ConfigStatus = Literal["draft", "active", "paused", "archived"]
+# Catalog items: one per config kind, and the regional response model (recomputed on the
+# scheduler tick, read with the campaign catalog; models/response_model.py)
+CatalogKind = Literal["campaign", "segments", "geofences", "survey", "response_model"]
 # What the campaign pipeline reads in one BatchGetItem (CampaignCatalog); fence sets are read
 # by the FenceCatalog on their own schedule, surveys by the SurveyCatalog.
 KINDS: tuple[ConfigKind, ...] = ("campaign", "segments")
@@ -127,7 +130,7 @@ class CatalogEntry(_Record):
 class Catalog(_Record):
     """The current non-archived configs of one kind, as one item (read in one GetItem)."""
 
-    kind: ConfigKind
+    kind: CatalogKind
     revision: int = 0  # bumped by every rewrite (the conditional write's version)
     entries: dict[str, CatalogEntry] = Field(default_factory=dict)
     updated_at: int = 0

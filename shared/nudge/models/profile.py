@@ -94,6 +94,9 @@ class SendRecord(BaseModel):
     variant: str = ""
     job: str | None = None  # the push job id the app names in push_opened / opt-out events
     opened: bool = False  # its open is counted (once)
+    # the user's response cell at the send (domain/engagement/breakdown.py): its open and
+    # opt-out count there even if the user has moved since
+    cell: str = ""
 
 
 class PendingTrigger(BaseModel):
@@ -118,6 +121,7 @@ class Exposure(BaseModel):
     goal: str
     at: int
     until: int
+    cell: str = ""  # the response cell at the send: its conversion counts there
 
 
 class OutboxJob(BaseModel):

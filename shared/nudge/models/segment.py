@@ -5,9 +5,16 @@ Kept apart from the campaign models so surveys and broadcasts load only what the
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from nudge.models.events import EventName
 from nudge.models.profile import Stage
@@ -119,6 +126,43 @@ class LocationRule(Strict):
 
 
 AttributeTest = list[Scalar] | PropertyTest
+ResponseMetric = Literal["open", "conversion", "opt_out"]
+CategoryName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z_]{0,31}$")]
+
+
+def _share(value: Any) -> Any:
+    """'20%' -> 0.2 (a share may be written either way)."""
+    if isinstance(value, str) and value.strip().endswith("%"):
+        try:
+            return float(value.strip()[:-1]) / 100
+        except ValueError:
+            raise ValueError(f"{value!r} is not a percentage") from None
+    return value
+
+
+class PredictedResponse(Strict):
+    """The regional response model's prediction for the user's region (a campaign category's
+    open, conversion or opt-out rate) at least and/or at most this (0..1)."""
+
+    category: CategoryName
+    metric: ResponseMetric = "conversion"
+    at_least: float | None = Field(default=None, ge=0, le=1)
+    at_most: float | None = Field(default=None, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _some_bound(self) -> PredictedResponse:
+        if self.at_least is None and self.at_most is None:
+            raise ValueError("give at_least and/or at_most")
+        return self
+
+
+class TopRegions(Strict):
+    """The user's region is among the best `share` of regions (by predicted rate; for
+    opt_out, the highest predicted opt-out rates: combine with `not` to avoid them)."""
+
+    category: CategoryName
+    metric: ResponseMetric = "conversion"
+    share: Annotated[float, BeforeValidator(_share), Field(gt=0, le=1)]
 
 
 class Segment(Strict):
@@ -133,6 +177,8 @@ class Segment(Strict):
     interests: Interests | None = None
     attributes: dict[str, AttributeTest] | None = Field(default=None, max_length=20)
     location: LocationRule | None = None
+    predicted_response: PredictedResponse | None = None
+    top_regions: TopRegions | None = None
     all: list[Segment] | None = Field(default=None, min_length=1, max_length=20)
     any: list[Segment] | None = Field(default=None, min_length=1, max_length=20)
     not_: Segment | None = Field(default=None, alias="not")

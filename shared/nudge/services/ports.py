@@ -7,21 +7,31 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # type hints only: a handler that needs none of these never imports them
+    from collections import Counter
     from datetime import datetime
 
     from nudge.domain.config import CategoryCaps
     from nudge.domain.engagement.decision_record import DecisionRecord
+    from nudge.domain.engagement.segment_health import HealthPoint
     from nudge.domain.geofencing.index import FenceIndex
     from nudge.domain.nps.score import Delta, NpsAggregates
     from nudge.models.broadcast import Broadcast
     from nudge.models.campaign import CampaignSet
-    from nudge.models.configs import Catalog, ConfigHead, ConfigKind, ConfigVersion, LoadError
+    from nudge.models.configs import (
+        Catalog,
+        CatalogKind,
+        ConfigHead,
+        ConfigKind,
+        ConfigVersion,
+        LoadError,
+    )
     from nudge.models.device import ConsentChange, Device, Preferences
     from nudge.models.events import IncomingEvent, QueuedBatch
     from nudge.models.fatigue import Booking, Interruption
     from nudge.models.nps_store import StoredResponse, StoredState, UserSurveys
     from nudge.models.profile import Profile, Transition
     from nudge.models.push import Delivery, Leftovers
+    from nudge.models.response_model import ResponseModel
     from nudge.models.scheduler import DueShard
     from nudge.models.stats import LifecycleCounts, StageChange
     from nudge.models.survey import SurveyConfig
@@ -253,6 +263,30 @@ class CampaignCatalog(Protocol):
         ...
 
 
+class BreakdownCounters(Protocol):
+    """Campaign responses per cell (domain/engagement/breakdown.py): read by the breakdown
+    report and the regional response model (issue 22)."""
+
+    def cells(
+        self, campaign_ids: Sequence[str], start_day: str, end_day: str
+    ) -> dict[tuple[str, str], Counter[str]]:
+        """(dimension, value) -> metric -> count, summed over the campaigns and the UTC days
+        start_day..end_day (ISO dates, inclusive). Dimensions: breakdown.DIMENSIONS (country,
+        region, city, stage, platform, segment); metrics: breakdown.METRICS (sent, holdout,
+        opened, converted, holdout_converted, opt_out); a value nobody knew is "unknown"."""
+        ...
+
+
+class ResponseModels(Protocol):
+    """The published regional response model (ConfigStore: an item beside the catalogs)."""
+
+    def response_model(self, fresh: bool = False) -> ResponseModel | None: ...
+
+    def publish_response_model(self, model: ResponseModel) -> bool:
+        """Store it for the pipeline (False: a concurrent publish won; nothing changed)."""
+        ...
+
+
 class FenceCatalog(Protocol):
     def current_index(self) -> FenceIndex | None:
         """One FenceIndex over every active fence set (None: none published). Cached per
@@ -352,7 +386,7 @@ class ConfigTable(Protocol):
 
     def errors(self) -> list[LoadError]: ...
 
-    def get_catalogs(self, kinds: Sequence[ConfigKind]) -> dict[str, Catalog]:
+    def get_catalogs(self, kinds: Sequence[CatalogKind]) -> dict[str, Catalog]:
         """The catalog items of these kinds in one read (absent kinds are left out)."""
         ...
 
@@ -426,6 +460,26 @@ class SurveyCatalog(Protocol):
 class Alerts(Protocol):
     def send(self, subject: str, message: dict[str, Any]) -> list[str]:
         """Deliver an ops alert everywhere configured; returns where it could not go."""
+        ...
+
+
+class SegmentHealthStore(Protocol):
+    """Segment health's daily points (one item a day for every named segment, with a TTL)."""
+
+    def get(self, day: str) -> HealthPoint | None:
+        """One day's point (read consistently), or None."""
+        ...
+
+    def days(self, days: Sequence[str]) -> dict[str, HealthPoint]:
+        """The points of these days that exist, by day."""
+        ...
+
+    def create(self, point: HealthPoint, expires_at: int) -> bool:
+        """Store the day's point unless it exists: False (nothing written) when it does."""
+        ...
+
+    def put(self, point: HealthPoint, expires_at: int) -> None:
+        """Store the day's point over the one there (its alerts and `checked` recorded)."""
         ...
 
 

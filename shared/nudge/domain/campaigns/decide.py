@@ -46,6 +46,7 @@ from nudge.models.profile import (
     Profile,
     SendRecord,
 )
+from nudge.models.response_model import RegionalView
 from nudge.models.segment import Segment
 
 OUTBOX_KEEP = 30 * 60  # longer than SQS redelivery of the events that decided them
@@ -93,6 +94,10 @@ class Context:
     interruptions: InterruptionReader = lambda: ()
     # EngagementConfig's (runner and preview pass it): audiences read interests as ingest wrote
     interest_half_life_days: float = DEFAULT_INTEREST_HALF_LIFE_DAYS
+    # the user's response cell (domain/engagement/breakdown.py), worked out at a send only
+    cell: Callable[[], str] = lambda: ""
+    # the published regional response model, for `predicted_response` / `top_regions`
+    response: RegionalView | None = None
 
     @property
     def local_zone(self) -> str | None:
@@ -146,7 +151,12 @@ def decide(candidate: Candidate, profile: Profile, ctx: Context) -> Decision:
     if candidate.key in profile.messaging.occurrences:
         return stop("suppress", "duplicate", "this trigger occurrence was already decided")
     why = explain(
-        campaign.audience, profile, now, ctx.named, half_life_days=ctx.interest_half_life_days
+        campaign.audience,
+        profile,
+        now,
+        ctx.named,
+        half_life_days=ctx.interest_half_life_days,
+        response=ctx.response,
     )
     if why:
         return stop("suppress", "audience", why)
@@ -230,15 +240,19 @@ def decide_all(candidates: list[Candidate], profile: Profile, ctx: Context) -> l
         if decision.reason == "global_cap" and winners:
             decision.reason = "outranked"
             decision.rules[-1] = Rule("priority", False, f"slot taken by {', '.join(winners)}")
-        record(profile, candidate, decision, ctx.now)
+        sends = decision.action in ("send", "holdout") and decision.reason != "duplicate"
+        record(profile, candidate, decision, ctx.now, ctx.cell() if sends else "")
         if decision.action in ("send", "holdout"):
             winners.append(candidate.campaign.id)
         decisions.append(decision)
     return decisions
 
 
-def record(profile: Profile, candidate: Candidate, decision: Decision, now: int) -> None:
-    """Write the decision into the profile's campaign state (same write as the events)."""
+def record(
+    profile: Profile, candidate: Candidate, decision: Decision, now: int, cell: str = ""
+) -> None:
+    """Write the decision into the profile's campaign state (same write as the events);
+    `cell`: the user's response cell, kept with a send and its exposure."""
     state = profile.messaging
     campaign = candidate.campaign
     if state.pending:
@@ -270,6 +284,7 @@ def record(profile: Profile, candidate: Candidate, decision: Decision, now: int)
                 goal=campaign.goal.event,
                 at=now,
                 until=now + seconds(campaign.goal.within),
+                cell=cell,
             )
         )
     if decision.action not in ("send", "holdout"):
@@ -291,6 +306,7 @@ def record(profile: Profile, candidate: Candidate, decision: Decision, now: int)
             category=campaign.category,
             variant=decision.variant,
             job=job_id,
+            cell=cell,
         )
     )
     if not held:

@@ -16,6 +16,7 @@ from nudge.models.device import Device
 from nudge.models.profile import (
     Profile,
 )
+from nudge.models.response_model import RegionalView
 from nudge.models.segment import Segment
 from nudge.templating import TemplateError
 
@@ -32,6 +33,7 @@ def preview(
     event: Mapping[str, Any] | None = None,
     *,
     interest_half_life_days: float,
+    response: RegionalView | None = None,
 ) -> dict[str, Any]:
     """The decision for one user right now, every rule with its reason, and the message."""
     from nudge.domain.messaging.delivery_time import UNKNOWN_ZONE, user_zone
@@ -57,6 +59,7 @@ def preview(
         consent=lambda: dict(preferences.categories),
         interest_half_life_days=interest_half_life_days,
         quiet_hours=lambda: (quiet.start, quiet.end) if quiet else None,
+        response=response,
     )
     decision = decide(
         Candidate(campaign, "preview", now, {"event": dict(event or {})}), profile, ctx

@@ -91,6 +91,7 @@ class EngagementRecord:
     category: str = ""
     reason: str | None = None  # suppression reason, FCM error code, or opt-out kind
     source: str | None = None  # an opt-out's blamed message's job source (broadcast:<id>...)
+    cell: str = ""  # the response cell of the send it is about (domain/engagement/breakdown)
 
     def __post_init__(self) -> None:
         if self.kind not in RECORD_KINDS:

@@ -116,6 +116,10 @@ def _received_from_sends(sends: Sequence[SendRecord]) -> list[ReceivedMessage]:
     ]
 
 
+def _cell_of(sends: Sequence[SendRecord], job_id: str) -> str:
+    return next((send.cell for send in sends if send.job == job_id), "")
+
+
 def blame_key(attribution: Attribution) -> tuple[str, int]:
     """What one user's opt-outs are counted once per, and since when: the message blamed
     (its time), or for an unattributed one its kind and category (the opt-out's time)."""
@@ -174,6 +178,7 @@ def engagement_records(
                             send.campaign,
                             send.variant,
                             category=send.category,
+                            cell=send.cell,
                         )
                     )
         elif event.name == OPT_OUT_EVENT:
@@ -197,6 +202,7 @@ def engagement_records(
             if not remember_blame(profile.messaging.opt_outs, key, blamed_at, now, memory):
                 continue  # this user's opt-out for that message is counted already
             record = attribution.record()
+            blamed = attribution.message
             records.append(
                 EngagementRecord(
                     record.id,
@@ -207,6 +213,8 @@ def engagement_records(
                     category=record.category,
                     reason=record.reason,
                     source=record.source,
+                    # the blamed send's cell, as its open would count (none: not a campaign's)
+                    cell=_cell_of(sends, blamed.message_id) if blamed else "",
                 )
             )
     return records, ignored

@@ -14,17 +14,20 @@ from typing import Any
 from nudge.clock import DAY
 from nudge.domain.profiles.aggregates import decayed_interest
 from nudge.models.profile import Profile, Stage
+from nudge.models.response_model import RegionalPredictions, RegionalView
 from nudge.models.segment import (
     AttributeTest,
     Behavior,
     DidNot,
     Interests,
     LocationRule,
+    PredictedResponse,
     PropertyTest,
     Purchases,
     Recency,
     Scalar,
     Segment,
+    TopRegions,
 )
 
 EARTH_RADIUS_KM = 6371.0088
@@ -41,8 +44,10 @@ def matches(
     named: Mapping[str, Segment],
     *,
     half_life_days: float,
+    response: RegionalView | None = None,
 ) -> bool:
-    return explain(segment, profile, now, named, half_life_days=half_life_days) is None
+    why = explain(segment, profile, now, named, half_life_days=half_life_days, response=response)
+    return why is None
 
 
 def explain(
@@ -52,35 +57,40 @@ def explain(
     named: Mapping[str, Segment],
     *,
     half_life_days: float,
+    response: RegionalView | None = None,
 ) -> str | None:
     """None when the profile is in the segment, else the first reason it is not.
 
     `half_life_days`: `EngagementConfig.interest_half_life_days`, the decay the stored interest
     scores were folded with (required: a segment must read interests as ingest wrote them).
+    `response`: the published regional response model, for `predicted_response` and
+    `top_regions` (without one those conditions fail closed, saying so).
     """
-    for check in _checks(segment, half_life_days):
+    for check in _checks(segment, half_life_days, response):
         if why := check(profile, now, named):
             return why
     return None
 
 
 Check = Callable[[Profile, int, Mapping[str, Segment]], "str | None"]
-_COMPILED: dict[tuple[int, float], tuple[Segment, list[Check]]] = {}
+_COMPILED: dict[tuple[int, float, int], tuple[Segment, RegionalView | None, list[Check]]] = {}
 
 
-def _checks(segment: Segment, half_life_days: float) -> list[Check]:
+def _checks(
+    segment: Segment, half_life_days: float, response: RegionalView | None = None
+) -> list[Check]:
     """The segment's conditions as a list of checks, in the order `explain` reports them.
 
     Compiled once per segment object (campaign sets are published rarely, audiences are
     evaluated for every candidate send), so unset conditions cost nothing.
     """
-    key = (id(segment), half_life_days)
+    key = (id(segment), half_life_days, id(response))
     cached = _COMPILED.get(key)
-    if cached is not None and cached[0] is segment:
-        return cached[1]
+    if cached is not None and cached[0] is segment and cached[1] is response:
+        return cached[2]
     checks: list[Check] = []
     if (name := segment.segment) is not None:
-        checks.append(partial(_named, name, half_life_days))
+        checks.append(partial(_named, name, half_life_days, response))
     if (stages := segment.lifecycle) is not None:
         checks.append(partial(_lifecycle, stages))
     behaviors = segment.behavior if isinstance(segment.behavior, list) else [segment.behavior]
@@ -97,24 +107,33 @@ def _checks(segment: Segment, half_life_days: float) -> list[Check]:
             checks.append(partial(_profile_only, check, rule))
     for key, test in (segment.attributes or {}).items():
         checks.append(partial(_attribute_check, key, test))
-    checks += [partial(_nested, child, half_life_days) for child in segment.all or []]
+    if segment.predicted_response is not None:
+        checks.append(partial(_predicted_response, segment.predicted_response, response))
+    if segment.top_regions is not None:
+        checks.append(partial(_top_regions, segment.top_regions, response))
+    checks += [partial(_nested, child, half_life_days, response) for child in segment.all or []]
     if segment.any is not None:
-        checks.append(partial(_any, segment.any, half_life_days))
+        checks.append(partial(_any, segment.any, half_life_days, response))
     if segment.not_ is not None:
-        checks.append(partial(_not, segment.not_, half_life_days))
+        checks.append(partial(_not, segment.not_, half_life_days, response))
     if len(_COMPILED) > 4096:  # old sets' segments: forget them all, recompile what is live
         _COMPILED.clear()
-    _COMPILED[key] = (segment, checks)
+    _COMPILED[(id(segment), half_life_days, id(response))] = (segment, response, checks)
     return checks
 
 
 def _named(
-    name: str, half_life: float, profile: Profile, now: int, named: Mapping[str, Segment]
+    name: str,
+    half_life: float,
+    response: RegionalView | None,
+    profile: Profile,
+    now: int,
+    named: Mapping[str, Segment],
 ) -> str | None:
     target = named.get(name)
     if target is None:
         raise UnknownSegment(name)
-    why = explain(target, profile, now, named, half_life_days=half_life)
+    why = explain(target, profile, now, named, half_life_days=half_life, response=response)
     return f"segment {name}: {why}" if why else None
 
 
@@ -144,29 +163,101 @@ def _attribute_check(
 
 
 def _nested(
-    child: Segment, half_life: float, profile: Profile, now: int, named: Mapping[str, Segment]
+    child: Segment,
+    half_life: float,
+    response: RegionalView | None,
+    profile: Profile,
+    now: int,
+    named: Mapping[str, Segment],
 ) -> str | None:
-    return explain(child, profile, now, named, half_life_days=half_life)
+    return explain(child, profile, now, named, half_life_days=half_life, response=response)
 
 
 def _any(
     children: list[Segment],
     half_life: float,
+    response: RegionalView | None,
     profile: Profile,
     now: int,
     named: Mapping[str, Segment],
 ) -> str | None:
-    if all(explain(c, profile, now, named, half_life_days=half_life) for c in children):
+    if all(
+        explain(c, profile, now, named, half_life_days=half_life, response=response)
+        for c in children
+    ):
         return "none of the 'any' conditions hold"
     return None
 
 
 def _not(
-    child: Segment, half_life: float, profile: Profile, now: int, named: Mapping[str, Segment]
+    child: Segment,
+    half_life: float,
+    response: RegionalView | None,
+    profile: Profile,
+    now: int,
+    named: Mapping[str, Segment],
 ) -> str | None:
-    if explain(child, profile, now, named, half_life_days=half_life) is None:
+    if explain(child, profile, now, named, half_life_days=half_life, response=response) is None:
         return "matches the 'not' condition"
     return None
+
+
+def _region_predictions(
+    category: str, metric: str, response: RegionalView | None, profile: Profile
+) -> tuple[str, RegionalPredictions] | str:
+    """(the user's region, the model's predictions), or why there is no prediction."""
+    if response is None:
+        return "no regional response model published yet"
+    predictions = response.model.predictions(category, metric)
+    if predictions is None:
+        return f"the regional model has no {category} {metric} data yet"
+    region = response.region_of(profile)
+    if not region:
+        return f"{response.model.level} unknown: no {category} {metric} prediction"
+    return region, predictions
+
+
+def _predicted_response(
+    rule: PredictedResponse,
+    response: RegionalView | None,
+    profile: Profile,
+    now: int,
+    named: Mapping[str, Segment],
+) -> str | None:
+    found = _region_predictions(rule.category, rule.metric, response, profile)
+    if isinstance(found, str):
+        return found
+    region, predictions = found
+    rate = predictions.predicted(region)
+    said = f"{region} predicted {rule.category} {rule.metric} {100 * rate:.1f}%"
+    if rule.at_least is not None and rate < rule.at_least:
+        return f"{said}, needs at least {100 * rule.at_least:g}%"
+    if rule.at_most is not None and rate > rule.at_most:
+        return f"{said}, allows at most {100 * rule.at_most:g}%"
+    return None
+
+
+def _top_regions(
+    rule: TopRegions,
+    response: RegionalView | None,
+    profile: Profile,
+    now: int,
+    named: Mapping[str, Segment],
+) -> str | None:
+    found = _region_predictions(rule.category, rule.metric, response, profile)
+    if isinstance(found, str):
+        return found
+    region, predictions = found
+    if predictions.in_top(region, rule.share):
+        return None
+    what = f"{rule.category} {rule.metric}"
+    rank = predictions.rank(region)
+    if rank is None:
+        return f"{region} has no {what} sends yet: not ranked"
+    return (
+        f"{region} predicted {what} {100 * predictions.predicted(region):.1f}%, "
+        f"ranked {rank} of {len(predictions.regions)}: not in the top {100 * rule.share:g}%"
+    )
 
 
 def count_within(profile: Profile, event: str, days: int, now: int) -> int:

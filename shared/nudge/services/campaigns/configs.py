@@ -391,6 +391,18 @@ def estimate_segment(
     rng: random.Random | None = None,
 ) -> dict[str, Any]:
     """The users of any audience (a campaign's, a broadcast's), estimated as above."""
+    return estimate_segments({"": audience}, sampler, matches, segments, now, rng)[""]
+
+
+def estimate_segments(
+    audiences: Mapping[str, Segment],
+    sampler: ProfileSampler,
+    matches: Callable[[Segment, Profile, int, Mapping[str, Segment]], bool],
+    segments: Mapping[str, Segment],
+    now: int,
+    rng: random.Random | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Several audiences estimated from one sample (segment health: every named segment)."""
     users = sampler.user_count()
     if users <= SCAN_ALL_BELOW:
         total, chosen = 4, [0, 1, 2, 3]
@@ -399,17 +411,31 @@ def estimate_segment(
         chosen = sorted((rng or random.SystemRandom()).sample(range(total), SAMPLED_SEGMENTS))
     with ThreadPoolExecutor(max_workers=len(chosen)) as pool:
         pages = list(pool.map(lambda s: sampler.scan_segment(s, total), chosen))
-    scanned = 0
+    profiles = [profile for page in pages for profile in page]
+    sample = {"users": max(users, len(profiles)), "chosen": len(chosen), "total": total}
+    return {
+        name: _estimate(audience, profiles, sample, matches, segments, now)
+        for name, audience in audiences.items()
+    }
+
+
+def _estimate(
+    audience: Segment,
+    profiles: list[Profile],
+    sample: Mapping[str, int],
+    matches: Callable[[Segment, Profile, int, Mapping[str, Segment]], bool],
+    segments: Mapping[str, Segment],
+    now: int,
+) -> dict[str, Any]:
+    scanned = len(profiles)
     matched = 0
     stages: Counter[str] = Counter()
-    for profiles in pages:
-        for profile in profiles:
-            scanned += 1
-            if matches(audience, profile, now, segments):
-                matched += 1
-                stages[profile.stage.value if profile.stage else "unknown"] += 1
-    complete = len(chosen) == total
-    population = max(users, scanned)
+    for profile in profiles:
+        if matches(audience, profile, now, segments):
+            matched += 1
+            stages[profile.stage.value if profile.stage else "unknown"] += 1
+    complete = sample["chosen"] == sample["total"]
+    population = sample["users"]
     if complete:
         estimate, low, high = matched, matched, matched
     else:
@@ -421,8 +447,8 @@ def estimate_segment(
         "users": population,
         "scanned": scanned,
         "matched": matched,
-        "sampled_segments": len(chosen),
-        "total_segments": total,
+        "sampled_segments": sample["chosen"],
+        "total_segments": sample["total"],
         "complete": complete,
         "estimate": estimate,
         "interval_95": [low, high],

@@ -19,11 +19,13 @@ from typing import Any
 
 from nudge.domain import campaigns as engine
 from nudge.domain.config import EngagementConfig
-from nudge.domain.engagement.attribution import EngagementRecord
+from nudge.domain.engagement import breakdown
+from nudge.domain.engagement.attribution import HOLDOUT, EngagementRecord
 from nudge.domain.engagement.broadcast_counters import outcome_delta
 from nudge.domain.engagement.counters import counter_name, storage_field
 from nudge.domain.engagement.decision_record import DecisionRecord, forget_stale, note_decisions
 from nudge.domain.engagement.records import Ignored, engagement_records
+from nudge.domain.engagement.regional_model import view_of
 from nudge.domain.messaging.consent import EffectivePreferences, effective
 from nudge.models.campaign import Campaign, CampaignSet, seconds
 from nudge.models.events import IncomingEvent
@@ -66,9 +68,17 @@ class CampaignPass:
         for name in names:
             counter[name] += 1
 
+    def count_cell(self, campaign_id: str, at: int, cell: str, metric: str) -> None:
+        """A response in the send's cell (none kept: a send from before cells, not counted)."""
+        if cell:
+            name = breakdown.counter_name(campaign_id, at, cell)
+            self.counters.setdefault(name, Counter()).update(breakdown.increments(cell, metric))
+
     def add(self, record: EngagementRecord) -> None:
         name, counter_field = storage_field(record)
         self.counters.setdefault(name, Counter())[counter_field] += 1
+        if record.kind in ("opened", "opt_out"):
+            self.count_cell(record.campaign, record.at, record.cell, record.kind)
         if record.kind == "opt_out":  # blamed on a broadcast's message: in its outcomes too
             blamed = outcome_delta(record.source, record.kind, record.reason) or {}
             for broadcast, deltas in blamed.items():
@@ -107,6 +117,9 @@ class CampaignRunner:
         events = list(events)
         for exposure in engine.conversions(profile, events):
             result.count(exposure.campaign, now, f"converted.{exposure.variant}")
+            held = exposure.variant == HOLDOUT
+            metric = "holdout_converted" if held else "converted"
+            result.count_cell(exposure.campaign, now, exposure.cell, metric)
         if events:
             # an opt-out may arrive as late as the oldest event ingest takes, plus SQS retention
             late = (self.config.max_event_age_days + 14) * 86_400
@@ -148,6 +161,10 @@ class CampaignRunner:
             interest_half_life_days=self.config.interest_half_life_days,
             quiet_hours=quiet_hours,
             interruptions=self._interruptions(profile.user_id),
+            cell=breakdown.cell_reader(
+                profile, published.segments, now, self.config.interest_half_life_days
+            ),
+            response=view_of(published.response_model),
         )
         for decision in engine.decide_all(candidates, profile, ctx):
             result.decisions.append(decision)
@@ -158,8 +175,10 @@ class CampaignRunner:
                 continue
             if decision.action == "send":
                 outcome = f"sent.{decision.variant}"
+                result.count_cell(decision.campaign_id, now, ctx.cell(), "sent")
             elif decision.action == "holdout":
                 outcome = "holdout"
+                result.count_cell(decision.campaign_id, now, ctx.cell(), "holdout")
             else:
                 outcome = f"suppressed.{decision.reason}"
             result.count(decision.campaign_id, now, "targeted", outcome)

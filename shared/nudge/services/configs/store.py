@@ -17,6 +17,7 @@ from nudge.models.configs import (
     KINDS,
     Catalog,
     CatalogEntry,
+    CatalogKind,
     ConfigHead,
     ConfigKind,
     ConfigStatus,
@@ -28,12 +29,14 @@ from nudge.models.configs import (
 if TYPE_CHECKING:
     from nudge.clock import Clock
     from nudge.models.campaign import CampaignSet
+    from nudge.models.response_model import ResponseModel
     from nudge.models.segment import Segment
     from nudge.services.ports import ConfigTable
 
 
 log = logging.getLogger("nudge.configs")
 MAX_ATTEMPTS = 10
+RESPONSE_MODEL: CatalogKind = "response_model"
 
 
 def sha256(text: str) -> str:
@@ -55,7 +58,7 @@ class ConfigStore:
         self.clock = clock
         self.cache_ttl_s = cache_ttl_s
         self._cache: dict[str, tuple[float, Catalog]] = {}
-        self._published: tuple[tuple[int, int], CampaignSet] | None = None
+        self._published: tuple[tuple[int, ...], CampaignSet] | None = None
 
     def _now(self) -> int:
         return int(self.clock.now().timestamp())
@@ -278,14 +281,14 @@ class ConfigStore:
         if (listed and not current) or (not listed and entry is not None):
             self.refresh_catalog(head.kind)
 
-    def catalog(self, kind: ConfigKind, fresh: bool = False) -> Catalog:
+    def catalog(self, kind: CatalogKind, fresh: bool = False) -> Catalog:
         """The current non-archived configs of `kind`, cached for `cache_ttl_s` by the clock."""
         return self._catalogs([kind], fresh)[kind]
 
-    def _catalogs(self, kinds: Sequence[ConfigKind], fresh: bool) -> dict[str, Catalog]:
+    def _catalogs(self, kinds: Sequence[CatalogKind], fresh: bool) -> dict[str, Catalog]:
         now = self.clock.now().timestamp()
         result: dict[str, Catalog] = {}
-        stale: list[ConfigKind] = []
+        stale: list[CatalogKind] = []
         for kind in kinds:
             cached = self._cache.get(kind)
             if not fresh and cached and now - cached[0] < self.cache_ttl_s:
@@ -316,9 +319,14 @@ class ConfigStore:
         from nudge.models.campaign import Campaign, CampaignSet
         from nudge.models.segment import Segment
 
-        catalogs = self._catalogs(KINDS, fresh=False)
+        # the regional response model rides in the same BatchGetItem (no read of its own)
+        catalogs = self._catalogs((*KINDS, RESPONSE_MODEL), fresh=False)
         campaigns_catalog, segments_catalog = catalogs["campaign"], catalogs["segments"]
-        revisions = (campaigns_catalog.revision, segments_catalog.revision)
+        revisions = (
+            campaigns_catalog.revision,
+            segments_catalog.revision,
+            catalogs[RESPONSE_MODEL].revision,
+        )
         if self._published is not None and self._published[0] == revisions:
             return self._published[1]
         campaigns: dict[str, Campaign] = {}
@@ -336,10 +344,53 @@ class ConfigStore:
             for name, raw in entry.model.get("segments", {}).items():
                 segments[name] = Segment.model_validate(raw)
         published = CampaignSet(
-            campaigns=campaigns, segments=segments, version=f"c{revisions[0]}.s{revisions[1]}"
+            campaigns=campaigns,
+            segments=segments,
+            version=f"c{revisions[0]}.s{revisions[1]}",
+            response_model=_response_model(catalogs[RESPONSE_MODEL]),
         )
         self._published = (revisions, published)
         return published
+
+    # ---- the regional response model (services/engagement/regional_model.py) ----
+    def response_model(self, fresh: bool = False) -> ResponseModel | None:
+        return _response_model(self.catalog(RESPONSE_MODEL, fresh))
+
+    def publish_response_model(self, model: ResponseModel) -> bool:
+        """Replace the published model (conditional on the item's revision: of two
+        recomputes at once one is kept, the other told so)."""
+        stored = self.table.get_catalogs([RESPONSE_MODEL]).get(RESPONSE_MODEL)
+        body = model.model_dump(mode="json")
+        entry = CatalogEntry(
+            version=(stored.revision + 1) if stored else 1,
+            status="active",
+            sha256=sha256(model.model_dump_json()),
+            model=body,
+        )
+        catalog = Catalog(
+            kind=RESPONSE_MODEL,
+            revision=entry.version,
+            entries={RESPONSE_MODEL: entry},
+            updated_at=self._now(),
+        )
+        written = self.table.put_catalog(catalog, stored.revision if stored else None)
+        if written:
+            self._cache.pop(RESPONSE_MODEL, None)
+            self._published = None
+        return written
+
+
+def _response_model(catalog: Catalog) -> ResponseModel | None:
+    from nudge.models.response_model import ResponseModel
+
+    entry = catalog.entries.get(RESPONSE_MODEL)
+    if entry is None:
+        return None
+    try:
+        return ResponseModel.model_validate(entry.model)
+    except ValueError:  # stored before a model change: targeting fails closed until the next
+        log.exception("the published response model no longer parses")
+        return None
 
 
 def _ended(head: ConfigHead | None, at: int, by: str) -> Promotion | None:

@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfoNotFoundError
 
 from nudge.clock import Clock
 from nudge.domain.config import DEFAULT_INTEREST_HALF_LIFE_DAYS
+from nudge.domain.engagement.regional_model import view_of
 from nudge.domain.messaging.broadcast_waves import checked_waves, wave_index
 from nudge.domain.messaging.delivery_time import (
     UNKNOWN_TIMEZONE,
@@ -292,17 +293,19 @@ class BroadcastService:
             return users
         if self.profiles is None:
             raise RuntimeError("a segment target needs the profiles store")
-        named = self.catalog.current().segments if self.catalog else {}
+        published = self.catalog.current() if self.catalog else None
+        named = published.segments if published else {}
+        response = view_of(published.response_model) if published else None
         profiles = self.profiles.get_many(users)
         epoch = int(now.timestamp())
-        return [
-            user
-            for user in users
-            if (profile := profiles.get(user)) is not None
-            and matches(
-                audience, profile, epoch, named, half_life_days=self.interest_half_life_days
+        half_life = self.interest_half_life_days
+
+        def member(profile: Profile) -> bool:
+            return matches(
+                audience, profile, epoch, named, half_life_days=half_life, response=response
             )
-        ]
+
+        return [user for user in users if (p := profiles.get(user)) is not None and member(p)]
 
     def _next_page(
         self, broadcast: Broadcast, size: int
