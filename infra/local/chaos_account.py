@@ -27,6 +27,7 @@ import boto3
 import requests
 from boto3.dynamodb.types import TypeDeserializer
 
+from nudge.adapters import history_items
 from nudge_local import faults
 from nudge_local.client import LocalClient
 
@@ -187,9 +188,10 @@ def collect(state: dict[str, Any], state_dir: Path, played: Any, users: list[str
 
     # ---------- events ----------
     history = {
-        (i["user_id"], i["sk"][2:])
+        (i["user_id"], record["event_id"])
         for i in _items(ddb, tables["HistoryTable"])
-        if i["sk"].startswith("e#") and i["user_id"] in ours
+        if i["sk"].startswith(history_items.PREFIX) and i["user_id"] in ours
+        for record in history_items.decode(i["z"].value)
     }
     dead_events = {
         (body.get("user_id"), event.get("event_id"))

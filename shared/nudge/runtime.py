@@ -97,7 +97,8 @@ def rate_limiter() -> RateLimiter:
 
 
 def _stores() -> tuple:
-    from nudge.adapters.dynamodb import DynamoHistoryStore, DynamoProfileStore
+    from nudge.adapters.dynamodb import DynamoProfileStore
+    from nudge.adapters.history import DynamoHistoryStore
 
     settings = get_settings()
     profiles = DynamoProfileStore(settings.profiles_table)

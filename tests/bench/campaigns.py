@@ -1,5 +1,5 @@
 """Campaign benchmarks: decision throughput of the pure domain with 50 active campaigns, and
-DynamoDB write units per event with campaigns active (moto, the same workload as run.py).
+DynamoDB write units per event with campaigns active (moto, the workload of event_writes.py).
 
     python -m tests.bench.campaigns
 """
@@ -150,7 +150,8 @@ def write_units_with_campaigns() -> list[str]:
     from moto import mock_aws
 
     from nudge.adapters.dynamo_codec import write_units
-    from nudge.adapters.dynamodb import DynamoHistoryStore, DynamoProfileStore
+    from nudge.adapters.dynamodb import DynamoProfileStore
+    from nudge.adapters.history import DynamoHistoryStore
     from nudge.adapters.metering import WriteMeter
     from nudge.clock import ManualClock
     from nudge.configfiles import load_config
@@ -161,7 +162,8 @@ def write_units_with_campaigns() -> list[str]:
     from nudge.services.campaigns.runner import CampaignRunner
     from nudge.services.pipeline.processing import EventProcessingService
     from nudge.services.pipeline.scheduler import SchedulerService
-    from tests.bench.run import moto_tables, workload
+    from tests.bench.event_writes import events_batch_size, one_request_per_user, workload
+    from tests.bench.run import moto_tables
     from tests.fakes.devices import InMemoryDeviceStore
     from tests.fakes.memory import InMemoryCampaignCatalog, InMemoryQueue
 
@@ -178,7 +180,7 @@ def write_units_with_campaigns() -> list[str]:
     published = CampaignSet(
         campaigns={c.id: c for c in [*examples, *extra]}, segments=segments.segments
     )
-    users, days = 200, 30
+    users, days = 30, 30
     messages = workload(users, days)
     unique = {e["event_id"] for _, b in messages for e in json.loads(b)["events"]}
     with mock_aws(), _counting_cell_writes() as cell_writes:
@@ -202,8 +204,7 @@ def write_units_with_campaigns() -> list[str]:
         decided = _count_decisions(runner)
         service = EventProcessingService(profiles, history, config, clock, campaigns=runner)
         scheduler = SchedulerService(profiles, history, config, clock, campaigns=runner)
-        for index in range(0, len(messages), 10):
-            batch = messages[index : index + 10]
+        for batch in one_request_per_user(messages, events_batch_size()):
             arrived = datetime.fromisoformat(max(json.loads(b)["received_at"] for _, b in batch))
             while clock.now() + timedelta(hours=1) < arrived:
                 clock.advance(timedelta(hours=1))

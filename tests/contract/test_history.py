@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from nudge.adapters.dynamodb import DynamoHistoryStore
+from nudge.adapters.history import DynamoHistoryStore
 from nudge.adapters.metering import WriteMeter
 from nudge.models.device import ConsentChange
 from nudge.models.events import IncomingEvent
@@ -82,12 +82,18 @@ def test_events_read_back_as_written(store) -> None:  # type: ignore[no-untyped-
 
 
 def test_existing_event_ids(store) -> None:  # type: ignore[no-untyped-def]
+    """An event comes back with its timestamp: found by its id among its hours' items."""
     fill(store)
-    keys = [("ann", "ann-e1"), ("ann", "ann-e3"), ("ann", "nope"), ("bob", "ann-e1")]
+    e1, e3 = (
+        make_event("session_start", START, "ann-e1"),
+        make_event("x", START + days(2), "ann-e3"),
+    )
+    nope = make_event("x", START + days(1), "nope")
+    keys = [("ann", e1), ("ann", e3), ("ann", nope), ("bob", e1)]
     assert store.existing_event_ids(keys + keys) == {("ann", "ann-e1"), ("ann", "ann-e3")}
-    many = [make_event(event_id=f"m{i:03d}") for i in range(130)]  # > one BatchGetItem
+    many = [make_event(event_id=f"m{i:03d}") for i in range(130)]
     store.append([HistoryEntry("cy", many, NOW, LATER)])
-    found = store.existing_event_ids([("cy", e.event_id) for e in many] + [("cy", "x")])
+    found = store.existing_event_ids([("cy", e) for e in many] + [("cy", make_event(event_id="x"))])
     assert found == {("cy", e.event_id) for e in many}
 
 
@@ -100,8 +106,8 @@ def test_append_is_idempotent(store) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_ordering_consents_events_transitions(store) -> None:  # type: ignore[no-untyped-def]
-    """The sort key orders a user's records: consents (oldest first), events (by id),
-    transitions (oldest first)."""
+    """The sort key orders a user's records: consents (oldest first), events (by hour, in
+    time order within a pass), transitions (oldest first)."""
     fill(store)
     records = store.list_user("ann")
     assert [r["type"] for r in records] == ["consent"] * 2 + ["event"] * 3 + ["transition"] * 2
@@ -122,6 +128,9 @@ def test_ordering_consents_events_transitions(store) -> None:  # type: ignore[no
 def test_pages_lose_and_repeat_nothing(store, limit: int) -> None:  # type: ignore[no-untyped-def]
     fill(store)
     fill(store, "bob")
+    # a pass of five events in one hour: one item, so pages also end inside an item
+    burst = [make_event("screen_view", START + days(1), f"b{i}") for i in range(5)]
+    store.append([HistoryEntry("ann", burst, NOW, LATER)])
     pages: list[list[dict[str, Any]]] = []
     after = None
     for _ in range(20):
@@ -158,7 +167,7 @@ def test_ttl_free(store) -> None:  # type: ignore[no-untyped-def]
     store.append([HistoryEntry("ann", [make_event(event_id="old")], NOW, 1, None)])
     store.put_consent("ann", consent(NOW, True), 1)
     assert len(store.list_user("ann")) == 2
-    assert store.existing_event_ids([("ann", "old")]) == {("ann", "old")}
+    assert store.existing_event_ids([("ann", make_event(event_id="old"))]) == {("ann", "old")}
 
 
 def test_delete_user_and_events(store) -> None:  # type: ignore[no-untyped-def]
@@ -166,9 +175,16 @@ def test_delete_user_and_events(store) -> None:  # type: ignore[no-untyped-def]
     fill(store, "bob")
     many = [make_event(event_id=f"m{i:03d}") for i in range(30)]  # > one BatchWriteItem
     store.append([HistoryEntry("ann", many, NOW, LATER)])
-    store.delete_events("ann", ["ann-e2", "nope"])
-    assert store.existing_event_ids([("ann", "ann-e2"), ("ann", "ann-e1")]) == {("ann", "ann-e1")}
-    assert store.delete_user("ann") == 36
+    store.delete_events("ann", ["ann-e2", "nope", "m001"])
+    e1, e2 = (
+        make_event("session_start", START, "ann-e1"),
+        make_event("s", START + days(1), "ann-e2"),
+    )
+    assert store.existing_event_ids([("ann", e2), ("ann", e1)]) == {("ann", "ann-e1")}
+    listed = sorted(r["event_id"] for r in store.list_user("ann") if r["type"] == "event")
+    assert listed == sorted(["ann-e1", "ann-e3", *(f"m{i:03d}" for i in range(30) if i != 1)])
+    # the pass that held m001 is written back without it
+    assert store.delete_user("ann") == 35
     assert store.list_user("ann") == []
     assert store.delete_user("ann") == 0
     assert len(store.list_user("bob")) == 7
@@ -205,3 +221,9 @@ def test_decision_records_newest_first_paged_and_erased(store) -> None:  # type:
     ]  # fmt: skip
     assert store.delete_user("ann") == 3
     assert store.decisions("ann") == [] and store.decisions("bob") == [newer]
+
+
+def test_events_are_recorded_in_time_order_within_a_pass(store) -> None:  # type: ignore[no-untyped-def]
+    late, early = make_event("b", START + days(0.01), "z-late"), make_event("a", START, "a-early")
+    store.append([HistoryEntry("ann", [late, early], NOW, LATER)])
+    assert store.list_user("ann") == [event_record(early), event_record(late)]

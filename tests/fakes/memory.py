@@ -7,12 +7,13 @@ from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from nudge.adapters import history_items
 from nudge.adapters.decisions import pack_body, pack_key, packs
 from nudge.adapters.dynamo_codec import due_bucket
 from nudge.domain.engagement.decision_record import DecisionRecord
 from nudge.models.campaign import CampaignSet
 from nudge.models.device import ConsentChange
-from nudge.models.events import QueuedBatch
+from nudge.models.events import IncomingEvent, QueuedBatch
 from nudge.models.profile import Profile, Transition
 from nudge.models.stats import LifecycleCounts, StageChange
 from nudge.services.ports import HistoryEntry
@@ -129,7 +130,8 @@ class InMemoryProfileStore:
 
 class InMemoryHistoryStore:
     def __init__(self) -> None:
-        self.events: dict[tuple[str, str], dict[str, Any]] = {}
+        # (user, the adapter's sort key) -> the pass's events, as the adapter lays them out
+        self.event_items: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.transitions: dict[tuple[str, str], dict[str, Any]] = {}
         self.consents: dict[tuple[str, str], dict[str, Any]] = {}
         # (user, the adapter's sort key) -> (one pass's records, expires_at)
@@ -144,19 +146,30 @@ class InMemoryHistoryStore:
                 **change.model_dump(mode="json", exclude_none=True),
             }
 
-    def existing_event_ids(self, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+    def existing_event_ids(
+        self, events: Sequence[tuple[str, IncomingEvent]]
+    ) -> set[tuple[str, str]]:
+        by_user: dict[str, list[IncomingEvent]] = defaultdict(list)
+        for user_id, event in events:
+            by_user[user_id].append(event)
+        found = set()
         with self._lock:
-            return {key for key in keys if key in self.events}
+            for user_id, mine in by_user.items():
+                low, high = history_items.hour_range(mine)
+                wanted = {event.event_id for event in mine}
+                for (u, sk), records in self.event_items.items():
+                    if u == user_id and low <= sk <= high:
+                        found |= {(u, r["event_id"]) for r in records if r["event_id"] in wanted}
+        return found
 
     def append(self, entries: Sequence[HistoryEntry]) -> None:
         for entry in entries:
             with self._lock:
-                for event in entry.events:
-                    # as the adapter reads it back: the event, no TTL attribute
-                    self.events[(entry.user_id, event.event_id)] = {
-                        "type": "event",
-                        **event.model_dump(mode="json"),
-                    }
+                for key, events, _ in history_items.group(entry.events):
+                    # as the adapter reads it back: the events, no TTL attribute
+                    self.event_items[(entry.user_id, key)] = [
+                        {"type": "event", **event.model_dump(mode="json")} for event in events
+                    ]
             if entry.transition is not None:
                 self.put_transition(entry.user_id, entry.transition, entry.expires_at)
             self._put_pack(entry.user_id, entry.decisions, entry.decisions_expire_at, "p")
@@ -183,15 +196,20 @@ class InMemoryHistoryStore:
             key = (user_id, f"{transition.at:011d}#{transition.to_stage.value}")
             self.transitions[key] = {"type": "transition", **transition.model_dump(mode="json")}
 
-    def _rows(self, user_id: str) -> list[tuple[str, dict[str, Any]]]:
-        """The user's records in the adapter's sort key order: c#, then e#, then t#."""
+    def _items(self, user_id: str) -> list[tuple[str, list[dict[str, Any]]]]:
+        """The user's items in the adapter's sort key order, each with the records it holds:
+        c#, d#, h# (a pass's events), t#."""
         with self._lock:
             return sorted(
-                [(f"e#{e}", dict(v)) for (u, e), v in self.events.items() if u == user_id]
-                + [(f"c#{c}", dict(v)) for (u, c), v in self.consents.items() if u == user_id]
-                + [(f"t#{t}", dict(v)) for (u, t), v in self.transitions.items() if u == user_id]
+                [
+                    (k, [dict(r) for r in v])
+                    for (u, k), v in self.event_items.items()
+                    if u == user_id
+                ]
+                + [(f"c#{c}", [dict(v)]) for (u, c), v in self.consents.items() if u == user_id]
+                + [(f"t#{t}", [dict(v)]) for (u, t), v in self.transitions.items() if u == user_id]
                 + [
-                    (k, {"type": "decision", "at": r[0].at, "records": pack_body(r)})
+                    (k, [{"type": "decision", "at": r[0].at, "records": pack_body(r)}])
                     for (u, k), (r, _) in self.decision_records.items()
                     if u == user_id
                 ],
@@ -199,35 +217,31 @@ class InMemoryHistoryStore:
             )
 
     def list_user(self, user_id: str) -> list[dict[str, Any]]:
-        return [v for _, v in self._rows(user_id)]
+        return [record for _, records in self._items(user_id) for record in records]
 
     def list_user_page(
         self, user_id: str, limit: int, after: str | None
     ) -> tuple[list[dict[str, Any]], str | None]:
-        rows = [(sk, v) for sk, v in self._rows(user_id) if after is None or sk > after]
-        page = rows[:limit]
-        return [v for _, v in page], page[-1][0] if len(rows) > limit else None
+        return history_items.page(self._items(user_id), limit, after)
 
     def delete_user(self, user_id: str) -> int:
+        """The count of records erased, as the adapter answers."""
+        erased = sum(len(records) for _, records in self._items(user_id))
         with self._lock:
-            keys = [k for k in self.events if k[0] == user_id]
-            keys_t = [k for k in self.transitions if k[0] == user_id]
-            keys_c = [k for k in self.consents if k[0] == user_id]
-            for key in keys:
-                del self.events[key]
-            for key in keys_t:
-                del self.transitions[key]
-            for key in keys_c:
-                del self.consents[key]
-            keys_d = [k for k in self.decision_records if k[0] == user_id]
-            for key in keys_d:
-                del self.decision_records[key]
-            return len(keys) + len(keys_t) + len(keys_c) + len(keys_d)
+            for store in (self.event_items, self.transitions, self.consents, self.decision_records):
+                for key in [k for k in store if k[0] == user_id]:
+                    del store[key]  # type: ignore[attr-defined]
+        return erased
 
     def delete_events(self, user_id: str, event_ids: Sequence[str]) -> None:
+        dropped = set(event_ids)
         with self._lock:
-            for event_id in event_ids:
-                self.events.pop((user_id, event_id), None)
+            for key in [k for k in self.event_items if k[0] == user_id]:
+                kept = [r for r in self.event_items[key] if r["event_id"] not in dropped]
+                if kept:
+                    self.event_items[key] = kept
+                else:
+                    del self.event_items[key]
 
 
 class InMemoryPublisher:

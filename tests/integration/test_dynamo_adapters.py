@@ -6,7 +6,8 @@ import pytest
 
 from nudge.adapters.devices import DynamoDeviceStore
 from nudge.adapters.dynamo_codec import due_bucket
-from nudge.adapters.dynamodb import DynamoHistoryStore, DynamoProfileStore
+from nudge.adapters.dynamodb import DynamoProfileStore
+from nudge.adapters.history import DynamoHistoryStore
 from nudge.adapters.metering import WriteMeter
 from nudge.models.device import Preferences
 from nudge.models.profile import Profile, Stage, Transition
@@ -85,14 +86,15 @@ def test_history_records_dedupe_export_and_erase(stores) -> None:  # type: ignor
     _, history, _ = stores
     events = [make_event(event_id=f"e{i}") for i in range(30)]
     new = Transition(from_stage=None, to_stage=Stage.NEW, at=NOW, cause="event")
-    # two users' passes in shared BatchWriteItem calls (31 + 1 items: two calls of 25)
+    # two users' passes in one BatchWriteItem: a pass's events of one hour are one item
     entries = [
         HistoryEntry("ann", events, NOW, NOW + 86_400, new),
         HistoryEntry("cy", [make_event(event_id="e1")], NOW, NOW + 86_400),
     ]
     history.append(entries)
     history.append(entries)  # redelivered: the same records, not more
-    keys = [("ann", "e1"), ("ann", "e29"), ("ann", "nope"), ("bob", "e1"), ("cy", "e1")]
+    e1, e29, nope = events[1], events[29], make_event(event_id="nope")
+    keys = [("ann", e1), ("ann", e29), ("ann", nope), ("bob", e1), ("cy", e1)]
     assert history.existing_event_ids(keys) == {("ann", "e1"), ("ann", "e29"), ("cy", "e1")}
     exported = history.list_user("ann")
     assert len(exported) == 31

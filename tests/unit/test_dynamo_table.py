@@ -4,6 +4,7 @@ leftovers are retried with jittered exponential backoff, and the packed profile'
 from __future__ import annotations
 
 import json
+import zlib
 from decimal import Decimal
 from typing import Any
 
@@ -17,6 +18,7 @@ from nudge.adapters.dynamo_codec import (
 )
 from nudge.adapters.dynamo_table import Backoff, DynamoTable
 from nudge.adapters.metering import WriteMeter
+from nudge.models.profile import NameCounts, Profile
 from tests.unit.test_dynamo_codec import typical_profile
 
 # ---- attribute values ----
@@ -182,15 +184,40 @@ def test_batch_get_raises_after_the_last_attempt() -> None:
 
 def test_packed_profile_carries_its_format() -> None:
     item = profile_to_item(typical_profile(), 4)
-    assert json.loads(item["agg"]["S"])["f"] == AGG_FORMAT == 1
+    assert json.loads(_agg_text(item))["f"] == AGG_FORMAT == 1
+
+
+def _agg_text(item: dict[str, Any]) -> str:
+    return zlib.decompress(item["agz"]["B"]).decode() if "agz" in item else item["agg"]["S"]
+
+
+def test_an_active_users_profile_is_compressed_below_one_write_unit() -> None:
+    """Issue 23: a month of daily activity in many event names is over 1 KB as JSON (two write
+    units a save); compressed it is one."""
+    profile = typical_profile()
+    for day in range(30):
+        for n, name in enumerate(["screen_view", "search", "cart", "purchase", "share", "open"]):
+            counts = profile.counts.setdefault(name, NameCounts())
+            counts.days[20_000 + day] = n + day
+            counts.total += n + day
+    item = profile_to_item(profile, 4)
+    text = _agg_text(item)
+    assert len(text) > 1024 and "agz" in item and write_units(item) == 1
+    assert item_to_profile(item) == profile
+
+
+def test_a_small_profile_stays_readable_text() -> None:
+    item = profile_to_item(Profile(user_id="ann", first_seen=1, last_seen=1), 4)
+    assert "agg" in item and "agz" not in item
 
 
 def test_an_item_written_before_the_marker_still_reads() -> None:
     """What today's deployed tables hold: 'agg' without 'f' reads as format 1."""
     profile = typical_profile()
     item = profile_to_item(profile, 4)
-    agg = json.loads(item["agg"]["S"])
+    agg = json.loads(_agg_text(item))
     del agg["f"]
+    item.pop("agz", None)
     unmarked = {**item, "agg": {"S": json.dumps(agg, separators=(",", ":"))}}
     assert item_to_profile(unmarked) == profile
 
@@ -214,15 +241,19 @@ def test_an_item_written_by_the_code_before_this_change_reads() -> None:
 
 def test_an_unknown_format_fails_loudly() -> None:
     item = profile_to_item(typical_profile(), 4)
-    agg = json.loads(item["agg"]["S"]) | {"f": 99}
+    agg = json.loads(_agg_text(item)) | {"f": 99}
+    item.pop("agz", None)
     with pytest.raises(ValueError, match="unknown packed profile format 99"):
         item_to_profile({**item, "agg": {"S": json.dumps(agg)}})
+    compressed = {**item, "agz": {"B": zlib.compress(json.dumps(agg).encode())}}
+    with pytest.raises(ValueError, match="unknown packed profile format 99"):
+        item_to_profile(compressed)
 
 
 def test_the_marker_costs_six_bytes_and_no_write_unit_for_a_typical_profile() -> None:
     item = profile_to_item(typical_profile(), 4)
-    agg = json.loads(item["agg"]["S"])
+    marked = _agg_text(item)
+    agg = json.loads(marked)
     del agg["f"]
-    unmarked = {**item, "agg": {"S": json.dumps(agg, separators=(",", ":"))}}
-    assert len(item["agg"]["S"]) - len(unmarked["agg"]["S"]) == len('"f":1,')
-    assert write_units(item) == write_units(unmarked) == 1
+    assert len(marked) - len(json.dumps(agg, separators=(",", ":"))) == len('"f":1,')
+    assert write_units(item) == 1

@@ -1,26 +1,21 @@
-"""DynamoDB adapters: profiles (with the due-time index) and the raw event history."""
+"""DynamoDB adapter for profiles (with the due-time index) and their sharded counters.
+
+The event history is in adapters/history.py."""
 
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from nudge.adapters.breakdown import cell_updates
-from nudge.adapters.decisions import PREFIX as DECISION_PREFIX
-from nudge.adapters.decisions import at_of, decisions_of, pack_items
 from nudge.adapters.dynamo_codec import item_to_profile, profile_to_item, write_units
 from nudge.adapters.dynamo_table import DynamoTable, condition_failed, error_code, versioned
 from nudge.domain.engagement.breakdown import PREFIX as CELLS_PREFIX
-from nudge.domain.engagement.decision_record import DecisionRecord
-from nudge.models.device import ConsentChange
-from nudge.models.events import IncomingEvent
 from nudge.models.keys import SYSTEM_PREFIX
-from nudge.models.profile import Profile, Transition
+from nudge.models.profile import Profile
 from nudge.models.stats import STATS_SHARDS, LifecycleCounts, StageChange
-from nudge.services.ports import HistoryEntry
 
 DUE_INDEX = "due-index"
 _INDEX_ENTRY_UNITS = 1  # KEYS_ONLY projection: each index entry is far below 1 KB
@@ -255,144 +250,3 @@ def _add_counts(target: dict[str, int], found: dict[str, Any]) -> None:
     for name, value in found.items():
         if "N" in value and name != "expires_at":
             target[name] = target.get(name, 0) + int(value["N"])
-
-
-def _record(item: dict[str, Any]) -> dict[str, Any]:
-    sk = item["sk"]["S"]
-    body = json.loads(item.get("body", {}).get("S", "{}"))
-    if sk.startswith("e#"):
-        return {"type": "event", "event_id": sk[2:], "name": item["name"]["S"], **body}
-    if sk.startswith("c#"):
-        return {"type": "consent", **body}
-    if sk.startswith(DECISION_PREFIX):  # one pass's campaign decisions
-        return {"type": "decision", "at": at_of(sk), "records": body}
-    return {"type": "transition", **body}
-
-
-def _event_item(
-    user_id: str, event: IncomingEvent, received_at: int, expires_at: int
-) -> dict[str, Any]:
-    return DynamoTable.to_item(
-        {
-            "user_id": user_id,
-            "sk": f"e#{event.event_id}",
-            "name": event.name,
-            "at": int(event.timestamp.timestamp()),
-            "rcv": received_at,
-            "body": event.model_dump_json(exclude={"event_id", "name"}),
-            "expires_at": expires_at,
-        }
-    )
-
-
-def _transition_item(user_id: str, transition: Transition, expires_at: int) -> dict[str, Any]:
-    return DynamoTable.to_item(
-        {
-            "user_id": user_id,
-            "sk": f"t#{transition.at:011d}#{transition.to_stage.value}",
-            "body": transition.model_dump_json(),
-            "expires_at": expires_at,
-        }
-    )
-
-
-class DynamoHistoryStore(DynamoTable):
-    """Raw events (which double as the dedupe record) and lifecycle transitions, with TTL."""
-
-    def existing_event_ids(self, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
-        requested = [
-            self.key(user_id=user, sk=f"e#{event_id}") for user, event_id in dict.fromkeys(keys)
-        ]
-        found = self.batch_get(requested, projection="user_id, sk")
-        return {(item["user_id"]["S"], item["sk"]["S"][2:]) for item in found}
-
-    def append(self, entries: Sequence[HistoryEntry]) -> None:
-        items = []
-        for entry in entries:
-            items += [
-                _event_item(entry.user_id, event, entry.received_at, entry.expires_at)
-                for event in entry.events
-            ]
-            if entry.transition is not None:
-                items.append(_transition_item(entry.user_id, entry.transition, entry.expires_at))
-            # after the events: a pass whose events are in the history has its records too
-            items += pack_items(entry.user_id, entry.decisions, entry.decisions_expire_at, "p")
-        self.batch_write([{"PutRequest": {"Item": item}} for item in items])
-        for item in items:
-            self.meter.add(write_units(item))
-
-    def put_transition(self, user_id: str, transition: Transition, expires_at: int) -> None:
-        item = _transition_item(user_id, transition, expires_at)
-        self.ddb.put_item(TableName=self.table, Item=item)
-        self.meter.add(write_units(item))
-
-    def put_consent(self, user_id: str, change: ConsentChange, expires_at: int) -> None:
-        item = self.to_item(
-            {
-                "user_id": user_id,
-                "sk": f"c#{change.at:011d}#{change.version:06d}#{change.category}",
-                "body": change.model_dump_json(exclude_none=True),
-                "expires_at": expires_at,
-            }
-        )
-        self.ddb.put_item(TableName=self.table, Item=item)
-        self.meter.add(write_units(item))
-
-    def put_decisions(
-        self, user_id: str, records: Sequence[DecisionRecord], expires_at: int
-    ) -> None:
-        items = pack_items(user_id, records, expires_at, "s")
-        self.batch_write([{"PutRequest": {"Item": item}} for item in items])
-        for item in items:
-            self.meter.add(write_units(item))
-
-    def decisions(self, user_id: str) -> list[DecisionRecord]:
-        found = self.items(
-            "query",
-            KeyConditionExpression="user_id = :u AND begins_with(sk, :d)",
-            ExpressionAttributeValues=self.values(u=user_id, d=DECISION_PREFIX),
-            ScanIndexForward=False,
-        )
-        return [record for item in found for record in decisions_of(item)]
-
-    def list_user(self, user_id: str) -> list[dict[str, Any]]:
-        return [_record(item) for item in self._query_user(user_id, projection=None)]
-
-    def list_user_page(
-        self, user_id: str, limit: int, after: str | None
-    ) -> tuple[list[dict[str, Any]], str | None]:
-        kwargs: dict[str, Any] = {
-            "TableName": self.table,
-            "KeyConditionExpression": "user_id = :u",
-            "ExpressionAttributeValues": self.values(u=user_id),
-            "Limit": limit,
-        }
-        if after:  # a cursor handed to the caller (GET /v1/me pages), so paged by hand
-            kwargs["ExclusiveStartKey"] = self.key(user_id=user_id, sk=after)
-        response = self.ddb.query(**kwargs)
-        last = response.get("LastEvaluatedKey")
-        return [_record(i) for i in response.get("Items", [])], last["sk"]["S"] if last else None
-
-    def delete_user(self, user_id: str) -> int:
-        keys = [
-            {"DeleteRequest": {"Key": {"user_id": item["user_id"], "sk": item["sk"]}}}
-            for item in self._query_user(user_id, projection="user_id, sk")
-        ]
-        self.batch_write(keys)
-        return len(keys)
-
-    def delete_events(self, user_id: str, event_ids: Sequence[str]) -> None:
-        self.batch_write(
-            [{"DeleteRequest": {"Key": self.key(user_id=user_id, sk=f"e#{e}")}} for e in event_ids]
-        )
-
-    def _query_user(self, user_id: str, projection: str | None) -> list[dict[str, Any]]:
-        kwargs: dict[str, Any] = {"ProjectionExpression": projection} if projection else {}
-        return list(
-            self.items(
-                "query",
-                KeyConditionExpression="user_id = :u",
-                ExpressionAttributeValues=self.values(u=user_id),
-                **kwargs,
-            )
-        )

@@ -14,6 +14,7 @@ if TYPE_CHECKING:  # type hints only: a handler that needs none of these never i
     from nudge.domain.engagement.decision_record import DecisionRecord
     from nudge.domain.engagement.segment_health import HealthPoint
     from nudge.domain.geofencing.index import FenceIndex
+    from nudge.domain.messaging.job_record import JobClaim
     from nudge.domain.nps.score import Delta, NpsAggregates
     from nudge.models.broadcast import Broadcast
     from nudge.models.campaign import CampaignSet
@@ -94,7 +95,13 @@ class HistoryEntry:
 
 
 class HistoryStore(Protocol):
-    def existing_event_ids(self, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]: ...
+    def existing_event_ids(
+        self, events: Sequence[tuple[str, IncomingEvent]]
+    ) -> set[tuple[str, str]]:
+        """The (user, event id) of these that are recorded. An event is found again by its id
+        among the events recorded for the same hour (retries and redeliveries keep the
+        timestamp)."""
+        ...
 
     def append(self, entries: Sequence[HistoryEntry]) -> None:
         """Several users' entries in as few writes as possible; idempotent, not atomic."""
@@ -187,12 +194,34 @@ class FcmSender(Protocol):
 
 
 class DeliveryLog(Protocol):
-    def claim(self, user_id: str, key: str, job_id: str, now: int) -> bool:
-        """Take the right to send `key` (dedupe key + device) once; False if already taken."""
+    def claim_job(
+        self, body: Delivery, devices: list[str], batch: str, now: int, expires_at: int
+    ) -> JobClaim:
+        """Take the right to send the job (`body`: its fields) to the free `devices` (never
+        claimed under its dedupe key, or released for a retry) in SQS batch `batch`, in one
+        write, after settling what earlier attempts left (see nudge.domain.messaging.
+        job_record): a claim still `sending` whose batch never committed, past its lease, is
+        recorded `unknown` and never sent again."""
         ...
 
-    def release(self, user_id: str, key: str) -> None:
-        """A retryable failure: the next delivery of the job may claim `key` again."""
+    def record_outcomes(
+        self,
+        claim: JobClaim,
+        body: Delivery,
+        outcomes: dict[str, tuple[str, str | None]],
+        counts: bool,
+        expires_at: int,
+    ) -> list[str]:
+        """The claimed devices FCM did not accept: device -> ('failed' | 'retry' | 'unknown',
+        code), in one write (none when all were accepted); `counts`: this batch counts the
+        job's delivered. Returns the devices recorded."""
+        ...
+
+    def commit_batch(
+        self, batch: str, counters: Mapping[str, Mapping[str, int]], expires_at: int
+    ) -> None:
+        """The batch's marker (its claims still `sending` were accepted) with the counters
+        its jobs moved, in one write; raises when a redelivery abandoned the batch first."""
         ...
 
     def record(
@@ -201,15 +230,11 @@ class DeliveryLog(Protocol):
         key: str,
         expires_at: int,
         counters: Mapping[str, Mapping[str, int]] | None = None,
-        first: tuple[str, Mapping[str, Mapping[str, int]]] | None = None,
     ) -> bool:
-        """Write the outcome, then its counters. With `counters` (name -> field -> delta) it
-        is counted exactly once: the outcome is written only while `key` is still claimed by
-        this job at `delivery.at` (a job-level key ending '#-': only if not yet recorded),
-        carrying the counters still to be moved; a second write moves them and clears that.
-        False, nothing written, when the claim is not ours. `first` = (marker key, counters):
-        added too unless the marker exists (a job's first delivered device). A counter write
-        that fails is finished by `leftovers` on the job's redelivery."""
+        """A job-level record (`key` '<dedupe key>#-': suppressed, a template error). With
+        `counters` (name -> field -> delta) it is recorded and counted exactly once: False,
+        nothing written, when it was recorded before; a count that fails is finished by
+        `leftovers` on the job's redelivery."""
         ...
 
     def leftovers(self, unknown: Delivery, expires_at: int, now: int) -> Leftovers:

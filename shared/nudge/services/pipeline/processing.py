@@ -2,11 +2,12 @@
 
 Per SQS batch:
  1. parse every message (a malformed one fails alone and, after maxReceiveCount, is in the DLQ);
- 2. one BatchGetItem finds events already recorded in the history (duplicates: skipped),
-    one more reads the batch's profiles;
+ 2. one Query per user finds events already recorded in the history (duplicates: skipped),
+    over the hours they happened in; one BatchGetItem reads the batch's profiles;
  3. per user: fold in the new events, re-evaluate the lifecycle stage, and write the profile
     back conditioned on the version read (optimistic concurrency, re-read and retried);
- 4. write every user's events to the history (which is also the dedupe record), with any
+ 4. write every user's events to the history (which is also the dedupe record): one item per
+    user and hour, usually one per user and batch (adapters/history_items.py), with any
     transition, in shared BatchWriteItem calls; one read then finds concurrent erasures.
 
 A crash between 3 and 4 is covered by the profile's `recent` fingerprints: the redelivered
@@ -98,11 +99,11 @@ class EventProcessingService:
         if not by_user:
             return outcome
 
-        keys = [(u, e.event_id) for u, items in by_user.items() for _, b in items for e in b.events]
+        events = [(u, e) for u, items in by_user.items() for _, b in items for e in b.events]
         if self.preferences is not None:
             self.preferences.expect(by_user)
         try:
-            recorded = self.history.existing_event_ids(keys)
+            recorded = self.history.existing_event_ids(events)
             stored = self.profiles.get_latest(list(by_user))
         except Exception as error:  # the whole batch is retried; nothing was written
             for items in by_user.values():
