@@ -43,7 +43,12 @@ def send(record: SQSRecord) -> None:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    runtime.push_service().new_batch()  # each broadcast's status: read once in this batch
-    return process_partial_response(
+    service = runtime.push_service()
+    service.new_batch()  # each broadcast's status: read once in this batch
+    response = process_partial_response(
         event=event, record_handler=send, processor=processor, context=context
     )
+    # the batch's one write: its marker (its claims were accepted) and what its jobs counted;
+    # if it fails, the whole batch comes back and settles its claims (never sent twice)
+    service.end_batch()
+    return response

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import shlex
 from typing import Any
 from urllib.parse import quote
 
@@ -72,12 +73,18 @@ def send(args: argparse.Namespace) -> int:
     }
     queued = admin_call(args, "POST", f"/admin/v1/users/{quote(args.user, safe='')}/messages", body)
     print(f"queued message {queued['job_id']} (dedupe key {queued['dedupe_key']})")
-    print(f"outcome: nudge message {queued['job_id']}  (or GET /admin/v1/messages/<job_id>)")
+    print(
+        f"outcome: nudge message {shlex.quote(queued['job_id'])} --user {shlex.quote(args.user)}  "
+        f"(or GET {queued.get('outcome_url', '/admin/v1/messages/<job_id>?user_id=<user>')})"
+    )
     return 0
 
 
 def message(args: argparse.Namespace) -> int:
-    print_json(admin_call(args, "GET", f"/admin/v1/messages/{quote(args.job_id, safe='')}"))
+    path = f"/admin/v1/messages/{quote(args.job_id, safe='')}"
+    if args.user:  # needed when the id does not name its user (a campaign's, an older one)
+        path += f"?user_id={quote(args.user, safe='')}"
+    print_json(admin_call(args, "GET", path))
     return 0
 
 
@@ -146,6 +153,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=send)
     p = sub.add_parser("message", help="a queued message's outcomes")
     p.add_argument("job_id")
+    p.add_argument("--user", help="its user: needed when the job id does not name it")
     p.set_defaults(func=message)
     _add_broadcast(sub)
     p = sub.add_parser("broadcast-status", help="a broadcast's progress (or --cancel)")

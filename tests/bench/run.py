@@ -2,26 +2,26 @@
 
 1. cold import per handler, each in a fresh interpreter (median of several runs), and which
    heavy modules the import pulled in;
-2. DynamoDB write units per ingested event for a mixed workload with duplicates, counted
-   from the items actually written (item size rounded up per KB, plus index writes);
+2. DynamoDB write units per ingested event, on how apps send events (5-20 a request) and on
+   the worst case (1 a request), counted from the items actually written
+   (tests/bench/event_writes.py);
 3. throughput of the pure domain fold, and of the processor over moto (moto is far slower
    than DynamoDB: read it as a ratio, not as production latency);
 4. write units per push, and push_sender's FirebaseSender.send (send_each_async, HTTP/2)
    against the FCM emulator at 50 ms latency, each in its own process: throughput, the
-   connections used and the CPU per message on each side.
+   connections used and the CPU per message on each side (the sender's by layer, sampled,
+   beside bare httpx's), and PushService's own CPU per job over in-memory fakes.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import random
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -165,132 +165,6 @@ def moto_tables() -> Any:
     return ddb
 
 
-def workload(users: int, days: int, seed: int = 7) -> list[tuple[str, str]]:
-    """SQS messages as events_api packs them: one per app request (a session's events).
-
-    A mix of daily, occasional and lapsing users over `days` days, delivered out of order,
-    with 10% of messages redelivered by SQS and 5% re-sent by apps that lost a response.
-    """
-    from nudge.models.events import IncomingEvent, QueuedBatch
-
-    rng = random.Random(seed)
-    start = datetime(2026, 3, 2, 7, tzinfo=UTC)
-    messages: list[tuple[str, str]] = []
-    for u in range(users):
-        activity = rng.choice([0.9, 0.5, 0.2])
-        lapses_after = rng.choice([days, days, 10])
-        for day in range(min(days, lapses_after)):
-            if rng.random() > activity:
-                continue
-            when = start + timedelta(
-                days=day, hours=rng.choice([0, 5, 11]), minutes=rng.randint(0, 50)
-            )
-            names = ["session_start"] + ["screen_view"] * rng.randint(1, 5)
-            if rng.random() < 0.25:
-                names.append("purchase")
-            events = [
-                IncomingEvent(
-                    event_id=f"u{u}-d{day}-{i}",
-                    name=n,
-                    timestamp=when + timedelta(seconds=20 * i),
-                    properties={"amount": 19.9} if n == "purchase" else {"screen": "home"},
-                )
-                for i, n in enumerate(names)
-            ]
-            body = QueuedBatch(
-                user_id=f"user-{u:05d}", received_at=when + timedelta(minutes=2), events=events
-            ).model_dump_json()
-            messages.append((f"m-{len(messages)}", body))
-    redelivered = rng.sample(messages, k=len(messages) // 10)
-    retried = [
-        (f"r-{i}", b) for i, (_, b) in enumerate(rng.sample(messages, k=len(messages) // 20))
-    ]
-    everything = messages + redelivered + retried
-    # arrival order follows time, shuffled within each hour (queues do not keep order)
-    everything.sort(key=lambda m: (json.loads(m[1])["received_at"][:13], rng.random()))
-    return everything
-
-
-def write_units() -> None:
-    from moto import mock_aws
-
-    from nudge.adapters.dynamo_codec import item_size
-    from nudge.adapters.dynamodb import DynamoHistoryStore, DynamoProfileStore
-    from nudge.adapters.metering import WriteMeter
-    from nudge.clock import ManualClock
-    from nudge.domain.config import EngagementConfig
-    from nudge.services.pipeline.processing import EventProcessingService
-    from nudge.services.pipeline.scheduler import SchedulerService
-
-    users, days = 200, 30
-    messages = workload(users, days)
-    unique = {e["event_id"] for _, b in messages for e in json.loads(b)["events"]}
-    delivered = sum(len(json.loads(b)["events"]) for _, b in messages)
-    with mock_aws():
-        ddb = moto_tables()
-        requests: Counter[str] = Counter()  # round trips: Lambda time waits on each
-        ddb.meta.events.register(
-            "before-call.dynamodb", lambda model, **_: requests.update([model.name])
-        )
-        meter = WriteMeter()
-        profiles = DynamoProfileStore("ProfilesTable", meter, ddb)
-        history = DynamoHistoryStore("HistoryTable", meter, ddb)
-        clock = ManualClock(datetime(2026, 3, 2, tzinfo=UTC))
-        config = EngagementConfig()
-        service = EventProcessingService(profiles, history, config, clock)
-        scheduler = SchedulerService(profiles, history, config, clock)
-        started = time.perf_counter()
-        batches, processed = 0, Counter[str]()
-        for index in range(0, len(messages), 10):  # the event source's batches
-            batch = messages[index : index + 10]
-            received = max(json.loads(body)["received_at"] for _, body in batch)
-            arrived = datetime.fromisoformat(received)
-            if arrived > clock.now():
-                if arrived.date() != clock.now().date():
-                    scheduler.run()  # the nightly decay, as the schedule would run it
-                clock.set(arrived)
-            before = requests.copy()
-            outcome = service.process(batch)
-            processed.update(requests - before)
-            batches += 1
-            assert not outcome.failures, outcome.failures
-        elapsed = time.perf_counter() - started
-        sizes = [item_size(i) for i in ddb.scan(TableName="ProfilesTable")["Items"]]
-    per_event = meter.total / len(unique)
-    print("2. DynamoDB write units per ingested event (mixed workload, counted per write)")
-    print(
-        f"   {len(unique)} unique events from {users} users over {days} days, "
-        f"{len(messages)} SQS messages "
-        f"({delivered - len(unique)} duplicate deliveries: SQS redeliveries and app retries)"
-    )
-    print(
-        f"   table writes {meter.table_units} WCU, due-index writes {meter.index_units} WCU "
-        "(lifecycle transitions and the nightly scheduler included), "
-        f"{meter.writes} write requests"
-    )
-    print(
-        f"   => {per_event:.2f} write units per unique event (target <= 2.0), "
-        f"{meter.total / delivered:.2f} per delivered event"
-    )
-    print(
-        f"   profile item: median {statistics.median(sizes):.0f} B, max {max(sizes)} B "
-        f"(1 write unit = 1 KB)"
-    )
-    wcu_cost = per_event * 0.625  # USD per million write request units, on-demand us-east-1
-    print(
-        f"   DynamoDB on-demand writes ~ ${wcu_cost:.2f} per million events "
-        f"(at $0.625 per million write units; Pinpoint charged $1 per million events)"
-    )
-    print(
-        f"   processor over moto: {delivered / elapsed:,.0f} delivered events/s "
-        f"(moto, one thread: a floor, not a forecast)"
-    )
-    calls = ", ".join(f"{name} {n / batches:.1f}" for name, n in processed.most_common())
-    print(
-        f"   DynamoDB requests per SQS batch of 10: {processed.total() / batches:.1f} ({calls})\n"
-    )
-
-
 def domain_throughput() -> None:
     from nudge.clock import to_epoch
     from nudge.domain.config import EngagementConfig
@@ -328,69 +202,18 @@ def domain_throughput() -> None:
     )
 
 
-def push_figures() -> None:
-    """Write units per push (moto), then the sender's throughput against the emulator."""
-    from moto import mock_aws
+def push_figures() -> float:
+    """Write units per push and device on a realistic mix (moto, tests/bench/push_mix.py),
+    then the sender's throughput against the emulator; returns the mix's write units."""
+    from tests.bench.push_mix import push_mix_lines
 
-    from nudge.adapters.delivery_log import DynamoDeliveryLog
-    from nudge.adapters.devices import DynamoDeviceStore
-    from nudge.adapters.metering import WriteMeter
-    from nudge.clock import ManualClock
-    from nudge.domain.config import EngagementConfig
-    from nudge.models.device import Device
-    from nudge.models.push import PushJob
-    from nudge.services.messaging.push import PushService
-    from tests.fakes.delivery_log import FakeFcm
-
-    now = datetime(2026, 3, 2, 12, tzinfo=UTC)
-    template = {
-        "id": "t",
-        "category": "transactional",
-        "text": {"en": {"title": "Order {{ n }} shipped", "body": "On its way"}},
-    }
-    jobs = [
-        PushJob(
-            job_id=f"j{i}",
-            user_id=f"u{i % 200}",
-            dedupe_key=f"k{i}",
-            created_at=now,
-            template=template,
-            data={"n": i},
-        ).model_dump_json()  # type: ignore[arg-type]
-        for i in range(1000)
-    ]
-    with mock_aws():
-        ddb = moto_tables()
-        devices = DynamoDeviceStore("DevicesTable", WriteMeter(), ddb)
-        for u in range(200):
-            devices.put_device(
-                Device(
-                    user_id=f"u{u}",
-                    device_id="phone",
-                    token=f"token-{u:04d}",
-                    platform="android",
-                    locale="en-US",
-                    created_at=0,
-                    updated_at=int(now.timestamp()),
-                )
-            )
-        meter = WriteMeter()
-        service = PushService(
-            devices,
-            DynamoDeliveryLog("DeliveryLogTable", meter, ddb),
-            FakeFcm(),
-            EngagementConfig(),
-            ManualClock(now),
-        )
-        for body in jobs:
-            service.process(body)
-        print("4. Push delivery")
-        print(
-            f"   {meter.total / len(jobs):.2f} DynamoDB write units per push "
-            "(claim + outcome in the delivery log; one device each)"
-        )
+    print("4. Push delivery")
+    lines, per_push = push_mix_lines()
+    for line in lines:
+        print(f"   {line}")
 
     push_throughput()
+    return per_push
 
 
 PUSH_MESSAGES = 10_000
@@ -414,8 +237,11 @@ def _emulator_process(conn: Any, latency_ms: int) -> None:
         emulator.stop()
 
 
-def _bare_httpx(url: str, ca_path: str, messages: list[dict[str, Any]]) -> tuple[float, float]:
-    """The floor under any sender here: plain httpx requests, no SDK, no auth (req/s, CPU s)."""
+def _bare_httpx(
+    url: str, ca_path: str, messages: list[dict[str, Any]], sampler: Any
+) -> tuple[float, float]:
+    """The floor under any sender here: plain httpx requests, no SDK, no auth flow and a 5-byte
+    bearer token (req/s, CPU s per request); `sampler` shares the timed part out by layer."""
     import asyncio
     import ssl
 
@@ -435,9 +261,10 @@ def _bare_httpx(url: str, ca_path: str, messages: list[dict[str, Any]]) -> tuple
                     )
 
             await asyncio.gather(*(post(m) for m in messages[:100]))  # connect, warm up
-            cpu, started = os.times(), time.perf_counter()
-            await asyncio.gather(*(post(m) for m in messages))
-            elapsed, spent = time.perf_counter() - started, os.times()
+            with sampler:
+                cpu, started = os.times(), time.perf_counter()
+                await asyncio.gather(*(post(m) for m in messages))
+                elapsed, spent = time.perf_counter() - started, os.times()
         return len(messages) / elapsed, (spent.user + spent.system - cpu.user - cpu.system) / len(
             messages
         )
@@ -452,6 +279,8 @@ def push_throughput() -> None:
     from nudge.adapters import fcm
     from nudge.adapters.fcm import FirebaseSender
     from nudge_local.fcm_emulator import PROJECT_ID, service_account
+    from tests.bench.cpu_layers import LayerSampler, describe
+    from tests.bench.push_service_cpu import push_service_cpu
 
     context = multiprocessing.get_context("spawn")
     here, there = context.Pipe()
@@ -471,17 +300,19 @@ def push_throughput() -> None:
             }
             for i in range(PUSH_MESSAGES)
         ]
-        bare_rate, bare_cpu = _bare_httpx(url, ca_path, messages[:2000])
+        bare_layers, sender_layers = LayerSampler(), LayerSampler()
+        bare_rate, bare_cpu = _bare_httpx(url, ca_path, messages[:2000], bare_layers)
         here.send("stats")
         fresh = here.recv()
         sender.send(messages[:50])  # warm-up: app, credentials, connections
         here.send("stats")
         before = here.recv()
-        cpu = os.times()
-        started = time.perf_counter()
-        results = sender.send(messages)
-        elapsed = time.perf_counter() - started
-        cpu_after = os.times()
+        with sender_layers:
+            cpu = os.times()
+            started = time.perf_counter()
+            results = sender.send(messages)
+            elapsed = time.perf_counter() - started
+            cpu_after = os.times()
         here.send("stats")
         after = here.recv()
         sender.close()
@@ -507,10 +338,26 @@ def push_throughput() -> None:
         f"   for scale: bare httpx, one HTTP/2 connection, 100 streams, no SDK: {bare_rate:,.0f} "
         f"req/s at {bare_cpu * 1000:.2f} ms of CPU per request"
     )
+    # whose code the sender's CPU goes to (sampled), beside the same for bare httpx: the gap
+    # is what firebase-admin and Nudge add; 'hpack Huffman' is the bearer token's coding,
+    # once per connection since fcm_transport.RememberingHuffman (~0.3 ms a message before)
+    print(
+        "   sender CPU per message by layer, ms: "
+        f"{describe(sender_layers.per_item_ms(sender_cpu, len(messages)))}"
+    )
+    print(
+        "   bare httpx CPU per request by layer, ms: "
+        f"{describe(bare_layers.per_item_ms(bare_cpu, 1))}"
+    )
     per_message = (sender_cpu + emulator_cpu) / len(messages)
     print(
         f"   CPU ceiling here: {os.cpu_count()} cores / {per_message * 1000:.2f} ms per message "
         f"(sender + emulator) = {(os.cpu_count() or 1) / per_message:,.0f} msg/s at best"
+    )
+    per_job, building = push_service_cpu()
+    print(
+        f"   PushService.process over in-memory fakes: {per_job:.2f} ms of CPU per job, of which "
+        f"{building:.2f} ms rendering and building the FCM message (before FirebaseSender.send)"
     )
     print(
         f"push throughput: {ok / elapsed:.0f} msg/s ({connections} connections, "
@@ -520,11 +367,20 @@ def push_throughput() -> None:
 
 def main() -> int:
     print(f"Nudge benchmarks - Python {sys.version.split()[0]}, {os.cpu_count()} cores\n")
+    from tests.bench.cost_bench import print_cost_figures
+    from tests.bench.event_writes import report as event_write_units
+
     cold_imports()
-    write_units()
+    realistic, worst = event_write_units()
     domain_throughput()
-    push_figures()
+    per_push = push_figures()
     feature_figures()
+    print_cost_figures(
+        wru_per_event=realistic.per_event,
+        events_per_request=realistic.events_per_request,
+        worst_wru_per_event=worst.per_event,
+        wru_per_push=per_push,
+    )
     return 0
 
 
@@ -533,6 +389,7 @@ def feature_figures() -> None:
     from tests.bench.campaigns import run_campaign_bench
     from tests.bench.geo import run_geo_bench
     from tests.bench.nps import run_nps_bench
+    from tests.bench.pinpoint import run_pinpoint_bench
     from tests.bench.regional import run_regional_bench
     from tests.bench.scheduler import run_scheduler_bench
 
@@ -542,6 +399,7 @@ def feature_figures() -> None:
         ("7. NPS", run_nps_bench),
         ("8. Scheduler", run_scheduler_bench),
         ("9. Regional response model", run_regional_bench),
+        ("10. Pinpoint endpoint import (moto)", run_pinpoint_bench),
     ):
         print(title)
         for line in run():

@@ -6,6 +6,8 @@ ProfilesTable read through DynamoProfileStore.
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -56,48 +58,125 @@ def delivery(device: str | None = "d1", at: int = NOW, job: str = "j1", **fields
     )
 
 
-def test_a_key_is_claimed_once(store) -> None:  # type: ignore[no-untyped-def]
-    assert store.claim("ann", "k#d1", "j1", NOW)
-    assert not store.claim("ann", "k#d1", "j1", NOW + 1)  # a redelivery of the job
-    assert not store.claim("ann", "k#d1", "j2", NOW + 1)  # another job, same dedupe key
-    assert store.claim("bob", "k#d1", "j1", NOW)  # another user
-    store.release("ann", "k#d1")  # a retryable failure
-    assert store.claim("ann", "k#d1", "j1", NOW + 2)
-    assert not store.claim("ann", "k#d1", "j1", NOW + 3)
+def body(job: str = "j1", user: str = "ann", key: str = "k", at: int = NOW) -> Delivery:
+    """A job's fields as its claim carries them (no device yet)."""
+    return delivery(None, at=at, job=job, user_id=user, dedupe_key=key)
 
 
-def test_a_stale_claim_is_never_taken_over(store) -> None:  # type: ignore[no-untyped-def]
-    assert store.claim("ann", "k#d1", "j1", NOW)
-    later = NOW + 10 * CLAIM_LEASE_S
-    assert not store.claim("ann", "k#d1", "j1", later)
-    assert not store.claim("ann", "k#d1", "j2", later)
+def claim(store: Any, devices: list[str], batch: str, at: int = NOW, **job: Any) -> Any:
+    return store.claim_job(body(at=at, **job), devices, batch, at, EXP)
 
 
-def test_a_recorded_outcome_is_never_claimed_again(store) -> None:  # type: ignore[no-untyped-def]
-    store.claim("ann", "k#d1", "j1", NOW)
-    assert store.record(delivery(), "k#d1", EXP)
-    assert not store.claim("ann", "k#d1", "j1", NOW + 1)
-    assert store.for_user("ann") == [delivery()]
+def test_a_job_is_claimed_once_per_device_in_one_write(store) -> None:  # type: ignore[no-untyped-def]
+    first = claim(store, ["d1", "d2"], "b1")
+    assert first.claimed == ["d1", "d2"] and first.count_batch == "b1"
+    store.commit_batch("b1", {}, EXP)
+    assert claim(store, ["d1", "d2"], "b2", NOW + 1).claimed == []  # a redelivery
+    assert claim(store, ["d1", "d3"], "b3", NOW + 2, job="j2").claimed == ["d3"]  # same key
+    assert claim(store, ["d1"], "b4", user="bob").claimed == ["d1"]  # another user
+    assert sorted((d.device_id, d.outcome, d.at, d.job_id) for d in store.for_user("ann")) == [
+        ("d1", "sent", NOW, "j1"),
+        ("d2", "sent", NOW, "j1"),
+        ("d3", "sent", NOW + 2, "j2"),  # claimed by the other job
+    ]
 
 
-def test_a_counted_record_counts_once(store) -> None:  # type: ignore[no-untyped-def]
-    store.claim("ann", "k#d1", "j1", NOW)
-    assert store.record(delivery(), "k#d1", EXP, {DAY: {"sent": 1}})
-    assert not store.record(delivery(), "k#d1", EXP, {DAY: {"sent": 1}})  # retried
-    assert counted(store) == {DAY: {"sent": 1}}
-    assert store.for_user("ann") == [delivery()]
+def test_only_what_fcm_refused_is_written_again(store) -> None:  # type: ignore[no-untyped-def]
+    taken = claim(store, ["d1", "d2", "d3"], "b1")
+    outcomes = {"d2": ("failed", "UNREGISTERED"), "d3": ("retry", "UNAVAILABLE")}
+    assert store.record_outcomes(taken, body(), outcomes, True, EXP) == ["d2", "d3"]
+    store.commit_batch("b1", {DAY: {"delivered.a": 1, "failed.a.UNREGISTERED": 1}}, EXP)
+    assert counted(store) == {DAY: {"delivered.a": 1, "failed.a.UNREGISTERED": 1}}
+    assert sorted((d.device_id, d.outcome, d.reason) for d in store.for_user("ann")) == [
+        ("d1", "sent", None),
+        ("d2", "failed", "UNREGISTERED"),
+    ]  # a released claim (retry) is no record yet
+    again = claim(store, ["d1", "d2", "d3"], "b2", NOW + 60)
+    assert again.claimed == ["d3"] and again.count_batch == "b1"  # counted by b1 already
+    all_sent = store.record_outcomes(again, body(), {}, False, EXP)
+    assert all_sent == []
 
 
-def test_a_counted_record_needs_our_claim(store) -> None:  # type: ignore[no-untyped-def]
-    counters = {DAY: {"sent": 1}}
-    assert not store.record(delivery(), "k#d1", EXP, counters)  # never claimed
-    store.claim("ann", "k#d1", "j2", NOW)
-    assert not store.record(delivery(), "k#d1", EXP, counters)  # claimed by another job
-    assert not store.record(delivery(job="j2", at=NOW + 1), "k#d1", EXP, counters)  # other claim
-    assert store.for_user("ann") == []
+def test_a_batch_that_never_committed_is_abandoned_past_the_lease(store) -> None:  # type: ignore[no-untyped-def]
+    taken = claim(store, ["d1", "d2"], "b1")
+    store.record_outcomes(taken, body(), {"d2": ("failed", "UNREGISTERED")}, True, EXP)
+    # the sender died before its batch's write: within the lease a redelivery waits
+    soon = claim(store, ["d1", "d2"], "b2", NOW + 10)
+    assert soon.claimed == [] and soon.busy_until == NOW + CLAIM_LEASE_S
+    assert soon.settled == [] and soon.owed == []
+    late = claim(store, ["d1", "d2"], "b3", NOW + CLAIM_LEASE_S + 1)
+    assert late.claimed == [] and late.settled == [("d1", NOW)]
+    assert late.owed == [("failed", "UNREGISTERED")]  # b1 never counted it: b3 does
+    assert sorted((d.device_id, d.outcome) for d in store.for_user("ann")) == [
+        ("d1", "unknown"),
+        ("d2", "failed"),
+    ]
+    with pytest.raises(RuntimeError, match="abandoned"):  # the late sender's write loses
+        store.commit_batch("b1", {DAY: {"delivered.a": 1}}, EXP)
     assert counted(store) == {}
-    assert store.record(delivery(job="j2"), "k#d1", EXP, counters)
-    assert counted(store) == {DAY: {"sent": 1}}
+    store.commit_batch("b3", {}, EXP)
+    later = claim(store, ["d1", "d2"], "b4", NOW + 2 * CLAIM_LEASE_S)
+    assert (later.claimed, later.settled, later.owed) == ([], [], [])  # settled once
+
+
+def test_a_committed_batch_is_never_abandoned(store) -> None:  # type: ignore[no-untyped-def]
+    claim(store, ["d1"], "b1")
+    store.commit_batch("b1", {}, EXP)
+    late = claim(store, ["d1"], "b2", NOW + 10 * CLAIM_LEASE_S)
+    assert (late.claimed, late.settled, late.busy_until) == ([], [], None)
+    assert [d.outcome for d in store.for_user("ann")] == ["sent"]
+
+
+def test_a_batch_commits_its_counters_once(store) -> None:  # type: ignore[no-untyped-def]
+    claim(store, ["d1"], "b1")
+    store.commit_batch("b1", {DAY: {"delivered.a": 2}, "first": {"delivered": 1}}, EXP)
+    with pytest.raises(RuntimeError, match="abandoned"):  # a retried commit: the marker is there
+        store.commit_batch("b1", {DAY: {"delivered.a": 2}}, EXP)
+    assert counted(store) == {DAY: {"delivered.a": 2}, "first": {"delivered": 1}}
+
+
+def test_items_of_the_old_layout_are_read_and_never_claimed_again(store, backend) -> None:  # type: ignore[no-untyped-def]
+    """Per-device items written before job records (claim, then outcome): still read by
+    every reader, and their devices are never sent to again under that dedupe key."""
+    old = delivery("d1", fcm_message_id="projects/p/messages/1")
+    if backend == "fake":
+        store.rows[("ann", "k#d1")] = {"status": "sent", "delivery": old, "job_id": "j1"}
+        store.rows[("ann", "k#d2")] = {"status": "sending", "claimed_at": NOW, "job_id": "j1"}
+    else:
+        store.ddb.put_item(
+            TableName="DeliveryLogTable",
+            Item=store.to_item(
+                {"user_id": "ann", "sk": "k#d1", "job_id": "j1", "status": "sent"}
+                | {"body": old.model_dump_json(), "expires_at": EXP}
+            ),
+        )
+        store.ddb.put_item(
+            TableName="DeliveryLogTable",
+            Item=store.to_item(
+                {"user_id": "ann", "sk": "k#d2", "job_id": "j1", "status": "sending"}
+                | {"claimed_at": NOW, "expires_at": EXP}
+            ),
+        )
+    assert store.for_user("ann") == [old]
+    assert claim(store, ["d1", "d2", "d3"], "b1", job="j9").claimed == ["d3"]
+    assert [d.device_id for d in store.mark("ann", "j1", "opened_at", NOW + 5)] == ["d1"]
+    opened = {d.device_id: d.opened_at for d in store.for_user("ann")}
+    assert opened == {"d1": NOW + 5, "d3": None}
+
+
+def test_racing_claims_take_each_device_once(store) -> None:  # type: ignore[no-untyped-def]
+    """Eight attempts of the same job (SQS duplicates, other jobs with its dedupe key) claim
+    at once: each device is claimed by exactly one of them."""
+    start = threading.Barrier(8)
+
+    def attempt(n: int) -> list[str]:
+        start.wait()
+        return list(claim(store, ["d1", "d2"], f"b{n}", job=f"j{n % 2}").claimed)
+
+    with ThreadPoolExecutor(8) as pool:
+        claimed = [d for devices in pool.map(attempt, range(8)) for d in devices]
+    assert sorted(claimed) == ["d1", "d2"]
+    assert sorted(d.device_id for d in store.for_user("ann")) == ["d1", "d2"]
 
 
 def test_a_job_level_record_counts_once(store) -> None:  # type: ignore[no-untyped-def]
@@ -108,15 +187,6 @@ def test_a_job_level_record_counts_once(store) -> None:  # type: ignore[no-untyp
     assert store.for_user("ann") == [suppressed]
 
 
-def test_the_first_device_counts_the_job_once(store) -> None:  # type: ignore[no-untyped-def]
-    first = ("k#first", {"first": {"delivered": 1}})
-    for device in ("d1", "d2"):
-        store.claim("ann", f"k#{device}", "j1", NOW)
-        assert store.record(delivery(device), f"k#{device}", EXP, {DAY: {"sent": 1}}, first)
-    assert counted(store) == {DAY: {"sent": 2}, "first": {"delivered": 1}}
-    assert [d.device_id for d in store.for_user("ann")] == ["d1", "d2"]  # no marker, no claim
-
-
 def test_count_once(store) -> None:  # type: ignore[no-untyped-def]
     assert store.count_once("ann", "open#j1", {DAY: {"opened": 1}}, EXP)
     assert not store.count_once("ann", "open#j1", {DAY: {"opened": 1}}, EXP)
@@ -125,103 +195,97 @@ def test_count_once(store) -> None:  # type: ignore[no-untyped-def]
     assert store.for_user("ann") == []  # a marker is no delivery
 
 
-def test_a_failed_count_is_finished_by_leftovers(store, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    real = store._count
-    calls = {"n": 0}
-
-    def failing(*args: Any, **kwargs: Any) -> bool:
-        calls["n"] += 1
-        if calls["n"] == 1:
-            raise RuntimeError("AccessDeniedException: the count was refused")
-        return bool(real(*args, **kwargs))
-
-    monkeypatch.setattr(store, "_count", failing)
-    store.claim("ann", "k#d1", "j1", NOW)
-    with pytest.raises(RuntimeError):
-        store.record(delivery(), "k#d1", EXP, {DAY: {"sent": 1}})
-    assert counted(store) == {}
-    assert not store.claim("ann", "k#d1", "j1", NOW + 1)  # recorded: never sent again
-    assert not store.record(delivery(), "k#d1", EXP, {DAY: {"sent": 1}})  # no longer `sending`
-    unknown = delivery(None, outcome="unknown", at=NOW + 60)
-    settled = store.leftovers(unknown, EXP, NOW + 60)
-    assert settled.settled == [delivery()] and settled.busy_until is None
-    assert counted(store) == {DAY: {"sent": 1}}
-    assert store.leftovers(unknown, EXP, NOW + 120).settled == []  # counted once
-    assert counted(store) == {DAY: {"sent": 1}}
-
-
-def test_leftovers_settle_stale_claims_as_unknown(store) -> None:  # type: ignore[no-untyped-def]
-    store.claim("ann", "k#d1", "j1", NOW)  # its sender died
-    store.claim("ann", "k#d2", "j1", NOW + 400)  # its sender may still be at work
-    store.claim("ann", "k#d3", "j2", NOW)  # another job with the same dedupe key
-    store.claim("ann", "other#d1", "j1", NOW)  # another dedupe key
-    unknown = delivery(None, outcome="unknown", at=NOW + 500)
-    left = store.leftovers(unknown, EXP, NOW + 500)
-    lost = unknown.model_copy(update={"device_id": "d1", "at": NOW})
-    assert left.settled == [lost]
-    assert left.busy_until == NOW + 400 + CLAIM_LEASE_S
-    assert store.for_user("ann") == [lost]
-    assert not store.claim("ann", "k#d1", "j1", NOW + 600)  # never re-sent
-    # the original sender's late outcome loses: the claim is no longer ours
-    assert not store.record(delivery("d1"), "k#d1", EXP, {DAY: {"sent": 1}})
-    assert store.leftovers(unknown, EXP, NOW + 600).settled == []
-    assert counted(store) == {}
-
-
 def test_marks_keep_the_earliest(store) -> None:  # type: ignore[no-untyped-def]
-    for device in ("d1", "d2"):
-        store.claim("ann", f"k#{device}", "j1", NOW)
-        store.record(delivery(device), f"k#{device}", EXP)
-    store.claim("ann", "k#d3", "j1", NOW)  # a claim only: nothing to mark
-    store.record(delivery("d1", job="j2"), "k2#d1", EXP)  # another job
+    taken = claim(store, ["d1", "d2", "d3"], "b1")
+    store.record_outcomes(taken, body(), {"d3": ("retry", "UNAVAILABLE")}, True, EXP)
+    claim(store, ["d1"], "b1", key="k2", job="j2")  # another job
     marked = store.mark("ann", "j1", "opened_at", NOW + 50)
-    assert sorted(d.device_id for d in marked) == ["d1", "d2"]
+    assert sorted(d.device_id for d in marked) == ["d1", "d2"]  # d3: released, no record
     store.mark("ann", "j1", "opened_at", NOW + 90)  # later: the earlier one stays
     store.mark("ann", "j1", "opened_at", NOW + 20)  # earlier, arriving late: it wins
     assert store.mark("bob", "j1", "opened_at", NOW) == []
     by_job = {(d.job_id, d.device_id): d.opened_at for d in store.for_user("ann")}
     assert by_job == {("j1", "d1"): NOW + 20, ("j1", "d2"): NOW + 20, ("j2", "d1"): None}
+    again = claim(store, ["d3"], "b2", NOW + 60)  # the retry's claim keeps the open
+    assert again.claimed == ["d3"]
+    assert {d.opened_at for d in store.for_user("ann") if d.job_id == "j1"} == {NOW + 20}
 
 
 def test_for_user_in_key_order(store) -> None:  # type: ignore[no-untyped-def]
-    for key, device in (("b#d1", "d1"), ("a#d2", "d2")):
-        store.claim("ann", key, "j1", NOW)
-        store.record(delivery(device), key, EXP)
-    assert [d.device_id for d in store.for_user("ann")] == ["d2", "d1"]
+    claim(store, ["d1"], "b1", key="b")
+    claim(store, ["d2", "d0"], "b1", key="a")
+    assert [d.device_id for d in store.for_user("ann")] == ["d0", "d2", "d1"]
     assert store.for_user("bob") == []
 
 
-def test_release_of_a_key_never_claimed_changes_nothing(store) -> None:  # type: ignore[no-untyped-def]
-    store.release("ann", "k#d9")
-    assert store.claim("ann", "k#d9", "j1", NOW)
-    assert not store.claim("ann", "k#d9", "j1", NOW)
-
-
-def test_a_recorded_or_settled_key_is_never_reopened(store) -> None:  # type: ignore[no-untyped-def]
-    """A slow sender's retryable failure arriving after the key was recorded (or marked
-    unknown by a redelivery) must not make it claimable: that would be a second send."""
-    store.claim("ann", "k#d1", "j1", NOW)
-    assert store.record(delivery(), "k#d1", EXP)
-    store.release("ann", "k#d1")
-    assert not store.claim("ann", "k#d1", "j1", NOW + 1)
-
-
 def test_delete_user_erases_every_record_of_theirs_and_only_theirs(store) -> None:  # type: ignore[no-untyped-def]
-    """Outcomes (with their opens), a claim still `sending` and a once-marker: all of the
-    user's items, more than one batch of 25; the other user's records and the counters
-    they moved stay."""
+    """Job records (with their opens) and a once-marker: all of the user's items, more than
+    one batch of 25; the other user's records, the batch markers and the counters they
+    moved stay."""
     for n in range(30):
-        store.claim("ann", f"k{n:02d}#d1", f"j{n}", NOW)
-        store.record(delivery("d1", job=f"j{n}"), f"k{n:02d}#d1", EXP)
+        claim(store, ["d1"], "b1", key=f"k{n:02d}", job=f"j{n}")
     store.mark("ann", "j0", "opened_at", NOW + 5)
-    store.claim("ann", "k99#d2", "j99", NOW)  # a claim, no outcome yet
     assert store.count_once("ann", "first#c1", {DAY: {"converted": 1}}, EXP)
-    store.claim("bob", "k#d1", "jb", NOW)
-    store.record(delivery("d1", job="jb", user_id="bob"), "k#d1", EXP)
+    claim(store, ["d1"], "b1", user="bob", job="jb")
+    store.commit_batch("b1", {}, EXP)
 
-    assert store.delete_user("ann") == 30 + 1 + 1
+    assert store.delete_user("ann") == 30 + 1
     assert store.for_user("ann") == []
-    assert store.claim("ann", "k99#d2", "j99", NOW)  # nothing of theirs is left, claims neither
+    assert claim(store, ["d1"], "b2", key="k00", job="j0").claimed == ["d1"]  # nothing left
     assert [d.job_id for d in store.for_user("bob")] == ["jb"]
     assert counted(store, DAY) == {DAY: {"converted": 1}}
     assert store.delete_user("nobody") == 0
+
+
+def test_a_batch_of_pushes_costs_at_most_one_write_unit_per_push_and_device(tables) -> None:  # type: ignore[no-untyped-def]
+    """One SQS batch of transactional, campaign and broadcast pushes to users with one or
+    two devices, all accepted: the claims (one item per job) and the batch's one counted
+    write, at most 1.0 write unit per push and device (2.0 and more with a claim and an
+    outcome per device and a count per job)."""
+    from nudge.adapters.devices import DynamoDeviceStore
+    from nudge.clock import ManualClock
+    from nudge.domain.config import EngagementConfig
+    from nudge.models.device import Device
+    from nudge.models.push import PushJob
+    from nudge.services.messaging.push import PushService
+    from tests.fakes.delivery_log import FakeFcm
+
+    devices = DynamoDeviceStore("DevicesTable", WriteMeter(), tables.ddb)
+    meter = WriteMeter()
+    log = DynamoDeliveryLog("DeliveryLogTable", meter, tables.ddb, "ProfilesTable")
+    service = PushService(devices, log, FakeFcm(), EngagementConfig(), ManualClock(START))
+    kinds = [("api", "order")] * 10 + [("campaign:c1", "c1.a")] * 5 + [("broadcast:b1", "b")] * 5
+    pushes = 0
+    jobs = []
+    for n, (source, template_id) in enumerate(kinds):
+        for d in range(1 + n % 2):
+            pushes += 1
+            devices.put_device(
+                Device(
+                    user_id=f"u{n}",
+                    device_id=f"d{d}",
+                    token=f"tok-u{n}-d{d}",
+                    platform="android",
+                    timezone="Europe/Amsterdam",
+                    created_at=0,
+                    updated_at=NOW,
+                )
+            )
+        template = {
+            "id": template_id,
+            "category": "transactional",
+            "text": {"en": {"title": "Hi", "body": "Hi"}},
+        }
+        job = {"job_id": f"j{n}", "user_id": f"u{n}", "dedupe_key": f"k{n}", "source": source}
+        jobs.append(PushJob.model_validate(job | {"created_at": START, "template": template}))
+    service.new_batch()
+    assert all(service.process(job.model_dump_json()).done for job in jobs)
+    getattr(service, "end_batch", lambda: None)()
+
+    assert meter.table_units / pushes <= 1.0
+    assert len(log.for_user("u1")) == 2
+    day = f"campaign#c1#{NOW // 86_400}"
+    assert counted(log, day, "broadcast#b1") == {
+        day: {"delivered.a": 5},
+        "broadcast#b1": {"delivered": 5},
+    }

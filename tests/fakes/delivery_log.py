@@ -6,70 +6,157 @@ import threading
 from collections import Counter
 from typing import Any
 
-from nudge.adapters.delivery_log import CLAIM_LEASE_S, JOB_LEVEL, Counters
+from nudge.adapters.delivery_log import (
+    CLAIM_LEASE_S,
+    JOB_SK,
+    OUTCOME_OF,
+    Counters,
+    _old_device_key,
+)
+from nudge.domain.messaging.job_record import (
+    BatchState,
+    JobClaim,
+    JobRecord,
+    plan_claim,
+    plan_outcomes,
+    summary_status,
+)
 from nudge.models.push import Delivery, Leftovers
 
 
 class InMemoryDeliveryLog:
     """The same conditions as DynamoDeliveryLog; counted records add to `counters` (the
     profile store's named counters, when given). `fail_counts`: that many of the next counts
-    (the second write of a counted record) raise, as a denied or throttled write would."""
+    (the second write of a counted job-level record) raise, as a denied or throttled write
+    would; `fail_commits`, `fail_outcomes`: that many of the next batch commits or failure
+    writes of job records."""
 
     def __init__(self, counters: Any = None) -> None:
         self.rows: dict[tuple[str, str], dict[str, Any]] = {}
         self._lock = threading.Lock()
         self.counters = counters
         self.fail_counts = 0
+        self.fail_commits = 0
+        self.fail_outcomes = 0
+        self.batches: dict[str, str] = {}  # batch id -> committed | abandoned
 
-    def claim(self, user_id: str, key: str, job_id: str, now: int) -> bool:
-        with self._lock:
-            row = self.rows.get((user_id, key))
-            free = row is None or row["status"] == "retry"  # never a stale `sending` claim
-            if free:
-                self.rows[(user_id, key)] = {
-                    "status": "sending",
-                    "claimed_at": now,
-                    "job_id": job_id,
+    # ---- job records: the adapter's plan (nudge.domain.messaging.job_record), kept in rows
+    def claim_job(
+        self, body: Delivery, devices: list[str], batch: str, now: int, expires_at: int
+    ) -> JobClaim:
+        key = (body.user_id, f"{body.dedupe_key}#{JOB_SK}")
+        prefix = f"{body.dedupe_key}#"
+        while True:
+            with self._lock:
+                row = self.rows.get(key)
+                current = row["job"] if row else None
+                taken = {
+                    k[len(prefix) :]
+                    for (u, k), r in self.rows.items()
+                    if u == body.user_id
+                    and k.startswith(prefix)
+                    and _old_device_key(k[len(prefix) :])
+                    and r["status"] != "retry"
                 }
-            return free
+                counted_before = (body.user_id, f"{prefix}=delivered") in self.rows
+                made_by = row["job_id"] if row else None
+            plan = plan_claim(
+                current,
+                devices,
+                taken,
+                batch,
+                now,
+                self.batch_state,
+                self._abandon,
+                counted_before,
+                None if made_by in (None, body.job_id) else body.job_id,
+            )
+            if plan.record is not None and not self._write_job(body, plan.record, current):
+                continue
+            return JobClaim(
+                body.user_id,
+                body.dedupe_key,
+                batch,
+                plan.record or current or JobRecord({}),
+                plan.claimed,
+                plan.settled,
+                plan.owed,
+                plan.busy_until,
+                plan.count_batch,
+            )
 
-    def release(self, user_id: str, key: str) -> None:
-        with self._lock:  # conditional on a live claim, as the adapter's UpdateItem
-            row = self.rows.get((user_id, key))
-            if row is not None and row.get("status") == "sending":
-                row["status"] = "retry"
+    def record_outcomes(
+        self,
+        claim: JobClaim,
+        body: Delivery,
+        outcomes: dict[str, tuple[str, str | None]],
+        counts: bool,
+        expires_at: int,
+    ) -> list[str]:
+        if self.fail_outcomes:
+            self.fail_outcomes -= 1
+            raise RuntimeError("ProvisionedThroughputExceededException")
+        current = claim.record
+        while True:
+            updated, recorded = plan_outcomes(current, claim.batch, outcomes, counts)
+            if updated is None or self._write_job(body, updated, current):
+                return recorded
+            with self._lock:
+                current = self.rows[(claim.user_id, f"{claim.dedupe_key}#{JOB_SK}")]["job"]
+
+    def commit_batch(self, batch: str, counters: Counters, expires_at: int) -> None:
+        with self._lock:
+            if self.fail_commits:
+                self.fail_commits -= 1
+                raise RuntimeError("AccessDeniedException: the batch's write was refused")
+            if batch in self.batches:
+                raise RuntimeError(f"batch {batch} was abandoned before it committed")
+            self.batches[batch] = "committed"
+        self._move(counters)
+
+    def batch_state(self, batch: str) -> BatchState:
+        with self._lock:
+            state = self.batches.get(batch)
+        return "committed" if state == "committed" else "abandoned" if state else None
+
+    def _abandon(self, batch: str) -> BatchState:
+        with self._lock:
+            self.batches.setdefault(batch, "abandoned")
+        return self.batch_state(batch)
+
+    def _write_job(self, body: Delivery, record: JobRecord, current: JobRecord | None) -> bool:
+        key = (body.user_id, f"{body.dedupe_key}#{JOB_SK}")
+        with self._lock:
+            row = self.rows.get(key)
+            if (row["job"] if row else None) != current:
+                return False
+            marks = row["body"] if row else body
+            self.rows[key] = {
+                "status": summary_status(record.devices),
+                "job": record,
+                "body": marks,
+                "job_id": row["job_id"] if row else body.job_id,
+                "claimed_at": 0,
+            }
+            return True
 
     def record(
-        self,
-        delivery: Delivery,
-        key: str,
-        expires_at: int,
-        counters: Counters | None = None,
-        first: tuple[str, Counters] | None = None,
+        self, delivery: Delivery, key: str, expires_at: int, counters: Counters | None = None
     ) -> bool:
         with self._lock:
             row_key = (delivery.user_id, key)
-            row = self.rows.get(row_key)
-            if counters is not None or first is not None:
-                if key.endswith(JOB_LEVEL):
-                    if row is not None:
-                        return False
-                elif row is None or (row["status"], row.get("job_id"), row["claimed_at"]) != (
-                    "sending",
-                    delivery.job_id,
-                    delivery.at,
-                ):
-                    return False
+            if counters is not None and row_key in self.rows:
+                return False  # recorded (and counted) before
             self.rows[row_key] = {
                 "status": delivery.outcome,
                 "delivery": delivery,
                 "claimed_at": delivery.at,
                 "job_id": delivery.job_id,
             }
-            if counters is None and first is None:
+            if counters is None:
                 return True
             # the outcome is written; what it counts is pending until the second write
-            self.rows[row_key]["pending"] = (counters or {}, first)
+            self.rows[row_key]["pending"] = (counters, None)
         return self._count(delivery.user_id, key)
 
     def _count(self, user_id: str, key: str) -> bool:
@@ -145,21 +232,20 @@ class InMemoryDeliveryLog:
         marked = []
         with self._lock:
             for (user, _), row in self.rows.items():
-                delivery = row.get("delivery")
+                slot = "delivery" if "delivery" in row else "body"
+                delivery = row.get(slot)
                 if user != user_id or delivery is None or delivery.job_id != job_id:
                     continue
                 current = getattr(delivery, field)
                 if current is None or current > at:
-                    row["delivery"] = delivery.model_copy(update={field: at})
-                marked.append(delivery)
+                    row[slot] = delivery.model_copy(update={field: at})
+                marked += _deliveries(row | {slot: delivery})
         return marked
 
     def for_user(self, user_id: str) -> list[Delivery]:
         with self._lock:
             return [
-                r["delivery"]
-                for (u, _), r in sorted(self.rows.items())
-                if u == user_id and "delivery" in r
+                d for (u, _), r in sorted(self.rows.items()) if u == user_id for d in _deliveries(r)
             ]
 
     def delete_user(self, user_id: str) -> int:
@@ -168,6 +254,23 @@ class InMemoryDeliveryLog:
             for key in mine:
                 del self.rows[key]
             return len(mine)
+
+
+def _deliveries(row: dict[str, Any]) -> list[Delivery]:
+    """A row's records, as the adapter reads its items: a job record, one per device."""
+    if "delivery" in row:
+        return [row["delivery"]]
+    if "job" not in row:
+        return []
+    body: Delivery = row["body"]
+    return [
+        body.model_copy(
+            update={"device_id": d, "outcome": OUTCOME_OF[c.status], "reason": c.reason, "at": c.at}
+            | {"job_id": c.job or body.job_id}
+        )
+        for d, c in sorted(row["job"].devices.items())
+        if c.status in OUTCOME_OF
+    ]
 
 
 class FakeFcm:

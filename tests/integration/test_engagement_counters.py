@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from nudge.adapters.delivery_log import DynamoDeliveryLog
-from nudge.adapters.dynamodb import DynamoHistoryStore, DynamoProfileStore
+from nudge.adapters.delivery_log import DynamoDeliveryLog, records_of
+from nudge.adapters.dynamodb import DynamoProfileStore
+from nudge.adapters.history import DynamoHistoryStore
 from nudge.adapters.metering import WriteMeter
 from nudge.clock import to_epoch
 from nudge.domain.config import EngagementConfig
@@ -29,7 +30,7 @@ from nudge.domain.profiles.aggregates import OPT_OUT_EVENT
 from nudge.models.campaign import CampaignSet
 from nudge.models.device import Device, Preferences
 from nudge.models.events import IncomingEvent, QueuedBatch
-from nudge.models.push import Delivery, PushJob
+from nudge.models.push import PushJob
 from nudge.services.campaigns.runner import CampaignRunner
 from nudge.services.messaging.push import PushService, campaign_variant
 from nudge.services.pipeline.processing import EventProcessingService
@@ -118,7 +119,7 @@ def test_counters_equal_a_recount_under_duplicate_delivery(aws: Aws) -> None:
 
     # --- the recount, from the delivery log and the events -----------------------------------
     items = aws.ddb.scan(TableName="DeliveryLogTable")["Items"]
-    deliveries = [Delivery.model_validate_json(i["body"]["S"]) for i in items if "body" in i]
+    deliveries = [d for i in items if "body" in i for d in records_of(i)]
     by_job = {job.job_id: job for job in jobs.values()}
     records: list[EngagementRecord] = []
     received: dict[str, list[ReceivedMessage]] = {}

@@ -67,17 +67,15 @@ def fail_once(
 
 
 def counts_profiles(params: dict[str, Any]) -> bool:
-    """A counted outcome's second write: the counters in the profiles table."""
+    """A counted batch's one write: its marker with the counters in the profiles table."""
     tables = {next(iter(i.values()))["TableName"] for i in params.get("TransactItems", [])}
     return "ProfilesTable" in tables
 
 
-def writes_an_outcome(params: dict[str, Any]) -> bool:
-    """The first write after the send: the outcome itself (a claim is `sending`)."""
-    item = params.get("Item", {})
-    return params.get("TableName") == "DeliveryLogTable" and item.get("status", {}).get(
-        "S"
-    ) not in (None, "sending")
+def commits_a_batch(params: dict[str, Any]) -> bool:
+    """An uncounted batch's one write (transactional pushes): its marker alone."""
+    user = params.get("Item", {}).get("user_id", {}).get("S", "")
+    return params.get("TableName") == "DeliveryLogTable" and user.startswith("#batch#")
 
 
 def put_devices(aws: Aws, user: str) -> list[str]:
@@ -153,13 +151,14 @@ def counted(aws: Aws, prefix: str) -> Counter[str]:
     return total
 
 
-def statuses(aws: Aws, user: str) -> dict[str, str]:
-    items = aws.ddb.query(
-        TableName="DeliveryLogTable",
-        KeyConditionExpression="user_id = :u",
-        ExpressionAttributeValues={":u": {"S": user}},
-    )["Items"]
-    return {i["sk"]["S"].rsplit("#", 1)[1]: i.get("status", {}).get("S", "-") for i in items}
+def outcomes(aws: Aws, user: str) -> dict[str | None, str]:
+    """Each device's outcome as the delivery log's readers see it."""
+    from nudge.adapters.delivery_log import DynamoDeliveryLog
+
+    return {
+        d.device_id: d.outcome
+        for d in DynamoDeliveryLog("DeliveryLogTable", ddb=aws.ddb).for_user(user)
+    }
 
 
 JOBS = [
@@ -173,7 +172,7 @@ JOBS = [
 
 
 @pytest.mark.parametrize(("source", "template_id", "counter", "expected"), JOBS)
-def test_a_denied_count_after_the_send_is_never_sent_again(
+def test_a_committed_batch_redelivered_sends_and_counts_nothing_again(
     sender: Aws,
     emulator: FcmEmulator,
     source: str,
@@ -181,57 +180,55 @@ def test_a_denied_count_after_the_send_is_never_sent_again(
     counter: str,
     expected: dict[str, int],
 ) -> None:
+    """The batch's write landed, then SQS delivered the record again (the ack was lost):
+    nothing is sent or counted again, within the claims' lease or past it."""
     aws = sender
-    user = f"ann-{source.split(':')[0]}"
+    user = f"cy-{source.split(':')[0]}"
     tokens = put_devices(aws, user)
     message = queue_job(aws, user, source, template_id)
-    denied = fail_once("TransactWriteItems", counts_profiles, "AccessDeniedException")
 
-    assert deliver(aws, message, 1) != []  # sent, its count denied: the record fails
-    assert denied["failed"] == 1
-    assert inbox(emulator, tokens) == dict.fromkeys(tokens, 1)
-    assert set(statuses(aws, user).values()) >= {"sent"}
-
-    assert deliver(aws, message, 2) == []  # redelivered: the count is finished, nothing sent
-    assert deliver(aws, message, 3) == []
+    assert deliver(aws, message, 1) == []
+    assert deliver(aws, message, 2) == []
     aws.clock.advance(PAST_THE_LEASE)
-    assert deliver(aws, message, 4) == []  # and past the claims' lease
+    assert deliver(aws, message, 3) == []
 
     assert inbox(emulator, tokens) == dict.fromkeys(tokens, 1)  # exactly once per device
     assert dict(counted(aws, counter)) == expected  # counted once
-    assert {d: s for d, s in statuses(aws, user).items() if d in ("phone", "tablet")} == {
-        "phone": "sent",
-        "tablet": "sent",
-    }
+    assert outcomes(aws, user) == {"phone": "sent", "tablet": "sent"}
 
 
-@pytest.mark.parametrize(("source", "template_id", "counter", "expected"), JOBS)
-def test_sent_but_nothing_recorded_is_unknown_never_sent_again(
-    sender: Aws,
-    emulator: FcmEmulator,
-    source: str,
-    template_id: str,
-    counter: str,
-    expected: dict[str, int],
+@pytest.mark.parametrize(
+    ("source", "template_id", "refused"),
+    [
+        pytest.param("broadcast:b42", "works-notice", "TransactWriteItems", id="broadcast"),
+        pytest.param("campaign:welcome", "welcome.a", "TransactWriteItems", id="campaign"),
+        pytest.param("api", "order_shipped", "PutItem", id="transactional"),
+    ],
+)
+def test_sent_but_the_batch_never_committed_is_unknown_never_sent_again(
+    sender: Aws, emulator: FcmEmulator, source: str, template_id: str, refused: str
 ) -> None:
-    """The outcome write itself refused (the sender might as well have died there): the
-    claim stays `sending`; past its lease the device is recorded `unknown`, not sent to."""
+    """The batch's one write after the sends (its marker, with the counters when any)
+    denied, as a crash there would leave it: the invocation fails and SQS delivers the
+    record again; within the lease it waits, past it the devices are recorded `unknown`
+    (FCM may have accepted them), not sent to again, and nothing is counted."""
     aws = sender
     user = f"bob-{source.split(':')[0]}"
     tokens = put_devices(aws, user)
     message = queue_job(aws, user, source, template_id)
-    throttled = fail_once("PutItem", writes_an_outcome, "ProvisionedThroughputExceededException")
+    applies = counts_profiles if refused == "TransactWriteItems" else commits_a_batch
+    denied = fail_once(refused, applies, "AccessDeniedException")
 
-    assert deliver(aws, message, 1) != []
-    assert throttled["failed"] == 1
+    with pytest.raises(ClientError, match="AccessDenied"):
+        deliver(aws, message, 1)
+    assert denied["failed"] == 1
     assert inbox(emulator, tokens) == dict.fromkeys(tokens, 1)
 
     assert deliver(aws, message, 2) != []  # within the lease: it waits for it to end
     aws.clock.advance(PAST_THE_LEASE)
-    assert deliver(aws, message, 3) == []  # past it: the unrecorded device is `unknown`
+    assert deliver(aws, message, 3) == []  # past it: the devices are `unknown`
     assert deliver(aws, message, 4) == []
 
     assert inbox(emulator, tokens) == dict.fromkeys(tokens, 1)  # exactly once per device
-    outcomes = {d: s for d, s in statuses(aws, user).items() if d in ("phone", "tablet")}
-    assert sorted(outcomes.values()) == ["sent", "unknown"]
-    assert sum(counted(aws, counter).values()) == 1  # the recorded device only
+    assert outcomes(aws, user) == {"phone": "unknown", "tablet": "unknown"}
+    assert sum(counted(aws, source.replace(":", "#")).values()) == 0

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import hpack
 import httpx
 
-from nudge.adapters.fcm_transport import CachedCredentialAuth
+from nudge.adapters.fcm_transport import CachedCredentialAuth, RememberingHuffman
 
 
 class StubCredential:
@@ -47,3 +48,27 @@ def test_auth_headers_are_kept_while_valid_and_a_401_refreshes_once() -> None:
     credential.valid = False  # expired: rebuilt before the next request
     assert asyncio.run(run()) == [200, 200, 200]
     assert credential.header_builds == 5
+
+
+def test_the_remembered_huffman_coding_puts_the_same_bytes_on_the_wire() -> None:
+    """HPACK blocks as h2 sends them (authorization never indexed), with and without it."""
+    plain, remembering = hpack.Encoder(), hpack.Encoder()
+    coder = remembering.huffman_coder
+    calls: list[bytes] = []
+
+    class Counting:
+        def encode(self, value: bytes | None) -> bytes:
+            calls.append(value or b"")
+            return coder.encode(value)
+
+    remembering.huffman_coder = RememberingHuffman(Counting())
+    tokens = [b"Bearer " + b"a1-" * 300] * 3 + [b"Bearer " + b"b2_" * 300] * 2
+    for length, token in enumerate(tokens):
+        headers = [
+            (b":method", b"POST"),
+            (b"content-length", str(100 + length).encode()),
+            hpack.NeverIndexedHeaderTuple(b"authorization", token),
+        ]
+        assert remembering.encode(headers) == plain.encode(headers)
+    assert [c for c in calls if c.startswith(b"Bearer")] == [tokens[0], tokens[3]]  # per token
+    assert len([c for c in calls if c.startswith(b"1")]) == 5  # short values: coded each time

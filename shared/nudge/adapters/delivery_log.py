@@ -1,12 +1,19 @@
-"""The delivery log: one record per job and device (claim, then outcome), with TTL.
+"""The delivery log: per user, a job's record (every device's claim and outcome, one item),
+job-level records (no device), once-markers, and per SQS batch a marker; with TTL.
 
-At most one send per dedupe key and device, whatever fails: a claim (`sending`) is taken only
-if the key was never claimed or was released for a retry (`retry`). After FCM answers, the
-first write is the outcome itself, a one-item conditional put that makes the claim permanent;
-the counters it moves follow in a second write, guarded by the `pending` attribute the first
-one left (so a retried count still counts once). A claim still `sending` past its lease (the
-sender died, or its outcome write never landed) is never taken over: its job's redelivery
-records it as `unknown` (FCM may have accepted it: a possibly lost push, never a double one).
+At most one send per dedupe key and device, whatever fails: `claim_job` is the one write of
+a send (see nudge.domain.messaging.job_record: a claim FCM accepts stays `sending`, read as
+sent; the batch's marker, written with the counters its jobs moved, says so; a claim whose
+batch never committed is recorded `unknown` past its lease, never sent again). Job-level
+records keep the older two steps: the outcome, carrying the counters still to move
+(`pending`), then a transaction that moves them (a retried count still counts once).
+Per-device items of the older layout (`<dedupe key>#<device>`) are still read, and their
+devices are never claimed again; `leftovers` settles what such an item left in flight.
+
+No secondary index (issue 23): one by job id would write an entry for every item written, as
+many write units again as the pushes themselves. A job is found in its user's partition
+(`for_job`, `mark`): the user is known to the event processor, named by the admin caller or
+by the job id itself (nudge.domain.messaging.job_ids).
 """
 
 from __future__ import annotations
@@ -19,10 +26,25 @@ from typing import Any
 from nudge.adapters.dynamo_codec import write_units
 from nudge.adapters.dynamo_table import DynamoTable, condition_failed, error_code
 from nudge.adapters.metering import METER, WriteMeter
-from nudge.models.push import Delivery, Leftovers
+from nudge.domain.messaging.job_record import (
+    LEASE_S,
+    SENDING,
+    BatchState,
+    JobClaim,
+    JobRecord,
+    decode_devices,
+    encode_devices,
+    plan_claim,
+    plan_outcomes,
+    summary_status,
+)
+from nudge.models.push import Delivery, Leftovers, Outcome
 
-CLAIM_LEASE_S = 300  # a claim still `sending` after this: its result is unknown (never resent)
-JOB_LEVEL = "#-"  # the key suffix of a job's record when no device was involved
+CLAIM_LEASE_S = LEASE_S  # a claim still `sending` after this: its result is unknown (never resent)
+JOB_SK = "=job"  # the key suffix of a job's record of its devices: '<dedupe key>#=job'
+DELIVERED_SK = "=delivered"  # the old layout's marker: the job's delivered was counted
+BATCH_PREFIX, BATCH_SK = "#batch#", "#batch"  # a batch's marker: pk '#batch#<id>'
+MAX_CLAIM_ATTEMPTS = 5
 
 Counters = Mapping[str, Mapping[str, int]]
 
@@ -36,7 +58,7 @@ def _cancel_reasons(error: Exception) -> list[str | None] | None:
 
 
 class DynamoDeliveryLog(DynamoTable):
-    """pk user_id, sk '<dedupe key>#<device>'; the job-index GSI finds a message's records.
+    """pk user_id, sk '<dedupe key>#=job' (a job's record; see the module for the others).
 
     `counters_table`: the profiles table, whose campaign day counters move with counted
     records (see `record`); only push_sender passes it.
@@ -52,72 +74,197 @@ class DynamoDeliveryLog(DynamoTable):
         super().__init__(table, meter, ddb)
         self.counters_table = counters_table
 
-    def claim(self, user_id: str, key: str, job_id: str, now: int) -> bool:
-        item = self.to_item(
-            {
-                "user_id": user_id,
-                "sk": key,
-                "job_id": job_id,
-                "status": "sending",
-                "claimed_at": now,
-                "expires_at": now + 30 * 86_400,
-            }
-        )
-        return self.put_if(  # never over a stale `sending` claim: see `leftovers`
-            item,
-            ConditionExpression="attribute_not_exists(sk) OR #s = :retry",
-            ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues=self.values(retry="retry"),
-        )
+    # ---- a job's record: one item per user and dedupe key (nudge.domain.messaging.job_record)
+    def claim_job(
+        self, body: Delivery, devices: list[str], batch: str, now: int, expires_at: int
+    ) -> JobClaim:
+        """Settle what earlier attempts left and claim the free `devices` for `batch`, in one
+        write (none when nothing changed); `body`: the job's fields as every device's record
+        has them. A write that loses a race reads again (consistently) and plans again."""
+        user_id, dedupe_key = body.user_id, body.dedupe_key
+        for attempt in range(MAX_CLAIM_ATTEMPTS):
+            current, taken, counted_before, made_by = self._read_job(
+                user_id, dedupe_key, attempt > 0
+            )
+            plan = plan_claim(
+                current,
+                devices,
+                taken,
+                batch,
+                now,
+                self.batch_state,
+                lambda of: self._abandon(of, expires_at),
+                counted_before,
+                None if made_by in (None, body.job_id) else body.job_id,
+            )
+            record = plan.record or current
+            if plan.record is not None and not self._write_job(
+                body, plan.record, current, expires_at
+            ):
+                continue  # another attempt wrote first
+            assert record is not None or not plan.claimed
+            return JobClaim(
+                user_id,
+                dedupe_key,
+                batch,
+                record or JobRecord({}),
+                plan.claimed,
+                plan.settled,
+                plan.owed,
+                plan.busy_until,
+                plan.count_batch,
+            )
+        raise RuntimeError(f"the record of {dedupe_key!r} kept changing: try again later")
 
-    def release(self, user_id: str, key: str) -> None:
-        """Only a claim still `sending` is reopened: a key recorded meanwhile (or settled as
-        `unknown` by a redelivery) is never made claimable again."""
+    def record_outcomes(
+        self,
+        claim: JobClaim,
+        body: Delivery,
+        outcomes: dict[str, tuple[str, str | None]],
+        counts: bool,
+        expires_at: int,
+    ) -> list[str]:
+        """The devices FCM did not accept (device -> ('failed' | 'retry', code)), in one write
+        (none when every device was accepted and nothing else changes); the devices recorded."""
+        current = claim.record
+        for _ in range(MAX_CLAIM_ATTEMPTS):
+            updated, recorded = plan_outcomes(current, claim.batch, outcomes, counts)
+            if updated is None or self._write_job(body, updated, current, expires_at):
+                return recorded
+            found = self._read_job(claim.user_id, claim.dedupe_key, True)[0]
+            assert found is not None, "a claimed record is never deleted but by erasure"
+            current = found
+        raise RuntimeError(f"the record of {claim.dedupe_key!r} kept changing")
+
+    def commit_batch(self, batch: str, counters: Counters, expires_at: int) -> None:
+        """The batch's marker (its claims still `sending` were accepted) with every counter
+        its jobs moved, summed, in one write; raises if a redelivery abandoned it first."""
+        item = self.to_item(
+            {"user_id": f"{BATCH_PREFIX}{batch}", "sk": BATCH_SK, "state": "committed"}
+            | {"expires_at": expires_at}
+        )
+        condition = "attribute_not_exists(user_id)"
+        if not any(any(deltas.values()) for deltas in counters.values()):
+            if not self.put_if(item, ConditionExpression=condition):
+                raise RuntimeError(f"batch {batch} was abandoned before it committed")
+            return
+        assert self.counters_table is not None, "counted batches need the counters table"
+        from nudge.adapters.dynamodb import _named_counter_updates
+
+        # any shard of a counter does (readers sum them): the batch's own, by its id
+        updates = _named_counter_updates(self.counters_table, batch, counters)
+        put = {"Put": {"TableName": self.table, "Item": item, "ConditionExpression": condition}}
+        try:
+            self.ddb.transact_write_items(
+                TransactItems=[put, *updates], ClientRequestToken=uuid.uuid4().hex
+            )
+        except Exception as error:
+            reasons = _cancel_reasons(error)
+            if reasons and reasons[0] == "ConditionalCheckFailed":
+                raise RuntimeError(f"batch {batch} was abandoned before it committed") from error
+            raise
+        self.meter.add(2 * (1 + len(updates)))
+
+    def batch_state(self, batch: str) -> BatchState:
+        response = self.ddb.get_item(
+            TableName=self.table,
+            Key=self.key(user_id=f"{BATCH_PREFIX}{batch}", sk=BATCH_SK),
+            ConsistentRead=True,
+        )
+        state = response.get("Item", {}).get("state", {}).get("S")
+        return "committed" if state == "committed" else "abandoned" if state else None
+
+    def _abandon(self, batch: str, expires_at: int) -> BatchState:
+        item = self.to_item(
+            {"user_id": f"{BATCH_PREFIX}{batch}", "sk": BATCH_SK, "state": "abandoned"}
+            | {"expires_at": expires_at}
+        )
+        if self.put_if(item, ConditionExpression="attribute_not_exists(user_id)"):
+            return "abandoned"
+        return self.batch_state(batch)  # committed (or abandoned) meanwhile
+
+    def _read_job(
+        self, user_id: str, dedupe_key: str, consistent: bool
+    ) -> tuple[JobRecord | None, set[str], bool, str | None]:
+        """The job record; the devices per-device items of the old layout hold (not
+        claimable); whether the old layout counted the job's delivered; the job that made
+        the record."""
+        prefix = f"{dedupe_key}#"
+        record, taken, counted_before, made_by = None, set(), False, None
+        for item in self.items(
+            "query",
+            KeyConditionExpression="user_id = :u AND begins_with(sk, :p)",
+            ExpressionAttributeValues=self.values(u=user_id, p=prefix),
+            ConsistentRead=consistent,
+        ):
+            rest = item["sk"]["S"][len(prefix) :]
+            if rest == JOB_SK:
+                count_batch = item.get("cb", {}).get("S")
+                devices = decode_devices(item["d"]["S"])
+                record = JobRecord(devices, count_batch, int(item["v"]["N"]))
+                made_by = item["job_id"]["S"]
+            elif rest == DELIVERED_SK:
+                counted_before = True
+            elif _old_device_key(rest) and item.get("status", {}).get("S") != "retry":
+                taken.add(rest)
+        return record, taken, counted_before, made_by
+
+    def _write_job(
+        self, body: Delivery, record: JobRecord, current: JobRecord | None, expires_at: int
+    ) -> bool:
+        """Create the record, or update it if it is still at the version read."""
+        fields: dict[str, Any] = {
+            "user_id": body.user_id,
+            "sk": f"{body.dedupe_key}#{JOB_SK}",
+            "job_id": body.job_id,
+            "status": summary_status(record.devices),
+            "body": body.model_dump_json(exclude_none=True, exclude={"outcome"}),
+            "d": encode_devices(record.devices),
+            "v": record.version,
+            "cb": record.count_batch,
+            "expires_at": expires_at,
+        }
+        item = self.to_item(fields)
+        if current is None:
+            return self.put_if(item, ConditionExpression="attribute_not_exists(sk)")
+        expression = "SET d = :d, v = :v, #s = :s" + (
+            ", cb = :cb" if record.count_batch else " REMOVE cb"
+        )
+        values = self.values(d=item["d"]["S"], v=record.version, seen=current.version)
+        values |= {":s": item["status"]}
+        if record.count_batch:
+            values[":cb"] = item["cb"]
         try:
             self.ddb.update_item(
                 TableName=self.table,
-                Key=self.key(user_id=user_id, sk=key),
-                UpdateExpression="SET #s = :retry",
-                ConditionExpression="#s = :sending",
+                Key=self.key(user_id=body.user_id, sk=fields["sk"]),
+                UpdateExpression=expression,
+                ConditionExpression="v = :seen",
                 ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues=self.values(retry="retry", sending="sending"),
+                ExpressionAttributeValues=values,
             )
         except Exception as error:
-            if not condition_failed(error):
-                raise
+            if condition_failed(error):
+                return False
+            raise
+        self.meter.add(write_units(item))
+        return True
 
     def record(
-        self,
-        delivery: Delivery,
-        key: str,
-        expires_at: int,
-        counters: Counters | None = None,
-        first: tuple[str, Counters] | None = None,
+        self, delivery: Delivery, key: str, expires_at: int, counters: Counters | None = None
     ) -> bool:
+        """A job-level record (key '<dedupe key>#-'); with `counters`, recorded and counted
+        once: the outcome carrying them (`pending`), then a transaction that moves them."""
         item = self._outcome_item(delivery, key, expires_at)
-        if counters is None and first is None:
+        if counters is None:
             self.ddb.put_item(TableName=self.table, Item=item)
             self.meter.add(write_units(item))
             return True
         assert self.counters_table is not None, "counted records need the counters table"
-        # 1. the outcome, with what it is still to count: from here on the key is never sent
-        # again, whatever happens to the count (a redelivery finishes it: `leftovers`)
-        item |= self.to_item({"pending": json.dumps({"counters": counters or {}, "first": first})})
-        if key.endswith(JOB_LEVEL):  # a job-level outcome is recorded (and counted) once
-            recorded = self.put_if(item, ConditionExpression="attribute_not_exists(sk)")
-        else:  # only while the claim is still ours (not yet recorded, nor marked unknown)
-            recorded = self.put_if(
-                item,
-                ConditionExpression="#s = :sending AND job_id = :job AND claimed_at = :at",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues=self.values(
-                    sending="sending", job=delivery.job_id, at=delivery.at
-                ),
-            )
-        if not recorded:
-            return False  # recorded (and counted) before, or the claim moved on
-        # 2. the count, once: it takes `pending` away in the same transaction
-        return self._count(delivery.user_id, key, counters or {}, first, expires_at)
+        item |= self.to_item({"pending": json.dumps({"counters": counters, "first": None})})
+        if not self.put_if(item, ConditionExpression="attribute_not_exists(sk)"):
+            return False  # recorded (and counted) before
+        return self._count(delivery.user_id, key, counters, None, expires_at)
 
     def _count(
         self,
@@ -251,14 +398,21 @@ class DynamoDeliveryLog(DynamoTable):
         self.meter.add(2 * (1 + len(updates)))
         return True
 
-    def for_job(self, job_id: str) -> list[Delivery]:
-        return [_delivery(item) for item in self._job_items(job_id) if "body" in item]
+    def for_job(self, job_id: str, user_id: str) -> list[Delivery]:
+        """The job's records in its user's partition: the items it made, and its devices in
+        a record another job (same dedupe key) made."""
+        in_record = json.dumps(job_id)  # as a device's row names its job
+        items = self._user_items(
+            user_id, "job_id = :j OR contains(d, :q)", self.values(j=job_id, q=in_record)
+        )
+        return [d for item in items for d in records_of(item) if d.job_id == job_id]
 
     def mark(self, user_id: str, job_id: str, field: str, at: int) -> list[Delivery]:
+        """One Query of the user's partition (opens are rare beside sends: its read units,
+        about half a unit per 4 KB of the user's 30 days of records, cost less than an index
+        entry per push would), then an update of each item the job made."""
         marked = []
-        for item in self._job_items(job_id):
-            if item["user_id"]["S"] != user_id or "body" not in item:
-                continue
+        for item in self._user_items(user_id, "job_id = :j", self.values(j=job_id)):
             try:  # keeps the earliest: order-independent, and a duplicate changes nothing
                 self.ddb.update_item(
                     TableName=self.table,
@@ -274,18 +428,22 @@ class DynamoDeliveryLog(DynamoTable):
             except Exception as error:
                 if not condition_failed(error):
                     raise
-            marked.append(_delivery(item))
+            marked += records_of(item)
         return marked
 
-    def _job_items(self, job_id: str) -> list[dict[str, Any]]:
-        return list(
-            self.items(
-                "query",
-                IndexName="job-index",
-                KeyConditionExpression="job_id = :j",
-                ExpressionAttributeValues=self.values(j=job_id),
-            )
+    def _user_items(
+        self, user_id: str, condition: str, values: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        """The user's records matching `condition` (billed for every item read, filtered or
+        not: the user's partition holds 30 days of their pushes)."""
+        items = self.items(
+            "query",
+            KeyConditionExpression="user_id = :u",
+            FilterExpression=f"attribute_exists(#body) AND ({condition})",
+            ExpressionAttributeNames={"#body": "body"},
+            ExpressionAttributeValues=self.values(u=user_id) | values,
         )
+        return list(items)
 
     def for_user(self, user_id: str) -> list[Delivery]:
         items = self.items(
@@ -293,12 +451,12 @@ class DynamoDeliveryLog(DynamoTable):
             KeyConditionExpression="user_id = :u",
             ExpressionAttributeValues=self.values(u=user_id),
         )
-        return [_delivery(item) for item in items if "body" in item]
+        return [d for item in items if "body" in item for d in records_of(item)]
 
     def delete_user(self, user_id: str) -> int:
         """Erasure: every item in the user's partition (outcomes with their opens, claims,
-        once-markers), found by a keys-only Query and deleted in batches of 25; the job
-        index's entries go with them. The counters they moved are anonymous and stay."""
+        once-markers), found by a keys-only Query and deleted in batches of 25. The counters
+        they moved are anonymous and stay."""
         keys = list(
             self.items(
                 "query",
@@ -313,6 +471,36 @@ class DynamoDeliveryLog(DynamoTable):
 
 
 def _delivery(item: dict[str, Any]) -> Delivery:
-    delivery = Delivery.model_validate_json(item["body"]["S"])
+    if "d" in item:  # a job record's body: the job's fields, compact
+        fields = json.loads(item["body"]["S"])
+        delivery = Delivery.model_validate({"device_id": None, "outcome": "sent", **fields})
+    else:
+        delivery = Delivery.model_validate_json(item["body"]["S"])
     marks = {f: int(item[f]["N"]) for f in ("opened_at", "dismissed_at") if f in item}
     return delivery.model_copy(update=marks) if marks else delivery
+
+
+def _old_device_key(rest: str) -> bool:
+    """'<device>' after '<dedupe key>#': a per-device item of the old layout (not a marker,
+    '=...', nor a job-level record, '-')."""
+    return bool(rest) and "#" not in rest and rest != "-" and not rest.startswith("=")
+
+
+OUTCOME_OF: dict[str, Outcome] = {SENDING: "sent", "failed": "failed", "unknown": "unknown"}
+
+
+def records_of(item: dict[str, Any]) -> list[Delivery]:
+    """An item's records: an outcome item (the old per-device layout, or a job-level one) is
+    one; a job record is one per device claimed, `sending` read as sent (a released claim,
+    `retry`, is none yet)."""
+    delivery = _delivery(item)
+    if "d" not in item:
+        return [delivery]
+    return [
+        delivery.model_copy(
+            update={"device_id": device, "outcome": OUTCOME_OF[c.status], "reason": c.reason}
+            | {"at": c.at, "job_id": c.job or delivery.job_id}
+        )
+        for device, c in decode_devices(item["d"]["S"]).items()
+        if c.status in OUTCOME_OF
+    ]

@@ -443,8 +443,9 @@ class LifecycleReport(Shape):
 
 
 class MessageQueued(Shape):
-    job_id: str
+    job_id: str = Field(description="Names its user when the user id is under 95 characters")
     dedupe_key: str
+    outcome_url: str = Field(description="GET it for the outcome (with the user, always found)")
 
 
 class FanOutPlan(Shape):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from typing import Annotated, Any, Literal
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.event_handler import Response, content_types
@@ -18,6 +18,7 @@ from nudge import runtime
 from nudge.api.responses import BODY_ERRORS, ERRORS, NOT_FOUND, ok
 from nudge.domain.engagement.broadcast_counters import counter_name, outcome_summary
 from nudge.domain.messaging.broadcast_waves import InvalidSchedule
+from nudge.domain.messaging.job_ids import MAX_JOB_ID, user_job_id, user_of_job
 from nudge.models.broadcast import Broadcast, BroadcastRequest
 from nudge.models.keys import SYSTEM_PREFIX
 from nudge.models.push import PushJob
@@ -232,9 +233,10 @@ def send_message(user_id: UserId, request: Annotated[MessageRequest, Body()]) ->
         template = runtime.template_store().get(str(request.template_id))
         if template is None:
             raise NotFoundError(f"template_id: no template {request.template_id!r}")
+    user = _user(user_id)
     job = PushJob(
-        job_id=uuid.uuid4().hex,
-        user_id=_user(user_id),
+        job_id=user_job_id(uuid.uuid4().hex, user),  # names its user: found by the id alone
+        user_id=user,
         created_at=runtime.CLOCK.now(),
         source="admin",
         template=template,
@@ -245,7 +247,12 @@ def send_message(user_id: UserId, request: Annotated[MessageRequest, Body()]) ->
     return Response(
         status_code=202,
         content_type=content_types.APPLICATION_JSON,
-        body={"job_id": job.job_id, "dedupe_key": job.dedupe_key},
+        body={
+            "job_id": job.job_id,
+            "dedupe_key": job.dedupe_key,
+            "outcome_url": f"/admin/v1/messages/{quote(job.job_id, safe='')}"
+            f"?user_id={quote(user, safe='')}",
+        },
     )
 
 
@@ -256,9 +263,40 @@ def send_message(user_id: UserId, request: Annotated[MessageRequest, Body()]) ->
     responses={**ok("MessageOutcome"), **ERRORS},
 )
 def message_outcome(
-    job_id: Annotated[str, Path(min_length=1, max_length=128)],
+    job_id: Annotated[
+        str,
+        Path(
+            min_length=1,
+            max_length=3 * MAX_JOB_ID,
+            description="URL-encoded. The ids POST .../messages returns and broadcasts' "
+            "name their user ('<32 hex>-<user id>', under 128 characters)",
+        ),
+    ],
+    user_id: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=256,
+            description="The message's user, whose records hold it; needed when the job id "
+            "does not name it (campaign pushes, messages queued before ids named their user, "
+            "user ids of 95 characters or more): a 400 says so",
+        ),
+    ] = None,
 ) -> dict[str, Any]:
-    deliveries = runtime.delivery_log().for_job(job_id)
+    job_id = unquote(job_id)
+    if len(job_id) > MAX_JOB_ID:
+        raise BadRequestError(f"job_id: at most {MAX_JOB_ID} characters")
+    # the delivery log keeps a message in its user's records (no index by job id: issue 23)
+    user = user_id if user_id is not None else user_of_job(job_id)
+    if user is None:
+        raise BadRequestError(
+            f"user_id: job id {job_id!r} does not name its user (a campaign's, or a message's "
+            "queued before job ids did) and messages are kept per user: add "
+            "?user_id=<its user>"
+        )
+    if user.startswith(SYSTEM_PREFIX):
+        raise BadRequestError(f"user_id: {SYSTEM_PREFIX!r} starts reserved keys, not user ids")
+    deliveries = runtime.delivery_log().for_job(job_id, user)
     return {
         "job_id": job_id,
         "deliveries": [d.model_dump(mode="json") for d in deliveries],

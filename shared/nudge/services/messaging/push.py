@@ -1,9 +1,11 @@
 """push_sender: consent, quiet hours, once-per-key delivery, FCM results, token clean-up.
 
 At most once per dedupe key and device, whatever fails after FCM may have accepted a message
-(the outcome write denied or throttled, a timeout, a crash): the claim is permanent once the
-outcome is recorded, and a claim left `sending` past its lease is recorded as `unknown` on
-the job's redelivery, never sent again (see `nudge.adapters.delivery_log`).
+(a write denied or throttled, a timeout, a crash): a job's devices are claimed in one write,
+which is also the record of the ones FCM accepts; only refusals write again. Each SQS batch
+ends with one write (`end_batch`): its marker, which vouches for its claims, and every
+counter its jobs moved. A claim whose batch never committed is recorded `unknown` by the
+job's redelivery past its lease, never sent again (see nudge.domain.messaging.job_record).
 
 A broadcast's job is suppressed (`cancelled`) once its broadcast is cancelled: the status is
 read once per broadcast per batch of jobs (`new_batch`), not per job.
@@ -12,6 +14,7 @@ read once per broadcast per batch of jobs (`new_batch`), not per job.
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,7 +44,6 @@ from nudge.services.ports import (
     DeviceStore,
     EventPublisher,
     FatigueLedger,
-    FcmResult,
     FcmSender,
     ProfileReader,
 )
@@ -51,7 +53,6 @@ RETRYABLE = {"QUOTA_EXCEEDED", "UNAVAILABLE", "INTERNAL", "UNKNOWN", "DEADLINE_E
 TOKEN_GONE = {"UNREGISTERED", "INVALID_ARGUMENT", "SENDER_ID_MISMATCH"}
 MAX_BACKOFF_S = 900
 FATIGUE_CAP = "fatigue_cap"  # suppression reason: the user's caps are reached for today/week
-DELIVERED_MARKER = "#=delivered"  # sk suffix: the job was delivered to some device (counted)
 logger = Logger(child=True)
 
 
@@ -110,10 +111,17 @@ class PushService:
     profiles: ProfileReader | None = None  # a zone from the profile, when nothing else names one
     # broadcast id -> cancelled, as read in this batch (a cancel applies from the next batch)
     _cancelled: dict[str, bool] = field(default_factory=dict, init=False, repr=False)
+    # the SQS batch: its id (claims name it) and the counters its jobs moved, summed
+    _batch: str | None = field(default=None, init=False, repr=False)
+    _counters: dict[str, Counter[str]] = field(default_factory=dict, init=False, repr=False)
+    _in_batch: bool = field(default=False, init=False, repr=False)
+    _tainted: bool = field(default=False, init=False, repr=False)  # see `end_batch`
 
     def new_batch(self) -> None:
-        """Forget the broadcast statuses read for the previous batch."""
+        """Start an SQS batch (committed by `end_batch`): forget the broadcast statuses read
+        for the previous one. Without it each `process` is a batch of its own."""
         self._cancelled.clear()
+        self._batch, self._counters, self._in_batch, self._tainted = None, {}, True, False
 
     def _cancelled_broadcast(self, job: PushJob) -> bool:
         broadcast_id = broadcast_of(job.source)
@@ -124,6 +132,17 @@ class PushService:
         return self._cancelled[broadcast_id]
 
     def process(self, body: str, receive_count: int = 1) -> JobResult:
+        if self._in_batch:
+            return self._process(body, receive_count)
+        try:  # a batch of one job
+            result = self._process(body, receive_count)
+        except BaseException:
+            self._batch, self._counters, self._tainted = None, {}, False  # never committed
+            raise
+        self.end_batch()
+        return result
+
+    def _process(self, body: str, receive_count: int) -> JobResult:
         try:
             job = PushJob.model_validate_json(body)
         except ValidationError as error:
@@ -222,64 +241,118 @@ class PushService:
 
         # credentials and client first (send nothing): a failure here leaves nothing claimed
         self.fcm.send([])
-        claimed = [
-            (device, message)
-            for device, message in messages
-            if self.log.claim(job.user_id, f"{job.dedupe_key}#{device.device_id}", job.job_id, at)
-        ]
-        if not claimed:
+        by_device = {device.device_id: message for device, message in messages}
+        claim = self.log.claim_job(
+            delivery("sent", None), list(by_device), self._batch_id(), at, keep_until
+        )
+        for device_id, claimed_at in claim.settled:  # an earlier attempt's, never sent again
+            unknown = delivery("unknown", device_id, "lease_expired")
+            outcome.deliveries.append(unknown.model_copy(update={"at": claimed_at}))
+        for kind, code in claim.owed:  # what an abandoned batch never counted
+            self._tally(_counted(job, "delivered" if kind == "delivered" else "failed", at, code))
+        if claim.busy_until is not None:
+            busy_until = max(busy_until or 0, claim.busy_until)
+        if not claim.claimed:
             return finished(outcome)  # every device already has it: a redelivery
         # From here a claim is never taken again (FCM may have accepted its message): a write
-        # that fails below leaves the outcome to the job's redelivery (`leftovers`), never a
-        # second send; and each device's outcome is written even if another device's failed.
-        results = self.fcm.send([message for _, message in claimed])
-
-        def record_outcome(device_id: str, message: dict[str, Any], result: FcmResult) -> None:
-            key = f"{job.dedupe_key}#{device_id}"
-            counters: dict[str, dict[str, int]] | None = None
-            first: tuple[str, dict[str, dict[str, int]]] | None = None
+        # that fails below leaves it `sending` in a batch that never commits, recorded
+        # `unknown` by the job's redelivery past the lease, never sent a second time.
+        claimed = [(device_id, by_device[device_id]) for device_id in claim.claimed]
+        try:
+            results = self.fcm.send([message for _, message in claimed])
+        except Exception:  # FCM may have accepted them: recorded unknown, never sent again
+            lost: dict[str, tuple[str, str | None]] = {
+                device_id: ("unknown", "send_interrupted") for device_id in claim.claimed
+            }
+            self._record_or_taint(claim, delivery("sent", None), lost, keep_until)
+            raise
+        not_accepted: dict[str, tuple[str, str | None]] = {}
+        accepted = False
+        for (device_id, message), result in zip(claimed, results, strict=True):
             if result.ok:
-                record = delivery("sent", device_id, message_id=result.message_id)
-                delivered = _counted(job, "delivered", at)
-                if delivered is not None:
-                    counters, first = {}, (f"{job.dedupe_key}{DELIVERED_MARKER}", delivered)
+                accepted = True
+                outcome.deliveries.append(delivery("sent", device_id, message_id=result.message_id))
+                outcome.engagement[("sent", job.template.category)] += 1
             elif result.error_code in RETRYABLE:
-                self.log.release(job.user_id, key)
+                not_accepted[device_id] = ("retry", result.error_code)
                 backoff = min(MAX_BACKOFF_S, 2 ** min(receive_count, 9))
                 wait = max(backoff, int(result.retry_after_s or 0))
                 outcome.done = False
                 outcome.delay_s = max(outcome.delay_s, wait)
                 outcome.deliveries.append(delivery("deferred", device_id, result.error_code))
-                return
             else:
                 if result.error_code in TOKEN_GONE:  # uninstalled, or a token FCM refuses
-                    self.devices.delete_device(
-                        job.user_id, device_id, only_if_token=message["token"]
-                    )
+                    self._forget_token(job.user_id, device_id, message["token"])
                 if result.error_code == "UNREGISTERED":
                     self._publish_uninstall(job, device_id, message["token"], now)
-                record = delivery("failed", device_id, result.error_code)
-                counters = _counted(job, "failed", at, result.error_code)
-            written = self.log.record(record, key, keep_until, counters, first)
-            outcome.deliveries.append(record)
-            if written:
-                kind = "sent" if result.ok else "failed"
-                outcome.engagement[(kind, job.template.category)] += 1
-
-        unrecorded: list[str] = []
-        for (device, message), result in zip(claimed, results, strict=True):
-            try:
-                record_outcome(device.device_id, message, result)
-            except Exception:
-                logger.exception("outcome not recorded", job_id=job.job_id, device=device.device_id)
-                unrecorded.append(device.device_id)
-        if not outcome.done and job.created_at + timedelta(seconds=job.ttl_seconds) <= now:
-            outcome.done = True  # too late to retry: what failed stays failed
-        if unrecorded:  # settled by the redelivery (nothing is sent again), while in its TTL
+                not_accepted[device_id] = ("failed", result.error_code)
+        counts = claim.count_batch == self._batch_id() and (
+            accepted or ("delivered", None) in claim.owed
+        )
+        if accepted and counts and ("delivered", None) not in claim.owed:
+            self._tally(_counted(job, "delivered", at))
+        try:
+            recorded = self.log.record_outcomes(
+                claim, delivery("sent", None), not_accepted, counts, keep_until
+            )
+        except Exception:  # settled by the redelivery (nothing is sent again), in its TTL
+            logger.exception("outcomes not recorded", job_id=job.job_id)
+            self._tainted = True  # its claims still `sending` are not all accepted ones
             outcome.done = False
             backoff = min(MAX_BACKOFF_S, 2 ** min(receive_count, 9))
             outcome.delay_s = max(outcome.delay_s, backoff)
+            return finished(outcome)
+        for device_id in recorded:
+            status, code = not_accepted[device_id]
+            if status == "failed":
+                self._tally(_counted(job, "failed", at, code))
+                outcome.deliveries.append(delivery("failed", device_id, code))
+                outcome.engagement[("failed", job.template.category)] += 1
+        if not outcome.done and job.created_at + timedelta(seconds=job.ttl_seconds) <= now:
+            outcome.done = True  # too late to retry: what failed stays failed
         return finished(outcome)
+
+    # ---- the SQS batch: its claims and what they count, committed in one write at its end
+    def _batch_id(self) -> str:
+        if self._batch is None:
+            self._batch = uuid.uuid4().hex
+        return self._batch
+
+    def _forget_token(self, user_id: str, device_id: str, token: str) -> None:
+        """Best effort, before the outcome is recorded (which must happen): a token that
+        stays is refused again by FCM on the next send, and deleted then."""
+        try:
+            self.devices.delete_device(user_id, device_id, only_if_token=token)
+        except Exception:
+            logger.exception("token not deleted", device=device_id)
+
+    def _record_or_taint(
+        self, claim: Any, body: Delivery, outcomes: dict[str, tuple[str, str | None]], at: int
+    ) -> None:
+        """Record what is known of claims whose send was interrupted; if even that fails, the
+        batch may not vouch for its claims: it is never committed (see `end_batch`)."""
+        try:
+            self.log.record_outcomes(claim, body, outcomes, False, at)
+        except Exception:
+            logger.exception("outcomes not recorded", dedupe_key=claim.dedupe_key)
+            self._tainted = True
+
+    def _tally(self, counters: dict[str, dict[str, int]] | None) -> None:
+        for name, deltas in (counters or {}).items():
+            self._counters.setdefault(name, Counter()).update(deltas)
+
+    def end_batch(self) -> None:
+        """Commit the batch: its marker (its claims still `sending` were accepted by FCM)
+        with every counter its jobs moved, in one write. If this fails, the batch's jobs come
+        back and its claims are recorded `unknown` past their lease: raise, so they do."""
+        batch, counters, tainted = self._batch, self._counters, self._tainted
+        self._batch, self._counters, self._tainted = None, {}, False
+        if batch is None:
+            return  # nothing claimed
+        if tainted:  # a claim's outcome is unrecorded: the redelivery settles the batch
+            raise RuntimeError(f"batch {batch} not committed: an outcome write failed")
+        expires_at = to_epoch(self.clock.now()) + DELIVERY_LOG_DAYS * DAY
+        self.log.commit_batch(batch, {n: dict(c) for n, c in counters.items()}, expires_at)
 
     def _book(self, job: PushJob, zone: Callable[[], str | None], at: int) -> str | None:
         """Count the job in the user's fatigue budget, by local days in the zone the gate
