@@ -1,4 +1,4 @@
-"""events_api: POST /v1/events (and the mobile API's OpenAPI document)."""
+"""events_api: POST /v1/events, Pinpoint's PutEvents (and the mobile API's OpenAPI document)."""
 
 from typing import Any
 
@@ -7,7 +7,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from nudge.api import events_routes
+from nudge.api import events_routes, pinpoint_routes
 from nudge.api.http import install_error_handlers, reject_unreadable_body
 from nudge.api.openapi import mobile_openapi_json
 
@@ -18,6 +18,8 @@ metrics = Metrics()
 app = APIGatewayHttpResolver(enable_validation=True)
 install_error_handlers(app)
 app.include_router(events_routes.router)
+app.include_router(pinpoint_routes.router)  # apps (JWT)
+app.include_router(pinpoint_routes.backend_router)  # backends (IAM)
 
 
 # Unauthenticated and the same until the next deploy: clients and CDNs keep it a day, and the
@@ -39,4 +41,11 @@ def openapi() -> Response[str]:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return reject_unreadable_body(event) or app.resolve(event, context)
+    def respond() -> dict[str, Any]:
+        return reject_unreadable_body(event) or app.resolve(event, context)
+
+    if str(event.get("rawPath", "")).startswith("/admin/"):  # a backend's PutEvents (IAM)
+        from nudge.api.audit import audited  # apps' calls never need it
+
+        return audited(event, respond)  # one audit line, as every admin call leaves
+    return respond()

@@ -10,7 +10,7 @@
     nudge user why USER_ID [--campaign ID] [--json]   why each message was or wasn't sent
     nudge template validate|put FILE.yaml          message templates
     nudge send --user U --template ID --data k=v   one message, once per dedupe key
-    nudge message JOB_ID                           what happened to it, device by device
+    nudge message JOB_ID [--user U]                what happened to it, device by device
     nudge broadcast --template ID --users a,b|--everyone|--where team=ops|--segment NAME
                     --dedupe-key K [--at 2026-12-24T09:00:00Z | --local-time 09:00 --date D]
     nudge broadcast-status ID [--cancel] [--json]  progress and outcomes, or stop it
@@ -33,6 +33,11 @@
     nudge geofences archive|activate ID            take a set out of (or back into) use
     nudge geofences near --lat L --lng L [--limit N] [--platform ios|android]
                                                    what the app would be told to monitor there
+    nudge import pinpoint-endpoints PATH... [--json]   a Pinpoint endpoint export (files or
+                                                   s3://bucket/prefix): users, devices, consent
+    nudge import pinpoint-campaign C.json [--segment S.json...] --out DIR [--json]
+                                                   campaign and segment YAML, and what did not
+                                                   carry over (one line each, with the reason)
     nudge smoke --api-url URL --token JWT          after a deploy: an event in, seen in
                                                    GET /v1/me, erased (the token's test user)
 
@@ -44,7 +49,18 @@ from __future__ import annotations
 
 import argparse
 
-from nudge_cli import campaigns, geofences, local, messaging, nps, reports, smoke, surveys, users
+from nudge_cli import (
+    campaigns,
+    geofences,
+    imports,
+    local,
+    messaging,
+    nps,
+    reports,
+    smoke,
+    surveys,
+    users,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--api-url", help="admin API base URL (default: the local stack)")
     parser.add_argument("--state-dir", default=".nudge", help="local stack state directory")
     sub = parser.add_subparsers(dest="command", required=True)
-    for area in (local, reports, users, messaging, campaigns, surveys, nps, geofences, smoke):
+    areas = (local, reports, users, messaging, campaigns, surveys, nps, geofences, smoke, imports)
+    for area in areas:
         area.add_commands(sub)
     return parser
 

@@ -118,6 +118,17 @@ def _text(*parts: str) -> str:
     return EVENTS.joinpath(*parts).read_text()
 
 
+# Pinpoint's PutEvents (apps and backends): an endpoint with its FCM token, two events
+PUT_EVENTS = {"BatchItem": {"ep-1": {
+    "Endpoint": {"ChannelType": "GCM", "Address": "tok-87654321", "User": {"UserId": "fuzz-user"},
+                 "Demographic": {"Platform": "android", "Locale": "nl_NL"}},
+    "Events": {"pe-1": {"EventType": "_session.start", "Timestamp": NOW},
+               "pe-2": {"EventType": "_monetization.purchase", "Timestamp": NOW,
+                        "Attributes": {"_currency": "EUR"},
+                        "Metrics": {"_item_price": 3.5, "_quantity": 2}}},
+}}}  # fmt: skip
+
+
 def valid_requests() -> dict[str, tuple[dict[str, str], Any]]:
     """route key -> (path parameters, a body the route accepts), YAML and GeoJSON as data."""
     onboarding = yaml.safe_load(_text("campaigns", "onboarding.yaml"))
@@ -133,6 +144,8 @@ def valid_requests() -> dict[str, tuple[dict[str, str], Any]]:
             {"event_id": "e2", "name": "push_opt_out", "timestamp": NOW,
              "properties": {"kind": "category", "category": "marketing"}},
         ]}),
+        "POST /v1/apps/{app_id}/events": ({"app_id": "pp-app"}, PUT_EVENTS),
+        "POST /admin/v1/apps/{app_id}/events": ({"app_id": "pp-app"}, PUT_EVENTS),
         "PUT /v1/devices/{device_id}": ({"device_id": "main"}, {
             "token": "tok-12345678", "platform": "ios", "app_version": "4.2.0", "locale": "nl-NL",
             "timezone": "Europe/Amsterdam"}),

@@ -25,13 +25,21 @@ ADMIN_TITLE = "Nudge admin API"
 def build_mobile_openapi() -> str:
     from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
-    from nudge.api import devices_routes, events_routes, geofence_routes, me_routes, surveys_routes
+    from nudge.api import (
+        devices_routes,
+        events_routes,
+        geofence_routes,
+        me_routes,
+        pinpoint_routes,
+        surveys_routes,
+    )
     from nudge.api.responses import resolve_models
 
     resolve_models()  # the routes name their answers' models; the document needs the classes
 
     app = APIGatewayHttpResolver(enable_validation=True)
     app.include_router(events_routes.router)
+    app.include_router(pinpoint_routes.router)
     app.include_router(devices_routes.router)
     app.include_router(me_routes.router)
     app.include_router(geofence_routes.router)
@@ -70,13 +78,20 @@ def admin_resolver() -> APIGatewayHttpResolver:
     """The admin routes (as functions/admin_api serves them) in a resolver of their own."""
     from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
-    from nudge.api import admin_routes, campaign_routes, geofence_admin_routes, nps_routes
+    from nudge.api import (
+        admin_routes,
+        campaign_routes,
+        geofence_admin_routes,
+        nps_routes,
+        pinpoint_routes,
+    )
     from nudge.api.responses import resolve_models
 
     resolve_models()  # the routes name their answers' models; the document needs the classes
     app = APIGatewayHttpResolver(enable_validation=True)
     for module in (admin_routes, campaign_routes, nps_routes, geofence_admin_routes):
         app.include_router(module.router)
+    app.include_router(pinpoint_routes.backend_router)  # served by events_api, signed like these
     return app
 
 

@@ -43,7 +43,9 @@ class PrivacyService:
         profile = self.profiles.get(user_id)
         now = to_epoch(self.clock.now())
         summary = None
-        if profile is not None and profile.first_seen is not None:
+        # a profile with no activity is an erasure tombstone, unless it was never erased
+        # (imported data, e.g. from Pinpoint, before the user's first event): that is shown
+        if profile is not None and (profile.first_seen is not None or profile.erased_at is None):
             summary = {
                 "stage": profile.stage,
                 "sessions": sessions(profile, self.config),

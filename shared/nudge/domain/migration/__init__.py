@@ -1,0 +1,1 @@
+"""Migration from other engagement tools (Amazon Pinpoint): pure conversions, no AWS SDK."""
