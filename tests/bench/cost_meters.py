@@ -103,14 +103,16 @@ class CallMeter:
         client.meta.events.register("after-call", self._end)
 
     def _start(self, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
-        context["cost_started"] = time.process_time()
+        # the calling thread's CPU: calls made side by side (the history's dedupe Queries) must
+        # not each count the others' CPU, as process-wide time would
+        context["cost_started"] = time.thread_time()
         context["cost_params"] = params
 
     def _end(self, parsed: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
         started = context.pop("cost_started", None)
         if started is None:
             return
-        self.cpu_s += time.process_time() - started
+        self.cpu_s += time.thread_time() - started
         self.calls[model.name] += 1
         if model.service_model.service_name == "dynamodb":
             params = context.pop("cost_params", {})
