@@ -469,3 +469,37 @@ def test_an_unknown_field_anywhere_is_reported(case: str) -> None:
                 and (wanted == u.field or wanted.startswith((f"{u.field}.", f"{u.field}[")))
                 for u in unconverted
             ), (case, wanted)
+
+
+def test_imported_cohorts_keep_holdout_and_variants_together() -> None:
+    """Issue 24: a converted campaign buckets imported users by their Pinpoint cohort (the
+    lowest cohorts held out, the rest shared out by weight); others by hash, as before."""
+    from nudge.domain.campaigns import in_holdout, pick_variant
+    from nudge.domain.migration.pinpoint_endpoints import COHORT_ATTRIBUTE
+    from nudge.models.campaign import Campaign
+    from nudge.models.profile import Attribute
+
+    campaign = Campaign.model_validate(
+        {
+            "id": "welcome", "name": "Welcome", "holdout_pct": 10,
+            "cohort_attribute": COHORT_ATTRIBUTE,
+            "trigger": {"event": {"name": "signup_completed"}},
+            "variants": [{"id": "a", "weight": 1, "title": "Hi", "body": "B"},
+                         {"id": "b", "weight": 1, "title": "Hey", "body": "B"}],
+        }
+    )  # fmt: skip
+
+    def cohort(n: object) -> dict[str, Attribute]:
+        return {COHORT_ATTRIBUTE: Attribute(value=str(n), at=0)}
+
+    held = [n for n in range(100) if in_holdout(campaign, f"u{n}", cohort(n))]
+    assert held == list(range(10))
+    variants = [pick_variant(campaign, f"u{n}", cohort(n)) for n in range(10, 100)]
+    assert variants == ["a"] * 45 + ["b"] * 45  # in order of cohort, by weight
+    # the same cohort, whoever the user: the groups stay together
+    assert {pick_variant(campaign, user, cohort(57)) for user in ("x", "y", "z")} == {"b"}
+    # no cohort (or a bad one): the hash, as for any campaign
+    plain = campaign.model_copy(update={"cohort_attribute": None})
+    for attributes in ({}, cohort("x"), cohort(100)):
+        assert pick_variant(campaign, "ann", attributes) == pick_variant(plain, "ann")
+        assert in_holdout(campaign, "ann", attributes) == in_holdout(plain, "ann")

@@ -217,6 +217,13 @@ class Campaign(Strict):
     audience: Segment = Field(default_factory=Segment)
     variants: list[Variant] = Field(min_length=1, max_length=10)
     holdout_pct: float = Field(default=0, ge=0, le=50)
+    cohort_attribute: str | None = Field(
+        default=None,
+        max_length=64,
+        description="a profile attribute holding a cohort 0-99 (Pinpoint's CohortId, imported "
+        "as pinpoint_cohort): users who have one are held out and given variants by cohort, "
+        "the lowest cohorts held out, so groups stay together as in Pinpoint; others by hash",
+    )
     delivery: DeliveryRules = Field(default_factory=DeliveryRules)
     goal: Goal | None = None
     default_locale: str = Field(default="en", min_length=2, max_length=16)

@@ -200,7 +200,7 @@ def decide(candidate: Candidate, profile: Profile, ctx: Context) -> Decision:
         decision.action, decision.reason, decision.wait_until = "wait", "send_window", opens
         return decision
     rules.append(Rule("send_window", True))
-    if in_holdout(campaign, profile.user_id):
+    if in_holdout(campaign, profile.user_id, profile.attributes):
         decision.variant = "holdout"
         return stop("holdout", "holdout", f"in the {campaign.holdout_pct:g}% control group")
     rules.append(Rule("holdout", True))
@@ -218,7 +218,7 @@ def decide(candidate: Candidate, profile: Profile, ctx: Context) -> Decision:
             quiet_now = start <= local < end if start < end else (local >= start or local < end)
             note = "deferred by push_sender to the end of quiet hours" if quiet_now else ""
             rules.append(Rule("quiet_hours", True, note))
-    decision.variant = pick_variant(campaign, profile.user_id)
+    decision.variant = pick_variant(campaign, profile.user_id, profile.attributes)
     return decision
 
 

@@ -65,7 +65,7 @@ def preview(
         Candidate(campaign, "preview", now, {"event": dict(event or {})}), profile, ctx
     )
     variant = decision.variant if decision.variant not in (None, "holdout") else None
-    variant = variant or pick_variant(campaign, profile.user_id)
+    variant = variant or pick_variant(campaign, profile.user_id, profile.attributes)
     locale = next((d.locale for d in devices if d.locale), None) or _attribute(profile, "locale")
     data = {
         "user": {name: a.value for name, a in profile.attributes.items()},

@@ -10,6 +10,7 @@ from typing import Any
 
 from nudge.clock import DAY
 from nudge.models.campaign import Campaign
+from nudge.models.profile import Attribute
 from nudge.models.segment import NamedSegments
 from nudge.models.template import MessageTemplate, MessageText
 from nudge.templating import TemplateError, compile_template
@@ -65,19 +66,45 @@ def _bucket(*parts: str, size: int = 10_000) -> int:
     return int.from_bytes(digest[:8]) % size
 
 
-def in_holdout(campaign: Campaign, user_id: str) -> bool:
-    """Stable across versions: depends only on the campaign id and the user."""
+COHORTS = 100  # Pinpoint's CohortId: 0-99, about 1% of the users each
+
+
+def cohort_of(campaign: Campaign, attributes: Mapping[str, Attribute] | None) -> int | None:
+    """The user's cohort when the campaign buckets by one and the user has a valid one."""
+    if campaign.cohort_attribute is None or not attributes:
+        return None
+    found = attributes.get(campaign.cohort_attribute)
+    value = str(found.value).strip() if found is not None else ""
+    return int(value) if value.isdigit() and int(value) < COHORTS else None
+
+
+def in_holdout(
+    campaign: Campaign, user_id: str, attributes: Mapping[str, Attribute] | None = None
+) -> bool:
+    """Stable across versions: depends only on the campaign id and the user (or the user's
+    cohort: the lowest `holdout_pct` cohorts, whole percents, are held out)."""
+    cohort = cohort_of(campaign, attributes)
+    if cohort is not None:
+        return cohort < round(campaign.holdout_pct)
     return _bucket("holdout", campaign.id, user_id) < round(campaign.holdout_pct * 100)
 
 
-def pick_variant(campaign: Campaign, user_id: str) -> str:
-    """The user's variant: their stable weighted bucket, or the winner auto_promote moved all
-    traffic to (read with the campaign from the catalog, so every Lambda picks the same)."""
+def pick_variant(
+    campaign: Campaign, user_id: str, attributes: Mapping[str, Attribute] | None = None
+) -> str:
+    """The user's variant: their stable weighted bucket (or cohort: the cohorts after the
+    holdout's, shared out by weight in order), or the winner auto_promote moved all traffic
+    to (read with the campaign from the catalog, so every Lambda picks the same)."""
     promoted = campaign.promoted_variant
     if promoted is not None:
         return promoted
     total = sum(variant.weight for variant in campaign.variants)
-    point = _bucket("variant", campaign.id, user_id, size=total)
+    cohort = cohort_of(campaign, attributes)
+    if cohort is not None:
+        held = min(round(campaign.holdout_pct), COHORTS - 1)
+        point = max(0, cohort - held) * total // (COHORTS - held)
+    else:
+        point = _bucket("variant", campaign.id, user_id, size=total)
     for variant in campaign.variants:
         if point < variant.weight:
             return variant.id

@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, NamedTuple
 
 from nudge.domain.config import EngagementConfig
+from nudge.domain.migration.pinpoint_endpoints import COHORT_ATTRIBUTE
 from nudge.domain.migration.pinpoint_events import (
     PURCHASE,
     PURCHASE_FIELDS,
@@ -158,6 +159,8 @@ def _campaign(reader: Reader, names_by_id: dict[str, str]) -> dict[str, Any] | N
         reader.report("HoldoutPercent", f"{holdout}% is above Nudge's most (50%): set to 50")
     if holdout:
         out["holdout_pct"] = min(holdout, 50)
+    # imported users keep Pinpoint's cohort: holdout and variants by cohort, as they were
+    out["cohort_attribute"] = COHORT_ATTRIBUTE
     out["delivery"] = _delivery(reader, ttls, window)
     return out if trigger is not None else None
 
