@@ -28,15 +28,8 @@ class Later(Exception):
     """Not now: the record goes back to the queue, hidden until it is due."""
 
 
-def send(record: SQSRecord) -> None:
-    receives = int(record.attributes.approximate_receive_count or 1)
-    result = runtime.push_service().process(record.body, receives)
-    for delivery in result.deliveries:
-        metrics.add_metric(f"Push{delivery.outcome.capitalize()}", MetricUnit.Count, 1)
-    engagement_metrics.emit(result.engagement)
-    if not result.done:
-        runtime.push_queue().hide(record.receipt_handle, result.delay_s)
-        raise Later(f"retry in {result.delay_s}s")
+def _receives(record: dict[str, Any]) -> int:
+    return int(SQSRecord(record).attributes.approximate_receive_count or 1)
 
 
 @logger.inject_lambda_context
@@ -45,8 +38,25 @@ def send(record: SQSRecord) -> None:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     service = runtime.push_service()
     service.new_batch()  # each broadcast's status: read once in this batch
+    records = event.get("Records", [])
+    # every job gated and claimed, then one FCM send for the batch, then each job's outcomes
+    results = service.process_batch([(r["body"], _receives(r)) for r in records])
+    by_message = {r["messageId"]: result for r, result in zip(records, results, strict=True)}
+
+    def settle(record: SQSRecord) -> None:
+        """A job's result as the record's: an error fails that record alone."""
+        result = by_message[record.message_id]
+        if isinstance(result, Exception):
+            raise result
+        for delivery in result.deliveries:
+            metrics.add_metric(f"Push{delivery.outcome.capitalize()}", MetricUnit.Count, 1)
+        engagement_metrics.emit(result.engagement)
+        if not result.done:
+            runtime.push_queue().hide(record.receipt_handle, result.delay_s)
+            raise Later(f"retry in {result.delay_s}s")
+
     response = process_partial_response(
-        event=event, record_handler=send, processor=processor, context=context
+        event=event, record_handler=settle, processor=processor, context=context
     )
     # the batch's one write: its marker (its claims were accepted) and what its jobs counted;
     # if it fails, the whole batch comes back and settles its claims (never sent twice)

@@ -10,6 +10,7 @@ import logging
 import math
 import re
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -94,6 +95,7 @@ class CallMeter:
     """AWS calls of the invocations: count, CPU spent inside them, DynamoDB read units."""
 
     calls: Counter[str] = field(default_factory=Counter)
+    threaded: int = 0  # calls made off the main thread (side by side with others)
     cpu_s: float = 0.0
     rru: float = 0.0
     rru_by_call: dict[str, float] = field(default_factory=dict)  # "Operation Table" -> units
@@ -114,6 +116,7 @@ class CallMeter:
             return
         self.cpu_s += time.thread_time() - started
         self.calls[model.name] += 1
+        self.threaded += threading.current_thread() is not threading.main_thread()
         if model.service_model.service_name == "dynamodb":
             params = context.pop("cost_params", {})
             units = read_units(model.name, params, parsed)

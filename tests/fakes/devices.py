@@ -31,6 +31,11 @@ class InMemoryDeviceStore:
                 if u == user_id and (now is None or d.updated_at + DEVICE_TTL > now)
             ]
 
+    def partitions(
+        self, user_ids: Sequence[str], now: int | None = None
+    ) -> dict[str, tuple[list[Device], Preferences | None]]:
+        return {u: (self.devices(u, now), self.preferences(u)) for u in set(user_ids)}
+
     def delete_device(self, user_id: str, device_id: str, only_if_token: str | None = None) -> bool:
         with self._lock:
             current = self.devices_by_key.get((user_id, device_id))

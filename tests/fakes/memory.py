@@ -272,6 +272,10 @@ class InMemoryQueue:
     def enqueue(self, body: str) -> None:
         self.bodies.append(body)
 
+    def enqueue_many(self, bodies: Sequence[str]) -> None:
+        for body in bodies:
+            self.enqueue(body)
+
 
 class InMemoryConfigTable:
     """The ConfigTable port in memory, with the same conditional writes."""

@@ -205,6 +205,28 @@ def test_an_unchanged_device_is_not_written_again_the_same_day(aws: Aws) -> None
     assert runtime.device_store().devices("ann")[0].token == "fcm-token-0002"
 
 
+def test_an_endpoint_that_leaves_facts_out_keeps_the_stored_ones(aws: Aws) -> None:
+    # Pinpoint updated what an endpoint named: a later batch with only the token (or with
+    # OptOut absent) must not wipe the platform, zone, locale or permission Nudge holds
+    full = gcm() | {"OptOut": "ALL"}
+    full["Demographic"] = {**full["Demographic"], "Platform": "ios", "AppVersion": "5.2.0"}
+    results(put_events(aws, {"BatchItem": {"ep-1": {"Endpoint": full, "Events": {}}}}))
+    aws.clock.advance(timedelta(days=2))  # past the daily refresh: the device is written again
+    sparse = {"ChannelType": "GCM", "Address": "fcm-token-0002"}
+    answer = results(put_events(aws, {"BatchItem": {"ep-1": {"Endpoint": sparse, "Events": {}}}}))
+    assert answer["ep-1"]["EndpointItemResponse"]["StatusCode"] == 202
+    (device,) = runtime.device_store().devices("ann")
+    assert device.token == "fcm-token-0002"
+    kept = ("platform", "app_version", "locale", "timezone", "push_enabled")
+    assert device.model_dump(include=set(kept)) == {
+        "platform": "ios",
+        "app_version": "5.2.0",
+        "locale": "nl_NL",
+        "timezone": "Europe/Amsterdam",
+        "push_enabled": False,
+    }
+
+
 @pytest.mark.parametrize(
     ("body", "fragment"),
     [

@@ -241,6 +241,14 @@ def test_other_channels_are_not_devices_and_an_endpoint_without_one_changes_noth
     assert not bare.devices and bare.endpoints["ep-1"].status == 202
 
 
+@pytest.mark.parametrize("channel", [[], ["GCM"], {"a": 1}, 7, True])
+def test_a_channel_type_that_is_no_string_is_a_400_for_that_endpoint(channel: object) -> None:
+    """Found by the API fuzzer: a list here was a 500 (unhashable), not an answer."""
+    mapped = map_request(request({}, {"ChannelType": channel, "Address": "x"}), "ann", CONFIG)
+    answer = mapped.endpoints["ep-1"]
+    assert not mapped.devices and answer.status == 400 and "ChannelType" in answer.message
+
+
 def test_good_events_stay_beside_bad_ones_and_ingest_rejections_are_answered() -> None:
     events = {
         "good": pinpoint_event("_session.start"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from nudge.adapters.dynamo_table import DynamoTable, condition_failed, versioned
@@ -14,6 +15,7 @@ if TYPE_CHECKING:
 
 TOKEN_INDEX = "token-index"  # noqa: S105 - an index name, not a secret
 PREFS_SK = "prefs"
+PARALLEL_READS = 10  # push_sender's batch: its users' partitions read at once
 DEVICE_TTL = 270 * 86_400  # FCM treats tokens unused for 270 days as stale
 
 
@@ -46,6 +48,31 @@ class DynamoDeviceStore(DynamoTable):
             for item in self._query(user_id, "d#")
             if now is None or int(item["expires_at"]["N"]) > now
         ]
+
+    def partitions(
+        self, user_ids: Sequence[str], now: int | None = None
+    ) -> dict[str, tuple[list[Device], Preferences | None]]:
+        """Each user's devices (as `devices`) and preferences: one Query of the whole
+        partition per user, the users' queries in parallel (push_sender's batch). Strongly
+        consistent, as `preferences` is: an opt-out saved a moment ago must stop the push,
+        and one consistent Query of a small partition costs less than an eventually
+        consistent Query of the devices plus a consistent GetItem of the preferences."""
+        users = sorted(set(user_ids))
+        if not users:
+            return {}
+        with ThreadPoolExecutor(max_workers=min(PARALLEL_READS, len(users))) as pool:
+            read = list(pool.map(lambda user: self._query(user, "", consistent=True), users))
+        found: dict[str, tuple[list[Device], Preferences | None]] = {}
+        for user_id, items in zip(users, read, strict=True):
+            devices = [
+                _device(i)
+                for i in items
+                if i["sk"]["S"].startswith("d#")
+                and (now is None or int(i["expires_at"]["N"]) > now)
+            ]
+            prefs = next((i for i in items if i["sk"]["S"] == PREFS_SK), None)
+            found[user_id] = (devices, _preferences(user_id, prefs) if prefs else None)
+        return found
 
     def delete_device(self, user_id: str, device_id: str, only_if_token: str | None = None) -> bool:
         condition: dict[str, Any] = {}
@@ -86,7 +113,7 @@ class DynamoDeviceStore(DynamoTable):
         item = response.get("Item")
         if not item:
             return None
-        return Preferences.model_validate({**json.loads(item["body"]["S"]), "user_id": user_id})
+        return _preferences(user_id, item)
 
     def preferences_many(self, user_ids: Sequence[str]) -> dict[str, Preferences]:
         keys = [self.key(user_id=u, sk=PREFS_SK) for u in sorted(set(user_ids))]
@@ -115,12 +142,21 @@ class DynamoDeviceStore(DynamoTable):
         )
         return len(items)
 
-    def _query(self, user_id: str, prefix: str) -> list[dict[str, Any]]:
+    def _query(self, user_id: str, prefix: str, consistent: bool = False) -> list[dict[str, Any]]:
         condition = "user_id = :u AND begins_with(sk, :p)" if prefix else "user_id = :u"
         values = self.values(u=user_id, p=prefix or None)
         return list(
-            self.items("query", KeyConditionExpression=condition, ExpressionAttributeValues=values)
+            self.items(
+                "query",
+                KeyConditionExpression=condition,
+                ExpressionAttributeValues=values,
+                ConsistentRead=consistent,
+            )
         )
+
+
+def _preferences(user_id: str, item: dict[str, Any]) -> Preferences:
+    return Preferences.model_validate({**json.loads(item["body"]["S"]), "user_id": user_id})
 
 
 def _device(item: dict[str, Any]) -> Device:

@@ -44,6 +44,19 @@ class SqsPushQueue(SqsQueue):
     def enqueue(self, body: str) -> None:
         self.sqs.send_message(QueueUrl=self.queue_url, MessageBody=body)
 
+    def enqueue_many(self, bodies: Sequence[str]) -> None:
+        """Ten jobs a request (SendMessageBatch). Raise if any is refused: the producer's
+        retry queues them all again, harmless as push_sender sends a dedupe key once."""
+        for start in range(0, len(bodies), 10):
+            entries = [
+                {"Id": str(offset), "MessageBody": body}
+                for offset, body in enumerate(bodies[start : start + 10])
+            ]
+            response = self.sqs.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
+            if response.get("Failed"):
+                codes = sorted({entry.get("Code", "?") for entry in response["Failed"]})
+                raise RuntimeError(f"{len(response['Failed'])} push jobs not queued: {codes}")
+
     def hide(self, receipt_handle: str, seconds: int) -> None:
         self.sqs.change_message_visibility(
             QueueUrl=self.queue_url,

@@ -175,14 +175,18 @@ def _update_device(plan: DevicePlan, answer: ItemAnswer) -> ItemAnswer:
     try:
         stored = {d.device_id: d for d in runtime.device_store().devices(plan.user_id, now)}
         current = stored.get(plan.device_id)
-        facts = plan.registration.model_dump()
+        registration = plan.registration
+        if current is not None:  # what the endpoint left out keeps its stored value
+            unnamed = set(registration.model_dump()) - plan.given
+            registration = registration.model_copy(update=current.model_dump(include=unnamed))
+        facts = registration.model_dump()
         if (
             current is not None
             and current.model_dump(include=set(facts)) == facts
             and now - current.updated_at < DEVICE_REFRESH_SECONDS
         ):
             return answer
-        runtime.devices_service().register(plan.user_id, plan.device_id, plan.registration)
+        runtime.devices_service().register(plan.user_id, plan.device_id, registration)
     except EventsUnavailable as error:
         return ItemAnswer(503, f"{error}")
     except ClientError as error:

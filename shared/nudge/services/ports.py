@@ -177,6 +177,12 @@ class DeviceStore(Protocol):
         """Strongly consistent reads of several users' preferences (those who have any)."""
         ...
 
+    def partitions(
+        self, user_ids: Sequence[str], now: int | None = None
+    ) -> dict[str, tuple[list[Device], Preferences | None]]:
+        """Each user's (devices, preferences), read together (strongly consistent)."""
+        ...
+
     def save_preferences(self, prefs: Preferences, previous: Preferences | None) -> bool: ...
 
     def delete_user(self, user_id: str) -> int: ...
@@ -231,6 +237,10 @@ class FenceObjects(Protocol):
 
 class PushQueue(Protocol):
     def enqueue(self, body: str) -> None: ...
+
+    def enqueue_many(self, bodies: Sequence[str]) -> None:
+        """Several jobs, ten a request; raise if any is not queued."""
+        ...
 
 
 class DueBuckets(Protocol):

@@ -110,6 +110,9 @@ class DevicePlan:
     device_id: str
     registration: DeviceRegistration
     ignored: tuple[str, ...] = ()  # invalid facts left out (the endpoint's answer says which)
+    # the facts the endpoint named; the others keep the stored device's values (Pinpoint
+    # updated what an endpoint named: a batch with only the token wipes nothing)
+    given: frozenset[str] = frozenset(DEVICE_FIELDS) | {"push_enabled"}
 
 
 @dataclass
@@ -213,7 +216,7 @@ def _endpoint(
     address = endpoint.get("Address")
     if channel is None and address is None:
         return ItemAnswer(202, "Accepted (no ChannelType or Address: no device change)"), None
-    if channel in APNS_CHANNELS:
+    if isinstance(channel, str) and channel in APNS_CHANNELS:  # any JSON may come here
         return ItemAnswer(400, REREGISTER.format(channel=channel)), None
     if channel != "GCM":
         return ItemAnswer(
@@ -230,14 +233,16 @@ def _registration(
     demographic = demographic if isinstance(demographic, dict) else {}
     facts: dict[str, Any] = {
         "token": endpoint.get("Address"),
-        "platform": _platform(demographic.get("Platform")),
+        "platform": _platform(platform) if (platform := demographic.get("Platform")) else None,
         "app_version": demographic.get("AppVersion"),
         "locale": demographic.get("Locale"),
         "timezone": demographic.get("Timezone"),
         # Amplify sets OptOut ALL while the OS permission for notifications is off
-        "push_enabled": endpoint.get("OptOut") != "ALL",
+        "push_enabled": endpoint["OptOut"] != "ALL" if endpoint.get("OptOut") else None,
     }
     facts = {key: value for key, value in facts.items() if value is not None}
+    given = frozenset(facts)  # the others keep what the stored device says
+    facts = {"platform": "android", "push_enabled": True} | facts  # a new device's defaults
     ignored: list[str] = []
     for _ in range(len(DEVICE_FIELDS)):
         try:
@@ -252,7 +257,7 @@ def _registration(
                 facts.pop(name, None)
             continue
         device_id = device_id_of(endpoint_id)
-        plan = DevicePlan(user_id, device_id, registration, tuple(ignored))
+        plan = DevicePlan(user_id, device_id, registration, tuple(ignored), given & facts.keys())
         note = f"; {', '.join(ignored)}" if ignored else ""
         return ItemAnswer(202, f"Accepted: device {device_id}{note}"), plan
     return ItemAnswer(400, "Endpoint: could not be read as a device"), None

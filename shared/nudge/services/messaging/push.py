@@ -16,10 +16,10 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeAlias
 
 from aws_lambda_powertools import Logger
 from pydantic import ValidationError
@@ -34,6 +34,7 @@ from nudge.domain.messaging.fatigue import counted as budgeted
 from nudge.domain.messaging.push import Gate, build_messages, gate
 from nudge.domain.profiles.aggregates import OPT_OUT_EVENT
 from nudge.domain.profiles.ingest import describe_validation_error
+from nudge.models.device import Device, Preferences
 from nudge.models.events import IncomingEvent, QueuedBatch
 from nudge.models.fatigue import Interruption
 from nudge.models.push import DELIVERY_LOG_DAYS, Delivery, PushJob
@@ -44,6 +45,7 @@ from nudge.services.ports import (
     DeviceStore,
     EventPublisher,
     FatigueLedger,
+    FcmResult,
     FcmSender,
     ProfileReader,
 )
@@ -83,6 +85,28 @@ def _counted(
     return {name: {counter_field: 1}}
 
 
+# a job runs as a generator (`_steps`): it yields its claimed messages, FCM's answers come back
+Messages: TypeAlias = list[dict[str, Any]]
+Steps: TypeAlias = Generator[Messages, list[FcmResult], "JobResult"]
+StepOutcome: TypeAlias = "JobResult | Exception | Messages"
+
+
+def _advance(steps: Steps, answer: list[FcmResult] | Exception | None) -> StepOutcome:
+    """Run a job on to its send (its messages) or its end (its result, or its error):
+    from its start (None), with FCM's answers for its messages, or with FCM's error."""
+    try:
+        if answer is None:
+            return next(steps)
+        if isinstance(answer, Exception):
+            return steps.throw(answer)
+        return steps.send(answer)
+    except StopIteration as done:
+        result: JobResult = done.value
+        return result
+    except Exception as error:
+        return error
+
+
 class PoisonJob(ValueError):
     """A job that can never be sent as it is: left to reach the DLQ."""
 
@@ -116,11 +140,18 @@ class PushService:
     _counters: dict[str, Counter[str]] = field(default_factory=dict, init=False, repr=False)
     _in_batch: bool = field(default=False, init=False, repr=False)
     _tainted: bool = field(default=False, init=False, repr=False)  # see `end_batch`
+    # the batch's users' devices and preferences, read together (`_prefetch`)
+    _partitions: dict[str, tuple[list[Device], Preferences | None]] = field(
+        default_factory=dict, init=False, repr=False
+    )
+    _fcm_ready: bool = field(default=False, init=False, repr=False)
 
     def new_batch(self) -> None:
         """Start an SQS batch (committed by `end_batch`): forget the broadcast statuses read
         for the previous one. Without it each `process` is a batch of its own."""
         self._cancelled.clear()
+        self._partitions.clear()
+        self._fcm_ready = False
         self._batch, self._counters, self._in_batch, self._tainted = None, {}, True, False
 
     def _cancelled_broadcast(self, job: PushJob) -> bool:
@@ -130,6 +161,60 @@ class PushService:
         if broadcast_id not in self._cancelled:
             self._cancelled[broadcast_id] = self.broadcasts.status(broadcast_id) == "cancelled"
         return self._cancelled[broadcast_id]
+
+    def process_batch(self, records: Sequence[tuple[str, int]]) -> list[JobResult | Exception]:
+        """Process an SQS batch's jobs (body, receive count) in order, each one's result or
+        its error (that record alone fails). Every job is gated and claimed first, then the
+        claimed messages of all of them go to FCM in one send (one wait, not one per job),
+        then each job records its outcomes: claim -> send -> record, per job."""
+        self._prefetch([body for body, _ in records])
+        results: list[JobResult | Exception | Messages] = []
+        waiting: list[tuple[int, Steps, Messages]] = []
+        for index, (body, receive_count) in enumerate(records):
+            steps = self._steps(body, receive_count)
+            results.append(_advance(steps, None))
+            outcome = results[index]
+            if isinstance(outcome, list):  # claimed: its messages wait for the one send
+                waiting.append((index, steps, outcome))
+        if waiting:
+            everything = [message for _, _, messages in waiting for message in messages]
+            try:
+                answers: list[FcmResult] | Exception = self.fcm.send(everything)
+            except Exception as error:  # every claim of the send: recorded unknown, not resent
+                answers = error
+            start = 0
+            for index, steps, messages in waiting:
+                if isinstance(answers, Exception):
+                    results[index] = _advance(steps, answers)
+                else:
+                    results[index] = _advance(steps, answers[start : start + len(messages)])
+                start += len(messages)
+        return [r for r in results if not isinstance(r, list)]
+
+    def _prefetch(self, bodies: Sequence[str]) -> None:
+        """Read the batch's users' devices and preferences together (see DeviceStore.
+        partitions), not job by job; a body that is not a job is left to fail on its own."""
+        users = set()
+        for body in bodies:
+            try:
+                job = PushJob.model_validate_json(body)
+            except ValidationError:
+                continue
+            if not self._cancelled_broadcast(job):  # a cancelled one's job reads nothing
+                users.add(job.user_id)
+        if not users:
+            return
+        try:
+            self._partitions.update(
+                self.devices.partitions(sorted(users), to_epoch(self.clock.now()))
+            )
+        except Exception:  # each job reads its own, and fails (alone) if that fails too
+            logger.exception("batch's devices not read together")
+
+    def _user(self, user_id: str, at: int) -> tuple[list[Device], Preferences | None]:
+        if user_id in self._partitions:
+            return self._partitions[user_id]
+        return self.devices.devices(user_id, at), self.devices.preferences(user_id)
 
     def process(self, body: str, receive_count: int = 1) -> JobResult:
         if self._in_batch:
@@ -143,6 +228,22 @@ class PushService:
         return result
 
     def _process(self, body: str, receive_count: int) -> JobResult:
+        steps = self._steps(body, receive_count)
+        outcome = _advance(steps, None)
+        if isinstance(outcome, list):
+            try:
+                answer: list[FcmResult] | Exception = self.fcm.send(outcome)
+            except Exception as error:  # thrown into the job: its claims are recorded unknown
+                answer = error
+            outcome = _advance(steps, answer)
+        if isinstance(outcome, Exception):
+            raise outcome
+        assert not isinstance(outcome, list), "a job sends once"
+        return outcome
+
+    def _steps(self, body: str, receive_count: int) -> Steps:
+        """One job: gate and claim, yield the claimed messages (the send is the caller's,
+        for the whole batch), take FCM's answers (or its error, thrown in), record them."""
         try:
             job = PushJob.model_validate_json(body)
         except ValidationError as error:
@@ -150,12 +251,12 @@ class PushService:
         now = self.clock.now()
         at = to_epoch(now)
         keep_until = at + DELIVERY_LOG_DAYS * DAY
-        devices = []
+        devices: list[Device] = []
         if self._cancelled_broadcast(job):  # before anything else: no device or consent reads
             verdict = Gate("suppress", CANCELLED)
         else:
-            devices = self.devices.devices(job.user_id, at)
-            preferences = effective(self.devices.preferences(job.user_id), self.config.consent)
+            devices, stored_preferences = self._user(job.user_id, at)
+            preferences = effective(stored_preferences, self.config.consent)
             default_zone = self.config.consent.default_timezone
             # the campaigns' order; the profile is read only if nothing else names a zone
             zone = push_zone(job.user_id, preferences, devices, self.profiles, default_zone)
@@ -240,7 +341,9 @@ class PushService:
             return finished(outcome)
 
         # credentials and client first (send nothing): a failure here leaves nothing claimed
-        self.fcm.send([])
+        if not self._fcm_ready:
+            self.fcm.send([])
+            self._fcm_ready = self._in_batch  # once per batch
         by_device = {device.device_id: message for device, message in messages}
         claim = self.log.claim_job(
             delivery("sent", None), list(by_device), self._batch_id(), at, keep_until
@@ -259,7 +362,7 @@ class PushService:
         # `unknown` by the job's redelivery past the lease, never sent a second time.
         claimed = [(device_id, by_device[device_id]) for device_id in claim.claimed]
         try:
-            results = self.fcm.send([message for _, message in claimed])
+            results = yield [message for _, message in claimed]
         except Exception:  # FCM may have accepted them: recorded unknown, never sent again
             lost: dict[str, tuple[str, str | None]] = {
                 device_id: ("unknown", "send_interrupted") for device_id in claim.claimed
