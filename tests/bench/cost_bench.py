@@ -39,15 +39,18 @@ LEVERS = {  # what would move each line, by what is priced
         "Lambda requests": "more events per request and fuller batches",
         "Lambda duration": "fewer sequential AWS calls per batch (each is billed wall time)",
         "DynamoDB writes": (
-            "the per-user rate-limit counter (2 WRU per request when a minute's window opens: "
-            "a counter item per window would make it 1) and the items written per batch"
+            "the profile, history and rate-limit writes are one each per request: more events "
+            "per request (the SDK's flush), or a rate limit kept without a write per request"
         ),
         "DynamoDB reads": "fewer strongly consistent reads per user and batch",
         "CloudWatch Logs": "fewer bytes logged per invocation",
         "X-Ray": "a sampling rule below 5 % for events_api, or Tracing off there",
     },
     "pushes": {
-        "DynamoDB writes": "the claim and the outcome in one write (issue 23 item 2)",
+        "DynamoDB writes": (
+            "already one write per job (the claim is the record): below that, one record for "
+            "several jobs, which gives up a per-message outcome"
+        ),
         "Lambda duration": (
             "one overlapped FCM send for a batch's jobs instead of a wait per job, and fewer "
             "sequential DynamoDB calls per push"
