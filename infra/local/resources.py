@@ -104,6 +104,17 @@ class Resolver:
         return self._ref(token)
 
 
+def undeployed(spec: StackSpec, resolver: Resolver) -> set[str]:
+    """Resources whose template Condition is false with these parameters: a deploy leaves
+    them out (the Kinesis consumer without EventsKinesisStreamArn)."""
+    conditional = resolver.with_conditions(spec.template.get("Conditions", {}))
+    return {
+        name
+        for name, resource in spec.template["Resources"].items()
+        if "Condition" in resource and not conditional.condition(resource["Condition"])
+    }
+
+
 class InvalidParameters(ValueError):
     """What CloudFormation answers before it creates anything (a failed `sam deploy`)."""
 

@@ -25,7 +25,14 @@ from nudge_local.auth import (
 )
 from nudge_local.fcm_emulator import FcmEmulator
 from nudge_local.gateway import start_gateway
-from nudge_local.resources import REGION, Resolver, create_resources, template_parameters
+from nudge_local.kinesis_source import KinesisPoller, start_kinesis_sources
+from nudge_local.resources import (
+    REGION,
+    Resolver,
+    create_resources,
+    template_parameters,
+    undeployed,
+)
 from nudge_local.s3_events import S3Watcher
 from nudge_local.sqs_events import Activity, SqsPoller
 from nudge_local.stack_environments import (
@@ -75,6 +82,7 @@ class LocalStack(VirtualSchedule):
         self.pollers: list[SqsPoller] = []
         self.wakeups: dict[str, Activity] = defaultdict(Activity)  # per queue
         self.watchers: list[S3Watcher] = []
+        self.streams: list[KinesisPoller] = []  # Kinesis event sources, one per shard
         self.latencies: dict[str, list[float]] = defaultdict(list)
         self._stop = threading.Event()
         self._clock_lock = threading.RLock()
@@ -127,6 +135,8 @@ class LocalStack(VirtualSchedule):
             },
         )
         self.resolver = Resolver(parameters)
+        for name in undeployed(self.spec, self.resolver):  # e.g. no Kinesis stream given
+            self.spec.functions.pop(name, None)
         create_resources(self.spec, self.resolver, self.ddb, self.sqs, s3)
         base_env = {
             key: os.environ[key]
@@ -207,6 +217,15 @@ class LocalStack(VirtualSchedule):
                 )
                 poller.start()
                 self.pollers.append(poller)
+        self.streams = start_kinesis_sources(
+            self.spec,
+            self.resolver,
+            (session.client("kinesis", endpoint_url=self.moto_url), self.sqs),
+            self.functions,
+            roles,
+            self.retry_delay_s,
+            self._stop,
+        )
         for bucket in sorted({source.bucket for source in self.spec.s3_sources}):
             watcher = S3Watcher(
                 self.resolver.physical[bucket]["Ref"],
@@ -293,7 +312,7 @@ class LocalStack(VirtualSchedule):
         if moto is not None:
             end_group(moto.pid, 5.0, moto)
         deadline = time.monotonic() + 5
-        for thread in [*self.pollers, *self.watchers, *self._threads]:
+        for thread in [*self.pollers, *self.watchers, *self.streams, *self._threads]:
             if thread.is_alive() and thread is not threading.current_thread():
                 thread.join(timeout=max(0.0, deadline - time.monotonic()))
         environments = self._all_environments()
@@ -363,6 +382,7 @@ class LocalStack(VirtualSchedule):
         while True:
             if not settled or time.monotonic() - listed_at > 0.5:  # a listing costs moto
                 settled = all(watcher.settled() for watcher in self.watchers)  # config uploads
+                settled = settled and all(stream.settled() for stream in self.streams)
                 listed_at = time.monotonic()
             # while a poller works, the queues are not empty by definition: asking moto
             # for depths then only slows the work down

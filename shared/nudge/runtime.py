@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from nudge.services.messaging.broadcasts import BroadcastService
     from nudge.services.messaging.devices import DevicesService
     from nudge.services.messaging.push import PushService
+    from nudge.services.migration.kinesis_ingest import KinesisIngest
     from nudge.services.nps.detractors import DetractorRouter
     from nudge.services.nps.reports import NpsReportService
     from nudge.services.nps.survey_configs import SurveyConfigService
@@ -77,6 +78,14 @@ def ingest_service() -> IngestService:
 
     settings = get_settings()
     return IngestService(SqsEventPublisher(settings.events_queue_url), settings.engagement, CLOCK)
+
+
+@lru_cache(maxsize=1)
+def kinesis_ingest() -> KinesisIngest:
+    """Amplify's Kinesis path: stream records into the events queue (functions/kinesis_ingest)."""
+    from nudge.services.migration.kinesis_ingest import KinesisIngest
+
+    return KinesisIngest(ingest_service(), get_settings().engagement)
 
 
 def rate_limiter() -> RateLimiter:

@@ -72,9 +72,12 @@ def read_record(record_id: str, data: str, config: EngagementConfig) -> RecordEv
     """`record_id`: Lambda's eventID (`shardId-...:<sequence number>`); `data`: base64."""
     body = decode_data(data)
     if not isinstance(body, dict):
-        raise RecordRefused(f"data: a JSON {type(body).__name__}; expected {SHAPES}")
+        kind = {list: "list", str: "string", bool: "boolean"}.get(type(body), "number")
+        raise RecordRefused(f"data: a JSON {'null' if body is None else kind}; expected {SHAPES}")
     if "EventType" in body or "eventType" in body:
         return _pinpoint_event(record_id, body, config)
+    if "events" not in body and "name" not in body:
+        raise RecordRefused(f"data: expected {SHAPES}")
     user_id = _user(body.get("user_id"), "user_id")
     if "events" in body:
         events = body["events"]
@@ -88,10 +91,8 @@ def read_record(record_id: str, data: str, config: EngagementConfig) -> RecordEv
         if extra:
             raise RecordRefused(f"{extra[0]}: unknown beside user_id and events")
         return RecordEvents(user_id, [_with_id(record_id, i, e) for i, e in enumerate(events)])
-    if "name" in body:
-        event = {key: value for key, value in body.items() if key != "user_id"}
-        return RecordEvents(user_id, [_with_id(record_id, 0, event)])
-    raise RecordRefused(f"data: expected {SHAPES}")
+    event = {key: value for key, value in body.items() if key != "user_id"}
+    return RecordEvents(user_id, [_with_id(record_id, 0, event)])
 
 
 def decode_data(data: Any) -> Any:
