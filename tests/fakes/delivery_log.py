@@ -6,13 +6,8 @@ import threading
 from collections import Counter
 from typing import Any
 
-from nudge.adapters.delivery_log import (
-    CLAIM_LEASE_S,
-    JOB_SK,
-    OUTCOME_OF,
-    Counters,
-    _old_device_key,
-)
+from nudge.adapters.delivery_log import CLAIM_LEASE_S, JOB_SK, Counters
+from nudge.adapters.delivery_records import OUTCOME_OF, old_device_key
 from nudge.domain.messaging.job_record import (
     BatchState,
     JobClaim,
@@ -55,7 +50,7 @@ class InMemoryDeliveryLog:
                     for (u, k), r in self.rows.items()
                     if u == body.user_id
                     and k.startswith(prefix)
-                    and _old_device_key(k[len(prefix) :])
+                    and old_device_key(k[len(prefix) :])
                     and r["status"] != "retry"
                 }
                 counted_before = (body.user_id, f"{prefix}=delivered") in self.rows

@@ -51,7 +51,11 @@ def test_handlers_import_without_firebase_grpc_or_httpx() -> None:
 # Per handler, modules its cold start must not load: the admin response models serve only the
 # OpenAPI document (nudge.api.responses names them), and surveys use segments, not campaigns.
 NOT_AT_COLD_START = {
-    "admin_api": ("nudge.api.admin_models", "nudge.api.admin_config_models"),
+    "admin_api": (
+        "nudge.api.admin_models",
+        "nudge.api.admin_message_models",
+        "nudge.api.admin_config_models",
+    ),
     "surveys_api": ("nudge.models.campaign",),
 }
 

@@ -23,12 +23,12 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from nudge.adapters.delivery_records import delivery_of, old_device_key, records_of
 from nudge.adapters.dynamo_codec import write_units
 from nudge.adapters.dynamo_table import DynamoTable, condition_failed, error_code
 from nudge.adapters.metering import METER, WriteMeter
 from nudge.domain.messaging.job_record import (
     LEASE_S,
-    SENDING,
     BatchState,
     JobClaim,
     JobRecord,
@@ -38,7 +38,7 @@ from nudge.domain.messaging.job_record import (
     plan_outcomes,
     summary_status,
 )
-from nudge.models.push import Delivery, Leftovers, Outcome
+from nudge.models.push import Delivery, Leftovers
 
 CLAIM_LEASE_S = LEASE_S  # a claim still `sending` after this: its result is unknown (never resent)
 JOB_SK = "=job"  # the key suffix of a job's record of its devices: '<dedupe key>#=job'
@@ -205,7 +205,7 @@ class DynamoDeliveryLog(DynamoTable):
                 made_by = item["job_id"]["S"]
             elif rest == DELIVERED_SK:
                 counted_before = True
-            elif _old_device_key(rest) and item.get("status", {}).get("S") != "retry":
+            elif old_device_key(rest) and item.get("status", {}).get("S") != "retry":
                 taken.add(rest)
         return record, taken, counted_before, made_by
 
@@ -330,7 +330,7 @@ class DynamoDeliveryLog(DynamoTable):
                 first = pending["first"]
                 first_pair = (first[0], first[1]) if first else None
                 if self._count(unknown.user_id, key, pending["counters"], first_pair, expires_at):
-                    settled.append(_delivery(item))
+                    settled.append(delivery_of(item))
             elif item.get("status", {}).get("S") == "sending":
                 claimed_at = int(item["claimed_at"]["N"])
                 if claimed_at >= now - CLAIM_LEASE_S:  # its sender may still be at work
@@ -468,39 +468,3 @@ class DynamoDeliveryLog(DynamoTable):
         )
         self.batch_write([{"DeleteRequest": {"Key": key}} for key in keys])
         return len(keys)
-
-
-def _delivery(item: dict[str, Any]) -> Delivery:
-    if "d" in item:  # a job record's body: the job's fields, compact
-        fields = json.loads(item["body"]["S"])
-        delivery = Delivery.model_validate({"device_id": None, "outcome": "sent", **fields})
-    else:
-        delivery = Delivery.model_validate_json(item["body"]["S"])
-    marks = {f: int(item[f]["N"]) for f in ("opened_at", "dismissed_at") if f in item}
-    return delivery.model_copy(update=marks) if marks else delivery
-
-
-def _old_device_key(rest: str) -> bool:
-    """'<device>' after '<dedupe key>#': a per-device item of the old layout (not a marker,
-    '=...', nor a job-level record, '-')."""
-    return bool(rest) and "#" not in rest and rest != "-" and not rest.startswith("=")
-
-
-OUTCOME_OF: dict[str, Outcome] = {SENDING: "sent", "failed": "failed", "unknown": "unknown"}
-
-
-def records_of(item: dict[str, Any]) -> list[Delivery]:
-    """An item's records: an outcome item (the old per-device layout, or a job-level one) is
-    one; a job record is one per device claimed, `sending` read as sent (a released claim,
-    `retry`, is none yet)."""
-    delivery = _delivery(item)
-    if "d" not in item:
-        return [delivery]
-    return [
-        delivery.model_copy(
-            update={"device_id": device, "outcome": OUTCOME_OF[c.status], "reason": c.reason}
-            | {"at": c.at, "job_id": c.job or delivery.job_id}
-        )
-        for device, c in decode_devices(item["d"]["S"]).items()
-        if c.status in OUTCOME_OF
-    ]

@@ -10,7 +10,7 @@ The history is also the dedupe record: a redelivered event comes back with its t
 the items of the hours its batch spans are the only ones that can hold it (`hour_range`).
 
 Items written before this layout (`e#<event id>`, one per event) are still read: listed,
-paged, exported and erased alike (`records_of`).
+paged, exported and erased alike (adapters/history.py `_records`).
 
 Pure Python (no boto3): the adapter (adapters/history.py) and the in-memory fake share it.
 """

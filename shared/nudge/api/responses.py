@@ -65,7 +65,9 @@ def resolve_models() -> None:
 
 # --- the admin API (IAM-signed; API Gateway itself answers a missing or refused signature) ----
 
-ADMIN = Answers("nudge.api.admin_models", "nudge.api.admin_config_models")
+ADMIN = Answers(
+    "nudge.api.admin_models", "nudge.api.admin_message_models", "nudge.api.admin_config_models"
+)
 ok = ADMIN.ok
 FORBIDDEN: Responses = {
     403: ADMIN.answer("GatewayError", "No or wrong SigV4 signature, or IAM does not allow it")
