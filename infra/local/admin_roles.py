@@ -9,7 +9,10 @@ callers (docs/admin-roles.md):
 - `marketing` and `privacy`: each holds one of the template's managed policies,
   NudgeMarketingOperations and NudgePrivacyOperations, so a route left out of them (or a
   grant too wide) shows up locally. Their secrets derive from the administrator's
-  (role_credential), so whoever can read the state file can sign as any of them.
+  (role_credential), so whoever can read the state file can sign as any of them;
+- each function whose template role grants execute-api:Invoke (the console): signed with
+  `function_credential`, which the stack puts in that function's environment, and allowed
+  only what its role's own statements allow, as the role's session would be in AWS.
 The handler gets the caller in requestContext.authorizer.iam, as API Gateway passes it.
 """
 
@@ -70,6 +73,25 @@ def _administrator() -> iam.Role:
     return role
 
 
+def function_credential(admin: AdminCredential, function: str) -> AdminCredential:
+    """The local credential of `function`'s role session (its environment's AWS keys)."""
+    return role_credential(admin, f"function-{function}")
+
+
+def may_invoke(role: iam.Role) -> bool:
+    """Whether some Allow statement of `role` names execute-api:Invoke (on any resource)."""
+    return any(
+        statement.effect == "Allow"
+        and any(iam._like(action, INVOKE, case_sensitive=False) for action in statement.actions)
+        for statement in role.statements
+    )
+
+
+def invoking_functions(roles: dict[str, iam.Role]) -> dict[str, iam.Role]:
+    """The functions that get a principal at the gateway: their roles may invoke the API."""
+    return {name: role for name, role in roles.items() if may_invoke(role)}
+
+
 @dataclass(frozen=True)
 class AdminPrincipal:
     credential: AdminCredential
@@ -84,12 +106,29 @@ class AdminAccess:
         self.principals = {p.credential.access_key: p for p in principals}
 
     @classmethod
-    def for_stack(cls, spec: StackSpec, admin: AdminCredential) -> AdminAccess:
+    def for_stack(
+        cls,
+        spec: StackSpec,
+        admin: AdminCredential,
+        function_roles: dict[str, iam.Role] | None = None,
+    ) -> AdminAccess:
+        """`function_roles`: every function's role (iam.stack_roles); those that may invoke
+        execute-api become principals, evaluated against their own statements."""
         policies = managed_policies(spec)
         principals = [AdminPrincipal(admin, _user_arn(ADMINISTRATOR), _administrator())]
         for role, policy in ROLE_POLICIES.items():
             principals.append(
                 AdminPrincipal(role_credential(admin, role), _user_arn(role), policies[policy])
+            )
+        for function, function_role in invoking_functions(function_roles or {}).items():
+            # the role session's ARN, as iam.check_call names it
+            session = f"assumed-role/nudge-local-{function_role.name}/{function}"
+            principals.append(
+                AdminPrincipal(
+                    function_credential(admin, function),
+                    f"arn:aws:sts::{ACCOUNT}:{session}",
+                    function_role,
+                )
             )
         return cls(principals)
 

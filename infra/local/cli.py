@@ -78,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
     if args.local_command == "up":
         state = process.up(args.state_dir, args.port, args.start, parameters)
         print(f"local stack running at {state['api_url']} (pid {state['pid']})")
+        print(f"console: {state['api_url']}/console (dev sign-in: pick a role)")
         print(f"state: {args.state_dir / 'local.json'}")
         return 0
     if args.local_command == "down":

@@ -178,7 +178,11 @@ def play(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make demo", description=__doc__.split("\n")[0])
     parser.add_argument("--users", type=int, default=USERS, help=f"how many (default {USERS})")
-    population = parser.parse_args(argv).users
+    parser.add_argument(
+        "--keep", action="store_true", help="leave the stack up with its data (the console)"
+    )
+    args = parser.parse_args(argv)
+    population = args.users
     if population < 10:
         parser.error("--users: at least 10, so that every persona is there")
     started = time.monotonic()
@@ -248,8 +252,23 @@ def main(argv: list[str] | None = None) -> int:
             print("\nunexpected: no lift verdict for station-departures", file=sys.stderr)
             return 1
         return 0
+    except BaseException:
+        args.keep = False  # a broken run leaves nothing behind
+        raise
     finally:
-        process.down(DEMO_STATE)
+        if args.keep:
+            print_console(str(state["api_url"]))
+        else:
+            process.down(DEMO_STATE)
+
+
+def print_console(api_url: str) -> None:
+    """What `make demo KEEP=1` leaves: the stack with the demo's data, for the console."""
+    state_dir = DEMO_STATE.relative_to(PROJECT_ROOT)
+    print("\nThe stack stays up with the demo's data (make demo KEEP=1):")
+    print(f"  console   {api_url}/console")
+    print("  sign in: pick a role (viewer, marketer, privacy) on the local dev sign-in page")
+    print(f"  stop it   .venv/bin/nudge local down --state-dir {state_dir}")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 Requests become genuine v2 events for the real handlers; mobile routes need a JWT signed by
 the local dev key (401 otherwise), admin routes a SigV4 signature by the local admin
 credential (403 otherwise). `/_local/...` controls the stack (clock, drain, queues);
-`/_local/docs/` shows both OpenAPI documents (docs_ui.py).
+`/_local/docs/` shows both OpenAPI documents (docs_ui.py); `/_local/oidc/` is the console's
+dev sign-in (oidc_provider.py).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from urllib.parse import parse_qsl, urlsplit
 from nudge_local import docs_ui
 from nudge_local.admin_roles import LOCAL_API_ID, AdminAccess
 from nudge_local.auth import AuthError, verify_token
+from nudge_local.oidc_provider import DevOidcProvider
 from nudge_local.resources import ACCOUNT
 from nudge_local.throttle import RouteThrottles
 
@@ -136,12 +138,20 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD" and code >= 200 and code not in (204, 304):
             self.wfile.write(body)
 
-    def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+    def _send(
+        self,
+        status: int,
+        body: bytes,
+        headers: dict[str, str] | None = None,
+        cookies: list[str] | None = None,
+    ) -> None:
         self.send_response(status)
         headers = headers or {"content-type": "application/json"}
         for key, value in headers.items():
             if key.lower() not in ("content-length", "connection"):
                 self.send_header(key, value)
+        for cookie in cookies or ():  # payload v2's `cookies`: one Set-Cookie line each
+            self.send_header("set-cookie", cookie)
         self.send_header("content-length", str(len(body)))
         self.end_headers()
         if self.command != "HEAD":  # its length, never its body
@@ -168,6 +178,10 @@ class _Handler(BaseHTTPRequestHandler):
         method = self.command.upper()
         if parts.path == "/_local/docs" or parts.path.startswith("/_local/docs/"):
             self._send(*docs_ui.serve(method, parts.path))  # Swagger UI, both API documents
+            return
+        if parts.path.startswith("/_local/oidc/"):  # the console's dev identity provider
+            headers = {k: v for k, v in self.headers.items()}
+            self._send(*self.server.oidc.handle(method, parts.path, parts.query, body, headers))
             return
         if parts.path.startswith("/_local/"):
             self._local(method, parts.path, body)
@@ -242,7 +256,7 @@ class _Handler(BaseHTTPRequestHandler):
         for key, values in (result.get("multiValueHeaders") or {}).items():
             headers[key] = ",".join(values)
         headers.setdefault("content-type", "application/json")
-        self._send(int(result["statusCode"]), data, headers)
+        self._send(int(result["statusCode"]), data, headers, list(result.get("cookies") or ()))
 
     def _local(self, method: str, path: str, body: bytes) -> None:
         stack = self.server.stack
@@ -292,7 +306,19 @@ class _GatewayServer(ThreadingHTTPServer):
 
     @cached_property
     def admin_access(self) -> AdminAccess:
-        return AdminAccess.for_stack(self.stack.spec, self.stack.admin_credential)
+        # the stack's callers, plus each function whose template role may invoke admin routes
+        roles = getattr(self.stack, "function_roles", None)
+        return AdminAccess.for_stack(self.stack.spec, self.stack.admin_credential, roles)
+
+    @cached_property
+    def oidc(self) -> DevOidcProvider:
+        stack = self.stack
+        return DevOidcProvider(
+            f"http://{stack.host}:{stack.port}",
+            stack.jwt_issuer,
+            stack.jwt_private_key_path.read_bytes(),
+            {str(stack.resolver.parameters.get("ConsoleClientId") or "")},
+        )
 
 
 def start_gateway(stack: LocalStack, host: str, port: int) -> _GatewayServer:

@@ -15,6 +15,7 @@ from typing import Any
 import boto3
 
 from nudge_local import iam
+from nudge_local.admin_roles import invoking_functions
 from nudge_local.auth import (
     LOCAL_AUDIENCE,
     LOCAL_ISSUER,
@@ -36,6 +37,7 @@ from nudge_local.resources import (
 from nudge_local.s3_events import S3Watcher
 from nudge_local.sqs_events import Activity, SqsPoller
 from nudge_local.stack_environments import (
+    add_api_callers,
     create_detractor_secret,
     create_fcm_secret,
     fcm_environment,
@@ -51,6 +53,7 @@ from nudge_local.workers import SharedOffsetClock, WorkerFunction, new_offset
 
 log = logging.getLogger("devstack")
 DEFAULT_STATE_DIR = PROJECT_ROOT / ".nudge"
+CONSOLE_CLIENT_ID = "nudge-local-console"  # the ConsoleClientId parameter, unless overridden
 POLLERS_PER_SOURCE = 2  # Lambda runs several batches of one queue at once, each in its own
 # environment (a process here): one waits on AWS while the other computes
 
@@ -131,6 +134,7 @@ class LocalStack(VirtualSchedule):
                 "JwtAudience": ",".join(self.jwt_audiences),
                 "FcmCredentialsSecretArn": create_fcm_secret(secrets, self.fcm),
                 "DetractorWebhookSecretArn": create_detractor_secret(secrets),
+                "ConsoleClientId": CONSOLE_CLIENT_ID,  # the dev OIDC provider's client
                 **self.parameter_overrides,
             },
         )
@@ -160,12 +164,26 @@ class LocalStack(VirtualSchedule):
             base_env[faults.ENV] = json.dumps(plan)
             if plan.get("fcm"):
                 self.fcm.configure(plan["fcm"])
+        private_pem = generate_private_key_pem()
+        self.jwt_private_key_path = self.state_dir / "jwt-private.pem"
+        write_secret(self.jwt_private_key_path, private_pem)
+        self.jwt_public_pem = public_key_pem(private_pem)
+        # bound now (served later): the console's environment needs the gateway's address
+        self.gateway = start_gateway(self, self.host, self.port)  # bound (and kept) here
+        self.port = self.gateway.server_address[1]
+
         environments = function_environments(
             self.spec, self.resolver, base_env, fcm_environment(self.fcm)
         )
         fed_by_sqs = {source.function for source in self.spec.sqs_sources}
         # each function's IAM role from the template, enforced in its own processes
-        roles = iam.stack_roles(self.spec, self.resolver)
+        roles = self.function_roles = iam.stack_roles(self.spec, self.resolver)
+        add_api_callers(
+            environments,
+            sorted(invoking_functions(roles)),
+            self.admin_credential,
+            f"http://{self.host}:{self.port}",
+        )
         table_keys = iam.TableKeys.from_spec(self.spec, self.resolver)
         for name, function in self.spec.functions.items():
             # each concurrent batch in an environment of its own
@@ -194,13 +212,6 @@ class LocalStack(VirtualSchedule):
         if failures:
             raise failures[0]
 
-        private_pem = generate_private_key_pem()
-        self.jwt_private_key_path = self.state_dir / "jwt-private.pem"
-        write_secret(self.jwt_private_key_path, private_pem)
-        self.jwt_public_pem = public_key_pem(private_pem)
-
-        self.gateway = start_gateway(self, self.host, self.port)  # bound (and kept) here
-        self.port = self.gateway.server_address[1]
         self._spawn(self.gateway.serve_forever, "gateway")
         for source in self.spec.sqs_sources:
             queue = self.resolver.physical[source.queue]

@@ -1,6 +1,7 @@
 """Each function's environment in the local stack: the template's variables, and for the
 functions that talk to FCM the emulator, its CA and the service account in Secrets Manager;
-and the detractor webhook signing secret (Secrets Manager too)."""
+and the detractor webhook signing secret (Secrets Manager too); and for the functions that
+call the admin API (the console) their role's local credential and the dev sign-in."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import secrets
 from typing import Any
 
 from nudge.settings import LOCAL_STACK_MARKER
+from nudge_local.admin_roles import function_credential
+from nudge_local.auth import AdminCredential
 from nudge_local.fcm_emulator import PROJECT_ID, FcmEmulator, service_account
 from nudge_local.resources import Resolver
 from nudge_local.template import StackSpec
@@ -67,3 +70,28 @@ def function_environments(
             env.update(fcm_env)
         environments[name] = {**base_env, **env, **LOCAL_STACK_ENVIRONMENT}
     return environments
+
+
+def add_api_callers(
+    environments: dict[str, dict[str, str]],
+    invoking: list[str],
+    admin: AdminCredential,
+    gateway_url: str,
+) -> None:
+    """Each function in `invoking` (its role may call execute-api) signs with its role's local
+    credential, as Lambda hands a function its role's keys; the gateway knows it
+    (admin_roles.AdminAccess). Their AWS calls still reach moto (any key will do) and are
+    checked against the role by the process's identity (aws_guard), not by this key. The
+    console (NUDGE_CONSOLE_CLIENT_ID in its template variables) also gets the gateway as its
+    admin API and the dev OIDC provider (oidc_provider.py) for its sign-in."""
+    for name in invoking:
+        env = environments[name]
+        credential = function_credential(admin, name)
+        env["AWS_ACCESS_KEY_ID"] = credential.access_key
+        env["AWS_SECRET_ACCESS_KEY"] = credential.secret_key
+        env.pop("AWS_SESSION_TOKEN", None)
+    for env in environments.values():
+        if "NUDGE_CONSOLE_CLIENT_ID" in env:
+            discovery = f"{gateway_url}/_local/oidc/.well-known/openid-configuration"
+            env["NUDGE_CONSOLE_OIDC_DISCOVERY_URL"] = discovery
+            env["NUDGE_CONSOLE_API_URL"] = gateway_url
