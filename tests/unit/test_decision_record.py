@@ -222,3 +222,14 @@ def test_nudge_user_why_prints_the_blocking_rule_in_words(
     assert "broadcast" not in out
     assert main(["user", "why", "ann", "--json"]) == 0
     assert '"kind": "broadcast"' in capsys.readouterr().out
+
+
+def test_a_stored_record_without_an_occurrence_reads_back() -> None:
+    """pack_body leaves empty fields out: an `unless` suppression has no occurrence."""
+    from nudge.adapters.decisions import pack_body
+    from nudge.domain.engagement.decision_record import DecisionRecord
+
+    record = DecisionRecord(at=100, campaign="weekend-trips", occurrence="", action="suppress")
+    (stored,) = pack_body([record])
+    assert "occurrence" not in stored
+    assert DecisionRecord.of({**stored, "at": 100}) == record

@@ -78,7 +78,10 @@ class DecisionRecord:
 
     @classmethod
     def of(cls, data: dict[str, Any]) -> DecisionRecord:
-        return cls(**{name: data[name] for name in cls.__slots__ if name in data})
+        # stored records leave empty fields out (adapters/decisions.pack_body): an "unless"
+        # suppression has no occurrence, and must read back as one with an empty one
+        present = {name: data[name] for name in cls.__slots__ if name in data}
+        return cls(**{"campaign": "", "occurrence": "", **present})
 
 
 def detail_of(decision: DecisionLike) -> str:
