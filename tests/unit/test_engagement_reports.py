@@ -105,6 +105,10 @@ def test_rates_lift_and_guard_rails_of_a_campaign(clock: ManualClock) -> None:
     assert one["daily"][-1] == {
         "day": one["until"], "sent": 400, "delivered": 380, "opened": 69, "opt_out": 13
     }  # fmt: skip
+    # the list has each campaign's days too (the console's sparklines), the same as its page
+    assert welcome["daily"] == one["daily"]
+    assert [d["sent"] for d in report["campaigns"]["tips"]["daily"][-2:]] == [300, 0]
+    assert len(welcome["daily"]) == 30 and sum(d["sent"] for d in welcome["daily"]) == 400
     # a day outside the period is left out
     assert reports.campaigns(1)["campaigns"]["tips"]["sent"] == 0
     sunset = no_nan(reports.sunset(7))

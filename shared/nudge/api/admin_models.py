@@ -284,6 +284,14 @@ class CampaignFunnel(Shape):
     variants: dict[str, VariantFunnel]
 
 
+class DailyRow(Shape):
+    day: str
+    sent: int
+    delivered: int
+    opened: int
+    opt_out: int
+
+
 class CampaignsReportRow(CampaignFunnel):
     name: str
     status: str
@@ -292,6 +300,7 @@ class CampaignsReportRow(CampaignFunnel):
     variant_comparison: VariantComparison
     promotion: PromotionRecord | None = Field(description="auto_promote's last promotion")
     guard_rail: GuardRail | None
+    daily: list[DailyRow] = Field(description="per day of the window (the console's sparklines)")
 
 
 class ReportWindow(Shape):
@@ -313,14 +322,6 @@ class CampaignsReport(ReportWindow):
 class FunnelStep(Shape):
     step: Literal["targeted", "sent", "delivered", "opened", "converted"]
     count: int
-
-
-class DailyRow(Shape):
-    day: str
-    sent: int
-    delivered: int
-    opened: int
-    opt_out: int
 
 
 class CampaignReport(ReportWindow, CampaignFunnel):

@@ -252,6 +252,7 @@ class ReportsService:
             if kind == "format"
         }
         campaigns = {}
+        daily = self._daily_by_campaign(period)
         for cid in sorted(published):
             lift = campaign_lift(period.cells, cid, self.config)
             campaigns[cid] = {
@@ -265,6 +266,7 @@ class ReportsService:
                 ),
                 "promotion": promotion_json(published[cid].promotion),
                 "guard_rail": guard_rail_json(rails.get(("campaign", cid))),
+                "daily": daily.get(cid) or self._day_rows(period, {}),
             }
         return {
             "as_of": now,
@@ -331,6 +333,18 @@ class ReportsService:
             if campaign_id is None and cell.campaign in NOT_CAMPAIGNS:
                 continue
             by_day.setdefault(cell.day, Counter()).update(counts)
+        return self._day_rows(period, by_day)
+
+    def _daily_by_campaign(self, period: Period) -> dict[str, list[dict[str, Any]]]:
+        """_daily for every campaign at once: one pass over the period's cells."""
+        by_campaign: dict[str, dict[str, Counter[str]]] = {}
+        for cell, counts in period.cells.items():
+            by_day = by_campaign.setdefault(cell.campaign, {})
+            by_day.setdefault(cell.day, Counter()).update(counts)
+        return {cid: self._day_rows(period, by_day) for cid, by_day in by_campaign.items()}
+
+    @staticmethod
+    def _day_rows(period: Period, by_day: dict[str, Counter[str]]) -> list[dict[str, Any]]:
         rows = []
         for day in range(period.first, period.last + 1):
             key = day_key(day * DAY)
