@@ -41,6 +41,11 @@ AL2023_GLIBC = 34  # glibc 2.34
 NOT_IN_LAYER = ("nudge_cli", "nudge_local", "tests", "matplotlib", "moto", "pytest",
                 "samcli", "firebase_admin", "grpc", "httpx")  # fmt: skip
 TEST_DOUBLE_CLASS = re.compile(r"^(InMemory|Fake)")
+# Functions with dependencies of their own (functions/<name>/requirements.txt), by built name
+OWN_DEPENDENCIES = {
+    "".join(w.title() for w in p.parent.name.split("_")) + "Function": p.parent.name
+    for p in sorted((ROOT / "functions").glob("*/requirements.txt"))
+}
 
 PROBE = """
 import importlib.util, json, sys
@@ -132,14 +137,14 @@ def build(tmp_path_factory: pytest.TempPathFactory, testrun_uid: str) -> Iterato
 
 @pytest.fixture(scope="session")
 def host_deps(build: Build) -> dict[str, Path]:
-    """The layer's and push_sender's exact distributions, for this machine (cached by hash)."""
+    """The layer's and each function's own exact distributions (push_sender's, the console's),
+    for this machine (cached by hash)."""
     dirs = {}
+    sites = [("layer", build.layer)]
+    sites += [(name, build.root / built) for built, name in OWN_DEPENDENCIES.items()]
     with (SAM_DIR / ".package-test.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        for label, site in (
-            ("layer", build.layer),
-            ("push_sender", build.root / "PushSenderFunction"),
-        ):
+        for label, site in sites:
             pins = _pins(site)
             assert pins, f"no distributions in {site}"
             key = hashlib.sha256("\n".join([build.python313, *pins]).encode()).hexdigest()[:16]
@@ -174,7 +179,7 @@ def test_every_function_is_built(build: Build) -> None:
 
 def test_native_code_is_arm64(build: Build) -> None:
     machines: dict[int | None, list[str]] = {}
-    for part in (build.layer, build.root / "PushSenderFunction"):
+    for part in (build.layer, *(build.root / built for built in OWN_DEPENDENCIES)):
         for path in part.rglob("*"):
             if path.is_file() and not path.is_symlink() and (machine := _elf_machine(path)):
                 machines.setdefault(machine, []).append(str(path.relative_to(build.root)))
@@ -184,7 +189,7 @@ def test_native_code_is_arm64(build: Build) -> None:
     # the python3.13 runtime is Amazon Linux 2023: glibc 2.34
     too_new = [
         f"{wheel.parent.name}: {tag}"
-        for part in (build.layer, build.root / "PushSenderFunction")
+        for part in (build.layer, *(build.root / built for built in OWN_DEPENDENCIES))
         for wheel in part.glob("*.dist-info/WHEEL")
         for tag in re.findall(r"^Tag: (.*)$", wheel.read_text(), re.M)
         if (glibc := re.search(r"manylinux_2_(\d+)_", tag)) and int(glibc.group(1)) > AL2023_GLIBC
@@ -217,8 +222,8 @@ def test_every_handler_imports_with_the_built_layer(
     def probe(app: Path) -> tuple[str, subprocess.CompletedProcess[str]]:
         # Lambda's order: the function's own code, then the layer
         path = [str(layer_code), str(host_deps["layer"])]
-        if app.parent.name == "PushSenderFunction":  # its own dependencies sit next to app.py
-            path.insert(0, str(host_deps["push_sender"]))
+        if app.parent.name in OWN_DEPENDENCIES:  # its own dependencies sit next to app.py
+            path.insert(0, str(host_deps[OWN_DEPENDENCIES[app.parent.name]]))
         code = f"import sys; sys.path[:0] = {path!r}\n{PROBE}"
         return app.parent.name, subprocess.run(
             [build.python313, "-I", "-S", "-X", f"pycache_prefix={pycache}", "-c", code,
@@ -259,15 +264,16 @@ def test_built_code_ships_its_bytecode(build: Build) -> None:
     assert not checked, f"bytecode checked against the source on load: {checked}"
 
 
-def test_layer_and_push_sender_fit_in_250_mb(build: Build) -> None:
+def test_layer_and_each_function_fit_in_250_mb(build: Build) -> None:
     layer = _tree_size(build.root / "NudgeLayer")
-    push = _tree_size(build.root / "PushSenderFunction")
     mb = 1_000_000
-    print(
-        f"unzipped: layer {layer / mb:.1f} MB + push_sender {push / mb:.1f} MB = "
-        f"{(layer + push) / mb:.1f} MB (limit {LAMBDA_UNZIPPED_LIMIT / mb:.1f} MB)"
-    )
-    assert layer + push < LAMBDA_UNZIPPED_LIMIT
+    for built, name in OWN_DEPENDENCIES.items():
+        own = _tree_size(build.root / built)
+        print(
+            f"unzipped: layer {layer / mb:.1f} MB + {name} {own / mb:.1f} MB = "
+            f"{(layer + own) / mb:.1f} MB (limit {LAMBDA_UNZIPPED_LIMIT / mb:.1f} MB)"
+        )
+        assert layer + own < LAMBDA_UNZIPPED_LIMIT, name
 
 
 def test_layer_pins_the_boto3_and_botocore_the_venv_tests_against(build: Build) -> None:
@@ -322,4 +328,6 @@ def test_layer_carries_only_what_the_functions_import(build: Build) -> None:
     lazy_ok = {"firebase_admin", "grpc", "httpx"}
     dev_imports = [i for i in dev_imports if i.rsplit(": ", 1)[1].split(".")[0] not in lazy_ok]
     assert not dev_imports, f"the layer imports dev-only code: {dev_imports}"
-    assert not any("report_html" in name or name.endswith(".html") for name in built)
+    # HTML only as the console's page templates (the HTML report is the CLI's, never here)
+    assert not any("report_html" in name for name in built)
+    assert all(name.startswith("console/templates/") for name in built if name.endswith(".html"))
