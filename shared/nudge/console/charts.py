@@ -121,8 +121,10 @@ def line_chart(
                 f"<title>{escape(p[0])}: {float(p[1]):,.2f}</title></circle>"
             )
         if i % step == 0 or i == len(points) - 1:
+            # the last label ends at the axis, the first starts there: none is cut off
+            anchor = "end" if i == len(points) - 1 else "start" if i == 0 else "middle"
             parts.append(
-                f'<text x="{x(i):.1f}" y="{bottom + 16}" text-anchor="middle" class="tick">'
+                f'<text x="{x(i):.1f}" y="{bottom + 16}" text-anchor="{anchor}" class="tick">'
                 f"{escape(p[0])}</text>"
             )
     parts.append("</svg>")
