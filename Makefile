@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: help install test test-fast lint demo chaos fuzz up down bench openapi schemas package clean
+.PHONY: help install test test-fast lint demo chaos fuzz up down bench openapi schemas package clean chromium console-shots
 
 help:
 	@echo "make demo   - local stack + 30 virtual days of users, report and charts"
@@ -15,6 +15,7 @@ help:
 	@echo "make chaos  - the local stack with DynamoDB throttled and FCM failing: every event and push accounted"
 	@echo "make fuzz   - schemathesis: 10,000 generated requests from the OpenAPI documents, every answer documented"
 	@echo "make up / make down - the embedded local stack in the background"
+	@echo "make console-shots - a full-page PNG of every console page into reports/console/"
 	@echo "make package - sam build (arm64, no Docker; needs Python 3.13) into .aws-sam/build"
 
 $(STAMP): pyproject.toml
@@ -26,13 +27,18 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Debian's Chromium for the console's browser tests (tests/browser): installed with apt when
+# missing (as root or with sudo -n); otherwise a clear failure, never a skipped browser test.
+chromium:
+	@sh infra/local/ensure_chromium.sh
+
 # pytest exits 5 when it collected nothing: that is a failure here, never a pass.
-test: $(STAMP)
+test: $(STAMP) chromium
 	@$(PY) -m pytest -n 2 $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not e2e and not browser" $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -41,8 +47,8 @@ lint: $(STAMP)
 	$(VENV)/bin/lint-imports --no-cache  # layers and capability seams (pyproject: importlinter)
 	$(VENV)/bin/cfn-lint template.yaml
 
-demo: $(STAMP)  # `make demo USERS=1000` for a bigger town
-	$(PY) -m nudge_local.demo $(if $(USERS),--users $(USERS))
+demo: $(STAMP)  # `make demo USERS=1000` for a bigger town; KEEP=1 leaves it up (console)
+	$(PY) -m nudge_local.demo $(if $(USERS),--users $(USERS)) $(if $(KEEP),--keep)
 
 chaos: $(STAMP)  # 20 % of DynamoDB calls throttled, 20 % of FCM sends failed; then without faults
 	$(PY) -m nudge_local.chaos
@@ -56,6 +62,11 @@ up: $(STAMP)
 
 down: $(STAMP)
 	$(VENV)/bin/nudge local down
+
+# every console page as a full-page PNG (reports/console/<page>.png), signed in on the dev
+# provider; uses the stack `make demo KEEP=1` left up in .nudge/demo, else starts its own
+console-shots: $(STAMP) chromium
+	$(PY) -m nudge_local.console_shots
 
 bench: $(STAMP)
 	$(PY) -m tests.bench.run

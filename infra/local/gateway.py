@@ -255,7 +255,8 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {k: str(v) for k, v in (result.get("headers") or {}).items()}
         for key, values in (result.get("multiValueHeaders") or {}).items():
             headers[key] = ",".join(values)
-        headers.setdefault("content-type", "application/json")
+        if not any(key.lower() == "content-type" for key in headers):  # Powertools: Content-Type
+            headers["content-type"] = "application/json"
         self._send(int(result["statusCode"]), data, headers, list(result.get("cookies") or ()))
 
     def _local(self, method: str, path: str, body: bytes) -> None:
