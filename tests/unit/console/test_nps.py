@@ -56,7 +56,8 @@ def test_a_survey_whose_report_fails_is_still_listed(console: Console) -> None:
 def test_the_report_with_score_trend_breakdown_and_themes(console: Console) -> None:
     console.admin.on("GET", REPORT_PATH, REPORT)
     page = console.page("/console/nps/nps-after-trip?by=lifecycle&period=weekly&since=30d")
-    (call,) = console.admin.calls
+    call, answers = console.admin.calls  # the report, then the answers (the low scores)
+    assert answers[1] == "/admin/v1/surveys/nps-after-trip/responses.csv"
     assert call[1] == REPORT_PATH
     assert call[3] == {"period": "weekly", "since": "30d", "by": "lifecycle"}
     assert 'data-testid="nps-score"' in page
@@ -114,3 +115,43 @@ def test_every_role_may_read(console: Console) -> None:
     console.admin.on("GET", REPORT_PATH, REPORT)
     for role in ("viewer", "marketer", "privacy"):
         assert 'data-testid="nps-score"' in console.page("/console/nps/nps-after-trip", role=role)
+
+
+CSV = (
+    "answered_at,survey_id,prompt_id,score,category,reason,follow_up,locale,platform,"
+    "app_version,country,lifecycle,user_id\r\n"
+    "2026-03-10T09:00:00Z,nps-after-trip,p1,9,promoter,Great,,en,ios,2.1,NL,active,u-happy\r\n"
+    "2026-03-11T09:00:00Z,nps-after-trip,p2,3,detractor,=Too slow,,en,android,2.1,NL,at_risk,"
+    "u/sad\r\n"
+)
+
+
+def test_detractors_are_listed_newest_first_with_user_links_for_marketers(
+    console: Console,
+) -> None:
+    console.admin.on("GET", REPORT_PATH, REPORT)
+    console.admin.on("GET", "/admin/v1/surveys/nps-after-trip/responses.csv", CSV)
+    page = console.page("/console/nps/nps-after-trip", role="marketer")
+    assert page.count('data-testid="follow-up"') == 1
+    assert "=Too slow" in page and "Great" not in page.split('id="follow-ups-head"')[1]
+    assert 'href="/console/users/u%2Fsad"' in page
+    _, _, _, query = console.admin.calls[-1]
+    assert query == {"since": "30d", "include_user_id": "true"}
+
+
+def test_a_viewer_sees_detractors_without_user_ids(console: Console) -> None:
+    console.admin.on("GET", REPORT_PATH, REPORT)
+    console.admin.on("GET", "/admin/v1/surveys/nps-after-trip/responses.csv", CSV)
+    page = console.page("/console/nps/nps-after-trip", role="viewer")
+    assert "/console/users/" not in page
+    _, _, _, query = console.admin.calls[-1]
+    assert query is not None and query["include_user_id"] == "false"
+
+
+def test_unreadable_answers_leave_the_rest_of_the_report(console: Console) -> None:
+    console.admin.on("GET", REPORT_PATH, REPORT)
+    console.admin.on(
+        "GET", "/admin/v1/surveys/nps-after-trip/responses.csv", {"message": "nope"}, 403
+    )
+    page = console.page("/console/nps/nps-after-trip")
+    assert 'data-testid="follow-ups-error"' in page and 'data-testid="nps-score"' in page

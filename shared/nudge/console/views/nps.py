@@ -3,6 +3,8 @@ its interval, trend, breakdown, comment themes and what to fix first)."""
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from typing import Any
 
@@ -10,7 +12,14 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from nudge.console.admin_client import path_segment
-from nudge.console.views.common import ConsoleError, admin_call, admin_json, render, require
+from nudge.console.views.common import (
+    ConsoleError,
+    admin_call,
+    admin_json,
+    render,
+    require,
+    scope,
+)
 
 router = APIGatewayHttpRouter()
 SURVEY_ID = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,63}$")  # the admin API's own pattern
@@ -33,6 +42,7 @@ KINDS = {
              "unit": "% satisfied", "name": "CSAT"},
 }  # fmt: skip
 GROUP_KEYS = ("promoters", "passives", "detractors")
+LOW_SCORES_SHOWN = 50  # the newest; the CSV export has them all
 
 
 def _kind(report: dict[str, Any]) -> dict[str, Any]:
@@ -88,6 +98,7 @@ def report(survey_id: str) -> Response[str]:
     ]
     overall = data.get("overall") or {}
     themes = data.get("themes") or {}
+    low_scores, low_scores_error = _low_scores(survey_id, since)
     return render(
         "nps_report.html",
         r=data,
@@ -105,4 +116,24 @@ def report(survey_id: str) -> Response[str]:
         breakdowns=BREAKDOWNS,
         since_choices=SINCE,
         groups=list(zip(GROUP_KEYS, kind["labels"], strict=True)),
+        low_scores=low_scores,
+        low_scores_error=low_scores_error,
+        with_users=scope().principal.can("users.view"),
     )
+
+
+def _low_scores(survey_id: str, since: str) -> tuple[list[dict[str, str]], str | None]:
+    """The window's detractor answers, newest first: each is a ticket detractor_router sent
+    (docs/nps.md). User ids only for roles that may look users up, to follow up."""
+    with_users = scope().principal.can("users.view")
+    answer = admin_call(
+        "GET",
+        f"/admin/v1/surveys/{path_segment(survey_id)}/responses.csv",
+        since=since,
+        include_user_id="true" if with_users else "false",
+    )
+    if not answer.ok:
+        return [], answer.message
+    rows = csv.DictReader(io.StringIO(str(answer.body)))
+    found = [row for row in rows if row.get("category") == "detractor"]
+    return list(reversed(found))[:LOW_SCORES_SHOWN], None
