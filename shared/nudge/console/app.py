@@ -115,6 +115,19 @@ def sign_in_failed(error: SignInError) -> Response[str]:
     return render("error.html", 400, title="Sign-in failed", message=f"{error}. Sign in again.")
 
 
+@app.exception_handler(Exception)
+def unexpected(error: Exception) -> Response[str]:
+    """A bug, not a refusal: logged with its trace, and a page rather than API Gateway's bare
+    500 (the alarm on the function's errors doesn't see it: the answer is a page)."""
+    logger.exception("console page failed")
+    return render(
+        "error.html",
+        500,
+        title="Something went wrong",
+        message="This page failed on the server; it has been logged. Try again, or go back.",
+    )
+
+
 @app.not_found
 def not_found(_: Exception) -> Response[str]:
     return render("error.html", 404, title="Not found", message="There is no such console page.")

@@ -174,3 +174,17 @@ def test_charts_escape_labels_and_say_when_there_is_no_data() -> None:
     drawn = charts.line_chart([("<b>", 1.0, 0.5, 1.5), ("d2", 2.0, 1.0, 3.0)], "NPS", "score")
     assert "&lt;b&gt;" in drawn and "<polygon" in drawn
     assert "nothing to show" in charts.bars([], "Suppressions")
+
+
+def test_a_page_that_fails_is_a_logged_500_page_not_a_crash(
+    console: Console, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nudge.console.views import sunset
+
+    def broken(*_: object, **__: object) -> object:
+        raise KeyError("boom")
+
+    monkeypatch.setattr(sunset, "admin_json", broken)
+    answer = console.request("GET", "/console/sunset")
+    assert answer["statusCode"] == 500
+    assert "Something went wrong" in answer["body"] and "boom" not in answer["body"]
