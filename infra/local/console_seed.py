@@ -205,12 +205,23 @@ def seed_extras(client: LocalClient) -> Seeded:
     for the pages that need an id the admin API cannot list (a user, a broadcast)."""
     campaigns = ok(client.request("GET", "/admin/v1/campaigns", admin=True), "campaigns")
     surveys = ok(client.request("GET", "/admin/v1/surveys", admin=True), "surveys")
+    report = ok(client.request("GET", "/admin/v1/reports/campaigns?days=90", admin=True), "report")
+    sent = {cid: row.get("sent", 0) for cid, row in report.get("campaigns", {}).items()}
+    # the busiest campaign and the survey with most answers make the most telling pictures
+    ids = [c["id"] for c in campaigns.get("campaigns", []) if "id" in c]
+    answered = {s["id"]: answers(client, s["id"]) for s in surveys.get("surveys", []) if "id" in s}
     seeded = Seeded(
-        campaigns=[c["id"] for c in campaigns.get("campaigns", []) if "id" in c],
-        survey=next((s.get("id", "") for s in surveys.get("surveys", [])), ""),
+        campaigns=sorted(ids, key=lambda cid: -sent.get(cid, 0)),
+        survey=max(answered, key=lambda sid: answered[sid], default=""),
     )
     seeded.users = [make_rider(client, f"console-shots-{uuid.uuid4().hex[:6]}")]
     client.drain()
     seeded.broadcast = broadcast(client, seeded.users)
     client.drain()
     return seeded
+
+
+def answers(client: LocalClient, survey_id: str) -> int:
+    """How many answers a survey's report counts (0 when it has none to report)."""
+    report = client.request("GET", f"/admin/v1/reports/nps/{survey_id}?since=90d", admin=True)
+    return int(report.json().get("overall", {}).get("n", 0)) if report.ok else 0
