@@ -43,7 +43,11 @@ def api_url(client: LocalClient, seeded: Seeded) -> str:
     return client.api_url
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: between its calls Playwright's sync API leaves its asyncio loop
+# marked as running in this thread, so asyncio.run() in any other test that xdist runs on this
+# worker would fail while a browser is up. pytest ends a module's fixtures before the next
+# module's test starts.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
         chromium = launch(playwright)

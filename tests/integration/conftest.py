@@ -82,6 +82,9 @@ def sqs_event(queue: str, messages: list[dict[str, Any]], **attributes: str) -> 
     return {"Records": [sqs_record(m, queue, **attributes) for m in messages]}
 
 
+CLOSED_PORT_URL = "http://127.0.0.1:9"  # the discard port: nothing listens, refused at once
+
+
 def _reset_caches() -> None:
     """Every cached factory of the composition root (a new one is cleared without being
     listed: a service cached across tests keeps an earlier test's clock and clients)."""
@@ -93,6 +96,10 @@ def _reset_caches() -> None:
             and getattr(factory, "__module__", None) == runtime.__name__
         ):
             factory.cache_clear()
+    from nudge.console import app as console  # its settings and OIDC client, per deploy
+
+    console.settings.cache_clear()
+    console.oidc.cache_clear()
 
 
 def deploy_parameters() -> dict[str, str]:
@@ -107,6 +114,7 @@ def deploy_parameters() -> dict[str, str]:
         "JwtAudience": "app",
         "FcmCredentialsSecretArn": secret["ARN"],
         "DetractorWebhookSecretArn": signing["ARN"],
+        "ConsoleClientId": "nudge-test-console",
     }
 
 
@@ -127,6 +135,8 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
         # handlers run with their own IAM roles from the template, as in AWS
         enforcement = iam.enforce_for_stack(spec, resolver)
         _set_environment(spec, resolver, monkeypatch)
+        # tests reach only loopback: the console's identity provider is a closed local port
+        monkeypatch.setenv("NUDGE_CONSOLE_OIDC_DISCOVERY_URL", f"{CLOSED_PORT_URL}/openid")
         _reset_caches()
         clock = ManualClock(START)
         runtime.set_clock(clock)

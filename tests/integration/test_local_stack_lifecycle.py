@@ -149,12 +149,14 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.usefixtures("isolated_env")
-@pytest.mark.parametrize("step", ["create_resources", "start_gateway"])
+@pytest.mark.parametrize("step", ["create_resources", "start_gateway", "start_kinesis_sources"])
 def test_a_failed_start_leaves_no_process_behind(
     step: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """moto up, then the resources fail; or moto, the FCM emulator and every function's
-    environment up, then the gateway fails: the error comes out, and nothing is left."""
+    """moto up, then the resources fail; or the gateway can't bind (before any function's
+    environment, which needs its address); or moto, the FCM emulator, the gateway, every
+    function's environment and the SQS pollers up, then the Kinesis sources fail: the error
+    comes out, and nothing is left."""
 
     def fail(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError(f"{step} failed (injected)")
@@ -167,7 +169,7 @@ def test_a_failed_start_leaves_no_process_behind(
     moto_pid = stack.moto.pid
     assert not group_members(moto_pid) and not alive(moto_pid)  # granian's worker too
     workers = [e._process.pid for e in stack._all_environments() if e._process is not None]
-    if step == "start_gateway":
+    if step == "start_kinesis_sources":
         assert len(workers) >= len(stack.spec.functions)
     assert not [pid for pid in workers if alive(pid)]
     assert set(threading.enumerate()) <= threads_before  # the FCM emulator's loop too
