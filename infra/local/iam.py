@@ -92,11 +92,17 @@ def _with_s3_uris(template: dict[str, Any]) -> dict[str, Any]:
     return template
 
 
-def _managed_policy(arn: str) -> list[dict[str, Any]]:
+@cache
+def _aws_managed_policies() -> dict[str, Any]:
+    """moto's copy of the AWS managed policies: 70 ms of JSON, parsed once a process."""
     from moto.iam.aws_managed_policies import aws_managed_policies_data
 
+    return dict(json.loads(aws_managed_policies_data))
+
+
+def _managed_policy(arn: str) -> list[dict[str, Any]]:
     name = arn.rsplit("/", 1)[-1]
-    policies = json.loads(aws_managed_policies_data)
+    policies = _aws_managed_policies()
     if name not in policies:
         raise UnsupportedCondition(f"AWS managed policy {arn} is unknown to the local stack")
     statements = policies[name]["Document"]["Statement"]
@@ -123,16 +129,37 @@ def _statement(raw: dict[str, Any]) -> Statement:
     )
 
 
-def roles_from_template(spec: StackSpec, resolver: Resolver) -> dict[str, Role]:
-    """Every function's role, by the function's logical id, resolved against local resources."""
+_translations: dict[str, str] = {}
+
+
+def translate(template: dict[str, Any], parameters: dict[str, Any]) -> dict[str, Any]:
+    """SAM's own translation of the template (about a second), once per template and set of
+    parameter names: the values go in as sentinels and are put back into the output, so
+    deploys that differ only in values (a secret ARN's random suffix in every test) share it.
+    SAM leaves a parameter as a Ref or copies its value in; it never branches on it here
+    (tests/integration/test_local_iam.py compares this with a translation of the values)."""
     from samtranslator.translator.transform import transform
 
     class _NoLookups:  # the template names managed policies by ARN, never by name
         def load(self) -> dict[str, str]:
             return {}
 
-    parameters = {**resolver.parameters, "AWS::Region": REGION, "AWS::AccountId": ACCOUNT}
-    translated = transform(_with_s3_uris(spec.template), parameters, _NoLookups())
+    sentinels = {name: f"nudge-local-parameter-{n}-" for n, name in enumerate(sorted(parameters))}
+    key = json.dumps([template, sorted(parameters)], sort_keys=True, default=str)
+    if key not in _translations:
+        pseudo = {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT}
+        done = transform(_with_s3_uris(template), {**sentinels, **pseudo}, _NoLookups())
+        _translations[key] = json.dumps(done)
+    text = _translations[key]
+    # longest first: parameter-1- must not be replaced inside parameter-12-
+    for name, sentinel in sorted(sentinels.items(), key=lambda item: -len(item[1])):
+        text = text.replace(sentinel, json.dumps(str(parameters[name]))[1:-1])
+    return dict(json.loads(text))
+
+
+def roles_from_template(spec: StackSpec, resolver: Resolver) -> dict[str, Role]:
+    """Every function's role, by the function's logical id, resolved against local resources."""
+    translated = translate(spec.template, resolver.parameters)
     resources = translated["Resources"]
     conditions = {**spec.template.get("Conditions", {}), **translated.get("Conditions", {})}
     role_resolver = resolver.with_conditions(conditions)

@@ -253,3 +253,35 @@ def test_sam_expands_policy_templates_and_conditions(aws: Aws) -> None:
     secret = next(s for s in sender.statements if "secretsmanager:GetSecretValue" in s.actions)
     assert all("*" not in r for r in secret.resources)
     assert isinstance(aws.resolver, Resolver)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},  # the integration deploy: a secret ARN with moto's random suffix
+        {
+            "EventsKinesisStreamArn": "arn:aws:kinesis:us-east-1:123456789012:stream/s",
+            "ConsoleClientId": "",
+            "SchedulerReservedConcurrency": "1",
+            "LogLevel": "DEBUG",
+        },
+    ],
+)
+def test_the_shared_translation_is_the_one_sam_makes_of_the_values(
+    aws: Aws, overrides: dict[str, str]
+) -> None:
+    """iam.translate runs SAM once with sentinels and puts the values back: the same as
+    translating the values themselves, whatever they are."""
+    from samtranslator.translator.transform import transform
+
+    class NoLookups:
+        def load(self) -> dict[str, str]:
+            return {}
+
+    parameters = {**aws.resolver.parameters, **overrides}
+    direct = transform(
+        iam._with_s3_uris(aws.spec.template),
+        {**parameters, "AWS::Region": "us-east-1", "AWS::AccountId": "123456789012"},
+        NoLookups(),
+    )
+    assert iam.translate(aws.spec.template, parameters) == direct
