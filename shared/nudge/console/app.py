@@ -16,16 +16,13 @@ from urllib.parse import quote
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.shared.cookies import Cookie, SameSite
 
 from nudge.console.admin_client import AdminClient, AdminUnavailable
 from nudge.console.oidc import OidcClient, SignInError
 from nudge.console.session import (
-    COOKIE_PATH,
     SESSION_COOKIE,
     Principal,
     csrf_ok,
-    is_loopback,
     principal_from_claims,
     same_origin,
 )
@@ -66,18 +63,6 @@ def cookies_of(event: dict[str, Any]) -> dict[str, str]:
         name, _, value = raw.partition("=")
         jar.setdefault(name.strip(), value.strip())
     return jar
-
-
-def session_cookie(value: str, host: str, max_age: int) -> Cookie:
-    return Cookie(
-        SESSION_COOKIE,
-        value,
-        path=COOKIE_PATH,
-        secure=not is_loopback(host),
-        http_only=True,
-        same_site=SameSite.LAX_MODE,
-        max_age=max_age,
-    )
 
 
 @app.get("/console")
