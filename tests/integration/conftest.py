@@ -93,7 +93,8 @@ def _reset_caches() -> None:
     for factory in vars(runtime).values():
         if (
             callable(getattr(factory, "cache_clear", None))
-            and getattr(factory, "__module__", None) == runtime.__name__
+            # runtime.py and its second half, runtime_configs.py (runtime names them all)
+            and str(getattr(factory, "__module__", "")).startswith(runtime.__name__)
         ):
             factory.cache_clear()
     from nudge.console import app as console  # its settings and OIDC client, per deploy
