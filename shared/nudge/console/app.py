@@ -28,7 +28,14 @@ from nudge.console.session import (
 )
 from nudge.console.settings import ConsoleSettings
 from nudge.console.views import auth, broadcasts, campaigns, configs, nps, sunset, users
-from nudge.console.views.common import ConsoleError, Scope, parse_form, render, set_scope
+from nudge.console.views.common import (
+    ConsoleError,
+    Scope,
+    parse_form,
+    redirect,
+    render,
+    set_scope,
+)
 
 logger = Logger(child=True)
 PUBLIC_PREFIXES = ("/console/login", "/console/callback", "/console/static/", "/console/signed-out")
@@ -67,7 +74,7 @@ def cookies_of(event: dict[str, Any]) -> dict[str, str]:
 
 @app.get("/console")
 def home() -> Response[str]:
-    return Response(303, "text/html", "", headers={"Location": "/console/campaigns"})
+    return redirect("/console/campaigns")
 
 
 @app.get("/console/static/<name>")

@@ -105,13 +105,7 @@ def _pending(value: str) -> dict[str, str]:
 @router.post("/console/logout")
 def logout() -> Response[str]:
     scope()  # only a signed-in session (CSRF checked) can sign out
-    return Response(
-        303,
-        "text/html",
-        "",
-        headers={"Location": "/console/signed-out", "Cache-Control": "no-store"},
-        cookies=[_cookie(SESSION_COOKIE, "", 0)],
-    )
+    return redirect("/console/signed-out", [_cookie(SESSION_COOKIE, "", 0)])
 
 
 @router.get("/console/signed-out")

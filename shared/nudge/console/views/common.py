@@ -38,7 +38,7 @@ SECURITY_HEADERS = {
     # own scripts and styles only (no CDN); inline SVG charts; nothing framed
     "Content-Security-Policy": (
         "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-        "form-action 'self' {provider}; frame-ancestors 'none'; base-uri 'none'"
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
@@ -198,12 +198,8 @@ def render(template: str, status: int = 200, **context: Any) -> Response[str]:
     return Response(status, HTML, body, headers=security_headers())
 
 
-def security_headers(provider_origin: str = "") -> dict[str, str]:
-    headers = dict(SECURITY_HEADERS)
-    headers["Content-Security-Policy"] = (
-        headers["Content-Security-Policy"].format(provider=provider_origin).replace(" ;", ";")
-    )
-    return headers
+def security_headers() -> dict[str, str]:
+    return dict(SECURITY_HEADERS)
 
 
 def redirect(location: str, cookies: list[Cookie] | None = None) -> Response[str]:

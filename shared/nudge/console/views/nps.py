@@ -98,7 +98,8 @@ def report(survey_id: str) -> Response[str]:
     ]
     overall = data.get("overall") or {}
     themes = data.get("themes") or {}
-    low_scores, low_scores_error = _low_scores(survey_id, since)
+    with_users = scope().principal.can("users.view")
+    low_scores, low_scores_error = _low_scores(survey_id, since, with_users)
     return render(
         "nps_report.html",
         r=data,
@@ -118,14 +119,15 @@ def report(survey_id: str) -> Response[str]:
         groups=list(zip(GROUP_KEYS, kind["labels"], strict=True)),
         low_scores=low_scores,
         low_scores_error=low_scores_error,
-        with_users=scope().principal.can("users.view"),
+        with_users=with_users,
     )
 
 
-def _low_scores(survey_id: str, since: str) -> tuple[list[dict[str, str]], str | None]:
+def _low_scores(
+    survey_id: str, since: str, with_users: bool
+) -> tuple[list[dict[str, str]], str | None]:
     """The window's detractor answers, newest first: each is a ticket detractor_router sent
     (docs/nps.md). User ids only for roles that may look users up, to follow up."""
-    with_users = scope().principal.can("users.view")
     answer = admin_call(
         "GET",
         f"/admin/v1/surveys/{path_segment(survey_id)}/responses.csv",
